@@ -1,0 +1,134 @@
+"""Command line: `mlwright run`, `mlwright predict`, `mlwright show`, `mlwright demo-data`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.prompt import Prompt
+
+from mlwright.errors import MlwrightError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="mlwright: point it at a folder of data, say what you want, get validated predictions.")
+err = Console(stderr=True)
+
+
+def _fail(e: MlwrightError) -> None:
+    err.print(f"[bold red]error:[/] {e.render()}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+def _ask(question: str, candidates: list[str]) -> str:
+    err.print(f"[bold yellow]?[/] {question}")
+    for i, c in enumerate(candidates, 1):
+        err.print(f"  {i}. {c}")
+    while True:
+        ans = Prompt.ask("number or name", console=err).strip()
+        if ans.isdigit() and 1 <= int(ans) <= len(candidates):
+            return candidates[int(ans) - 1]
+        if ans in candidates:
+            return ans
+
+
+@app.command()
+def run(
+    data_dir: Path = typer.Argument(..., help="Folder (or file/archive) with the raw data. Never modified."),
+    task: Optional[str] = typer.Option(None, "--task", help="What you want, in plain words."),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help="A file holding the task description."),
+    output: Path = typer.Option(..., "--output", "-o", help="New (or empty) folder for this run."),
+    time_limit: float = typer.Option(300, "--time-limit", min=10, help="Wall-clock budget in seconds."),
+    target: Optional[str] = typer.Option(None, "--target", help="The column to predict, when the task is ambiguous."),
+    interactive: bool = typer.Option(False, "--interactive", help="Ask when something is ambiguous."),
+    memory_limit: Optional[float] = typer.Option(None, "--memory-limit", help="Memory cap (MB) for each attempt."),
+    llm: str = typer.Option("none", "--llm", help="LLM provider: none (default; the offline expert engine)."),
+    no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+) -> None:
+    """Understand the data and the task, write, run and validate solutions, keep the best."""
+    from mlwright.engine import Run, RunOptions
+    from mlwright.progress import LiveProgress
+
+    if (task is None) == (task_file is None):
+        _fail(MlwrightError("Give the task with exactly one of --task TEXT or --task-file FILE."))
+    if task_file is not None:
+        if not task_file.is_file():
+            _fail(MlwrightError(f"Task file not found: {task_file}"))
+        task = task_file.read_text(errors="replace")
+    if not task or not task.strip():
+        _fail(MlwrightError("The task text is empty.", hint="Say what to predict, e.g. --task \"predict price\"."))
+    if llm != "none":
+        _fail(MlwrightError(f"LLM provider {llm!r} is not available in this version.", hint="Use --llm none."))
+    opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
+                      interactive=interactive, memory_limit_mb=memory_limit, llm=llm,
+                      use_autogluon=False if no_autogluon else None)
+    try:
+        with LiveProgress(time_limit, console=err) as progress:
+            summary = Run(opts, emit=progress, ask=_ask).execute()
+    except MlwrightError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]; the journal and run.json in the output folder keep what was done")
+        raise typer.Exit(130)
+    b = summary.best
+    err.print(f"[bold green]done[/] in {summary.wall_seconds:.0f}s: {summary.prediction_path}  "
+              f"(validation {b.metric}={b.validation_score:.5f}, attempt {b.attempt_id}, {b.recipe})")
+    err.print(f"report: {summary.report}   model: {summary.model_dir}   script: {summary.solution_script}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A succeeded run folder."),
+    new_data: Path = typer.Argument(..., help="A file (or folder with one table) of new rows."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the predictions (CSV)."),
+) -> None:
+    """Apply a run's saved model to new rows."""
+    from mlwright.predict import predict_new
+
+    try:
+        path = predict_new(run_dir, new_data, output)
+    except MlwrightError as e:
+        _fail(e)
+    err.print(f"[green]wrote[/] {path}")
+
+
+@app.command()
+def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
+    """Print a run's summary."""
+    from rich.table import Table
+
+    from mlwright.engine import load_summary
+    from mlwright.journal.store import JOURNAL_NAME, Journal
+
+    try:
+        s = load_summary(run_dir)
+    except MlwrightError as e:
+        _fail(e)
+    out = Console()
+    out.print(f"[bold]{run_dir}[/]: {s.status}  wall {s.wall_seconds:.0f}s / limit {s.time_limit_s:.0f}s")
+    if s.task:
+        out.print(f"task: {s.task.problem_type} on {s.task.target!r}, metric {s.task.metric}, "
+                  f"file {s.task.prediction_file} {s.task.output_columns}")
+    if s.best:
+        out.print(f"best: attempt {s.best.attempt_id} ({s.best.recipe}) {s.best.metric}={s.best.validation_score:.5f}")
+    if s.error:
+        out.print(f"[red]error:[/] {s.error}")
+    if (Path(run_dir) / JOURNAL_NAME).is_file():
+        t = Table("#", "recipe", "status", "score", "seconds", "error")
+        for a in Journal(Path(run_dir) / JOURNAL_NAME).attempts():
+            t.add_row(str(a.attempt_id), a.recipe, a.status, "-" if a.score is None else f"{a.score:.5f}",
+                      f"{a.seconds or 0:.0f}", (a.error or "")[:80])
+        out.print(t)
+
+
+@app.command("demo-data")
+def demo_data(folder: Path = typer.Argument(..., help="Where to write the bundled example dataset.")) -> None:
+    """Write the bundled example (a small house-price table) to a folder."""
+    from mlwright.examples import write_demo
+
+    write_demo(folder)
+    err.print(f"wrote the example dataset to {folder}")
+
+
+if __name__ == "__main__":
+    app()

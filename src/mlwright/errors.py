@@ -1,0 +1,40 @@
+"""Errors a user can act on: what went wrong, where, and what to do about it."""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class MlwrightError(Exception):
+    """A problem with the user's input or request; the CLI prints it and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, where: Optional[str] = None, hint: Optional[str] = None):
+        self.what, self.where, self.hint = what, where, hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        parts = [self.what]
+        if self.where:
+            parts.append(f"  where: {self.where}")
+        if self.hint:
+            parts.append(f"  what to do: {self.hint}")
+        return "\n".join(parts)
+
+
+class DataError(MlwrightError):
+    """The data folder cannot be read or does not make a learnable task."""
+
+
+class AmbiguousTaskError(MlwrightError):
+    """The target or the task cannot be determined without the user's help."""
+
+    def __init__(self, what: str, candidates: list[str], hint: str, where: Optional[str] = None):
+        self.candidates = candidates
+        super().__init__(what, where=where, hint=hint)
+
+
+class RunFailedError(MlwrightError):
+    """No attempt produced a valid prediction file."""
+
+    exit_code = 1

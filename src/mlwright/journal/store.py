@@ -1,0 +1,89 @@
+"""The journal: every attempt (code, logs, score, error, timing) and every stage event, in SQLite inside
+the run folder. It is the single source of truth for the report, resume, the UI and the MCP server."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Optional
+
+from mlwright.schemas import AttemptRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+  attempt_id INTEGER PRIMARY KEY,
+  parent_id INTEGER,
+  kind TEXT NOT NULL,
+  recipe TEXT NOT NULL,
+  title TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started_at REAL NOT NULL,
+  ended_at REAL,
+  seconds REAL,
+  time_budget_s REAL,
+  metric TEXT,
+  score REAL,
+  validation_rows INTEGER,
+  error TEXT,
+  workdir TEXT NOT NULL,
+  returncode INTEGER,
+  peak_memory_mb REAL,
+  code TEXT,
+  params TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts REAL NOT NULL,
+  stage TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT
+);
+"""
+JOURNAL_NAME = "journal.sqlite"
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30)
+        con.row_factory = sqlite3.Row
+        return con
+
+    def event(self, stage: str, message: str, data: Optional[dict] = None) -> None:
+        with self._connect() as con:
+            con.execute("INSERT INTO events (ts, stage, message, data) VALUES (?, ?, ?, ?)",
+                        (time.time(), stage, message, json.dumps(data) if data else None))
+
+    def events(self, after_id: int = 0) -> list[dict]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
+        return [dict(r) | {"data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+
+    def save_attempt(self, rec: AttemptRecord, code: Optional[str] = None, params: Optional[dict] = None) -> None:
+        d = rec.model_dump()
+        cols = list(d)
+        with self._connect() as con:
+            con.execute(
+                f"INSERT INTO attempts ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+                f"ON CONFLICT(attempt_id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in cols)}",
+                [d[c] for c in cols])
+            if code is not None or params is not None:
+                con.execute("UPDATE attempts SET code = COALESCE(?, code), params = COALESCE(?, params) "
+                            "WHERE attempt_id = ?", (code, json.dumps(params) if params is not None else None,
+                                                     rec.attempt_id))
+
+    def attempts(self) -> list[AttemptRecord]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
+        fields = AttemptRecord.model_fields
+        return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields}) for r in rows]
+
+    def attempt_code(self, attempt_id: int) -> Optional[str]:
+        with self._connect() as con:
+            r = con.execute("SELECT code FROM attempts WHERE attempt_id = ?", (attempt_id,)).fetchone()
+        return r["code"] if r else None

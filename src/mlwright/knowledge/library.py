@@ -1,0 +1,75 @@
+"""Semantic memory: library cards (what a library does, how to call it, pitfalls) and the recipes that
+turn a TaskSpec into a complete script; BM25 retrieval picks the cards that fit a task."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Optional
+
+import yaml
+from rank_bm25 import BM25Okapi
+
+from mlwright.schemas import TaskSpec
+
+
+@dataclass
+class Card:
+    key: str
+    name: str
+    body: str
+    recipe: Optional[str] = None
+    modalities: list[str] = field(default_factory=list)
+    problem_types: list[str] = field(default_factory=list)
+    min_time_s: float = 0
+    strength: int = 0
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9_]+", text.lower())
+
+
+@lru_cache(maxsize=1)
+def load_cards() -> tuple[Card, ...]:
+    cards = []
+    for f in sorted(resources.files("mlwright.knowledge").joinpath("cards").iterdir(), key=lambda p: p.name):
+        if not f.name.endswith(".md"):
+            continue
+        text = f.read_text()
+        _, front, body = text.split("---", 2)
+        meta = yaml.safe_load(front) or {}
+        cards.append(Card(key=f.name[:-3], name=meta.get("name", f.name), body=body.strip(), recipe=meta.get("recipe"),
+                          modalities=meta.get("modalities", []), problem_types=meta.get("problem_types", []),
+                          min_time_s=float(meta.get("min_time_s", 0)), strength=int(meta.get("strength", 0))))
+    return tuple(cards)
+
+
+def recipe_source(name: str) -> str:
+    path = resources.files("mlwright.knowledge").joinpath("recipes", f"{name}.py")
+    if not path.is_file():
+        raise KeyError(f"unknown recipe {name!r}")
+    return path.read_text()
+
+
+def task_query(spec: TaskSpec, modality: str = "tabular") -> str:
+    return " ".join([modality, spec.problem_type, spec.metric, "classification" if spec.is_classification
+                     else "regression", "out-of-fold validation", *spec.feature_columns[:20]])
+
+
+def retrieve(query: str, k: int = 3, modality: Optional[str] = None, problem_type: Optional[str] = None) -> list[Card]:
+    """The k cards most relevant to the query, among those that apply to the modality and problem type."""
+    cards = [c for c in load_cards() if (modality is None or modality in c.modalities)
+             and (problem_type is None or problem_type in c.problem_types)]
+    if not cards:
+        return []
+    bm25 = BM25Okapi([_tokens(c.name + " " + c.body) for c in cards])
+    scores = bm25.get_scores(_tokens(query))
+    ranked = sorted(zip(scores, cards), key=lambda t: (-t[0], -t[1].strength))
+    return [c for _, c in ranked[:k]]
+
+
+def recipes_for(spec: TaskSpec, modality: str = "tabular") -> list[Card]:
+    """Cards with a runnable recipe for this task, strongest first."""
+    cards = [c for c in load_cards() if c.recipe and modality in c.modalities and spec.problem_type in c.problem_types]
+    return sorted(cards, key=lambda c: -c.strength)

@@ -1,0 +1,113 @@
+# ---- mlwright common block: data loading and the output contract (shared by every tabular recipe) ----
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+CONFIG = json.loads(r'''__MLWRIGHT_CONFIG__''')
+SPEC = CONFIG["spec"]
+PARAMS = CONFIG["params"]
+TARGET = SPEC["target"]
+FEATURES = SPEC["feature_columns"]
+PROBLEM = SPEC["problem_type"]
+CLASSES = SPEC["class_labels"]  # strings, sorted
+T0 = time.time()
+
+
+def log(msg):
+    print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
+
+
+def load_table(path):
+    if str(path).endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, low_memory=False)
+
+
+def target_series(train):
+    y = train[TARGET]
+    return y.astype(str) if PROBLEM != "regression" else y.astype(float)
+
+
+def output_ids(test):
+    idc = SPEC["id_column"]
+    if idc and idc in test.columns:
+        return test[idc].to_numpy()
+    return np.arange(len(test))
+
+
+def _norm(s):
+    return "".join(ch for ch in str(s).lower() if ch.isalnum())
+
+
+def format_predictions(test, pred):
+    """pred: a 1-d array of values (regression) or a DataFrame of class probabilities (columns = CLASSES)."""
+    cols = SPEC["output_columns"]
+    out = pd.DataFrame({SPEC["output_id_column"]: output_ids(test)})
+    value_cols = [c for c in cols if c != SPEC["output_id_column"]]
+    kind = SPEC["output_kind"]
+    if kind == "value":
+        out[value_cols[0]] = np.asarray(pred, dtype=float)
+    elif kind == "label":
+        proba = pred[CLASSES]
+        out[value_cols[0]] = np.asarray(CLASSES, dtype=object)[np.argmax(proba.to_numpy(), axis=1)]
+    elif kind == "probability":
+        out[value_cols[0]] = np.clip(pred[SPEC["positive_class"]].to_numpy(dtype=float), 0.0, 1.0)
+    else:  # class_probabilities: one column per class, matched by name
+        by_norm = {_norm(c): c for c in CLASSES}
+        for c in value_cols:
+            out[c] = np.clip(pred[by_norm[_norm(c)]].to_numpy(dtype=float), 0.0, 1.0)
+    return out[cols]
+
+
+def write_outputs(out_dir, test, test_pred, oof_rows, oof_pred):
+    """The prediction file in the task's format, and out-of-fold predictions that mlwright scores itself."""
+    sub = format_predictions(test, test_pred)
+    sub.to_csv(os.path.join(out_dir, SPEC["prediction_file"]), index=False)
+    if PROBLEM == "regression":
+        oof = pd.DataFrame({"__row__": oof_rows, "prediction": np.asarray(oof_pred, dtype=float)})
+    else:
+        oof = pd.DataFrame({"__row__": oof_rows})
+        for c in CLASSES:
+            oof["p::" + c] = np.asarray(oof_pred[c], dtype=float)
+    oof.to_csv(os.path.join(out_dir, "oof_predictions.csv"), index=False)
+    log(f"wrote {SPEC['prediction_file']} ({len(sub)} rows) and oof_predictions.csv ({len(oof)} rows)")
+
+
+def as_class_frame(proba, classes):
+    """Class probabilities as a DataFrame with string class names, every class of CLASSES present."""
+    df = pd.DataFrame(np.asarray(proba, dtype=float), columns=[str(c) for c in classes])
+    for c in CLASSES:
+        if c not in df.columns:
+            df[c] = 0.0
+    return df[CLASSES]
+
+
+def cli(fit, predict):
+    ap = argparse.ArgumentParser(description="mlwright solution: fit on the training table or predict new rows")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fit")
+    f.add_argument("--train", required=True)
+    f.add_argument("--test", required=True)
+    f.add_argument("--out", default=".")
+    f.add_argument("--model", default="model")
+    p = sub.add_parser("predict")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    a = ap.parse_args()
+    if a.cmd == "fit":
+        os.makedirs(a.model, exist_ok=True)
+        fit(load_table(a.train), load_table(a.test), a.out, a.model)
+    else:
+        new = load_table(a.input)
+        missing = [c for c in FEATURES if c not in new.columns]
+        if missing:
+            sys.exit(f"error: new data lacks {len(missing)} feature column(s): {missing[:10]}")
+        format_predictions(new, predict(a.model, new)).to_csv(a.output, index=False)
+        log(f"wrote {a.output} ({len(new)} rows)")
+# ---- end of common block ----

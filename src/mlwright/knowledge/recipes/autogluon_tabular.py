@@ -1,0 +1,67 @@
+"""mlwright recipe: AutoGluon TabularPredictor, bagged (out-of-fold validation on every training row)."""
+# <<common>>
+from autogluon.tabular import TabularPredictor
+
+LOG_TARGET = SPEC["metric"] == "rmsle"
+AG_METRIC = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
+             "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
+             "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",
+             "mape": "mean_absolute_percentage_error", "r2": "r2"}[SPEC["metric"]]
+TIME_LIMIT = float(PARAMS.get("time_limit", 120))
+
+
+def to_frame(proba):
+    return as_class_frame(proba.to_numpy(), list(proba.columns))
+
+
+def fit(train, test, out_dir, model_dir):
+    data = train[FEATURES].copy()
+    y = target_series(train)
+    data[TARGET] = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    fit_args = dict(
+        presets=PARAMS.get("presets", "best_quality"),
+        time_limit=TIME_LIMIT,
+        num_bag_folds=int(PARAMS.get("num_bag_folds", 8)),
+        num_bag_sets=1,
+        num_stack_levels=int(PARAMS.get("num_stack_levels", 0)),
+        dynamic_stacking=False,
+        verbosity=2,
+    )
+    if PARAMS.get("excluded_model_types"):
+        fit_args["excluded_model_types"] = PARAMS["excluded_model_types"]
+    log(f"AutoGluon fit: {len(data)} rows, metric {AG_METRIC}, {fit_args}")
+    predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=AG_METRIC, path=model_dir)
+    predictor.fit(data, **fit_args)
+    log("fit done")
+    if PROBLEM == "regression":
+        oof = predictor.predict_oof(transformed=False).to_numpy(dtype=float)
+        oof = np.expm1(oof) if LOG_TARGET else oof
+        oof_rows = np.arange(len(data))
+    else:
+        oof = to_frame(predictor.predict_proba_oof(transformed=False))
+        oof_rows = np.arange(len(data))
+    test_pred = predict(model_dir, test, predictor)
+    predictor.leaderboard(silent=True).to_csv(os.path.join(out_dir, "leaderboard.csv"), index=False)
+    fi_budget = float(PARAMS.get("importance_time", 0))
+    if fi_budget > 0:
+        try:
+            fi = predictor.feature_importance(data=None, subsample_size=min(1000, len(data)),
+                                              time_limit=fi_budget, num_shuffle_sets=3)
+            fi = fi.reset_index().rename(columns={"index": "feature"})
+            fi.to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
+        except Exception as e:  # importance is a report nicety, never a reason to fail
+            log(f"feature importance skipped: {type(e).__name__}: {e}")
+    write_outputs(out_dir, test, test_pred, oof_rows, oof)
+
+
+def predict(model_dir, new, predictor=None):
+    predictor = predictor or TabularPredictor.load(model_dir, require_py_version_match=False)
+    X = new[FEATURES]
+    if PROBLEM == "regression":
+        p = predictor.predict(X).to_numpy(dtype=float)
+        return np.expm1(p) if LOG_TARGET else p
+    return to_frame(predictor.predict_proba(X))
+
+
+if __name__ == "__main__":
+    cli(fit, predict)

@@ -1,0 +1,109 @@
+"""mlwright recipe: fast LightGBM baseline with k-fold out-of-fold validation, refit on all rows."""
+# <<common>>
+import joblib
+import lightgbm as lgb
+from sklearn.model_selection import KFold, StratifiedKFold
+
+N_FOLDS = int(PARAMS.get("n_folds", 5))
+SEED = int(PARAMS.get("seed", 0))
+LOG_TARGET = SPEC["metric"] == "rmsle"
+
+
+class Prep:
+    """Column handling learned on the training rows: categories, dates, text lengths."""
+
+    def fit(self, X):
+        self.cats, self.dates, self.texts, self.nums = {}, [], [], []
+        for c in FEATURES:
+            s = X[c]
+            if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                self.nums.append(c)
+                continue
+            if pd.api.types.is_datetime64_any_dtype(s) or self._dateish(s):
+                self.dates.append(c)
+                continue
+            vals = s.dropna().astype(str)
+            if vals.nunique() > 0.5 * max(len(vals), 1) and vals.str.count(" ").mean() >= 3:
+                self.texts.append(c)
+            else:
+                top = vals.value_counts()
+                self.cats[c] = list(top[top >= 2].index[:500])
+        return self
+
+    @staticmethod
+    def _dateish(s):
+        v = s.dropna().astype(str).head(100)
+        if v.empty or not v.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() > 0.95:
+            return False
+        return pd.to_datetime(v, errors="coerce", format="mixed").notna().mean() > 0.95
+
+    def transform(self, X):
+        out = pd.DataFrame(index=X.index)
+        for c in self.nums:
+            out[c] = pd.to_numeric(X[c], errors="coerce")
+        for c in self.dates:
+            d = pd.to_datetime(X[c], errors="coerce", format="mixed")
+            out[c + "__year"], out[c + "__month"] = d.dt.year, d.dt.month
+            out[c + "__dow"], out[c + "__doy"] = d.dt.dayofweek, d.dt.dayofyear
+        for c in self.texts:
+            t = X[c].fillna("").astype(str)
+            out[c + "__len"], out[c + "__words"] = t.str.len(), t.str.count(" ") + 1
+        for c, levels in self.cats.items():
+            out[c] = pd.Categorical(X[c].astype(str).where(X[c].notna(), None), categories=levels)
+        return out
+
+
+def make_model(n_rows):
+    params = dict(n_estimators=int(PARAMS.get("n_estimators", 600)), learning_rate=0.03,
+                  num_leaves=15 if n_rows < 2000 else 31, min_child_samples=5 if n_rows < 500 else 20,
+                  subsample=0.8, subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0,
+                  random_state=SEED, n_jobs=2, verbose=-1)
+    if PROBLEM == "regression":
+        return lgb.LGBMRegressor(**params)
+    return lgb.LGBMClassifier(**params)
+
+
+def predict_frame(model, X):
+    if PROBLEM == "regression":
+        p = model.predict(X)
+        return np.expm1(p) if LOG_TARGET else p
+    return as_class_frame(model.predict_proba(X), model.classes_)
+
+
+def fit(train, test, out_dir, model_dir):
+    y = target_series(train)
+    y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    prep = Prep().fit(train)
+    X, Xt = prep.transform(train), prep.transform(test)
+    log(f"{len(X)} rows, {X.shape[1]} features after preparation")
+    if PROBLEM == "regression":
+        folds = KFold(N_FOLDS, shuffle=True, random_state=SEED).split(X)
+    else:
+        min_class = y.value_counts().min()
+        k = max(2, min(N_FOLDS, int(min_class)))
+        folds = StratifiedKFold(k, shuffle=True, random_state=SEED).split(X, y)
+    oof_parts, rows = [], []
+    for i, (tr, va) in enumerate(folds):
+        m = make_model(len(tr)).fit(X.iloc[tr], y_fit.iloc[tr])
+        oof_parts.append(predict_frame(m, X.iloc[va]))
+        rows.append(va)
+        log(f"fold {i + 1} done")
+    rows = np.concatenate(rows)
+    if PROBLEM == "regression":
+        oof = np.concatenate(oof_parts)
+    else:
+        oof = pd.concat(oof_parts, ignore_index=True)
+    model = make_model(len(X)).fit(X, y_fit)
+    joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
+    imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
+    imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
+    write_outputs(out_dir, test, predict_frame(model, Xt), rows, oof)
+
+
+def predict(model_dir, new):
+    bundle = joblib.load(os.path.join(model_dir, "model.joblib"))
+    return predict_frame(bundle["model"], bundle["prep"].transform(new))
+
+
+if __name__ == "__main__":
+    cli(fit, predict)

@@ -1,0 +1,360 @@
+"""From tables + the user's words to a TaskSpec: which table trains, which is the test set, the target,
+the problem type, the metric, the id column and the exact output format."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from mlwright.errors import AmbiguousTaskError, DataError
+from mlwright.perception.profile import column_kind, looks_like_id_name
+from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
+from mlwright.schemas import TaskSpec
+
+Asker = Callable[[str, list[str]], str]  # (question, candidates) -> chosen candidate
+
+_TRAIN_WORDS = re.compile(r"train|history|historic|past|labell?ed|known|learn|fit|dev", re.I)
+_TEST_WORDS = re.compile(r"test|current|new|score|predict|unlabell?ed|holdout|inference|eval|future|apply", re.I)
+_SAMPLE_WORDS = re.compile(r"sample|submission|template|example_sub", re.I)
+_POSITIVE = ["1", "1.0", "yes", "true", "y", "t", "positive", "pos"]
+MIN_TRAIN_ROWS = 10
+
+
+@dataclass
+class Inferred:
+    spec: TaskSpec
+    train: pd.DataFrame  # rows with a label, features + target
+    test: pd.DataFrame
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _is_sample_submission(name: str, df: pd.DataFrame) -> bool:
+    base = name.split("/")[-1]
+    return bool(_SAMPLE_WORDS.search(base)) and df.shape[1] <= 20
+
+
+def _pair_score(a: str, A: pd.DataFrame, b: str, B: pd.DataFrame) -> Optional[float]:
+    """How plausible it is that A is the training table and B the test table; None when impossible."""
+    ca, cb = set(A.columns), set(B.columns)
+    shared = ca & cb
+    extra = ca - cb
+    if not extra or len(shared) < max(1, int(0.6 * len(cb))):
+        return None
+    score = float(len(shared)) - 0.5 * len(extra)
+    an, bn = a.split("/")[-1], b.split("/")[-1]
+    score += 5 * bool(_TRAIN_WORDS.search(an)) + 5 * bool(_TEST_WORDS.search(bn))
+    score -= 5 * bool(_TEST_WORDS.search(an) and not _TRAIN_WORDS.search(an))
+    return score
+
+
+def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints) -> tuple[str, Optional[str], Optional[str]]:
+    """(train, test, sample_submission) table names."""
+    if not tables:
+        raise DataError("No readable tables found in the data folder.",
+                        hint="Put the training data (csv, tsv, xlsx, parquet, json/jsonl or sqlite) in the folder.")
+    samples = [n for n, df in tables.items() if _is_sample_submission(n, df)]
+    sample = samples[0] if samples else None
+    candidates = {n: df for n, df in tables.items() if n not in samples}
+    best, best_score = None, -np.inf
+    for a, A in candidates.items():
+        for b, B in candidates.items():
+            if a == b:
+                continue
+            s = _pair_score(a, A, b, B)
+            if s is None:
+                continue
+            s += 2 * hints.mentions(a.split("/")[-1].split("#")[0]) + 2 * hints.mentions(b.split("/")[-1].split("#")[0])
+            if s > best_score:
+                best, best_score = (a, b), s
+    if best:
+        return best[0], best[1], sample
+    # no pair: a single table whose missing labels mark the rows to predict, or a test table that does not match
+    named_train = [n for n in candidates if _TRAIN_WORDS.search(n.split("/")[-1])]
+    named_test = [n for n in candidates if _TEST_WORDS.search(n.split("/")[-1]) and n not in named_train]
+    if named_train and named_test:
+        tr, te = named_train[0], named_test[0]
+        missing = sorted(set(tables[tr].columns) - set(tables[te].columns))
+        raise DataError(
+            f"The test table's columns do not match the training table's: {te} lacks {len(missing)} of "
+            f"{tables[tr].shape[1]} training columns (e.g. {', '.join(missing[:8])}), and shares only "
+            f"{len(set(tables[tr].columns) & set(tables[te].columns))}.",
+            where=f"{tr} vs {te}",
+            hint="Give the test file the same feature columns as the training file (same names).")
+    biggest = max(candidates, key=lambda n: candidates[n].shape[0] * max(candidates[n].shape[1], 1))
+    return biggest, None, sample
+
+
+def _target_candidates(train: pd.DataFrame, test: Optional[pd.DataFrame]) -> list[str]:
+    if test is not None:
+        return [c for c in train.columns if c not in set(test.columns)]
+    return [c for c in train.columns if train[c].isna().any() and train[c].notna().sum() >= MIN_TRAIN_ROWS]
+
+
+def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: TextHints, forced: Optional[str],
+                  train_name: str, ask: Optional[Asker], notes: list[str]) -> str:
+    cols = list(train.columns)
+    if forced:
+        match = [c for c in cols if c == forced] or [c for c in cols if _norm(c) == _norm(forced)]
+        if not match:
+            raise DataError(f"--target {forced!r} is not a column of the training table.", where=train_name,
+                            hint=f"Choose one of: {', '.join(cols[:30])}")
+        notes.append(f"target {match[0]!r}: given with --target")
+        return match[0]
+    cands = _target_candidates(train, test)
+    out_cols = [c for c in hints.output_columns if test is None or c not in set(test.columns)]
+    # 1. an output column the user named that is a candidate (or any train column when no test table)
+    for oc in out_cols:
+        for c in cands or cols:
+            if _norm(c) == _norm(oc):
+                notes.append(f"target {c!r}: the output column named in the task, absent from the test table")
+                return c
+    # 2. a candidate the text names
+    named = [c for c in cands if hints.mentions(c)]
+    if len(named) == 1:
+        notes.append(f"target {named[0]!r}: named in the task and absent from the test table")
+        return named[0]
+    if len(cands) == 1:
+        notes.append(f"target {cands[0]!r}: the only column of the training table absent from the test table")
+        return cands[0]
+    pool = named or cands or [c for c in cols if not looks_like_id_name(c)]
+    if test is None and not cands:
+        what = "Cannot tell which column to predict: no test table was found and the task names no column."
+    else:
+        what = f"Cannot tell which column to predict: {len(pool)} candidates."
+    if ask is not None:
+        choice = ask(what + " Which column is the target?", pool)
+        notes.append(f"target {choice!r}: chosen by the user")
+        return choice
+    raise AmbiguousTaskError(
+        what + f" Candidates: {', '.join(pool[:20])}.", candidates=pool, where=train_name,
+        hint="Name it with --target COLUMN, or say it in the task (e.g. \"predict `COLUMN`\"), "
+             "or run with --interactive to be asked.")
+
+
+def infer_problem_type(y: pd.Series, hints: TextHints, metric: Optional[str]) -> str:
+    y = y.dropna()
+    n_unique = y.nunique()
+    if n_unique == 2:
+        return "binary"
+    if metric in CLASSIFICATION_METRICS:
+        return "binary" if n_unique == 2 else "multiclass"
+    if not pd.api.types.is_numeric_dtype(y):
+        as_num = pd.to_numeric(y, errors="coerce")
+        if as_num.notna().mean() > 0.99 and n_unique > 20:
+            return "regression"
+        return "multiclass"
+    if metric in REGRESSION_METRICS:
+        return "regression"
+    integral = bool(np.all(np.mod(y.astype(float), 1) == 0))
+    if integral and n_unique <= 10 and not hints.regression_words:
+        return "multiclass"
+    if integral and n_unique <= 30 and hints.classification_words and not hints.regression_words:
+        return "multiclass"
+    return "regression"
+
+
+def choose_positive_class(classes: list[str], y: pd.Series, hints: TextHints, output_target: str,
+                          notes: list[str]) -> str:
+    by_norm = {_norm(c): c for c in classes}
+    if _norm(output_target) in by_norm:
+        notes.append(f"positive class {by_norm[_norm(output_target)]!r}: the output column is named after it")
+        return by_norm[_norm(output_target)]
+    m = re.search(r"probabilit\w*\s+(?:that|of)\b(.{0,120})", hints.text, re.I | re.S)
+    if m:
+        mentioned = [c for c in classes if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", m.group(1), re.I)]
+        if len(mentioned) == 1:
+            notes.append(f"positive class {mentioned[0]!r}: named after 'probability that' in the task")
+            return mentioned[0]
+    for p in _POSITIVE:
+        for c in classes:
+            if c.lower() == p:
+                notes.append(f"positive class {c!r}: the conventional positive label")
+                return c
+    minority = str(y.astype(str).value_counts().idxmin())
+    notes.append(f"positive class {minority!r}: the minority class (no other cue)")
+    return minority
+
+
+def choose_metric(problem_type: str, hints: TextHints, notes: list[str]) -> str:
+    m = hints.metric
+    if m and ((problem_type == "regression") == (m in REGRESSION_METRICS)):
+        notes.append(f"metric {m}: named in the task")
+        return m
+    if m:
+        notes.append(f"metric {m!r} named in the task does not fit a {problem_type} task; using the default")
+    if problem_type == "binary":
+        m = "roc_auc" if hints.wants_probabilities else "accuracy"
+    elif problem_type == "multiclass":
+        m = "log_loss" if hints.wants_probabilities else "accuracy"
+    else:
+        m = "rmse"
+    notes.append(f"metric {m}: default for a {problem_type} task" + (" with probabilities" if hints.wants_probabilities
+                                                                       and problem_type != "regression" else ""))
+    return m
+
+
+def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample: Optional[pd.DataFrame],
+               target: str) -> Optional[str]:
+    tcols = list(test.columns)
+    for oc in hints.output_columns:
+        for c in tcols:
+            if _norm(c) == _norm(oc) and c != target:
+                return c
+    if sample is not None:
+        for c in sample.columns:
+            if c in tcols:
+                return c
+    for c in tcols:
+        if looks_like_id_name(c) and test[c].is_unique and test[c].notna().all():
+            return c
+    for c in tcols:
+        if column_kind(test[c], c) == "id" and test[c].is_unique and test[c].dtype == object:
+            return c
+    return None
+
+
+def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target: Optional[str] = None,
+               ask: Optional[Asker] = None, skipped: Optional[dict[str, str]] = None) -> Inferred:
+    notes: list[str] = []
+    try:
+        train_name, test_name, sample_name = choose_tables(tables, hints)
+    except DataError as e:
+        if skipped:
+            e.what += " Unreadable files: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            e.args = (e.render(),)
+        raise
+    train = tables[train_name]
+    test = tables[test_name] if test_name else None
+    sample = tables[sample_name] if sample_name else None
+    notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else ""))
+
+    target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+    if test is None:
+        # rows without a label are the ones to predict
+        mask = train[target].isna()
+        if not mask.any():
+            raise DataError("Found no test set: there is one table and every row has a value for "
+                            f"{target!r}, so there is nothing to predict.", where=train_name,
+                            hint="Add a test file with the rows to predict (same columns, no target), "
+                                 "or leave the target empty in the rows to predict.")
+        test = train[mask].drop(columns=[target]).reset_index(drop=True)
+        test_name = f"{train_name} (rows without {target})"
+        notes.append(f"test rows: the {int(mask.sum())} rows of {train_name!r} with no {target!r}")
+    labeled = train[train[target].notna()].reset_index(drop=True)
+    if len(labeled) < len(train):
+        notes.append(f"dropped {len(train) - len(labeled)} training rows with no {target!r}")
+    if len(labeled) < MIN_TRAIN_ROWS:
+        raise DataError(f"Only {len(labeled)} training rows have a value for {target!r}; at least "
+                        f"{MIN_TRAIN_ROWS} are needed.", where=train_name, hint="Provide more labeled rows.")
+    y = labeled[target]
+    if y.nunique() < 2:
+        raise DataError(f"The target {target!r} has a single value ({y.iloc[0]!r}) in all {len(y)} training rows: "
+                        "there is nothing to learn.", where=train_name,
+                        hint="Check that this is the right target column and that the training data has both "
+                             "outcomes; or name another column with --target.")
+    # test columns must cover the training features
+    extra_train = [c for c in train.columns if c not in set(test.columns) and c != target]
+    shared = [c for c in train.columns if c in set(test.columns)]
+    if not shared:
+        raise DataError("The test table shares no column with the training table.", where=f"{train_name} vs {test_name}",
+                        hint="Give both files the same feature columns (same names).")
+    for c in extra_train:
+        notes.append(f"column {c!r} is in the training table only: not used as a feature (it would leak)")
+
+    user_metric = hints.metric
+    problem_type = infer_problem_type(y, hints, user_metric)
+    if problem_type == "regression":
+        y_num = pd.to_numeric(y, errors="coerce")
+        if y_num.isna().any():
+            raise DataError(f"The target {target!r} looks numeric but has {int(y_num.isna().sum())} non-numeric "
+                            f"values (e.g. {y[y_num.isna()].iloc[0]!r}).", where=train_name,
+                            hint="Clean the target column, or say it is a classification task.")
+        labeled[target] = y_num
+    metric = choose_metric(problem_type, hints, notes)
+    notes.append(f"problem type {problem_type}: {y.nunique()} distinct target values")
+
+    id_col = _choose_id(labeled, test, hints, sample, target)
+    if id_col is not None and not test[id_col].is_unique:
+        notes.append(f"id column {id_col!r} has duplicates in the test table; using it anyway as the output key")
+    # output format
+    out_id = id_col
+    if hints.output_columns and len(hints.output_columns) >= 2:
+        out_cols = list(hints.output_columns)
+        ids_in_out = [c for c in out_cols if c in set(test.columns)]
+        out_id = ids_in_out[0] if ids_in_out else out_cols[0]
+        if id_col is None and out_id in set(test.columns):
+            id_col = out_id
+    elif sample is not None and sample.shape[1] >= 2:
+        out_cols = [str(c) for c in sample.columns]
+        out_id = out_cols[0]
+    else:
+        out_cols = ([id_col] if id_col else ["id"]) + [target]
+        out_id = out_cols[0]
+    class_labels = sorted(map(str, y.astype(str).unique())) if problem_type != "regression" else []
+    value_cols = [c for c in out_cols if c != out_id]
+    if problem_type == "regression":
+        output_kind = "value"
+    elif len(value_cols) > 1 and {_norm(c) for c in value_cols} <= {_norm(c) for c in class_labels}:
+        output_kind = "class_probabilities"
+    elif problem_type == "binary" and (hints.wants_probabilities or metric in ("roc_auc", "log_loss")):
+        output_kind = "probability"
+    elif problem_type == "multiclass" and (metric == "log_loss"):
+        output_kind = "class_probabilities"
+        if len(value_cols) <= 1:
+            out_cols = [out_id] + class_labels
+    else:
+        output_kind = "label"
+    if problem_type == "multiclass" and metric == "roc_auc":
+        metric = "log_loss"
+        notes.append("roc_auc is defined for two classes; using log_loss for this multiclass task")
+    positive = None
+    if problem_type == "binary":
+        positive = choose_positive_class(class_labels, y, hints, value_cols[0] if value_cols else target, notes)
+
+    # features: shared columns, minus ids and columns that carry nothing
+    dropped: dict[str, str] = {}
+    features = []
+    for c in shared:
+        kind = column_kind(labeled[c], c)
+        if c == id_col:
+            dropped[c] = "id column"
+        elif kind == "id":
+            dropped[c] = "id-like (unique per row)"
+        elif kind in ("constant", "empty"):
+            dropped[c] = f"{kind} in the training data"
+        else:
+            features.append(c)
+    if not features:
+        raise DataError("No usable feature columns: every column shared by train and test is an id, constant or "
+                        "empty.", where=train_name, hint="Check that the test file has the feature columns.")
+    for c in extra_train:
+        dropped[c] = "training table only (would leak)"
+
+    spec = TaskSpec(
+        problem_type=problem_type,  # type: ignore[arg-type]
+        target=target,
+        metric=metric,
+        higher_is_better=HIGHER_IS_BETTER[metric],
+        train_table=train_name,
+        test_table=test_name,
+        id_column=id_col,
+        prediction_file=hints.prediction_file or "predictions.csv",
+        output_id_column=out_id,
+        output_columns=out_cols,
+        output_kind=output_kind,  # type: ignore[arg-type]
+        class_labels=class_labels,
+        positive_class=positive,
+        feature_columns=features,
+        dropped_columns=dropped,
+        n_train_rows=len(labeled),
+        n_test_rows=len(test),
+        sample_submission=sample_name,
+        notes=notes,
+    )
+    return Inferred(spec=spec, train=labeled[features + [target]], test=test)

@@ -1,0 +1,226 @@
+"""Readers for the table formats a user drops in a folder: csv/tsv (any delimiter, encoding, with or
+without a header), xlsx/xls, parquet, json/jsonl and sqlite. One file may hold several tables."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from mlwright.errors import DataError
+
+TEXT_TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
+TABLE_SUFFIXES = TEXT_TABLE_SUFFIXES | {".xlsx", ".xlsm", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson",
+                                        ".sqlite", ".sqlite3", ".db", ".feather"}
+# in-memory size of a table relative to its file size (text formats inflate when parsed)
+_INFLATION = {".parquet": 8.0, ".pq": 8.0, ".feather": 3.0, ".xlsx": 10.0, ".xlsm": 10.0, ".xls": 4.0}
+
+
+def table_name(path: Path, root: Path, sub: str | None = None) -> str:
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return f"{rel}#{sub}" if sub else rel
+
+
+def sniff_kind(path: Path) -> str | None:
+    """The table format of a file, from its magic bytes first and its suffix second."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise DataError(f"Cannot open file: {e.strerror}", where=str(path), hint="Check the file's permissions.") from e
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1"):
+        return "feather"
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04") and suffix in (".xlsx", ".xlsm"):
+        return "excel"
+    if head.startswith(b"\xd0\xcf\x11\xe0") and suffix == ".xls":
+        return "excel"
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return "excel"  # let the reader report the corruption
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".sqlite", ".sqlite3", ".db"):
+        return "sqlite"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    if suffix in TEXT_TABLE_SUFFIXES:
+        return "text"
+    return None
+
+
+def check_fits_in_memory(path: Path, max_memory_mb: float | None = None) -> None:
+    size = path.stat().st_size
+    need = size * _INFLATION.get(path.suffix.lower(), 3.0)
+    avail = psutil.virtual_memory().available
+    limit = min(avail, max_memory_mb * 1024**2) if max_memory_mb else avail
+    if need > limit:
+        raise DataError(
+            f"File is too large to load into memory: {size / 1024**2:.0f} MB on disk, about "
+            f"{need / 1024**2:.0f} MB once parsed, with {limit / 1024**2:.0f} MB available.",
+            where=str(path),
+            hint="Sample the file down (e.g. the first million rows), convert it to parquet, "
+                 "or run on a machine with more memory (--memory-limit raises mlwright's own cap).",
+        )
+
+
+def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> dict[str, pd.DataFrame]:
+    """Read every table in `path`. Raises DataError with a specific reason when the file cannot be read."""
+    kind = sniff_kind(path)
+    if kind is None:
+        return {}
+    check_fits_in_memory(path, max_memory_mb)
+    try:
+        if kind == "text":
+            return {table_name(path, root): read_delimited(path)}
+        if kind == "excel":
+            sheets = pd.read_excel(path, sheet_name=None)
+            sheets = {k: _clean_columns(v) for k, v in sheets.items() if not v.dropna(how="all").empty}
+            if len(sheets) == 1:
+                return {table_name(path, root): next(iter(sheets.values()))}
+            return {table_name(path, root, k): v for k, v in sheets.items()}
+        if kind == "parquet":
+            return {table_name(path, root): _clean_columns(pd.read_parquet(path))}
+        if kind == "feather":
+            return {table_name(path, root): _clean_columns(pd.read_feather(path))}
+        if kind == "jsonl":
+            return {table_name(path, root): _clean_columns(pd.read_json(path, lines=True, dtype=False))}
+        if kind == "json":
+            return {table_name(path, root): read_json_table(path)}
+        if kind == "sqlite":
+            return {table_name(path, root, k): v for k, v in read_sqlite(path).items()}
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every library raises its own types; the user needs the file and reason
+        raise DataError(f"Cannot read {kind} file: {type(e).__name__}: {str(e)[:300]}", where=str(path),
+                        hint="Check that the file is complete and in the format its name says, "
+                             "or remove it from the data folder.") from e
+    return {}
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[: 4 * 1024**2]).best()
+    if best is not None:
+        try:
+            return raw.decode(best.encoding)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return raw.decode("latin-1")  # never fails; keeps bytes as characters
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        pass
+    # the delimiter that splits every line into the same number (>1) of fields
+    best, best_n = ",", 1
+    for d in [",", ";", "\t", "|"]:
+        counts = {len(next(csv.reader([ln], delimiter=d))) for ln in lines}
+        if len(counts) == 1 and (n := counts.pop()) > best_n:
+            best, best_n = d, n
+    return best
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
+    """A first row is a header unless it looks like the data below it (numbers where they have numbers)."""
+    if not rest:
+        return True
+    if len(set(first)) < len(first) or any(not c.strip() for c in first):
+        numeric_like = sum(bool(_NUMBER.match(c)) for c in first)
+        return numeric_like == 0 and len(set(first)) == len(first)
+    for j, cell in enumerate(first):
+        col = [r[j] for r in rest if j < len(r) and r[j].strip()]
+        if not col:
+            continue
+        col_numeric = sum(bool(_NUMBER.match(c)) for c in col) / len(col)
+        if _NUMBER.match(cell):
+            return False  # a number is never a column name
+        if col_numeric > 0.9:
+            return True  # a word above numbers
+    # all-text table: a header row's values do not repeat in its column
+    repeats = sum(any(r[j] == cell for r in rest if j < len(r)) for j, cell in enumerate(first))
+    return repeats <= len(first) // 4
+
+
+def read_delimited(path: Path) -> pd.DataFrame:
+    text = _decode(path)
+    if not text.strip():
+        raise DataError("File is empty.", where=str(path), hint="Remove it or provide the data.")
+    sep = _sniff_delimiter(text[:65536])
+    sample_rows = list(csv.reader(io.StringIO("\n".join(text[:65536].splitlines()[:30])), delimiter=sep))
+    sample_rows = [r for r in sample_rows if r]
+    header = _looks_like_header(sample_rows[0], sample_rows[1:]) if sample_rows else True
+    df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, low_memory=False,
+                     skipinitialspace=True, on_bad_lines="error")
+    if not header:
+        df.columns = [f"col_{i}" for i in range(df.shape[1])]
+    return _clean_columns(df)
+
+
+def read_json_table(path: Path) -> pd.DataFrame:
+    text = _decode(path)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return _clean_columns(pd.read_json(io.StringIO(text), lines=True, dtype=False))  # a .json that is jsonl
+    if isinstance(obj, dict):
+        lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        if len(lists) == 1:
+            obj = lists[0]
+        elif all(isinstance(v, list) for v in obj.values()):
+            return _clean_columns(pd.DataFrame(obj))
+        else:
+            obj = [obj]
+    if not isinstance(obj, list) or not obj:
+        raise DataError("JSON file holds no table (expected a list of records).", where=str(path))
+    return _clean_columns(pd.json_normalize(obj))
+
+
+def read_sqlite(path: Path) -> dict[str, pd.DataFrame]:
+    uri = f"file:{path.resolve()}?mode=ro&immutable=1"
+    with sqlite3.connect(uri, uri=True) as con:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view') "
+                                           "AND name NOT LIKE 'sqlite_%'")]
+        return {n: _clean_columns(pd.read_sql_query(f'SELECT * FROM "{n}"', con)) for n in names}
+
+
+def _clean_columns(df: pd.DataFrame) -> pd.DataFrame:
+    cols, seen = [], {}
+    for i, c in enumerate(df.columns):
+        name = str(c).strip().lstrip("\ufeff") or f"col_{i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        cols.append(name)
+    df.columns = cols
+    return df

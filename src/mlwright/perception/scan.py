@@ -1,0 +1,85 @@
+"""Walk the data folder (recursively, archives unpacked into the run folder) and read every table."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mlwright.errors import DataError
+from mlwright.perception.archives import is_archive, unpack_archive
+from mlwright.perception.profile import profile_table
+from mlwright.perception.readers import read_tables, sniff_kind
+from mlwright.schemas import DataProfile
+
+_SKIP_DIRS = {"__MACOSX", ".git", ".ipynb_checkpoints", "__pycache__"}
+
+
+@dataclass
+class LoadedFolder:
+    root: Path
+    files: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    table_paths: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> reason it could not be read
+
+    def profile(self) -> DataProfile:
+        return DataProfile(
+            data_dir=str(self.root), files=self.files, skipped=self.skipped,
+            tables=[profile_table(n, self.table_paths[n], df) for n, df in self.tables.items()])
+
+
+def _walk(root: Path):
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith(".") and not f.startswith("~$"):
+                yield Path(dirpath) / f
+
+
+def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None) -> LoadedFolder:
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise DataError(f"Data folder does not exist: {data_dir}", hint="Check the path.")
+    if data_dir.is_file():  # a single file (table or archive) is accepted as a folder of one
+        roots = [(data_dir.parent, [data_dir])]
+    else:
+        roots = [(data_dir, list(_walk(data_dir)))]
+    out = LoadedFolder(root=data_dir)
+    seen_archives = 0
+    while roots:
+        root, paths = roots.pop(0)
+        for p in paths:
+            unpacked = root.is_relative_to(unpack_dir)
+            rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
+            out.files.append(rel)
+            if is_archive(p):
+                seen_archives += 1
+                dest = unpack_dir / f"{seen_archives:02d}_{p.name.split('.')[0]}"
+                unpack_archive(p, dest)
+                roots.append((dest, list(_walk(dest))))
+                continue
+            if sniff_kind(p) is None:
+                continue
+            try:
+                for name, df in read_tables(p, root, max_memory_mb).items():
+                    key = f"{root.name}/{name}" if unpacked else name
+                    if df.empty or df.shape[1] == 0:
+                        out.skipped[key] = "no rows"
+                        continue
+                    out.tables[key] = df
+                    out.table_paths[key] = str(p)
+            except DataError as e:
+                if "too large" in e.what:
+                    raise
+                out.skipped[rel] = e.what
+    if not out.files:
+        raise DataError("The data folder is empty.", where=str(data_dir),
+                        hint="Put the training data (and the rows to predict) in the folder.")
+    if not out.tables:
+        detail = "; ".join(f"{k}: {v}" for k, v in out.skipped.items())
+        raise DataError("No readable table in the data folder." + (f" Unreadable: {detail}" if detail else
+                        f" Files seen: {', '.join(out.files[:10])}"), where=str(data_dir),
+                        hint="Supported: csv/tsv/txt, xlsx, parquet, json/jsonl, sqlite, and zip/tar archives of them.")
+    return out

@@ -1,0 +1,116 @@
+"""What the user's words say about the task: output file, output columns, metric, probabilities, target."""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from pydantic import BaseModel, Field
+
+# (metric, patterns) - the first matching entry wins, so specific names come before general ones
+_METRIC_PATTERNS: list[tuple[str, list[str]]] = [
+    ("rmsle", [r"\brmsle\b", r"root[- ]mean[- ]squared?[- ]log", r"mean squared log(arithmic)? error",
+               r"rmse (on|of) (the )?log", r"log of the (price|target|value)"]),
+    ("log_loss", [r"\blog[- ]?loss\b", r"\bcross[- ]entropy\b", r"\blogarithmic loss\b"]),
+    ("roc_auc", [r"\broc[- _]?auc\b", r"\bauc\b", r"area under (the )?(roc )?curve"]),
+    ("balanced_accuracy", [r"balanced[- ]accuracy"]),
+    ("macro_f1", [r"macro[- _]?f1", r"\bf1\b", r"f[- ]score"]),
+    ("accuracy", [r"\baccuracy\b"]),
+    ("mape", [r"\bmape\b", r"mean absolute percentage error"]),
+    ("mae", [r"\bmae\b", r"mean absolute error"]),
+    ("rmse", [r"\brmse\b", r"root[- ]mean[- ]squared?[- ]error"]),
+    ("mse", [r"\bmse\b", r"(?<!root )mean squared error"]),
+    ("r2", [r"\br2\b", r"r²", r"r-squared", r"coefficient of determination"]),
+]
+
+HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True, "r2": True,
+                    "log_loss": False, "rmse": False, "rmsle": False, "mae": False, "mse": False, "mape": False}
+CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss"}
+REGRESSION_METRICS = {"rmse", "rmsle", "mae", "mse", "mape", "r2"}
+
+_FILE = re.compile(r"`?([\w\-./]*[\w\-]\.(?:csv|tsv|parquet|json|jsonl|txt))\b`?", re.I)
+_WRITE_VERB = re.compile(r"\b(write|save|output|produce|create|return|submit|give me|store|export)\b", re.I)
+_IDENT = re.compile(r"^[A-Za-z_][\w .\-()/%]*$")
+_CLASSIFY_WORDS = re.compile(r"\b(classif\w*|categor\w*|which (class|type|kind|species|category)|label|"
+                             r"probabilit\w*|likely|whether|yes or no|churn|fraud|detect)\b", re.I)
+_REGRESS_WORDS = re.compile(r"\b(how (much|many)|price|amount|regress\w*|estimate the (value|number)|"
+                            r"sales|revenue|cost|duration|quantity|forecast)\b", re.I)
+
+
+class TextHints(BaseModel):
+    text: str
+    prediction_file: Optional[str] = None
+    output_columns: list[str] = Field(default_factory=list)
+    metric: Optional[str] = None
+    wants_probabilities: bool = False
+    classification_words: bool = False
+    regression_words: bool = False
+    backticked: list[str] = Field(default_factory=list)
+
+    def mentions(self, name: str) -> bool:
+        """Whether the text names this column (as a word, case-insensitive)."""
+        if name in self.backticked:
+            return True
+        return bool(re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", self.text, re.I))
+
+
+def _split_columns(chunk: str) -> list[str]:
+    chunk = chunk.strip().strip("`'\"")
+    parts = re.split(r"\s*(?:,|\band\b|\s&\s|;)\s*", chunk)
+    out = [p.strip().strip("`'\"").strip() for p in parts]
+    return [p for p in out if p and _IDENT.match(p) and len(p) <= 60]
+
+
+def _output_columns(text: str) -> list[str]:
+    starts = re.finditer(r"\bcolumns?\b\s*(?:named|called|:)?\s*|\.(?:csv|tsv)`?\s+with\s+(?=[`\w]+\s*,)", text, re.I)
+    for m in starts:
+        rest = text[m.end(): m.end() + 160]
+        tick = re.match(r"`([^`]+)`((?:\s*(?:,|and)\s*`[^`]+`)*)", rest)
+        if tick:
+            cols = _split_columns(tick.group(1)) + re.findall(r"`([^`]+)`", tick.group(2) or "")
+            cols = [c for c in (x.strip() for x in cols) if c]
+            if cols and not (len(cols) == 1 and "," not in tick.group(1) and not tick.group(2)):
+                return cols
+        # plain words: stop at punctuation that ends the list
+        plain = re.split(r"[(\n.:]|\bwhere\b|\bwith\b|\bin\b|\bfor\b|\bone row\b", rest, maxsplit=1)[0]
+        cols = []
+        for c in _split_columns(plain):
+            if " " in c:
+                break
+            cols.append(c)
+        if len(cols) >= 2:
+            return cols
+    return []
+
+
+def _prediction_file(text: str, data_files: set[str]) -> Optional[str]:
+    best = None
+    for m in _FILE.finditer(text):
+        name = m.group(1).strip().split("/")[-1].strip()
+        if name.lower() in data_files or "sample" in name.lower():
+            continue
+        before = text[max(0, m.start() - 80): m.start()]
+        if _WRITE_VERB.search(before) or re.search(r"\b(as|to|into|named|called)\s*`?$", before.strip() + " ", re.I):
+            return name
+        best = best or name
+    return best
+
+
+def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints:
+    files = {f.split("/")[-1].split("#")[0].lower() for f in (data_files or [])}
+    lowered = text.lower()
+    metric = None
+    for name, pats in _METRIC_PATTERNS:
+        if any(re.search(p, lowered) for p in pats):
+            metric = name
+            break
+    return TextHints(
+        text=text,
+        prediction_file=_prediction_file(text, files),
+        output_columns=_output_columns(text),
+        metric=metric,
+        wants_probabilities=bool(re.search(r"probabilit|likelihood|\bchance\b|\bscore between 0 and 1|\bin \[0, ?1\]",
+                                           lowered)),
+        classification_words=bool(_CLASSIFY_WORDS.search(text)),
+        regression_words=bool(_REGRESS_WORDS.search(text)),
+        backticked=[b.strip() for b in re.findall(r"`([^`\n]{1,60})`", text)],
+    )

@@ -1,0 +1,56 @@
+"""Apply a finished run's saved model to new rows (`mlwright predict RUN_DIR NEW_DATA --output FILE`)."""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from mlwright.engine import MODEL_DIR, SOLUTION, load_summary
+from mlwright.errors import DataError, MlwrightError
+from mlwright.execution.sandbox import run_sandboxed
+from mlwright.perception.materialize import write_table
+from mlwright.perception.scan import load_folder
+from mlwright.validation.checks import compare_columns
+
+
+def read_new_data(path: Path, run_dir: Path, test_table: str | None) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+        folder = load_folder(path, Path(tmp))
+    tables = folder.tables
+    if len(tables) == 1:
+        return next(iter(tables.values()))
+    if test_table and test_table in tables:
+        return tables[test_table]
+    raise DataError(f"{path} holds {len(tables)} tables; which one to predict is unclear: {', '.join(tables)}",
+                    hint="Pass a single file as NEW_DATA.")
+
+
+def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 3600) -> Path:
+    run_dir = run_dir.resolve()
+    summary = load_summary(run_dir)
+    if summary.status != "succeeded" or summary.task is None:
+        raise MlwrightError(f"Run did not succeed, so it has no model: {run_dir}", hint="Use a succeeded run.")
+    spec = summary.task
+    if not (run_dir / MODEL_DIR).is_dir() or not (run_dir / SOLUTION).is_file():
+        raise MlwrightError(f"The run folder lacks its model or {SOLUTION}.", where=str(run_dir))
+    output = output.resolve()
+    if output.exists():
+        raise MlwrightError(f"Output file already exists: {output}", hint="Choose a new --output file.")
+    new = read_new_data(new_data, run_dir, spec.test_table)
+    problem = compare_columns(spec, new)
+    if problem:
+        raise DataError(problem, where=str(new_data), hint="Give the new rows the same columns as the training data.")
+    with tempfile.TemporaryDirectory(prefix="predict-", dir=run_dir) as tmp:
+        work = Path(tmp)
+        write_table(new, work / "new.parquet")
+        res = run_sandboxed([sys.executable, str(run_dir / SOLUTION), "predict", "--model", str(run_dir / MODEL_DIR),
+                             "--input", str(work / "new.parquet"), "--output", str(work / "out.csv")],
+                            work, timeout_s=timeout_s)
+        if res.returncode != 0 or not (work / "out.csv").is_file():
+            raise MlwrightError("Prediction failed: " + res.tail(1500), where=str(run_dir / SOLUTION))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(work / "out.csv"), str(output))
+    return output

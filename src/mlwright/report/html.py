@@ -1,0 +1,238 @@
+"""report.html: one self-contained page (inline CSS, plots as base64 PNG) that explains a finished run.
+
+Every section is built on its own and any failure there becomes a short "not available" line: the report is
+a nicety on top of a valid result and must never be the reason a run looks broken.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mlwright.journal.store import Journal
+from mlwright.schemas import AttemptRecord, RunSummary, TaskSpec
+from mlwright.validation.metrics import score_predictions
+
+REPORT_NAME = "report.html"
+MAX_CLASSES = 20
+MAX_FEATURES = 20
+MAX_LEADERBOARD_ROWS = 15
+MAX_SCATTER_POINTS = 5000
+MAX_ERROR_CHARS = 200
+LEADERBOARD_COLUMNS = ["model", "score_val", "eval_metric", "pred_time_val", "fit_time", "stack_level"]
+
+
+def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.DataFrame) -> Path:
+    """Write `out/report.html` and return its path."""
+    spec = summary.task
+    attempts = _safe(journal.attempts, [])
+    best_id = summary.best.attempt_id if summary.best else None
+    best_rec = next((a for a in attempts if a.attempt_id == best_id), None)
+    workdir = Path(best_rec.workdir) if best_rec else None
+    context = {
+        "summary": summary,
+        "spec": spec,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "best_score": _fmt(summary.best.validation_score) if summary.best else None,
+        "spec_rows": _safe(lambda: _spec_rows(spec), []) if spec else [],
+        "attempts": [_attempt_row(a, best_id) for a in attempts],
+        "leaderboard": _section(lambda: _leaderboard(workdir), "leaderboard"),
+        "importance": _section(lambda: _importance(workdir), "feature importance"),
+        "validation": _section(lambda: _validation(workdir, spec, train), "validation plot"),
+        "events": _safe(lambda: journal.events()[-300:], []),
+    }
+    path = Path(out) / REPORT_NAME
+    path.write_text(_template().render(**context), encoding="utf-8")
+    return path
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def _template():
+    # autoescape: task text, column names, errors and logs all come from the user or from scripts.
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["ts"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else ""
+    return env.from_string(resources.files("mlwright.report").joinpath("report.html").read_text(encoding="utf-8"))
+
+
+def _safe(fn: Callable[[], Any], default: Any) -> Any:
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - see the module docstring
+        return default
+
+
+def _section(fn: Callable[[], dict], name: str) -> dict:
+    """A section's content, or {"missing": why} so the template prints one line instead of failing."""
+    try:
+        return fn()
+    except _Missing as e:
+        return {"missing": f"{name[0].upper()}{name[1:]} not available: {e}"}
+    except Exception as e:  # noqa: BLE001 - a corrupt optional file must not break the report
+        return {"missing": f"{name[0].upper()}{name[1:]} not available: {type(e).__name__}: {str(e)[:200]}"}
+
+
+class _Missing(Exception):
+    pass
+
+
+def _fmt(x: Any, digits: int = 5) -> str:
+    if x is None or (isinstance(x, (float, np.floating)) and math.isnan(x)):
+        return ""
+    return f"{x:.{digits}g}" if isinstance(x, (float, np.floating)) else str(x)
+
+
+def _file(workdir: Optional[Path], name: str) -> Path:
+    if workdir is None:
+        raise _Missing("no best attempt")
+    p = workdir / name
+    if not p.is_file():
+        raise _Missing(f"the best attempt wrote no {name}")
+    return p
+
+
+def _png(fig: Figure) -> str:
+    FigureCanvasAgg(fig)  # Agg directly, without pyplot: no global backend state, no GUI, thread-safe
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# -- sections --------------------------------------------------------------------------------------------
+def _spec_rows(spec: TaskSpec) -> list[tuple[str, str]]:
+    rows = [
+        ("Problem type", spec.problem_type),
+        ("Target column", spec.target),
+        ("Metric", f"{spec.metric} ({'higher' if spec.higher_is_better else 'lower'} is better)"),
+        ("Training table", f"{spec.train_table} ({spec.n_train_rows} rows)"),
+        ("Test table", f"{spec.test_table} ({spec.n_test_rows} rows)" if spec.test_table else "none"),
+        ("ID column", spec.id_column or "none (row order)"),
+        ("Prediction file", spec.prediction_file),
+        ("Output columns", ", ".join(spec.output_columns)),
+        ("Output kind", spec.output_kind),
+    ]
+    if spec.is_classification:
+        labels = spec.class_labels
+        rows.append(("Classes", f"{len(labels)}: " + ", ".join(labels[:MAX_CLASSES])
+                     + (" …" if len(labels) > MAX_CLASSES else "")))
+    if spec.positive_class is not None:
+        rows.append(("Positive class", spec.positive_class))
+    if spec.sample_submission:
+        rows.append(("Sample submission", spec.sample_submission))
+    rows.append(("Features", str(len(spec.feature_columns))))
+    return rows
+
+
+def _attempt_row(a: AttemptRecord, best_id: Optional[int]) -> dict:
+    err = a.error or ""
+    return {
+        "id": a.attempt_id, "parent": "" if a.parent_id is None else a.parent_id, "kind": a.kind,
+        "recipe": a.recipe, "title": a.title, "status": a.status,
+        "seconds": "" if a.seconds is None else f"{a.seconds:.1f}", "budget": f"{a.time_budget_s:.0f}",
+        "score": _fmt(a.score), "error": err if len(err) <= MAX_ERROR_CHARS else err[:MAX_ERROR_CHARS] + "…",
+        "best": a.attempt_id == best_id,
+    }
+
+
+def _leaderboard(workdir: Optional[Path]) -> dict:
+    df = pd.read_csv(_file(workdir, "leaderboard.csv"))
+    if df.empty:
+        raise _Missing("leaderboard.csv is empty")
+    cols = [c for c in LEADERBOARD_COLUMNS if c in df.columns] or list(df.columns[:6])
+    df = df[cols].head(MAX_LEADERBOARD_ROWS)
+    rows = [[_fmt(v, 4) for v in r] for r in df.itertuples(index=False)]
+    return {"columns": cols, "rows": rows}
+
+
+def _importance(workdir: Optional[Path]) -> dict:
+    df = pd.read_csv(_file(workdir, "feature_importance.csv"))
+    if not {"feature", "importance"} <= set(df.columns):
+        raise _Missing("feature_importance.csv lacks the feature/importance columns")
+    df = df.assign(importance=pd.to_numeric(df["importance"], errors="coerce")).dropna(subset=["importance"])
+    if df.empty:
+        raise _Missing("feature_importance.csv holds no numeric importance")
+    top = df.nlargest(MAX_FEATURES, "importance").iloc[::-1]  # barh draws bottom-up: largest on top
+    names = [s if len(s) <= 40 else s[:39] + "…" for s in top["feature"].astype(str)]
+    fig = Figure(figsize=(8, 0.9 + 0.32 * len(top)))
+    ax = fig.add_subplot()
+    ax.barh(names, top["importance"], color="#4c72b0")
+    ax.set_xlabel("importance")
+    ax.set_title(f"Top {len(top)} of {len(df)} features")
+    ax.grid(axis="x", alpha=0.3)
+    return {"image": _png(fig)}
+
+
+def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.DataFrame) -> dict:
+    if spec is None:
+        raise _Missing("no task")
+    oof = pd.read_csv(_file(workdir, "oof_predictions.csv"))
+    rows = oof["__row__"].to_numpy(dtype=int)
+    y_true = train[spec.target].iloc[rows].reset_index(drop=True)
+    need = ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+    pred = oof[need].reset_index(drop=True)
+    score = score_predictions(spec, y_true, pred)
+    title = f"{spec.metric} = {_fmt(score)} on {len(oof)} out-of-fold rows"
+    if spec.problem_type == "regression":
+        fig = _scatter(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float), title, spec.target)
+    else:
+        fig = _confusion(y_true.astype(str).to_numpy(), pred.to_numpy(dtype=float), spec.class_labels, title)
+    return {"image": _png(fig), "caption": title}
+
+
+def _scatter(yt: np.ndarray, yp: np.ndarray, title: str, target: str) -> Figure:
+    if len(yt) > MAX_SCATTER_POINTS:  # a PNG of 100k points is slow and no more informative
+        keep = np.random.default_rng(0).choice(len(yt), MAX_SCATTER_POINTS, replace=False)
+        yt, yp = yt[keep], yp[keep]
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.add_subplot()
+    ax.scatter(yt, yp, s=8, alpha=0.4, color="#4c72b0", edgecolors="none")
+    lo, hi = float(np.nanmin([yt.min(), yp.min()])), float(np.nanmax([yt.max(), yp.max()]))
+    ax.plot([lo, hi], [lo, hi], color="#c44e52", lw=1.2, label="y = x")
+    ax.set_xlabel(f"actual {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _confusion(yt: np.ndarray, proba: np.ndarray, classes: list[str], title: str) -> Figure:
+    labels = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+    shown = list(classes)
+    if len(shown) > MAX_CLASSES:  # keep the most frequent true classes; a 500x500 grid is unreadable
+        freq = pd.Series(yt).value_counts()
+        shown = [c for c in freq.index if c in set(classes)][:MAX_CLASSES]
+        title += f"\n({MAX_CLASSES} most frequent of {len(classes)} classes)"
+    index = {c: i for i, c in enumerate(shown)}
+    cm = np.zeros((len(shown), len(shown)), dtype=int)
+    for t, p in zip(yt, labels):
+        if t in index and p in index:
+            cm[index[t], index[p]] += 1
+    names = [c if len(c) <= 18 else c[:17] + "…" for c in shown]
+    side = max(4.5, 0.45 * len(shown) + 2.5)
+    fig = Figure(figsize=(side + 1, side))
+    ax = fig.add_subplot()
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(len(shown)), names, rotation=45 if len(shown) > 3 else 0, ha="right" if len(shown) > 3
+                  else "center")
+    ax.set_yticks(range(len(shown)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    if len(shown) <= 12:  # counts stay legible only on small grids
+        thresh = cm.max() / 2 if cm.size else 0
+        for i in range(len(shown)):
+            for j in range(len(shown)):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if cm[i, j] > thresh else "black")
+    return fig

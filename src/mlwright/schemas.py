@@ -1,0 +1,136 @@
+"""Typed hand-overs between the pipeline stages (see ARCHITECTURE.md: each arrow is a pydantic model)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+ProblemType = Literal["binary", "multiclass", "regression"]
+OutputKind = Literal["label", "probability", "class_probabilities", "value"]
+AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped"]
+
+
+class ColumnProfile(BaseModel):
+    name: str
+    dtype: str  # pandas dtype as read
+    kind: Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant", "empty"]
+    missing_fraction: float
+    n_unique: int
+    example_values: list[str] = Field(default_factory=list)
+
+
+class TableProfile(BaseModel):
+    name: str  # path relative to the data folder, plus "#sheet" / "#table" when one file holds several
+    path: str
+    n_rows: int
+    n_columns: int
+    columns: list[ColumnProfile]
+    role: Literal["train", "test", "sample_submission", "auxiliary", "unknown"] = "unknown"
+
+
+class DataProfile(BaseModel):
+    data_dir: str
+    files: list[str]  # every file seen (relative)
+    skipped: dict[str, str] = Field(default_factory=dict)  # file -> why it was not read
+    tables: list[TableProfile]
+
+
+class TaskSpec(BaseModel):
+    """What the run must produce, as understood from the folder and the user's words."""
+
+    problem_type: ProblemType
+    target: str  # training label column
+    metric: str
+    higher_is_better: bool
+    train_table: str
+    test_table: Optional[str]
+    id_column: Optional[str]  # id column in the test table (None: row order is the id)
+    prediction_file: str  # relative to the output folder
+    output_id_column: Optional[str]
+    output_columns: list[str]  # exact columns of the prediction file, in order
+    output_kind: OutputKind
+    class_labels: list[str] = Field(default_factory=list)  # as strings, sorted
+    positive_class: Optional[str] = None  # binary: the class whose probability is asked for
+    feature_columns: list[str]
+    dropped_columns: dict[str, str] = Field(default_factory=dict)  # column -> reason
+    n_train_rows: int
+    n_test_rows: int
+    sample_submission: Optional[str] = None
+    notes: list[str] = Field(default_factory=list)  # how each decision was taken
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type in ("binary", "multiclass")
+
+
+class AttemptPlan(BaseModel):
+    """One node of the attempt tree: what to try, with how much time."""
+
+    attempt_id: int
+    parent_id: Optional[int] = None
+    kind: Literal["draft", "debug", "improve"] = "draft"
+    recipe: str
+    title: str
+    time_budget_s: float  # hard wall-clock limit for the process
+    params: dict = Field(default_factory=dict)
+
+
+class AttemptRecord(BaseModel):
+    attempt_id: int
+    parent_id: Optional[int] = None
+    kind: str
+    recipe: str
+    title: str
+    status: AttemptStatus
+    started_at: float
+    ended_at: Optional[float] = None
+    seconds: Optional[float] = None
+    time_budget_s: float
+    metric: Optional[str] = None
+    score: Optional[float] = None  # validation score computed by mlwright
+    validation_rows: Optional[int] = None
+    error: Optional[str] = None
+    workdir: str
+    returncode: Optional[int] = None
+    peak_memory_mb: Optional[float] = None
+
+
+class LLMUsage(BaseModel):
+    provider: str = "none"
+    model: Optional[str] = None
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class BestAttempt(BaseModel):
+    attempt_id: int
+    recipe: str
+    metric: str
+    validation_score: float
+    higher_is_better: bool
+
+
+class RunSummary(BaseModel):
+    """run.json: the contract the benchmark, the UI and the MCP server read."""
+
+    status: Literal["running", "succeeded", "failed"]
+    data_dir: str
+    output_dir: str
+    task_text: str
+    time_limit_s: float
+    task: Optional[TaskSpec] = None
+    best: Optional[BestAttempt] = None
+    attempts: int = 0
+    attempts_failed: int = 0
+    llm: LLMUsage = Field(default_factory=LLMUsage)
+    wall_seconds: float = 0.0
+    overhead_seconds: Optional[float] = None  # everything but the attempts' own processes
+    prediction_path: Optional[str] = None
+    solution_script: Optional[str] = None
+    model_dir: Optional[str] = None
+    report: Optional[str] = None
+    sandbox: dict = Field(default_factory=dict)
+    error: Optional[str] = None
+    mlwright_version: str = ""
