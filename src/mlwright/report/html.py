@@ -46,9 +46,9 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "best_score": _fmt(summary.best.validation_score) if summary.best else None,
         "spec_rows": _safe(lambda: _spec_rows(spec), []) if spec else [],
         "attempts": [_attempt_row(a, best_id) for a in attempts],
-        "leaderboard": _section(lambda: _leaderboard(workdir), "leaderboard"),
-        "importance": _section(lambda: _importance(workdir), "feature importance"),
-        "validation": _section(lambda: _validation(workdir, spec, train), "validation plot"),
+        "leaderboard": _section(lambda: _leaderboard(workdir), "Leaderboard"),
+        "importance": _section(lambda: _importance(workdir), "Feature importance"),
+        "validation": _section(lambda: _validation(workdir, spec, train), "Validation plot"),
         "events": _safe(lambda: journal.events()[-300:], []),
     }
     path = Path(out) / REPORT_NAME
@@ -71,24 +71,29 @@ def _safe(fn: Callable[[], Any], default: Any) -> Any:
         return default
 
 
+class _Missing(Exception):
+    """An optional input is absent: said as is, without an exception type."""
+
+
 def _section(fn: Callable[[], dict], name: str) -> dict:
     """A section's content, or {"missing": why} so the template prints one line instead of failing."""
     try:
         return fn()
     except _Missing as e:
-        return {"missing": f"{name[0].upper()}{name[1:]} not available: {e}"}
+        return {"missing": f"{name} not available: {e}"}
     except Exception as e:  # noqa: BLE001 - a corrupt optional file must not break the report
-        return {"missing": f"{name[0].upper()}{name[1:]} not available: {type(e).__name__}: {str(e)[:200]}"}
-
-
-class _Missing(Exception):
-    pass
+        return {"missing": f"{name} not available: {type(e).__name__}: {str(e)[:200]}"}
 
 
 def _fmt(x: Any, digits: int = 5) -> str:
     if x is None or (isinstance(x, (float, np.floating)) and math.isnan(x)):
         return ""
     return f"{x:.{digits}g}" if isinstance(x, (float, np.floating)) else str(x)
+
+
+def _short(s: str, n: int) -> str:
+    # cut the middle: class/feature names often share a prefix and differ at the end
+    return s if len(s) <= n else s[: n // 2 - 1] + "…" + s[-(n - n // 2):]
 
 
 def _file(workdir: Optional[Path], name: str) -> Path:
@@ -150,7 +155,7 @@ def _leaderboard(workdir: Optional[Path]) -> dict:
     cols = [c for c in LEADERBOARD_COLUMNS if c in df.columns] or list(df.columns[:6])
     df = df[cols].head(MAX_LEADERBOARD_ROWS)
     rows = [[_fmt(v, 4) for v in r] for r in df.itertuples(index=False)]
-    return {"columns": cols, "rows": rows}
+    return {"columns": cols, "rows": rows, "numeric": [pd.api.types.is_numeric_dtype(df[c]) for c in cols]}
 
 
 def _importance(workdir: Optional[Path]) -> dict:
@@ -161,10 +166,11 @@ def _importance(workdir: Optional[Path]) -> dict:
     if df.empty:
         raise _Missing("feature_importance.csv holds no numeric importance")
     top = df.nlargest(MAX_FEATURES, "importance").iloc[::-1]  # barh draws bottom-up: largest on top
-    names = [s if len(s) <= 40 else s[:39] + "…" for s in top["feature"].astype(str)]
     fig = Figure(figsize=(8, 0.9 + 0.32 * len(top)))
     ax = fig.add_subplot()
-    ax.barh(names, top["importance"], color="#4c72b0")
+    # positions, not names, on the axis: duplicated feature names must stay separate bars
+    ax.barh(range(len(top)), top["importance"], color="#4c72b0")
+    ax.set_yticks(range(len(top)), [_short(s, 40) for s in top["feature"].astype(str)])
     ax.set_xlabel("importance")
     ax.set_title(f"Top {len(top)} of {len(df)} features")
     ax.grid(axis="x", alpha=0.3)
@@ -194,7 +200,7 @@ def _scatter(yt: np.ndarray, yp: np.ndarray, title: str, target: str) -> Figure:
         yt, yp = yt[keep], yp[keep]
     fig = Figure(figsize=(6.5, 6))
     ax = fig.add_subplot()
-    ax.scatter(yt, yp, s=8, alpha=0.4, color="#4c72b0", edgecolors="none")
+    ax.scatter(yt, yp, s=8, alpha=0.6 if len(yt) < 2000 else 0.3, color="#4c72b0", edgecolors="none")
     lo, hi = float(np.nanmin([yt.min(), yp.min()])), float(np.nanmax([yt.max(), yp.max()]))
     ax.plot([lo, hi], [lo, hi], color="#c44e52", lw=1.2, label="y = x")
     ax.set_xlabel(f"actual {target}")
@@ -217,7 +223,7 @@ def _confusion(yt: np.ndarray, proba: np.ndarray, classes: list[str], title: str
     for t, p in zip(yt, labels):
         if t in index and p in index:
             cm[index[t], index[p]] += 1
-    names = [c if len(c) <= 18 else c[:17] + "…" for c in shown]
+    names = [_short(c, 20) for c in shown]
     side = max(4.5, 0.45 * len(shown) + 2.5)
     fig = Figure(figsize=(side + 1, side))
     ax = fig.add_subplot()

@@ -57,7 +57,7 @@ def make_model(n_rows):
     params = dict(n_estimators=int(PARAMS.get("n_estimators", 600)), learning_rate=0.03,
                   num_leaves=15 if n_rows < 2000 else 31, min_child_samples=5 if n_rows < 500 else 20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0,
-                  random_state=SEED, n_jobs=2, verbose=-1)
+                  random_state=SEED, n_jobs=1 if n_rows < 20000 else min(4, os.cpu_count() or 1), verbose=-1)
     if PROBLEM == "regression":
         return lgb.LGBMRegressor(**params)
     return lgb.LGBMClassifier(**params)

@@ -1,0 +1,129 @@
+"""Readers and archives on real files of every supported format."""
+from __future__ import annotations
+
+import io
+import sqlite3
+import tarfile
+import zipfile
+
+import pandas as pd
+import pytest
+
+from mlwright.errors import DataError
+from mlwright.perception.archives import unpack_archive
+from mlwright.perception.readers import read_tables
+from mlwright.perception.scan import load_folder
+
+FRAME = pd.DataFrame({"id": [1, 2, 3, 4], "name": ["Zoë", "Jürgen", "Åsa", "Ole"], "value": [1.5, 2.0, 3.25, 4.0]})
+
+
+def _read_one(path, root):
+    tables = read_tables(path, root)
+    assert len(tables) == 1
+    return next(iter(tables.values()))
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_delimiters(tmp_path, sep):
+    p = tmp_path / "data.csv"
+    FRAME.to_csv(p, sep=sep, index=False)
+    df = _read_one(p, tmp_path)
+    assert list(df.columns) == ["id", "name", "value"]
+    assert df["name"].tolist() == FRAME["name"].tolist()
+
+
+def test_latin1_and_utf16_encodings(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes(FRAME.to_csv(index=False, sep=";").encode("latin-1", errors="replace").replace(b"\xeb", b"\xeb"))
+    df = _read_one(p, tmp_path)
+    assert df["name"].iloc[1] == "Jürgen"
+    p2 = tmp_path / "utf16.tsv"
+    p2.write_bytes(FRAME.to_csv(index=False, sep="\t").encode("utf-16"))
+    assert _read_one(p2, tmp_path)["name"].iloc[0] == "Zoë"
+
+
+def test_no_header_gets_generated_names(tmp_path):
+    p = tmp_path / "raw.csv"
+    p.write_text("1,alpha,0.5\n2,beta,0.7\n3,gamma,0.9\n")
+    df = _read_one(p, tmp_path)
+    assert list(df.columns) == ["col_0", "col_1", "col_2"] and len(df) == 3
+
+
+def test_xlsx_parquet_json_jsonl_sqlite(tmp_path):
+    FRAME.to_excel(tmp_path / "a.xlsx", index=False)
+    FRAME.to_parquet(tmp_path / "b.parquet")
+    FRAME.to_json(tmp_path / "c.json", orient="records")
+    FRAME.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    with sqlite3.connect(tmp_path / "e.sqlite") as con:
+        FRAME.to_sql("people", con, index=False)
+        FRAME.head(2).to_sql("other", con, index=False)
+    for name in ["a.xlsx", "b.parquet", "c.json", "d.jsonl"]:
+        df = _read_one(tmp_path / name, tmp_path)
+        assert df.shape == (4, 3), name
+        assert df["name"].tolist() == FRAME["name"].tolist()
+    db = read_tables(tmp_path / "e.sqlite", tmp_path)
+    assert set(db) == {"e.sqlite#people", "e.sqlite#other"} and db["e.sqlite#people"].shape == (4, 3)
+
+
+def test_corrupt_files_give_specific_errors(tmp_path):
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 this is not really a workbook")
+    with pytest.raises(DataError) as e:
+        read_tables(tmp_path / "broken.xlsx", tmp_path)
+    assert "broken.xlsx" in str(e.value) and "excel" in str(e.value)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1garbage")
+    with pytest.raises(DataError, match="parquet"):
+        read_tables(tmp_path / "broken.parquet", tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        read_tables(tmp_path / "empty.csv", tmp_path)
+
+
+def test_too_large_for_memory(tmp_path):
+    p = tmp_path / "big.csv"
+    FRAME.to_csv(p, index=False)
+    with pytest.raises(DataError, match="too large"):
+        read_tables(p, tmp_path, max_memory_mb=1e-5)
+
+
+def test_folder_scan_recurses_and_unpacks_archives(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    FRAME.to_csv(data / "sub" / "inner.csv", index=False)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("packed/table.csv", FRAME.to_csv(index=False))
+    (data / "bundle.zip").write_bytes(buf.getvalue())
+    loaded = load_folder(data, tmp_path / "unpacked")
+    assert "sub/inner.csv" in loaded.tables
+    assert any(k.endswith("packed/table.csv") for k in loaded.tables)
+    assert not list(data.glob("packed*"))  # unpacked into the run folder, not the data folder
+
+
+def test_zip_slip_is_refused(tmp_path):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escaped.txt", "owned")
+    with pytest.raises(DataError, match="outside"):
+        unpack_archive(evil, tmp_path / "dest")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_tar_with_symlink_is_refused(tmp_path):
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tf:
+        info = tarfile.TarInfo("link")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(info)
+    with pytest.raises(DataError, match="link"):
+        unpack_archive(evil, tmp_path / "dest")
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.csv", b"0" * (60 * 1024**2))
+    with pytest.raises(DataError, match="bomb|size limit"):
+        unpack_archive(bomb, tmp_path / "dest")
+    with pytest.raises(DataError, match="inflate"):
+        unpack_archive(bomb, tmp_path / "dest2", max_bytes=1024**2)
+    assert not (tmp_path / "dest2" / "zeros.csv").exists()
