@@ -45,8 +45,10 @@ def fit(train, test, out_dir, model_dir):
     fi_budget = float(PARAMS.get("importance_time", 0))
     if fi_budget > 0:
         try:
-            fi = predictor.feature_importance(data=None, subsample_size=min(1000, len(data)),
-                                              time_limit=fi_budget, num_shuffle_sets=3)
+            # data=None + transformed features: bagged models score permutations on their out-of-fold rows
+            fi = predictor.feature_importance(data=None, feature_stage="transformed",
+                                              subsample_size=min(1000, len(data)), time_limit=fi_budget,
+                                              num_shuffle_sets=3)
             fi = fi.reset_index().rename(columns={"index": "feature"})
             fi.to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
         except Exception as e:  # importance is a report nicety, never a reason to fail

@@ -1,0 +1,32 @@
+"""Slow: the full engine with AutoGluon on the bundled example (real fit, real budget)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from mlwright.examples import DEMO_TASK, write_demo
+
+
+@pytest.mark.slow
+def test_demo_with_autogluon_within_budget(tmp_path):
+    data = write_demo(tmp_path / "demo")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", DEMO_TASK, "--output", str(out), "--time-limit", "120", timeout=400)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded" and s["wall_seconds"] <= 1.1 * 120
+    assert s["attempts"] >= 2 and s["best"]["recipe"] == "autogluon_tabular"
+    assert s["best"]["validation_score"] > 0.95  # breast-cancer ROC AUC; a constant scores 0.5
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["id", "diagnosis"] and pred["diagnosis"].between(0, 1).all()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    new = pd.read_csv(data / "test.csv").head(10)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    r = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--output", str(tmp_path / "p.csv"), timeout=300)
+    assert r.returncode == 0, r.stderr
+    again = pd.read_csv(tmp_path / "p.csv")
+    merged = again.merge(pred, on="id", suffixes=("_new", "_run"))
+    assert len(merged) == 10 and (merged["diagnosis_new"] - merged["diagnosis_run"]).abs().max() < 1e-6
