@@ -62,6 +62,12 @@ def run(
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
                       interactive=interactive, memory_limit_mb=memory_limit, llm=llm,
                       use_autogluon=False if no_autogluon else None)
+    import signal
+
+    def _terminate(signum, frame):  # a cancel (SIGTERM) ends like Ctrl-C: journal kept, attempt killed
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         with LiveProgress(time_limit, console=err) as progress:
             summary = Run(opts, emit=progress, ask=_ask).execute()
@@ -119,6 +125,21 @@ def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
             t.add_row(str(a.attempt_id), a.recipe, a.status, "-" if a.score is None else f"{a.score:.5f}",
                       f"{a.seconds or 0:.0f}", (a.error or "")[:80])
         out.print(t)
+
+
+@app.command("runs")
+def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched 2 levels deep).")):
+    """List the runs under a folder, newest first."""
+    from rich.table import Table
+
+    from mlwright.engine import find_runs
+
+    t = Table("run", "status", "task", "metric", "score", "wall s")
+    for path, s in find_runs(root):
+        task = f"{s.task.problem_type} {s.task.target!r}" if s.task else "-"
+        score = f"{s.best.validation_score:.5f}" if s.best else "-"
+        t.add_row(str(path), s.status, task, s.task.metric if s.task else "-", score, f"{s.wall_seconds:.0f}")
+    Console().print(t)
 
 
 @app.command("demo-data")

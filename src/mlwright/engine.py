@@ -114,7 +114,7 @@ class Run:
         except BaseException as e:
             self.summary.status = "failed"
             self.summary.error = f"internal error: {type(e).__name__}: {e}" if not isinstance(
-                e, KeyboardInterrupt) else "interrupted"
+                e, KeyboardInterrupt) else "cancelled (interrupted before the end)"
             raise
         finally:
             self.write_summary()
@@ -152,6 +152,9 @@ class Run:
         best: Optional[AttemptRecord] = None
         y = train[spec.target]
         while (plan := planner.next_attempt(history, self.time_left())) is not None:
+            for g in self.journal.take_guidance(plan.attempt_id):
+                # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
+                self.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {g}", attempt_id=plan.attempt_id)
             rec = self.run_attempt(plan, spec, y, test)
             history.append(rec)
             if rec.status == "succeeded" and is_better(spec, rec.score, best.score if best else None):
@@ -241,3 +244,18 @@ def load_summary(run_dir: Path) -> RunSummary:
     if not p.is_file():
         raise MlwrightError(f"Not a run folder (no {RUN_JSON}): {run_dir}", hint="Pass the --output folder of a run.")
     return RunSummary.model_validate(json.loads(p.read_text()))
+
+
+def find_runs(root: Path, depth: int = 2) -> list[tuple[Path, RunSummary]]:
+    """Run folders under `root` (those with a readable run.json), newest first."""
+    root = Path(root)
+    found = []
+    candidates = [root] + [p for d in range(1, depth + 1) for p in root.glob("/".join(["*"] * d)) if p.is_dir()]
+    for p in candidates:
+        f = p / RUN_JSON
+        if f.is_file():
+            try:
+                found.append((p, RunSummary.model_validate(json.loads(f.read_text())), f.stat().st_mtime))
+            except (ValueError, OSError):
+                continue
+    return [(p, s) for p, s, _ in sorted(found, key=lambda t: -t[2])]

@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS attempts (
   code TEXT,
   params TEXT
 );
+CREATE TABLE IF NOT EXISTS guidance (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts REAL NOT NULL,
+  text TEXT NOT NULL,
+  consumed_by_attempt INTEGER
+);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts REAL NOT NULL,
@@ -82,6 +88,23 @@ class Journal:
             rows = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
         fields = AttemptRecord.model_fields
         return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields}) for r in rows]
+
+    def add_guidance(self, text: str) -> int:
+        """A user instruction for the next attempts (interactive runs, the web UI, MCP)."""
+        with self._connect() as con:
+            return con.execute("INSERT INTO guidance (ts, text) VALUES (?, ?)", (time.time(), text)).lastrowid
+
+    def take_guidance(self, attempt_id: int) -> list[str]:
+        """Pending instructions, marked as seen by `attempt_id` (journaled beside the attempt they influence)."""
+        with self._connect() as con:
+            rows = con.execute("SELECT id, text FROM guidance WHERE consumed_by_attempt IS NULL ORDER BY id").fetchall()
+            con.executemany("UPDATE guidance SET consumed_by_attempt = ? WHERE id = ?",
+                            [(attempt_id, r["id"]) for r in rows])
+        return [r["text"] for r in rows]
+
+    def guidance(self) -> list[dict]:
+        with self._connect() as con:
+            return [dict(r) for r in con.execute("SELECT * FROM guidance ORDER BY id").fetchall()]
 
     def attempt_code(self, attempt_id: int) -> Optional[str]:
         with self._connect() as con:
