@@ -142,6 +142,57 @@ def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run
     Console().print(t)
 
 
+# -- the web UI and the MCP server (issue 5): both start runs through mlwright.runs_manager ----------------
+_ALLOW_ROOT_HELP = "A folder data may come from (repeatable; default: the current folder). Others are refused."
+_RUN_ARG_HELP = "An extra argument for every `mlwright run` this server starts (repeatable; e.g. --no-autogluon)."
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 unless you know why."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    runs_root: Path = typer.Option(Path("runs"), "--runs-root", help="Folder for run folders (and uploads)."),
+    allow_root: Optional[list[Path]] = typer.Option(None, "--allow-root", help=_ALLOW_ROOT_HELP),
+    token: Optional[str] = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
+    max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=1, help="Largest upload accepted, in MB."),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, help="Runs at once; the others queue."),
+    run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
+) -> None:
+    """Start the web UI: upload data or name a folder, describe the task, watch the run, get the results."""
+    import uvicorn
+
+    from mlwright.server.app import create_app
+    from mlwright.server.auth import new_token
+
+    token = token or new_token()
+    roots = allow_root or [Path.cwd()]
+    web = create_app(runs_root, roots, token, max_upload_mb, max_concurrent=max_concurrent,
+                     extra_run_args=run_arg or ())
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    err.print(f"mlwright UI: [bold]http://{shown}:{port}/?token={token}[/]", highlight=False, soft_wrap=True)
+    err.print(f"runs in {Path(runs_root).resolve()}; data allowed under: {', '.join(str(r) for r in roots)}",
+              highlight=False, soft_wrap=True)
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def mcp(
+    transport: str = typer.Option("stdio", "--transport", help="stdio, or http (streamable HTTP, bearer token)."),
+    port: int = typer.Option(8766, "--port", help="Port for --transport http (bound to 127.0.0.1)."),
+    runs_root: Path = typer.Option(Path("runs"), "--runs-root", help="Folder for run folders."),
+    allow_root: Optional[list[Path]] = typer.Option(None, "--allow-root", help=_ALLOW_ROOT_HELP),
+    token: Optional[str] = typer.Option(None, "--token", help="Bearer token for http (default: random, printed)."),
+    run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
+) -> None:
+    """Start the MCP server (tools: start_run, run_status, send_guidance, cancel_run, list_runs, get_result)."""
+    if transport not in ("stdio", "http"):
+        _fail(MlwrightError(f"Unknown transport {transport!r}.", hint="Use --transport stdio or --transport http."))
+    from mlwright.mcp_server import serve
+
+    serve(transport, runs_root=runs_root, allowed_roots=allow_root or [Path.cwd()], port=port, token=token,
+          extra_run_args=run_arg or ())
+
+
 @app.command("demo-data")
 def demo_data(folder: Path = typer.Argument(..., help="Where to write the bundled example dataset.")) -> None:
     """Write the bundled example (a small house-price table) to a folder."""

@@ -221,6 +221,7 @@ class Run:
         self.summary.model_dir = str(self.out / MODEL_DIR)
         self.summary.status = "succeeded"
         self.emit("report", "writing report.html")
+        self.summary.wall_seconds = round(time.time() - self.t0, 2)  # the report shows the time up to now
         try:
             from mlwright.report.html import write_report
 

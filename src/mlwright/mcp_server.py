@@ -1,0 +1,172 @@
+"""The MCP server: mlwright's runs as tools for an AI assistant (official `mcp` Python SDK).
+
+Tools: start_run, run_status, send_guidance, cancel_run, list_runs, get_result. They all go through the
+RunManager (runs are `mlwright run` subprocesses; results are read from the run folders), refuse data
+paths outside the allowed roots and never delete anything. Transports: stdio, and streamable HTTP on
+127.0.0.1 behind a bearer token.
+
+Works with the SDK's `MCPServer` (mcp 2.x) and its earlier name `FastMCP` (mcp 1.x).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from mlwright.errors import MlwrightError
+from mlwright.runs_manager import RunManager
+
+try:  # mcp >= 2
+    from mcp.server.mcpserver import MCPServer as _Server
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as _Server
+    from mcp.server.fastmcp.exceptions import ToolError
+
+INSTRUCTIONS = """mlwright solves tabular prediction tasks from a folder of raw data and a sentence.
+Start with start_run(data_path, task, time_limit); poll run_status(run_id) until the status is
+succeeded, failed or cancelled (runs may wait in a queue); then get_result(run_id) gives the predictions
+file, a preview, the validation score, the report and the solution script. list_runs shows past runs.
+Data paths must lie under the folders the server was started with (--allow-root)."""
+
+PREVIEW_ROWS = 10
+
+
+def build_server(manager: RunManager):
+    """The MCP server object with mlwright's tools bound to `manager`."""
+    server = _Server("mlwright", instructions=INSTRUCTIONS)
+
+    def guarded(fn):
+        # user-actionable errors go back to the assistant as tool errors with the what/where/what-to-do text
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except MlwrightError as e:
+                raise ToolError(e.render()) from None
+        return call
+
+    @server.tool()
+    def start_run(data_path: str, task: str, time_limit: float = 300, target: Optional[str] = None) -> dict:
+        """Start an mlwright run on a data folder (or file/archive) with a task in plain words.
+
+        data_path: a folder or file under the server's allowed roots (never modified).
+        task: what to predict and, optionally, the output file and metric, e.g. "predict churn as the
+            probability of yes; write churn.csv with customer_id,churn".
+        time_limit: wall-clock budget in seconds (at least 10).
+        target: the column to predict, when the task text leaves it ambiguous.
+        Returns the run id and status; poll run_status until it has finished.
+        """
+        run = guarded(manager.start)(data_path, task, time_limit=time_limit, target=target)
+        return {"run_id": run.run_id, "status": run.status, "run_dir": str(run.run_dir),
+                "next": "poll run_status(run_id) until succeeded/failed/cancelled, then call get_result(run_id)"}
+
+    @server.tool()
+    def run_status(run_id: str) -> dict:
+        """Status of a run: queued/running/succeeded/failed/cancelled, the current stage, the attempts
+        with their validation scores, the best so far and the latest progress messages."""
+        info = guarded(manager.status)(run_id)
+        attempts = guarded(manager.attempts)(run_id)
+        events = guarded(manager.events)(run_id, 0, None)
+        s = info.get("summary") or {}
+        return {"run_id": run_id, "status": info["status"], "stage": info.get("stage"),
+                "queue_position": info.get("queue_position"), "error": info.get("error"),
+                "time_limit_s": info.get("time_limit_s"), "wall_seconds": s.get("wall_seconds"),
+                "task": _task_brief(s.get("task")), "best": s.get("best"),
+                "attempts": [{"id": a.attempt_id, "recipe": a.recipe, "status": a.status, "score": a.score,
+                              "seconds": a.seconds, "error": a.error} for a in attempts],
+                "recent_events": [f"{e['stage']}: {e['message']}" for e in events[-8:]]}
+
+    @server.tool()
+    def send_guidance(run_id: str, text: str) -> dict:
+        """Send an instruction to a running run; it is journaled and read before the next attempt."""
+        gid = guarded(manager.send_guidance)(run_id, text)
+        return {"run_id": run_id, "guidance_id": gid, "status": "queued for the next attempt"}
+
+    @server.tool()
+    def cancel_run(run_id: str) -> dict:
+        """Cancel a queued or running run started by this server. The run folder, journal and anything
+        already produced are kept."""
+        run = guarded(manager.cancel)(run_id)
+        return {"run_id": run.run_id, "status": run.status, "cancel_requested": run.cancel_requested}
+
+    @server.tool()
+    def list_runs() -> dict:
+        """Queued and running runs, then past runs under the runs folder (newest first), with scores."""
+        return {"runs_root": str(manager.runs_root), "allowed_roots": [str(r) for r in manager.allowed_roots],
+                "runs": guarded(manager.list_runs)()}
+
+    @server.tool()
+    def get_result(run_id: str) -> dict:
+        """A finished run's result: status, validation score, the task as understood, the paths of the
+        predictions, report, solution script and model, and the first rows of the predictions."""
+        info = guarded(manager.status)(run_id)
+        s = info.get("summary") or {}
+        out: dict[str, Any] = {"run_id": run_id, "status": info["status"], "run_dir": info["run_dir"],
+                               "error": info.get("error"), "task": _task_brief(s.get("task")),
+                               "best": s.get("best"), "attempts": s.get("attempts"),
+                               "wall_seconds": s.get("wall_seconds")}
+        if info["status"] != "succeeded":
+            out["note"] = ("the run is still going: poll run_status" if info["status"] in ("queued", "running")
+                           else "the run has no result; see error and run_status for the attempts")
+            return out
+        pred = guarded(manager.result_file)(run_id, "predictions")
+        out["paths"] = {"predictions": str(pred), "report": s.get("report"), "solution_script": s.get("solution_script"),
+                        "model_dir": s.get("model_dir"), "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
+        out["predictions_preview"] = _preview(pred)
+        out["reuse"] = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
+        return out
+
+    return server
+
+
+def _task_brief(task: Optional[dict]) -> Optional[dict]:
+    if not task:
+        return None
+    keys = ("problem_type", "target", "metric", "higher_is_better", "id_column", "prediction_file", "output_columns",
+            "n_train_rows", "n_test_rows")
+    return {k: task.get(k) for k in keys}
+
+
+def _preview(path: Path) -> dict:
+    import json
+
+    import pandas as pd
+
+    df = pd.read_csv(path, nrows=PREVIEW_ROWS)
+    with open(path, "rb") as f:
+        total = max(0, sum(1 for _ in f) - 1)
+    return {"columns": list(map(str, df.columns)), "rows": json.loads(df.to_json(orient="records")),
+            "total_rows": total}
+
+
+def serve(transport: str = "stdio", *, runs_root: Path = Path("runs"), allowed_roots: Sequence[Path] = (),
+          port: int = 8766, host: str = "127.0.0.1", token: Optional[str] = None,
+          extra_run_args: Sequence[str] = ()) -> None:
+    """Run the MCP server until its client (stdio) or the process (HTTP, Ctrl-C) ends; then the runs it
+    started are cancelled cleanly (their folders stay)."""
+    manager = RunManager(runs_root, list(allowed_roots) or [Path.cwd()], extra_args=extra_run_args)
+    server = build_server(manager)
+    try:
+        if transport == "stdio":
+            server.run("stdio")  # stdout is the protocol: runs write to their own log files, never here
+        elif transport == "http":
+            _serve_http(server, host, port, token)
+        else:
+            raise MlwrightError(f"Unknown transport {transport!r}.", hint="Use stdio or http.")
+    finally:
+        manager.shutdown()
+
+
+def _serve_http(server, host: str, port: int, token: Optional[str]) -> None:
+    import uvicorn
+
+    from mlwright.server.auth import TokenAuthMiddleware, new_token
+
+    token = token or new_token()
+    try:
+        app = server.streamable_http_app(host=host)  # mcp 2: DNS-rebinding protection follows the host
+    except TypeError:
+        app = server.streamable_http_app()  # mcp 1: settings from the constructor
+    print(f"mlwright MCP server (streamable HTTP): http://{host}:{port}/mcp\n"
+          f"  send the header  Authorization: Bearer {token}", file=sys.stderr, flush=True)
+    uvicorn.run(TokenAuthMiddleware(app, token), host=host, port=port, log_level="warning")

@@ -1,0 +1,442 @@
+"""Runs started on behalf of the web UI and the MCP server.
+
+Each run is the real CLI (`python -m mlwright run ...`) in its own process group, so the servers never
+re-implement the pipeline and never block on it. Progress, attempts and results are read back from the
+run folder (run.json and the journal), the single source of truth. Nothing here ever deletes anything.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import psutil
+
+from mlwright.engine import RUN_JSON, find_runs, load_summary
+from mlwright.errors import MlwrightError
+from mlwright.journal.store import JOURNAL_NAME, Journal
+from mlwright.schemas import AttemptRecord, RunSummary
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
+
+# Side files of the launcher (task text, console output) live beside the runs, never inside a run folder:
+# the CLI requires a new or empty output folder.
+SIDE_DIR = ".mlwright-launcher"
+UPLOADS_DIR = "_uploads"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+CANCEL_GRACE_S = 20.0  # after SIGTERM, how long the CLI gets to write its 'cancelled' run.json
+
+
+class AccessRefused(MlwrightError):
+    """A path outside the allowed roots (HTTP 403)."""
+
+
+class UnknownRun(MlwrightError):
+    """No such run under the runs root (HTTP 404)."""
+
+
+class RunStateError(MlwrightError):
+    """The request does not fit the run's state, e.g. guidance for a finished run (HTTP 409)."""
+
+
+@dataclass
+class ManagedRun:
+    """A run this manager launched (or queued) in this process."""
+
+    run_id: str
+    run_dir: Path
+    data_path: Path
+    task: str
+    time_limit: float
+    target: Optional[str] = None
+    llm: str = "none"
+    interactive: bool = False
+    extra_args: tuple[str, ...] = ()
+    status: RunStatus = "queued"
+    created_at: float = field(default_factory=time.time)
+    started_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    returncode: Optional[int] = None
+    error: Optional[str] = None
+    cancel_requested: bool = False
+    proc: Optional[subprocess.Popen] = field(default=None, repr=False)
+
+    @property
+    def console_log(self) -> Path:
+        return self.run_dir.parent / SIDE_DIR / f"{self.run_id}.console.txt"
+
+
+def resolve_inside(path: str | Path, roots: Sequence[Path], what: str = "data path") -> Path:
+    """`path` resolved (symlinks followed); refused unless it lies inside one of `roots`."""
+    p = Path(path).expanduser()
+    try:
+        resolved = p.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise MlwrightError(f"The {what} does not exist: {path}",
+                            hint="Give an existing folder or file on the machine that runs mlwright.") from None
+    for root in roots:
+        if resolved == root or resolved.is_relative_to(root):
+            return resolved
+    raise AccessRefused(f"The {what} is outside the allowed folders: {resolved}",
+                        where="allowed: " + ", ".join(str(r) for r in roots),
+                        hint="Move the data under an allowed folder, or restart the server with --allow-root "
+                             "naming its folder.")
+
+
+def run_status_from_summary(summary: RunSummary) -> RunStatus:
+    """A finished run's status; a SIGTERM ends a run as cancelled (run.json keeps what was done)."""
+    status = getattr(summary, "status", "failed")
+    if status == "cancelled" or (status == "failed" and (summary.error or "").lower().startswith("cancelled")):
+        return "cancelled"
+    return status if status in ("running", "succeeded", "failed") else "failed"
+
+
+def _slug(text: str, n: int = 24) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (s[:n].rstrip("-") or "run")
+
+
+def _tail(path: Path, max_bytes: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+class RunManager:
+    """Starts, queues, watches and cancels runs under `runs_root`; lists the runs already there.
+
+    `extra_args` are appended to every CLI call (tests pass `--no-autogluon`); they come from the code that
+    builds the manager, never from a request.
+    """
+
+    def __init__(self, runs_root: Path, allowed_roots: Sequence[Path], max_concurrent: int = 1,
+                 extra_args: Sequence[str] = (), python: str = sys.executable):
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self.runs_root = Path(runs_root).expanduser().resolve()
+        self.runs_root.mkdir(parents=True, exist_ok=True)
+        self.uploads_root = self.runs_root / UPLOADS_DIR
+        self.allowed_roots = [Path(r).expanduser().resolve() for r in allowed_roots]
+        if not self.allowed_roots:
+            raise ValueError("at least one allowed root is needed")
+        self.max_concurrent = max_concurrent
+        self.extra_args = tuple(extra_args)
+        self.python = python
+        self._runs: dict[str, ManagedRun] = {}
+        self._queue: list[str] = []
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- starting ----------------------------------------------------------------------------------------
+    def data_roots(self) -> list[Path]:
+        """Where run data may come from: the allowed roots plus this server's own upload folder."""
+        return [*self.allowed_roots, self.uploads_root.resolve()]
+
+    def resolve_data_path(self, path: str | Path) -> Path:
+        return resolve_inside(path, self.data_roots())
+
+    def start(self, data_path: str | Path, task: str, time_limit: float = 300, target: Optional[str] = None,
+              llm: str = "none", interactive: bool = False) -> ManagedRun:
+        """Queue a run; it starts as soon as fewer than `max_concurrent` runs are running."""
+        if self._closed:
+            raise RunStateError("The server is shutting down; no new runs are accepted.")
+        data = self.resolve_data_path(data_path)
+        in_runs = data == self.runs_root or data.is_relative_to(self.runs_root)
+        if in_runs and not data.is_relative_to(self.uploads_root.resolve()):
+            raise AccessRefused(f"The data path is inside the runs folder: {data}",
+                                hint="Point at the data itself, not at a run folder.")
+        if self.runs_root.is_relative_to(data):
+            raise AccessRefused(f"The runs folder {self.runs_root} lies inside the data path {data}; the data "
+                                "folder must stay untouched.", hint="Use a data folder that does not hold the runs.")
+        if not task or not task.strip():
+            raise MlwrightError("The task text is empty.", hint="Say what to predict, e.g. \"predict price\".")
+        if not 10 <= float(time_limit) <= 7 * 24 * 3600:
+            raise MlwrightError(f"time_limit must be between 10 seconds and 7 days, got {time_limit}.")
+        if target is not None and not target.strip():
+            target = None
+        with self._lock:
+            run_id = self._new_run_id(task)
+            run = ManagedRun(run_id=run_id, run_dir=self.runs_root / run_id, data_path=data, task=task.strip(),
+                             time_limit=float(time_limit), target=target, llm=llm, interactive=interactive,
+                             extra_args=self.extra_args)
+            self._runs[run_id] = run
+            self._queue.append(run_id)
+            self._pump()
+        return run
+
+    def _new_run_id(self, task: str) -> str:
+        while True:
+            rid = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(task)}-{secrets.token_hex(2)}"
+            if rid not in self._runs and not (self.runs_root / rid).exists():
+                return rid
+
+    def _pump(self) -> None:
+        """Launch queued runs while there is a free slot (called with the lock held)."""
+        while self._queue and sum(r.status == "running" for r in self._runs.values()) < self.max_concurrent:
+            run = self._runs[self._queue.pop(0)]
+            try:
+                self._launch(run)
+            except OSError as e:  # e.g. the runs folder became unwritable
+                run.status, run.error, run.ended_at = "failed", f"could not start the run: {e}", time.time()
+
+    def _launch(self, run: ManagedRun) -> None:
+        side = self.runs_root / SIDE_DIR
+        side.mkdir(parents=True, exist_ok=True)
+        task_file = side / f"{run.run_id}.task.md"
+        task_file.write_text(run.task)
+        cmd = [self.python, "-m", "mlwright", "run", str(run.data_path), "--task-file", str(task_file),
+               "--output", str(run.run_dir), "--time-limit", f"{run.time_limit:g}", "--llm", run.llm]
+        if run.target:
+            cmd += ["--target", run.target]
+        # No --interactive: nobody is at the subprocess's terminal to answer a question. Interactive runs
+        # get guidance through the journal instead; an ambiguous target is settled with `target`.
+        cmd += list(run.extra_args)
+        with open(run.console_log, "ab") as log:
+            run.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True, env={**os.environ, "COLUMNS": "120"})
+        run.status, run.started_at = "running", time.time()
+        threading.Thread(target=self._wait, args=(run,), name=f"mlwright-run-{run.run_id}", daemon=True).start()
+
+    def _wait(self, run: ManagedRun) -> None:
+        rc = run.proc.wait()
+        with self._lock:
+            run.returncode, run.ended_at = rc, time.time()
+            summary = self._summary_or_none(run.run_dir)
+            if run.cancel_requested:
+                run.status = "cancelled"
+            elif rc == 0:
+                run.status = "succeeded"
+            elif summary is not None and run_status_from_summary(summary) == "cancelled":
+                run.status = "cancelled"
+            else:
+                run.status = "failed"
+                run.error = (summary.error if summary and summary.error else None) or self._console_error(run)
+            self._pump()
+
+    def _console_error(self, run: ManagedRun) -> str:
+        lines = [ln.strip() for ln in _tail(run.console_log, 4000).splitlines() if ln.strip()]
+        return "\n".join(lines[-6:]) or f"the run exited with code {run.returncode}"
+
+    # -- acting on a run ---------------------------------------------------------------------------------
+    def cancel(self, run_id: str) -> ManagedRun:
+        """Stop a queued or running run. A running one gets SIGTERM (it writes a 'cancelled' run.json and
+        keeps its journal); if it has not exited after a grace period, its processes are killed."""
+        with self._lock:
+            run = self._runs.get(self._check_id(run_id))
+            if run is None:
+                status = self.status(run_id)["status"]
+                raise RunStateError(f"Run {run_id} is {status} and was not started by this server, so it cannot "
+                                    "be cancelled here.", hint="Stop it where it was started (Ctrl-C).")
+            if run.status == "queued":
+                self._queue.remove(run_id)
+                run.status, run.ended_at, run.cancel_requested = "cancelled", time.time(), True
+                return run
+            if run.status != "running":
+                raise RunStateError(f"Run {run_id} has already ended ({run.status}); there is nothing to cancel.")
+            run.cancel_requested = True
+            pid = run.proc.pid
+        _signal_group(pid, signal.SIGTERM)
+        threading.Thread(target=self._escalate, args=(run,), daemon=True).start()
+        return run
+
+    def _escalate(self, run: ManagedRun) -> None:
+        try:
+            run.proc.wait(timeout=CANCEL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            _kill_tree(run.proc.pid)
+
+    def send_guidance(self, run_id: str, text: str) -> int:
+        """Journal a user instruction; the engine reads it before its next attempt."""
+        text = (text or "").strip()
+        if not text:
+            raise MlwrightError("The guidance text is empty.")
+        if len(text) > 10_000:
+            raise MlwrightError(f"The guidance text is too long ({len(text)} characters; at most 10000).")
+        info = self.status(run_id)
+        if info["status"] == "queued":
+            raise RunStateError(f"Run {run_id} is still queued; guidance can be sent once it is running.")
+        if info["status"] != "running":
+            raise RunStateError(f"Run {run_id} has ended ({info['status']}); guidance only reaches a running run.")
+        journal = self.run_dir(run_id) / JOURNAL_NAME
+        if not journal.is_file():  # creating it ourselves would make the output folder non-empty for the CLI
+            raise RunStateError(f"Run {run_id} is starting up and has no journal yet.", hint="Try again in a second.")
+        return Journal(journal).add_guidance(text)
+
+    def shutdown(self) -> None:
+        """Cancel what this manager started (cleanly, via SIGTERM) and drop its queue: a run whose server
+        is gone could not be watched or cancelled any more. Run folders stay as they are."""
+        with self._lock:
+            self._closed = True
+            ids = [r.run_id for r in self._runs.values() if r.status in ACTIVE]
+        for rid in ids:
+            try:
+                self.cancel(rid)
+            except MlwrightError:
+                pass
+        deadline = time.time() + CANCEL_GRACE_S
+        for rid in ids:
+            proc = self._runs[rid].proc
+            if proc is not None:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    _kill_tree(proc.pid)
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def _check_id(self, run_id: str) -> str:
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (SIDE_DIR, UPLOADS_DIR):
+            raise UnknownRun(f"Not a valid run id: {run_id!r}", hint="Use an id from the list of runs.")
+        return run_id
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a known run (managed here, or a run folder directly under the runs root)."""
+        self._check_id(run_id)
+        if run_id in self._runs:
+            return self._runs[run_id].run_dir
+        d = self.runs_root / run_id
+        if not (d / RUN_JSON).is_file() or d.resolve().parent != self.runs_root:
+            raise UnknownRun(f"No run {run_id!r} under {self.runs_root}", hint="Use an id from the list of runs.")
+        return d
+
+    @staticmethod
+    def _summary_or_none(run_dir: Path) -> Optional[RunSummary]:
+        try:
+            return load_summary(run_dir) if (run_dir / RUN_JSON).is_file() else None
+        except (MlwrightError, ValueError, OSError):
+            return None  # being rewritten right now, or unreadable
+
+    def status(self, run_id: str) -> dict:
+        """Status and summary of one run: managed, or found on disk."""
+        run_dir = self.run_dir(run_id)
+        summary = self._summary_or_none(run_dir)
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                info = {"id": run_id, "status": run.status, "task_text": run.task, "data_dir": str(run.data_path),
+                        "time_limit_s": run.time_limit, "created_at": run.created_at, "started_at": run.started_at,
+                        "ended_at": run.ended_at, "returncode": run.returncode, "error": run.error,
+                        "queue_position": self._queue.index(run_id) + 1 if run_id in self._queue else None,
+                        "interactive": run.interactive, "managed": True}
+            else:
+                info = {"id": run_id, "status": run_status_from_summary(summary) if summary else "failed",
+                        "task_text": summary.task_text if summary else "", "managed": False,
+                        "data_dir": summary.data_dir if summary else None, "error": summary.error if summary else None,
+                        "time_limit_s": summary.time_limit_s if summary else None,
+                        "created_at": (run_dir / RUN_JSON).stat().st_ctime, "queue_position": None,
+                        "interactive": False}
+        info["run_dir"] = str(run_dir)
+        info["summary"] = summary.model_dump(mode="json") if summary else None
+        if summary and summary.error and not info.get("error") and info["status"] != "succeeded":
+            info["error"] = summary.error
+        info["stage"] = self._last_stage(run_dir)
+        return info
+
+    def _last_stage(self, run_dir: Path) -> Optional[str]:
+        events = self.events(run_dir.name, 0, limit=None) if (run_dir / JOURNAL_NAME).is_file() else []
+        return events[-1]["stage"] if events else None
+
+    def list_runs(self) -> list[dict]:
+        """Queued and running runs first, then every run folder under the runs root, newest first."""
+        out: dict[str, dict] = {}
+        with self._lock:
+            managed = sorted(self._runs.values(), key=lambda r: -r.created_at)
+        for r in managed:
+            out[r.run_id] = self._brief(r.run_id, r.status, r.task, self._summary_or_none(r.run_dir), r.created_at)
+        for path, summary in find_runs(self.runs_root, depth=1):
+            if path.name in out or path == self.runs_root or not _RUN_ID.match(path.name):
+                continue
+            out[path.name] = self._brief(path.name, run_status_from_summary(summary), summary.task_text, summary,
+                                         (path / RUN_JSON).stat().st_mtime)
+        return sorted(out.values(), key=lambda b: (b["status"] not in ACTIVE, -b["created_at"]))
+
+    @staticmethod
+    def _brief(run_id: str, status: str, task: str, s: Optional[RunSummary], created: float) -> dict:
+        return {"id": run_id, "status": status, "task_text": task[:300], "created_at": created,
+                "problem_type": s.task.problem_type if s and s.task else None,
+                "target": s.task.target if s and s.task else None,
+                "metric": s.best.metric if s and s.best else (s.task.metric if s and s.task else None),
+                "score": s.best.validation_score if s and s.best else None,
+                "attempts": s.attempts if s else 0, "wall_seconds": s.wall_seconds if s else None}
+
+    def events(self, run_id: str, after_id: int = 0, limit: Optional[int] = 500) -> list[dict]:
+        """Journal events after `after_id` (the live progress feed)."""
+        journal = self.run_dir(run_id) / JOURNAL_NAME
+        if not journal.is_file():
+            return []
+        events = Journal(journal).events(after_id)
+        return events[:limit] if limit else events
+
+    def attempts(self, run_id: str) -> list[AttemptRecord]:
+        journal = self.run_dir(run_id) / JOURNAL_NAME
+        return Journal(journal).attempts() if journal.is_file() else []
+
+    def logs(self, run_id: str, max_bytes: int = 20_000) -> dict:
+        """The latest attempt's stdout/stderr tails, and the run's own console output (when launched here)."""
+        run_dir = self.run_dir(run_id)
+        attempt_dirs = sorted((run_dir / "attempts").glob("[0-9][0-9][0-9]-*")) if (run_dir / "attempts").is_dir() \
+            else []
+        latest = attempt_dirs[-1] if attempt_dirs else None
+        run = self._runs.get(run_id)
+        return {"attempt": latest.name if latest else None,
+                "stdout": _tail(latest / "stdout.txt", max_bytes) if latest else "",
+                "stderr": _tail(latest / "stderr.txt", max_bytes) if latest else "",
+                "console": _tail(run.console_log, max_bytes) if run else ""}
+
+    def result_file(self, run_id: str, which: Literal["predictions", "report", "code"]) -> Path:
+        """A finished run's prediction file, report.html or solution.py (inside the run folder only)."""
+        run_dir = self.run_dir(run_id).resolve()
+        summary = self._summary_or_none(run_dir)
+        if summary is None or summary.status != "succeeded":
+            state = self.status(run_id)["status"]
+            raise RunStateError(f"Run {run_id} has no {which} yet: it is {state}.",
+                                hint="Wait until the run has succeeded." if state in ACTIVE else
+                                "Only a succeeded run has results; see its error and logs.")
+        path = {"predictions": summary.prediction_path, "report": summary.report,
+                "code": summary.solution_script}[which]
+        if not path:
+            raise UnknownRun(f"Run {run_id} has no {which} file (the report may have failed; see the events).")
+        p = Path(path)
+        p = (run_dir / p.name) if not p.is_absolute() else p
+        p = p.resolve()
+        # run.json can be copied around; only serve files inside this run's own folder
+        if not p.is_relative_to(run_dir) or not p.is_file():
+            candidate = run_dir / Path(path).name
+            if candidate.is_file():
+                return candidate
+            raise UnknownRun(f"The {which} file of run {run_id} is missing: {path}")
+        return p
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a run's process group and its children's own groups (attempts run in new sessions)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - the process may be gone already
+        children = []
+    for c in children:
+        try:
+            os.killpg(c.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _signal_group(pid, signal.SIGKILL)

@@ -1,0 +1,180 @@
+"""The web UI's FastAPI app: a REST API over the RunManager, and one static page.
+
+Runs are subprocesses of the real CLI and everything shown is read back from their run folders, so the
+event loop never waits on a fit. Handlers that touch files or SQLite are plain `def`s: FastAPI runs them
+in its thread pool.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pandas as pd
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from mlwright.errors import MlwrightError
+from mlwright.runs_manager import AccessRefused, RunManager, RunStateError, UnknownRun
+from mlwright.server.auth import TokenAuthMiddleware
+from mlwright.server.uploads import receive_upload, upload_dir
+
+STATIC = Path(__file__).parent / "static"
+# The report is our own HTML, but it quotes column names and values from user data: no scripts run in it.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+
+
+class StartRun(BaseModel):
+    """POST /api/runs: where the data is (a local path or an upload), and what to do with it."""
+
+    data_path: Optional[str] = Field(None, max_length=4096, description="A folder or file on the server machine.")
+    upload_id: Optional[str] = Field(None, max_length=64, description="The id returned by POST /api/uploads.")
+    task: str = Field(..., min_length=1, max_length=20_000, description="What to predict, in plain words.")
+    time_limit: float = Field(300, ge=10, le=7 * 24 * 3600, description="Wall-clock budget in seconds.")
+    target: Optional[str] = Field(None, max_length=500, description="The column to predict, when ambiguous.")
+    llm: str = Field("none", pattern=r"^[a-z0-9-]{1,40}$", description="LLM provider; only 'none' today.")
+    interactive: bool = Field(False, description="Show a guidance box; guidance reaches the next attempt.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.data_path is None) == (self.upload_id is None):
+            raise ValueError("give exactly one of data_path (a local folder or file) or upload_id (from "
+                             "POST /api/uploads)")
+        return self
+
+
+class Guidance(BaseModel):
+    text: str = Field(..., min_length=1, max_length=10_000)
+
+
+def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_upload_mb: float = 500, *,
+               max_concurrent: int = 1, extra_run_args: Sequence[str] = ()) -> FastAPI:
+    """The web app. `runs_root` holds the run folders (their names are the run ids); data paths must lie
+    under `allowed_roots`; every /api request needs `token`. `extra_run_args` go to every `mlwright run`."""
+    manager = RunManager(runs_root, allowed_roots, max_concurrent=max_concurrent, extra_args=extra_run_args)
+    max_upload = int(max_upload_mb * 1024**2)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await run_in_threadpool(manager.shutdown)  # cancel what we started: nobody could watch it otherwise
+
+    app = FastAPI(title="mlwright", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.manager = manager
+    app.add_middleware(TokenAuthMiddleware, token=token, protect=lambda path: path.startswith("/api"))
+
+    @app.exception_handler(MlwrightError)
+    async def _mlwright_error(request: Request, e: MlwrightError):
+        code = 403 if isinstance(e, AccessRefused) else 404 if isinstance(e, UnknownRun) else \
+            409 if isinstance(e, RunStateError) else 400
+        return JSONResponse({"detail": e.render(), "what": e.what, "where": e.where, "hint": e.hint},
+                            status_code=code)
+
+    api = APIRouter(prefix="/api")
+
+    @api.post("/uploads", status_code=201)
+    async def upload(request: Request) -> dict:
+        """Multipart upload of data files, or of one zip/tar archive (unpacked safely)."""
+        return await receive_upload(request, manager.uploads_root, max_upload)
+
+    @api.post("/runs", status_code=201)
+    def start_run(body: StartRun) -> dict:
+        data = body.data_path if body.data_path is not None else upload_dir(manager.uploads_root, body.upload_id)
+        run = manager.start(data, body.task, time_limit=body.time_limit, target=body.target, llm=body.llm,
+                            interactive=body.interactive)
+        return manager.status(run.run_id)
+
+    @api.get("/runs")
+    def list_runs() -> dict:
+        return {"runs": manager.list_runs(), "max_concurrent": manager.max_concurrent}
+
+    @api.get("/runs/{run_id}")
+    def get_run(run_id: str) -> dict:
+        info = manager.status(run_id)
+        info["attempts"] = [a.model_dump(mode="json") for a in manager.attempts(run_id)]
+        return info
+
+    @api.get("/runs/{run_id}/events")
+    def get_events(run_id: str, after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)) -> dict:
+        events = manager.events(run_id, after, limit=limit)
+        return {"events": events, "last_id": events[-1]["id"] if events else after,
+                "status": manager.status(run_id)["status"]}
+
+    @api.get("/runs/{run_id}/logs")
+    def get_logs(run_id: str, max_bytes: int = Query(20_000, ge=100, le=1_000_000)) -> dict:
+        return manager.logs(run_id, max_bytes=max_bytes)
+
+    @api.post("/runs/{run_id}/guidance")
+    def post_guidance(run_id: str, body: Guidance) -> dict:
+        gid = manager.send_guidance(run_id, body.text)
+        return {"id": gid, "status": "queued for the next attempt"}
+
+    @api.post("/runs/{run_id}/cancel")
+    def cancel(run_id: str) -> dict:
+        run = manager.cancel(run_id)
+        return {"id": run.run_id, "status": run.status, "cancel_requested": run.cancel_requested}
+
+    @api.get("/runs/{run_id}/predictions")
+    def predictions(run_id: str, limit: int = Query(50, ge=1, le=1000)) -> dict:
+        path = manager.result_file(run_id, "predictions")
+        return _preview(path, limit)
+
+    @api.get("/runs/{run_id}/download")
+    def download(run_id: str) -> FileResponse:
+        path = manager.result_file(run_id, "predictions")
+        return FileResponse(path, filename=path.name, media_type="text/csv")
+
+    @api.get("/runs/{run_id}/report")
+    def report(run_id: str) -> FileResponse:
+        path = manager.result_file(run_id, "report")
+        return FileResponse(path, media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": REPORT_CSP, "Referrer-Policy": "no-referrer",
+                                     "X-Content-Type-Options": "nosniff"})
+
+    @api.get("/runs/{run_id}/code", response_class=PlainTextResponse)
+    def code(run_id: str) -> PlainTextResponse:
+        path = manager.result_file(run_id, "code")
+        return PlainTextResponse(path.read_text(errors="replace"), headers={"X-Content-Type-Options": "nosniff"})
+
+    @api.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+    def not_found(rest: str):
+        raise HTTPException(404, f"No API endpoint /api/{rest}; see /api/openapi.json.")
+
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        # the page holds no secret: it reads the token from its own URL (?token=...) and sends it as a header
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": PAGE_CSP, "Referrer-Policy": "no-referrer",
+                                     "Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _preview(path: Path, limit: int) -> dict:
+    """The first `limit` rows of a prediction file as JSON (NaN -> null)."""
+    if path.suffix.lower() == ".parquet":
+        df = pd.read_parquet(path)
+        total, df = len(df), df.head(limit)
+    else:
+        df = pd.read_csv(path, nrows=limit, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        with open(path, "rb") as f:
+            total = max(0, sum(1 for _ in f) - 1)  # data lines, header excluded
+    split = json.loads(df.to_json(orient="split", index=False))
+    return {"file": path.name, "columns": split["columns"], "rows": split["data"], "total_rows": total,
+            "shown_rows": len(df)}
+
+
+def _version() -> str:
+    from mlwright import __version__
+
+    return __version__

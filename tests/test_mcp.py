@@ -1,0 +1,87 @@
+"""The MCP server through the SDK's own client over stdio: the tools are listed, a run is started, polled to
+completion and its result read; a data path outside the allowed roots is refused."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import anyio
+import pytest
+
+from conftest import ROOT, make_classification_frame, split_write
+
+mcp = pytest.importorskip("mcp", reason="the mcp SDK is not installed (pip install -e '.[dev]')")
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+
+def _payload(result) -> tuple[bool, object]:
+    """(is_error, JSON payload or error text); attribute names differ between SDK 1.x and 2.x."""
+    is_error = bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
+    text = "".join(getattr(c, "text", "") for c in result.content)
+    if is_error:
+        return True, text
+    return False, json.loads(text)
+
+
+async def _call(session: ClientSession, tool: str, **args):
+    return _payload(await session.call_tool(tool, args))
+
+
+def test_mcp_stdio_tools_end_to_end(tmp_path):
+    data_root = tmp_path / "data"
+    data = split_write(make_classification_frame(), data_root / "churn", "label")
+    (tmp_path / "outside").mkdir()
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mlwright", "mcp", "--transport", "stdio", "--allow-root", str(data_root),
+              "--runs-root", str(tmp_path / "runs"), "--run-arg=--no-autogluon"],
+        cwd=str(ROOT))
+
+    async def scenario():
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                names = {t.name for t in (await session.list_tools()).tools}
+                assert names >= {"start_run", "run_status", "send_guidance", "cancel_run", "list_runs", "get_result"}
+
+                err, msg = await _call(session, "start_run", data_path=str(tmp_path / "outside"), task="predict label",
+                                       time_limit=30)
+                assert err and "outside the allowed folders" in msg
+                err, msg = await _call(session, "start_run", data_path=str(data), task="predict label", time_limit=1)
+                assert err and "time_limit" in msg
+                err, msg = await _call(session, "run_status", run_id="../../etc")
+                assert err and "Not a valid run id" in msg
+
+                err, started = await _call(session, "start_run", data_path=str(data),
+                                           task="predict label as the probability of yes", time_limit=30)
+                assert not err, started
+                run_id = started["run_id"]
+                deadline = time.time() + 120
+                while True:
+                    err, status = await _call(session, "run_status", run_id=run_id)
+                    assert not err, status
+                    if status["status"] not in ("queued", "running"):
+                        break
+                    assert time.time() < deadline, status
+                    await anyio.sleep(0.5)
+                assert status["status"] == "succeeded", status
+                assert status["attempts"] and status["attempts"][0]["score"] > 0.8
+
+                err, result = await _call(session, "get_result", run_id=run_id)
+                assert not err, result
+                assert result["best"]["metric"] == "roc_auc" and result["best"]["validation_score"] > 0.8
+                assert result["task"]["target"] == "label"
+                assert result["predictions_preview"]["total_rows"] == 60
+                assert result["predictions_preview"]["columns"] == ["customer_id", "label"]
+                for key in ("predictions", "report", "solution_script", "model_dir"):
+                    assert result["paths"][key] and (tmp_path / "runs" / run_id).exists()
+
+                err, msg = await _call(session, "send_guidance", run_id=run_id, text="use more trees")
+                assert err and "ended" in msg
+                err, listed = await _call(session, "list_runs")
+                assert not err and [r["id"] for r in listed["runs"]] == [run_id]
+
+    anyio.run(scenario)
+    assert (tmp_path / "runs").is_dir() and (data / "train.csv").is_file()  # nothing deleted

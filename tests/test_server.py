@@ -1,0 +1,152 @@
+"""The web API against the real app on a real socket: the token is required, uploads are checked (size,
+`../` paths, zip bombs) and a run started through the API finishes with its results served."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import httpx
+import pytest
+
+from conftest import make_classification_frame, split_write, tree_digest
+from live_server import live_app, wait_for_run
+
+TOKEN = "test-token-123"
+
+
+@pytest.fixture
+def server(tmp_path):
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    with live_app(tmp_path / "runs", [data_root], TOKEN, max_upload_mb=5) as base:
+        yield base, tmp_path, data_root
+
+
+def client(base: str, token: str | None = TOKEN) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=base, headers=headers, timeout=30)
+
+
+def test_api_requires_the_token(server):
+    base, _, _ = server
+    with client(base, None) as c:
+        r = c.get("/api/runs")
+        assert r.status_code == 401 and "token" in r.json()["detail"]
+        assert c.post("/api/runs", json={"data_path": "/", "task": "x"}).status_code == 401
+        assert c.get("/api/runs/x/report").status_code == 401
+        assert c.get("/api/runs", params={"token": TOKEN}).status_code == 200  # the way links carry it
+        assert c.get("/").status_code == 200  # the page itself holds no secret
+    with client(base, "wrong") as c:
+        assert c.get("/api/runs").status_code == 401
+    with client(base) as c:
+        assert c.get("/api/runs").json()["runs"] == []
+
+
+def test_upload_with_parent_path_member_is_rejected(server):
+    base, tmp_path, _ = server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("train.csv", "a,b\n1,2\n")
+        zf.writestr("../evil.csv", "owned\n")
+        zf.writestr("../../evil2.csv", "owned\n")
+    before = {p for p in tmp_path.rglob("*")}
+    with client(base) as c:
+        r = c.post("/api/uploads", files={"files": ("data.zip", buf.getvalue(), "application/zip")})
+    assert r.status_code == 400, r.text
+    assert "outside" in r.json()["detail"]
+    assert not list(tmp_path.rglob("evil*.csv")) and not (tmp_path.parent / "evil2.csv").exists()
+    uploads = tmp_path / "runs" / "_uploads"
+    assert not [p for p in uploads.rglob("*") if p.is_file()]  # nothing kept from the refused upload
+    assert {p for p in tmp_path.rglob("*")} - before <= {uploads}
+
+
+def test_upload_of_a_zip_bomb_is_rejected(server):
+    base, tmp_path, _ = server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train.csv", b"\0" * (60 * 1024**2))
+    assert len(buf.getvalue()) < 1024**2  # small on the wire, under the 5 MB upload limit
+    with client(base) as c:
+        r = c.post("/api/uploads", files={"files": ("bomb.zip", buf.getvalue(), "application/zip")})
+    assert r.status_code == 400, r.text
+    assert "zip bomb" in r.json()["detail"]
+    assert not [p for p in (tmp_path / "runs" / "_uploads").rglob("*") if p.is_file()]
+
+
+def test_upload_over_the_size_limit_is_refused(server):
+    base, _, _ = server
+    with client(base) as c:
+        r = c.post("/api/uploads", files={"files": ("big.csv", b"1,2\n" * (2 * 1024**2), "text/csv")})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_upload_then_run_on_it(server):
+    base, _, _ = server
+    folder = split_write(make_classification_frame(n=200), server[1] / "src", "label")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("train.csv", "test.csv"):
+            zf.write(folder / name, f"churn/{name}")
+    with client(base) as c:
+        r = c.post("/api/uploads", files={"files": ("churn.zip", buf.getvalue(), "application/zip")})
+        assert r.status_code == 201, r.text
+        up = r.json()
+        assert up["files"] == ["churn/test.csv", "churn/train.csv"]
+        r = c.post("/api/runs", json={"upload_id": up["upload_id"], "task": "predict label", "time_limit": 30})
+        assert r.status_code == 201, r.text
+        info = wait_for_run(c, r.json()["id"])
+        assert info["status"] == "succeeded", info
+
+
+def test_run_via_api_on_a_local_path(server):
+    base, tmp_path, data_root = server
+    data = split_write(make_classification_frame(), data_root / "churn", "label")
+    before = tree_digest(data)
+    with client(base) as c:
+        r = c.post("/api/runs", json={"data_path": str(tmp_path / "elsewhere"), "task": "predict label"})
+        assert r.status_code == 400 and "does not exist" in r.json()["detail"]
+        (tmp_path / "elsewhere").mkdir()
+        r = c.post("/api/runs", json={"data_path": str(tmp_path / "elsewhere"), "task": "predict label"})
+        assert r.status_code == 403 and "outside the allowed folders" in r.json()["detail"]
+        r = c.post("/api/runs", json={"data_path": str(data), "task": "predict label", "time_limit": 5})
+        assert r.status_code == 422  # below the 10 s minimum
+        r = c.post("/api/runs", json={"data_path": str(data), "task": "predict label as the probability of yes; "
+                                      "write churn.csv with customer_id,label", "time_limit": 30})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        assert r.json()["status"] in ("queued", "running")
+        # a second run waits in the queue (one at a time by default)
+        r2 = c.post("/api/runs", json={"data_path": str(data), "task": "predict label", "time_limit": 30})
+        assert r2.json()["status"] == "queued" and r2.json()["queue_position"] == 1
+        assert c.post(f"/api/runs/{r2.json()['id']}/cancel").json()["status"] == "cancelled"
+        assert c.get(f"/api/runs/{run_id}/predictions").status_code in (409, 200)
+
+        info = wait_for_run(c, run_id)
+        assert info["status"] == "succeeded", info
+        assert info["summary"]["best"]["validation_score"] > 0.8
+        assert [a["status"] for a in info["attempts"]] == ["succeeded"]
+        events = c.get(f"/api/runs/{run_id}/events", params={"after": 0}).json()
+        assert events["events"] and events["events"][-1]["stage"] == "done"
+        later = c.get(f"/api/runs/{run_id}/events", params={"after": events["last_id"]}).json()
+        assert later["events"] == []
+        logs = c.get(f"/api/runs/{run_id}/logs").json()
+        assert logs["attempt"].startswith("001-") and "console" in logs
+
+        prev = c.get(f"/api/runs/{run_id}/predictions", params={"limit": 5}).json()
+        assert prev["columns"] == ["customer_id", "label"] and len(prev["rows"]) == 5
+        assert prev["total_rows"] == 60 and prev["file"] == "churn.csv"
+        dl = c.get(f"/api/runs/{run_id}/download")
+        assert dl.status_code == 200 and dl.text.startswith("customer_id,label")
+        rep = c.get(f"/api/runs/{run_id}/report")
+        assert rep.status_code == 200 and "data:image/png;base64" in rep.text
+        assert "script-src" not in rep.headers["content-security-policy"]  # no scripts in the report
+        assert "def " in c.get(f"/api/runs/{run_id}/code").text
+
+        r = c.post(f"/api/runs/{run_id}/guidance", json={"text": "try harder"})
+        assert r.status_code == 409 and "ended" in r.json()["detail"]
+        assert c.post(f"/api/runs/{run_id}/cancel").status_code == 409
+        assert c.get("/api/runs/nope/predictions").status_code == 404
+        assert c.get("/api/runs/..%2F..%2Fetc/report").status_code == 404
+        listed = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
+        assert listed[run_id]["status"] == "succeeded" and listed[run_id]["score"] > 0.8
+    assert tree_digest(data) == before  # the data folder is never touched
