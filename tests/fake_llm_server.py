@@ -25,6 +25,7 @@ With the script used up and no default, the server answers 400 "script exhausted
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
@@ -120,6 +121,16 @@ _BEDROCK_ERROR_TYPES = {400: "ValidationException", 401: "UnrecognizedClientExce
                         503: "ServiceUnavailableException"}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a handler still sleeping (timeout tests) must not block close
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (timeout tests) leaves a broken pipe behind: expected, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class FakeLLMServer:
     def __init__(self, script: list | None = None, default: Any = None, *, models: tuple[str, ...] = ("fake-model",)):
         self._script: deque = deque(script or [])
@@ -133,9 +144,7 @@ class FakeLLMServer:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "FakeLLMServer":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False  # a handler still sleeping (timeout tests) must not block close
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

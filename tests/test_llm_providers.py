@@ -12,6 +12,7 @@ import pytest
 from fake_llm_server import Drop, FakeLLMServer, Garbage, Reply, Status
 from mlwright.llm import (LLM, BudgetExceeded, LLMError, LLMResponse, LLMSettings, Usage, estimate_cost,
                           load_settings, make_llm, redact)
+from mlwright.llm.pricing import price_per_mtok
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 USER = [{"role": "user", "content": "Which model fits a tabular churn task?"}]
@@ -223,7 +224,7 @@ def test_400_model_not_found_code_is_not_found(srv):
 
 def test_anthropic_errors_map_too(srv):
     srv.add(Status(401, "invalid x-api-key"), Status(529, "Overloaded"), "ok")
-    llm = make(srv, provider="anthropic", model="claude-sonnet-4-5", api_key=KEY)
+    llm = make(srv, provider="anthropic", model="claude-haiku-4-5", api_key=KEY)
     with pytest.raises(LLMError) as ei:
         llm.complete(USER, role="planner")
     assert ei.value.kind == "auth" and "ANTHROPIC_API_KEY" in str(ei.value) and KEY not in str(ei.value)
@@ -309,7 +310,7 @@ def test_load_settings_precedence(tmp_path, monkeypatch):
     s = load_settings({"model": "cli-model", "base_url": None, "region": None}, env=env)
     assert (s.provider, s.model, s.base_url, s.max_cost_usd) == ("openai-compatible", "cli-model",
                                                                  "http://file:1/v1", 2.5)
-    assert s.api_key.get_secret_value() == KEY  # the key that fits the final provider
+    assert s.api_key is None  # OPENAI_API_KEY is not sent to an openai-compatible host it was not paired with
 
     s = load_settings({"llm": "anthropic"}, config_path=cfg, env=env)  # --llm is an alias for provider
     assert s.provider == "anthropic" and s.model == "file-model"
@@ -323,6 +324,13 @@ def test_load_settings_precedence(tmp_path, monkeypatch):
     assert (s.provider, s.model, s.base_url) == ("anthropic", "env-model", "http://env:1/v1")
     s = load_settings({}, env={"OPENAI_BASE_URL": "http://proxy/v1", "MLWRIGHT_LLM_PROVIDER": "openai"})
     assert s.base_url == "http://proxy/v1" and s.api_key is None
+    paired = {"OPENAI_BASE_URL": "http://router/v1", "OPENAI_API_KEY": KEY}
+    s = load_settings({"provider": "openai-compatible", "model": "m"}, env=paired)
+    assert s.base_url == "http://router/v1" and s.api_key.get_secret_value() == KEY
+    s = load_settings({"provider": "openai", "model": "m", "api_key": "sk-cli-1234567"}, env={**env, **paired})
+    assert s.api_key.get_secret_value() == "sk-cli-1234567"  # CLI beats env for the key too
+    assert load_settings({"provider": "openai"}, env={"MLWRIGHT_LLM_API_KEY": "generic-key", **paired}
+                         ).api_key.get_secret_value() == "generic-key"
     assert load_settings({}, env={}).provider == "none"
 
 
@@ -353,7 +361,7 @@ def test_key_never_shown(srv):
 
 def test_missing_config_gives_clear_errors(monkeypatch):
     with pytest.raises(LLMError) as ei:
-        LLM(LLMSettings(provider="openai"))
+        LLM(LLMSettings(provider="openai", model="gpt-4o"))
     assert ei.value.kind == "auth" and "OPENAI_API_KEY" in str(ei.value)
     with pytest.raises(LLMError, match="base_url"):
         LLM(LLMSettings(provider="openai-compatible", model="m"))
@@ -361,8 +369,10 @@ def test_missing_config_gives_clear_errors(monkeypatch):
         LLM(LLMSettings(provider="openai-compatible", base_url="http://127.0.0.1:1/v1"))
     with pytest.raises(LLMError, match="region"):
         LLM(LLMSettings(provider="bedrock", model="amazon.nova-lite-v1:0"))
+    with pytest.raises(LLMError, match="no model"):  # no default model: names go stale
+        LLM(LLMSettings(provider="anthropic", api_key=KEY))
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)  # hand-built settings still find the usual variable
-    assert LLM(LLMSettings(provider="anthropic")).model == "claude-sonnet-4-5"
+    assert LLM(LLMSettings(provider="anthropic", model="claude-haiku-4-5")).available
 
 
 def test_provider_none():
@@ -381,6 +391,15 @@ def test_pricing_prefixes():
     assert estimate_cost("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", 1_000_000, 0) == pytest.approx(0.8)
     assert estimate_cost("openai-compatible", "gpt-4o", 10**6, 10**6) == 0.0
     assert estimate_cost("openai", "my-finetune", 10**6, 10**6) == 0.0
+    # a prefix does not stretch over newer versions: unknown, so 0.0 rather than a guess
+    assert price_per_mtok("openai", "gpt-5.5") is None and price_per_mtok("anthropic", "claude-opus-4-7") is None
+    assert price_per_mtok("openai", "gpt-5-mini-2025-08-07") == (0.25, 2.00)
+
+
+def test_unknown_price_warns_when_a_cost_budget_is_set(caplog):
+    with caplog.at_level("WARNING", logger="mlwright.llm"):
+        LLM(LLMSettings(provider="openai", model="gpt-99", api_key=KEY, max_cost_usd=1.0))
+    assert "max_tokens_total" in caplog.text and KEY not in caplog.text
 
 
 # -- bedrock ----------------------------------------------------------------------------------------------

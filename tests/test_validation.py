@@ -53,14 +53,14 @@ def test_score_oof_uses_mlwrights_labels(tmp_path):
     p = tmp_path / "oof.csv"
     good = pd.DataFrame({"__row__": np.arange(30), "p::no": (y == "no") * 0.8 + 0.1, "p::yes": (y == "yes") * 0.8 + 0.1})
     good.to_csv(p, index=False)
-    score, n, _ = score_oof(_spec(n_train_rows=30), p, y)
+    score, n, _ = score_oof(_spec(n_train_rows=30), p, pd.DataFrame({'y': y}))
     assert score == 1.0 and n == 30
     flipped = good.rename(columns={"p::no": "p::yes", "p::yes": "p::no"})
     flipped.to_csv(p, index=False)
-    assert score_oof(_spec(n_train_rows=30), p, y)[0] == 0.0
+    assert score_oof(_spec(n_train_rows=30), p, pd.DataFrame({'y': y}))[0] == 0.0
     good.iloc[:2].to_csv(p, index=False)
     with pytest.raises(ValidationFailure, match="validation rows"):
-        score_oof(_spec(n_train_rows=30), p, y)
+        score_oof(_spec(n_train_rows=30), p, pd.DataFrame({'y': y}))
 
 
 def test_constant_baseline_regression():

@@ -150,12 +150,11 @@ class Run:
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon)
         history: list[AttemptRecord] = []
         best: Optional[AttemptRecord] = None
-        y = train[spec.target]
         while (plan := planner.next_attempt(history, self.time_left())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
                 # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
                 self.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {g}", attempt_id=plan.attempt_id)
-            rec = self.run_attempt(plan, spec, y, test)
+            rec = self.run_attempt(plan, spec, train, test)
             history.append(rec)
             if rec.status == "succeeded" and is_better(spec, rec.score, best.score if best else None):
                 best = rec
@@ -165,7 +164,7 @@ class Run:
         self.summary.attempts_failed = sum(h.status != "succeeded" for h in history)
         return best
 
-    def run_attempt(self, plan: AttemptPlan, spec: TaskSpec, y: pd.Series, test: pd.DataFrame) -> AttemptRecord:
+    def run_attempt(self, plan: AttemptPlan, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame) -> AttemptRecord:
         workdir = self.out / "attempts" / f"{plan.attempt_id:03d}-{plan.recipe}"
         workdir.mkdir(parents=True, exist_ok=True)
         script = write_script(plan, spec, workdir, SOLUTION)
@@ -193,7 +192,7 @@ class Run:
         else:
             try:
                 check_prediction_file(spec, workdir / spec.prediction_file, test)
-                rec.score, rec.validation_rows, _ = score_oof(spec, workdir / "oof_predictions.csv", y)
+                rec.score, rec.validation_rows, _ = score_oof(spec, workdir / "oof_predictions.csv", train)
                 rec.status = "succeeded"
             except ValidationFailure as e:
                 rec.status, rec.error = "invalid", str(e)

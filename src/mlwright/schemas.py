@@ -5,9 +5,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
-ProblemType = Literal["binary", "multiclass", "regression"]
+ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
 OutputKind = Literal["label", "probability", "class_probabilities", "value"]
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped"]
+Modality = Literal["tabular", "text", "image", "timeseries", "multitable"]
 
 
 class ColumnProfile(BaseModel):
@@ -35,6 +36,27 @@ class DataProfile(BaseModel):
     tables: list[TableProfile]
 
 
+class TimeSeriesSpec(BaseModel):
+    """Forecasting: one row per (item, timestamp); the target is forecast `horizon` steps past each series' end."""
+
+    item_column: str
+    timestamp_column: str
+    horizon: int
+    freq: Optional[str] = None  # pandas offset alias, e.g. "MS"
+    season_period: int = 1
+    known_covariates: list[str] = Field(default_factory=list)
+
+
+class ImageSpec(BaseModel):
+    """Images: the train/test tables hold one row per image with its absolute path in `path_column`."""
+
+    path_column: str
+    label_source: Literal["folders", "table"] = "folders"
+    width: Optional[int] = None
+    height: Optional[int] = None
+    channels: Optional[int] = None
+
+
 class TaskSpec(BaseModel):
     """What the run must produce, as understood from the folder and the user's words."""
 
@@ -56,11 +78,33 @@ class TaskSpec(BaseModel):
     n_train_rows: int
     n_test_rows: int
     sample_submission: Optional[str] = None
+    modality: Modality = "tabular"
+    timeseries: Optional[TimeSeriesSpec] = None
+    image: Optional[ImageSpec] = None
+    joins: list[str] = Field(default_factory=list)  # multi-table: how auxiliary tables were joined
     notes: list[str] = Field(default_factory=list)  # how each decision was taken
 
     @property
     def is_classification(self) -> bool:
         return self.problem_type in ("binary", "multiclass")
+
+    @property
+    def key_columns(self) -> list[str]:
+        """Output columns that identify a row (the id; for forecasts also the timestamp)."""
+        keys = [self.output_id_column] if self.output_id_column else []
+        if self.timeseries and self.timeseries.timestamp_column in self.output_columns:
+            keys.append(self.timeseries.timestamp_column)
+        return keys
+
+    @property
+    def value_columns(self) -> list[str]:
+        return [c for c in self.output_columns if c not in self.key_columns]
+
+    def test_keys(self) -> list[str]:
+        """Test-table columns matching `key_columns` (forecasts: item and timestamp)."""
+        if self.timeseries:
+            return [self.timeseries.item_column, self.timeseries.timestamp_column]
+        return [self.id_column] if self.id_column else []
 
 
 class AttemptPlan(BaseModel):

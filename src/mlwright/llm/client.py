@@ -1,6 +1,7 @@
 """LLM: one entry point for every provider, with budgets, retries, usage accounting and clear errors."""
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -10,10 +11,11 @@ from pydantic import BaseModel
 
 from .backends import JSON_INSTRUCTION, AnthropicBackend, BedrockBackend, Failure, OpenAIBackend
 from .errors import BudgetExceeded, LLMError
-from .pricing import estimate_cost
-from .settings import LLMSettings
+from .pricing import estimate_cost, price_per_mtok
+from .settings import LLMSettings, env_key
 from .usage import Usage
 
+log = logging.getLogger(__name__)
 _ROLES = {"system", "user", "assistant"}
 _LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "bedrock": "AWS Bedrock",
            "openai-compatible": "OpenAI-compatible server"}
@@ -59,11 +61,14 @@ class LLM:
     def _make_backend(self):
         s = self.settings
         if not self.model:
-            hint = ("the model name as the server knows it (e.g. 'llama3.1:8b' for Ollama)"
-                    if s.provider == "openai-compatible" else
-                    "a Bedrock model or inference-profile id (e.g. 'us.anthropic.claude-sonnet-4-5-20250929-v1:0')")
-            raise self._config_error(f"{_LABELS[s.provider]}: no model set. Pass --llm-model / MLWRIGHT_LLM_MODEL "
-                                     f"with {hint}.")
+            hint = {"openai": "e.g. 'gpt-4.1-mini'", "anthropic": "e.g. 'claude-haiku-4-5'",
+                    "openai-compatible": "the name the server knows (e.g. 'llama3.1:8b' for Ollama)",
+                    "bedrock": "a model or inference-profile id enabled in your region"}[s.provider]
+            raise self._config_error(f"{_LABELS[s.provider]}: no model set. Pass --llm-model or set "
+                                     f"MLWRIGHT_LLM_MODEL ({hint}; the provider's model list has the current ones).")
+        if price_per_mtok(s.provider, self.model) is None:
+            log.warning("no list price known for %s model %r: its cost counts as $0.00%s", s.provider, self.model,
+                        "; max_cost_usd cannot limit it, use max_tokens_total" if s.max_cost_usd is not None else "")
         try:
             if s.provider == "bedrock":
                 if not s.region:
@@ -88,13 +93,12 @@ class LLM:
         if s.api_key is not None and s.api_key.get_secret_value():
             return s.api_key.get_secret_value()
         # Settings built by hand (not via load_settings) still find the usual variables.
-        env_name = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                    "openai-compatible": "OPENAI_API_KEY"}[s.provider]
-        key = os.environ.get("MLWRIGHT_LLM_API_KEY") or os.environ.get(env_name)
+        key = env_key(s.provider, s.base_url, os.environ)
         if key:
             return key
         if s.provider == "openai-compatible":
             return "not-needed"  # local servers ignore it, but the client insists on some value
+        env_name = "OPENAI_API_KEY" if s.provider == "openai" else "ANTHROPIC_API_KEY"
         raise self._config_error(f"{_LABELS[s.provider]}: no API key. Set {env_name} (or MLWRIGHT_LLM_API_KEY) "
                                  "in the environment.", kind="auth")
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 Provider = Literal["none", "openai", "anthropic", "bedrock", "openai-compatible"]
 
+# Passed to the SDKs explicitly so they never pick up OPENAI_BASE_URL / ANTHROPIC_BASE_URL on their own.
 DEFAULT_BASE_URLS: dict[str, str] = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 # Environment variables that may hold a key; redact() masks these too.
 KEY_ENV_VARS = ("MLWRIGHT_LLM_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AWS_SECRET_ACCESS_KEY",
@@ -92,10 +93,13 @@ def _from_config(config_path: Path | None) -> dict[str, Any]:
     return {k: v for k, v in section.items() if v is not None}
 
 
-def _env_key(provider: str, env: Mapping[str, str]) -> str | None:
+def env_key(provider: str, base_url: str | None, env: Mapping[str, str]) -> str | None:
+    """The key the environment holds for this provider. An openai-compatible server gets OPENAI_API_KEY only
+    when OPENAI_BASE_URL points at it (the usual pairing): a real OpenAI key is not sent to other hosts."""
     if env.get("MLWRIGHT_LLM_API_KEY"):
         return env["MLWRIGHT_LLM_API_KEY"]
-    if provider in ("openai", "openai-compatible"):
+    if provider == "openai" or (provider == "openai-compatible" and base_url
+                                and base_url == env.get("OPENAI_BASE_URL")):
         return env.get("OPENAI_API_KEY") or None
     if provider == "anthropic":
         return env.get("ANTHROPIC_API_KEY") or None
@@ -120,7 +124,9 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | None
     region = env.get("MLWRIGHT_LLM_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region:
         env_vals["region"] = region
-    key = _env_key(provider, env)
-    if key:
-        env_vals["api_key"] = key
-    return LLMSettings(**{**env_vals, **file_vals, **cli_vals})
+    merged = {**env_vals, **file_vals, **cli_vals}
+    if "api_key" not in merged:
+        key = env_key(provider, merged.get("base_url"), env)
+        if key:
+            merged["api_key"] = key
+    return LLMSettings(**merged)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 # (metric, patterns) - the first matching entry wins, so specific names come before general ones
 _METRIC_PATTERNS: list[tuple[str, list[str]]] = [
+    ("mase", [r"\bmase\b", r"mean absolute scaled error"]),
     ("rmsle", [r"\brmsle\b", r"root[- ]mean[- ]squared?[- ]log", r"mean squared log(arithmic)? error",
                r"rmse (on|of) (the )?log", r"log of the (price|target|value)"]),
     ("log_loss", [r"\blog[- ]?loss\b", r"\bcross[- ]entropy\b", r"\blogarithmic loss\b"]),
@@ -22,10 +23,10 @@ _METRIC_PATTERNS: list[tuple[str, list[str]]] = [
     ("r2", [r"\br2\b", r"r²", r"r-squared", r"coefficient of determination"]),
 ]
 
-HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True, "r2": True,
+HIGHER_IS_BETTER = {"mase": False, "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True, "r2": True,
                     "log_loss": False, "rmse": False, "rmsle": False, "mae": False, "mse": False, "mape": False}
 CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss"}
-REGRESSION_METRICS = {"rmse", "rmsle", "mae", "mse", "mape", "r2"}
+REGRESSION_METRICS = {"mase", "rmse", "rmsle", "mae", "mse", "mape", "r2"}
 
 _FILE = re.compile(r"`?([\w\-./]*[\w\-]\.(?:csv|tsv|parquet|json|jsonl|txt))\b`?", re.I)
 _WRITE_VERB = re.compile(r"\b(write|save|output|produce|create|return|submit|give me|store|export)\b", re.I)

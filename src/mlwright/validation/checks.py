@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.schemas import TaskSpec
-from mlwright.validation.metrics import score_predictions
+from mlwright.validation.metrics import forecast_score, score_predictions
 
 MIN_VALIDATION_FRACTION = 0.1
 
@@ -18,15 +18,23 @@ class ValidationFailure(Exception):
     """The attempt's outputs break the contract; the message says how."""
 
 
-def _keys(values) -> pd.Index:
+def _norm_key(values) -> pd.Series:
     s = pd.Series(values).astype(str).str.strip()
-    return pd.Index(s.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True))
+    return s.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).reset_index(drop=True)
+
+
+def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Index:
+    key = _norm_key(df[cols[0]])
+    for c in cols[1:]:
+        key = key + "|" + _norm_key(df[c])
+    return pd.Index(key)
 
 
 def expected_ids(spec: TaskSpec, test: pd.DataFrame) -> pd.Index:
-    if spec.id_column and spec.id_column in test.columns:
-        return _keys(test[spec.id_column])
-    return _keys(np.arange(len(test)))
+    cols = [c for c in spec.test_keys() if c in test.columns]
+    if cols:
+        return _keys(test, cols)
+    return pd.Index(_norm_key(np.arange(len(test))))
 
 
 def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.DataFrame:
@@ -40,10 +48,11 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
         raise ValidationFailure(f"wrong columns: expected {spec.output_columns}, got {list(df.columns)[:20]}")
     if len(df) != len(test):
         raise ValidationFailure(f"wrong row count: expected {len(test)} (one per test row), got {len(df)}")
-    ids = _keys(df[spec.output_id_column])
+    keys = spec.key_columns
+    if df[keys].isna().any().any():
+        raise ValidationFailure(f"empty values in the key column(s) {keys}")
+    ids = _keys(df, keys)
     want = expected_ids(spec, test)
-    if df[spec.output_id_column].isna().any():
-        raise ValidationFailure("empty values in the id column")
     if ids.duplicated().any() and not want.duplicated().any():
         raise ValidationFailure(f"duplicated ids, e.g. {ids[ids.duplicated()][0]!r}")
     missing = want.difference(ids)
@@ -52,7 +61,7 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
     unknown = ids.difference(want)
     if len(unknown):
         raise ValidationFailure(f"{len(unknown)} ids that are not in the test set, e.g. {unknown[0]!r}")
-    value_cols = [c for c in spec.output_columns if c != spec.output_id_column]
+    value_cols = spec.value_columns
     for c in value_cols:
         if df[c].isna().any():
             raise ValidationFailure(f"{int(df[c].isna().sum())} empty/NaN values in {c!r}")
@@ -76,8 +85,9 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
     return df
 
 
-def score_oof(spec: TaskSpec, path: Path, y: pd.Series) -> tuple[float, int, pd.DataFrame]:
+def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, int, pd.DataFrame]:
     """Score out-of-fold (or holdout) predictions against the true labels of those training rows."""
+    y = train[spec.target]
     if not path.is_file():
         raise ValidationFailure("no validation predictions (oof_predictions.csv) were written")
     oof = pd.read_csv(path)
@@ -90,6 +100,8 @@ def score_oof(spec: TaskSpec, path: Path, y: pd.Series) -> tuple[float, int, pd.
     rows = oof["__row__"].to_numpy()
     if oof["__row__"].duplicated().any() or rows.min() < 0 or rows.max() >= len(y):
         raise ValidationFailure("oof_predictions.csv has duplicated or out-of-range __row__ values")
+    if spec.timeseries:
+        return _score_forecast(spec, oof, train), len(oof), oof
     if len(oof) < max(10, MIN_VALIDATION_FRACTION * len(y)):
         raise ValidationFailure(f"only {len(oof)} validation rows; at least {MIN_VALIDATION_FRACTION:.0%} of the "
                                 f"{len(y)} training rows are needed")
@@ -100,6 +112,25 @@ def score_oof(spec: TaskSpec, path: Path, y: pd.Series) -> tuple[float, int, pd.
     if not np.isfinite(score):
         raise ValidationFailure(f"validation score is not finite ({score})")
     return score, len(oof), oof
+
+
+def _score_forecast(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> float:
+    """Forecasts are validated on the last window of each series: the rows must be each series' final
+    timestamps, and the metric's scale (MASE) comes from the history before that window."""
+    ts = spec.timeseries
+    frame = train[[ts.item_column, ts.timestamp_column, spec.target]].copy()
+    frame["__row__"] = np.arange(len(frame))
+    frame["__t__"] = pd.to_datetime(frame[ts.timestamp_column], errors="coerce")
+    held = set(oof["__row__"].tolist())
+    frame["__held__"] = frame["__row__"].isin(held)
+    for item, g in frame.sort_values("__t__").groupby(ts.item_column, sort=False):
+        flags = g["__held__"].to_numpy()
+        if flags.any() and not flags[int(np.argmax(flags)):].all():  # held rows must be a suffix
+            raise ValidationFailure(f"validation rows of series {item!r} are not its final window")
+    if frame.loc[frame["__held__"], ts.item_column].nunique() < max(1, 0.5 * frame[ts.item_column].nunique()):
+        raise ValidationFailure("validation covers fewer than half of the series")
+    pred = oof.set_index("__row__")["prediction"]
+    return forecast_score(spec, frame, pred)
 
 
 def compare_columns(spec: TaskSpec, new: pd.DataFrame) -> Optional[str]:

@@ -48,6 +48,35 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> 
     raise ValueError(f"metric {m} does not apply to classification")
 
 
+def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> float:
+    """frame: item, time (`__t__`), target, `__row__`, `__held__` (rows forecast); pred: row -> forecast.
+    MASE: per series, MAE on the held rows over the in-sample seasonal-naive MAE, averaged over series."""
+    ts = spec.timeseries
+    m = max(1, ts.season_period)
+    per_series = []
+    for _, g in frame.sort_values("__t__").groupby(ts.item_column, sort=False):
+        held = g[g["__held__"]]
+        if held.empty:
+            continue
+        hist = g.loc[~g["__held__"], spec.target].to_numpy(dtype=float)
+        yt = held[spec.target].to_numpy(dtype=float)
+        yp = pred.loc[held["__row__"]].to_numpy(dtype=float)
+        if spec.metric == "mase":
+            lag = m if len(hist) > m else 1
+            scale = np.nanmean(np.abs(hist[lag:] - hist[:-lag])) if len(hist) > lag else np.nan
+            if not np.isfinite(scale) or scale == 0:
+                scale = np.nanmean(np.abs(hist)) or 1.0
+            per_series.append(np.mean(np.abs(yt - yp)) / scale)
+        else:
+            per_series.append((yt, yp))
+    if spec.metric == "mase":
+        return float(np.mean(per_series))
+    yt = np.concatenate([a for a, _ in per_series])
+    yp = np.concatenate([b for _, b in per_series])
+    tmp = spec.model_copy(update={"problem_type": "regression", "timeseries": None})
+    return score_predictions(tmp, pd.Series(yt), pd.DataFrame({"prediction": yp}))
+
+
 def constant_baseline(spec: TaskSpec, y: pd.Series) -> float:
     """The score of predicting a constant (prior / mean): what a useful model must beat."""
     if spec.problem_type == "regression":

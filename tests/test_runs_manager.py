@@ -1,0 +1,80 @@
+"""The RunManager behind the web UI and the MCP server: allowed roots, the queue, guidance through the
+journal, and a clean cancel (SIGTERM) of a real run with its attempt processes gone."""
+from __future__ import annotations
+
+import json
+import time
+
+import psutil
+import pytest
+
+from conftest import make_classification_frame, split_write
+from mlwright.errors import MlwrightError
+from mlwright.planning.planner import autogluon_available
+from mlwright.runs_manager import AccessRefused, RunManager, RunStateError, UnknownRun
+
+
+def _wait(m: RunManager, run_id: str, until, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        info = m.status(run_id)
+        if until(info):
+            return info
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {m.status(run_id)}")
+
+
+def test_paths_outside_the_allowed_roots_and_bad_ids_are_refused(tmp_path):
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "allowed" / "link").symlink_to(tmp_path / "other")
+    m = RunManager(tmp_path / "runs", [tmp_path / "allowed"])
+    for bad in (tmp_path / "other", tmp_path / "allowed" / ".." / "other", tmp_path / "allowed" / "link"):
+        with pytest.raises(AccessRefused, match="outside the allowed folders"):
+            m.start(bad, "predict y", time_limit=30)
+    with pytest.raises(MlwrightError, match="does not exist"):
+        m.start(tmp_path / "allowed" / "missing", "predict y")
+    for bad_id in ("../x", "", ".mlwright-launcher", "a/b", "nope"):
+        with pytest.raises(UnknownRun):
+            m.status(bad_id)
+    assert m.list_runs() == []
+
+
+@pytest.mark.skipif(not autogluon_available(), reason="needs a second, longer attempt (AutoGluon) to cancel")
+def test_queue_guidance_and_cancel_of_a_real_run(tmp_path):
+    data = split_write(make_classification_frame(), tmp_path / "data" / "churn", "label")
+    m = RunManager(tmp_path / "runs", [tmp_path / "data"], max_concurrent=1)
+    try:
+        run = m.start(data, "predict label", time_limit=90)
+        queued = m.start(data, "predict label", time_limit=30)
+        assert m.status(queued.run_id)["status"] == "queued" and m.status(queued.run_id)["queue_position"] == 1
+        with pytest.raises(RunStateError, match="queued"):
+            m.send_guidance(queued.run_id, "hello")
+        assert m.cancel(queued.run_id).status == "cancelled"
+        assert not queued.run_dir.exists()  # a queued run never started, so it has no folder
+
+        def attempt_running(n):
+            return lambda info: any(e["stage"] == "execution" and f"attempt {n}" in e["message"]
+                                    for e in m.events(run.run_id)) or info["status"] != "running"
+
+        _wait(m, run.run_id, attempt_running(1))
+        m.send_guidance(run.run_id, "prefer simple models")
+        _wait(m, run.run_id, attempt_running(2))
+        guided = [e for e in m.events(run.run_id) if e["stage"] == "guidance"]
+        assert guided and "prefer simple models" in guided[0]["message"]  # read before attempt 2
+        time.sleep(2)
+        m.cancel(run.run_id)
+        info = _wait(m, run.run_id, lambda i: i["status"] != "running", timeout=40)
+        assert info["status"] == "cancelled", info
+        summary = json.loads((run.run_dir / "run.json").read_text())
+        assert "cancelled" in (summary.get("error") or summary["status"])
+        assert (run.run_dir / "journal.sqlite").is_file()  # kept
+        leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(run.run_dir) in " ".join(
+            p.info["cmdline"] or [])]
+        assert not leftovers
+        with pytest.raises(RunStateError, match="ended"):
+            m.cancel(run.run_id)
+        statuses = {r["id"]: r["status"] for r in m.list_runs()}
+        assert statuses == {run.run_id: "cancelled", queued.run_id: "cancelled"}
+    finally:
+        m.shutdown()
