@@ -85,3 +85,55 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
 
     anyio.run(scenario)
     assert (tmp_path / "runs").is_dir() and (data / "train.csv").is_file()  # nothing deleted
+
+
+def _sse_json(resp) -> dict:
+    """The JSON-RPC message of a streamable-HTTP answer (plain JSON or one SSE 'data:' line)."""
+    if resp.headers.get("content-type", "").startswith("application/json"):
+        return resp.json()
+    return json.loads(next(ln[5:] for ln in resp.text.splitlines() if ln.startswith("data:")))
+
+
+def test_mcp_streamable_http_needs_the_bearer_token(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    import httpx
+
+    from live_server import free_port
+
+    port, token = free_port(), "mcp-http-token"
+    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "mcp", "--transport", "http", "--port", str(port),
+                             "--token", token, "--allow-root", str(tmp_path), "--runs-root", str(tmp_path / "runs")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "test", "version": "1"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                r = httpx.post(url, json=init, headers=accept, timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.time() < deadline, "the MCP HTTP server did not start"
+                time.sleep(0.2)
+        assert r.status_code == 401 and "token" in r.json()["detail"]
+        assert httpx.post(url, json=init, headers={**accept, "Authorization": "Bearer nope"}).status_code == 401
+        auth = {**accept, "Authorization": f"Bearer {token}"}
+        with httpx.Client(headers=auth, timeout=10) as c:
+            r = c.post(url, json=init)
+            assert r.status_code == 200, r.text
+            assert _sse_json(r)["result"]["serverInfo"]["name"] == "mlwright"
+            session = {"mcp-session-id": r.headers["mcp-session-id"]} if "mcp-session-id" in r.headers else {}
+            c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+            r = c.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=session)
+            names = {t["name"] for t in _sse_json(r)["result"]["tools"]}
+            assert {"start_run", "get_result", "list_runs"} <= names
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)  # our own child, by pid
+        out, _ = proc.communicate(timeout=30)
+    assert f"Bearer {token}" in out  # the token is printed at start

@@ -95,9 +95,9 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
     """Solve a prediction task: understand the data and the task, try solutions, validate, keep the best.
 
     Args:
-        data: a folder (or file, or archive) path; a DataFrame (written as ``train.csv``); or a dict of
-            file name -> DataFrame, e.g. ``{"train.csv": train, "test.csv": test}``, written as CSV to a
-            temporary folder for the run.
+        data: a folder (or file, or archive) path; a DataFrame (written as ``train.csv``: the rows whose
+            target is empty are the ones to predict); or a dict of file name -> DataFrame, e.g.
+            ``{"train.csv": train, "test.csv": test}``, written as CSV to a temporary folder for the run.
         task: what you want, in plain words (as ``mlwright run --task``).
         output: a new or empty folder for the run; default: a new folder under ``./runs/``.
         time_limit: wall-clock budget in seconds, divided among the attempts.

@@ -145,7 +145,7 @@ class Run:
         return spec, inferred.train, inferred.test
 
     def search(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame) -> Optional[AttemptRecord]:
-        cards = retrieve(task_query(spec), k=3, modality="tabular", problem_type=spec.problem_type)
+        cards = retrieve(task_query(spec), k=3, modality=spec.modality, problem_type=spec.problem_type)
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon)
         history: list[AttemptRecord] = []

@@ -92,7 +92,7 @@ class TaskSpec(BaseModel):
     def key_columns(self) -> list[str]:
         """Output columns that identify a row (the id; for forecasts also the timestamp)."""
         keys = [self.output_id_column] if self.output_id_column else []
-        if self.timeseries and self.timeseries.timestamp_column in self.output_columns:
+        if self.timeseries and self.timeseries.timestamp_column not in keys:
             keys.append(self.timeseries.timestamp_column)
         return keys
 
@@ -102,8 +102,8 @@ class TaskSpec(BaseModel):
 
     def test_keys(self) -> list[str]:
         """Test-table columns matching `key_columns` (forecasts: item and timestamp)."""
-        if self.timeseries:
-            return [self.timeseries.item_column, self.timeseries.timestamp_column]
+        if self.timeseries:  # forecast keys carry the test table's own column names
+            return self.key_columns
         return [self.id_column] if self.id_column else []
 
 

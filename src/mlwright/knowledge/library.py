@@ -24,6 +24,22 @@ class Card:
     problem_types: list[str] = field(default_factory=list)
     min_time_s: float = 0
     strength: int = 0
+    stage: str = "main"  # baseline: fast, runs first so a valid answer exists early; main: gets the rest
+    needs: list[str] = field(default_factory=list)  # python modules the recipe imports (skipped when absent)
+    time_share: float = 1.0  # fraction of the remaining budget a main recipe may take
+
+    def available(self) -> bool:
+        return all(_module_available(m) for m in self.needs)
+
+
+@lru_cache(maxsize=None)
+def _module_available(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _tokens(text: str) -> list[str]:
@@ -41,7 +57,9 @@ def load_cards() -> tuple[Card, ...]:
         meta = yaml.safe_load(front) or {}
         cards.append(Card(key=f.name[:-3], name=meta.get("name", f.name), body=body.strip(), recipe=meta.get("recipe"),
                           modalities=meta.get("modalities", []), problem_types=meta.get("problem_types", []),
-                          min_time_s=float(meta.get("min_time_s", 0)), strength=int(meta.get("strength", 0))))
+                          min_time_s=float(meta.get("min_time_s", 0)), strength=int(meta.get("strength", 0)),
+                          stage=meta.get("stage", "main"), needs=list(meta.get("needs") or []),
+                          time_share=float(meta.get("time_share", 1.0))))
     return tuple(cards)
 
 
@@ -52,8 +70,8 @@ def recipe_source(name: str) -> str:
     return path.read_text()
 
 
-def task_query(spec: TaskSpec, modality: str = "tabular") -> str:
-    return " ".join([modality, spec.problem_type, spec.metric, "classification" if spec.is_classification
+def task_query(spec: TaskSpec) -> str:
+    return " ".join([spec.modality, spec.problem_type, spec.metric, "classification" if spec.is_classification
                      else "regression", "out-of-fold validation", *spec.feature_columns[:20]])
 
 
@@ -69,7 +87,8 @@ def retrieve(query: str, k: int = 3, modality: Optional[str] = None, problem_typ
     return [c for _, c in ranked[:k]]
 
 
-def recipes_for(spec: TaskSpec, modality: str = "tabular") -> list[Card]:
-    """Cards with a runnable recipe for this task, strongest first."""
-    cards = [c for c in load_cards() if c.recipe and modality in c.modalities and spec.problem_type in c.problem_types]
+def recipes_for(spec: TaskSpec) -> list[Card]:
+    """Cards with a runnable recipe for this task whose libraries are installed, strongest first."""
+    cards = [c for c in load_cards() if c.recipe and spec.modality in c.modalities
+             and spec.problem_type in c.problem_types and c.available()]
     return sorted(cards, key=lambda c: -c.strength)

@@ -160,7 +160,7 @@ class LLM:
             + (f", region {s.region}" if s.provider == "bedrock" and s.region else "") + ")"
         http = f" (HTTP {f.status})" if f.status else ""
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        detail = f": {f.detail}" if f.detail else ""
+        detail = f": {f.detail.rstrip('. ')}" if f.detail else ""
         compat = s.provider == "openai-compatible"
         if f.kind == "auth":
             fix = {"openai": "Check OPENAI_API_KEY (or MLWRIGHT_LLM_API_KEY).",
@@ -186,7 +186,7 @@ class LLM:
             else:
                 msg = f"{who}: quota exhausted{http}{detail}. Check the account's billing and limits."
         elif f.kind == "server" and f.code == "bad_response":
-            msg = (f"{who} answered with something that is not a {_LABELS[s.provider]} API response{detail}. "
+            msg = (f"{who} answered with something that is not a valid API response{detail}. "
                    "Check base_url (OpenAI-compatible servers usually end in /v1).")
         elif f.kind == "server" and f.code == "timeout":
             msg = (f"{who} did not answer within request_timeout_s={s.request_timeout_s:g}s{tries}. "

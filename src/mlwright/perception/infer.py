@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
+from mlwright.perception.timeseries import detect_forecasting
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
 from mlwright.schemas import TaskSpec
 
@@ -267,6 +268,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     for c in extra_train:
         notes.append(f"column {c!r} is in the training table only: not used as a feature (it would leak)")
 
+    found = detect_forecasting(labeled, test, target, hints, notes)
+    if found:
+        return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name)
+
     user_metric = hints.metric
     problem_type = infer_problem_type(y, hints, user_metric)
     if problem_type == "regression":
@@ -358,3 +363,27 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         notes=notes,
     )
     return Inferred(spec=spec, train=labeled[features + [target]], test=test)
+
+
+def _forecast_task(found, target: str, hints: TextHints, notes: list[str], train_name: str, test_name: str,
+                   sample_name: Optional[str]) -> Inferred:
+    ts, train, test = found
+    train = train.copy()
+    train[target] = pd.to_numeric(train[target], errors="coerce")
+    train = train[train[target].notna()].reset_index(drop=True)
+    metric = hints.metric if hints.metric in ("mase", "mae", "rmse", "mape", "mse") else "mase"
+    notes.append(f"metric {metric}: " + ("named in the task" if metric == hints.metric else "default for forecasts"))
+    keys = [c for c in (ts.item_column, ts.timestamp_column) if not c.startswith("__")]
+    out_cols = hints.output_columns if len(hints.output_columns) >= 2 else keys + [target]
+    missing = [k for k in keys if k not in out_cols]
+    if missing:
+        out_cols = keys + [c for c in out_cols if c not in keys]
+        notes.append(f"output columns extended with the keys {missing}")
+    spec = TaskSpec(
+        problem_type="forecasting", target=target, metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
+        train_table=train_name, test_table=test_name, id_column=keys[0], prediction_file=hints.prediction_file
+        or "predictions.csv", output_id_column=keys[0], output_columns=out_cols, output_kind="value",
+        feature_columns=ts.known_covariates, n_train_rows=len(train), n_test_rows=len(test),
+        sample_submission=sample_name, modality="timeseries", timeseries=ts, notes=notes)
+    cols = [ts.item_column, ts.timestamp_column, target] + ts.known_covariates
+    return Inferred(spec=spec, train=train[cols], test=test)
