@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import pandas as pd
 
@@ -91,7 +91,7 @@ class Result:
 def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, time_limit: float = 300,
           target: Optional[str] = None, interactive: bool = False, ask: Optional[Asker] = None,
           memory_limit_mb: Optional[float] = None, use_autogluon: Optional[bool] = None, llm: str = "none",
-          on_event: Optional[EventHook] = None) -> Result:
+          on_event: Optional[EventHook] = None, **run_options: Any) -> Result:
     """Solve a prediction task: understand the data and the task, try solutions, validate, keep the best.
 
     Args:
@@ -106,8 +106,10 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
         ask: the callback for ``interactive``; it returns one of the candidates.
         memory_limit_mb: memory cap for each attempt.
         use_autogluon: False for the light recipes only; None uses AutoGluon when installed.
-        llm: the LLM provider; only "none" (the offline expert engine) today.
+        llm: the LLM provider; "none" (default) is the offline expert engine. Another provider also needs
+            its settings as ``llm_settings=...`` (see `mlwright.engine.RunOptions`).
         on_event: called as ``on_event(stage, message, data)`` for live progress.
+        **run_options: further `mlwright.engine.RunOptions` fields, passed through as they are.
 
     Returns:
         The `Result` of the succeeded run.
@@ -120,8 +122,12 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
         raise MlwrightError("The task text is empty.", hint="Say what to predict, e.g. \"predict price\".")
     if interactive and ask is None:
         raise MlwrightError("interactive=True needs an `ask(question, candidates) -> str` callback.")
-    if llm != "none":
-        raise MlwrightError(f"LLM provider {llm!r} is not available in this version.", hint="Use llm=\"none\".")
+    unknown = set(run_options) - set(RunOptions.model_fields)
+    if unknown:
+        raise TypeError(f"solve() got unknown options: {', '.join(sorted(unknown))}")
+    if llm != "none" and run_options.get("llm_settings") is None:
+        raise MlwrightError(f"llm={llm!r} needs its settings (model, keys...) as llm_settings=...",
+                            hint="Pass llm_settings, or use llm=\"none\" for the offline expert engine.")
     out = Path(output) if output is not None else _default_output(task)
     tmp_data: Optional[Path] = None
     if isinstance(data, (str, Path)):
@@ -132,7 +138,7 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
     try:
         opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=out, time_limit=time_limit, target=target,
                           interactive=interactive, memory_limit_mb=memory_limit_mb, llm=llm,
-                          use_autogluon=use_autogluon)
+                          use_autogluon=use_autogluon, **run_options)
         Run(opts, emit=on_event or _quiet, ask=ask).execute()
     finally:
         if tmp_data is not None:  # our own copy of in-memory frames; the run keeps its inputs/ as parquet

@@ -22,6 +22,8 @@ def _fail(e: MlwrightError) -> None:
 
 def _ask(question: str, candidates: list[str]) -> str:
     err.print(f"[bold yellow]?[/] {question}")
+    if not candidates:
+        return Prompt.ask("your answer", console=err).strip()
     for i, c in enumerate(candidates, 1):
         err.print(f"  {i}. {c}")
     while True:
@@ -42,7 +44,15 @@ def run(
     target: Optional[str] = typer.Option(None, "--target", help="The column to predict, when the task is ambiguous."),
     interactive: bool = typer.Option(False, "--interactive", help="Ask when something is ambiguous."),
     memory_limit: Optional[float] = typer.Option(None, "--memory-limit", help="Memory cap (MB) for each attempt."),
-    llm: str = typer.Option("none", "--llm", help="LLM provider: none (default; the offline expert engine)."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="LLM provider: none (the offline expert engine; default "
+                                      "unless configured), openai, anthropic, bedrock, openai-compatible."),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM model name (any the provider serves)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (Ollama, vLLM...)."),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region for Bedrock."),
+    max_llm_cost: Optional[float] = typer.Option(None, "--max-llm-cost", help="Stop LLM use past this cost (USD)."),
+    max_llm_tokens: Optional[int] = typer.Option(None, "--max-llm-tokens", help="Stop LLM use past this many tokens."),
+    max_llm_attempts: int = typer.Option(6, "--max-llm-attempts", help="At most this many LLM-written attempts."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
 ) -> None:
     """Understand the data and the task, write, run and validate solutions, keep the best."""
@@ -57,10 +67,18 @@ def run(
         task = task_file.read_text(errors="replace")
     if not task or not task.strip():
         _fail(MlwrightError("The task text is empty.", hint="Say what to predict, e.g. --task \"predict price\"."))
-    if llm != "none":
-        _fail(MlwrightError(f"LLM provider {llm!r} is not available in this version.", hint="Use --llm none."))
+    from mlwright.llm import load_settings
+
+    try:
+        settings = load_settings({"provider": llm, "model": model, "base_url": base_url, "region": region,
+                                  "max_cost_usd": max_llm_cost, "max_tokens_total": max_llm_tokens}, config)
+    except (ValueError, OSError) as e:
+        _fail(MlwrightError(f"Invalid LLM settings: {e}", hint="Check --llm/--model/--config and mlwright.yaml."))
+    if settings.available and not settings.model:
+        _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
-                      interactive=interactive, memory_limit_mb=memory_limit, llm=llm,
+                      interactive=interactive, memory_limit_mb=memory_limit, llm=settings.provider,
+                      llm_settings=settings, max_llm_attempts=max_llm_attempts,
                       use_autogluon=False if no_autogluon else None)
     import signal
 

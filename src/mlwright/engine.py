@@ -13,15 +13,21 @@ from pydantic import BaseModel
 
 from mlwright import __version__
 from mlwright.coding.recipe_coder import write_script
-from mlwright.errors import DataError, MlwrightError, RunFailedError
+from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError
 from mlwright.execution.sandbox import network_isolation_prefix, run_sandboxed
 from mlwright.journal.store import JOURNAL_NAME, Journal
+from mlwright.coding.llm_coder import CoderAgent
+from mlwright.journal.error_analyst import ErrorAnalyst
 from mlwright.knowledge.library import retrieve, task_query
+from mlwright.llm import LLMSettings, Usage, make_llm
+from mlwright.llm.agent import AgentFailures
+from mlwright.perception.agent import (PerceptionAgent, ReaderAgent, apply_review, file_head, run_reader)
+from mlwright.planning.llm_planner import PlannerAgent, RefinementAgent, changed_outside
 from mlwright.perception.infer import Asker, infer_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.scan import load_folder
 from mlwright.perception.task_text import parse_task_text
-from mlwright.planning.planner import Planner
+from mlwright.planning.planner import Planner, finish_reserve
 from mlwright.schemas import AttemptPlan, AttemptRecord, BestAttempt, RunSummary, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
 from mlwright.validation.metrics import is_better
@@ -40,6 +46,9 @@ class RunOptions(BaseModel):
     interactive: bool = False
     memory_limit_mb: Optional[float] = None
     llm: str = "none"
+    llm_settings: Optional[LLMSettings] = None  # provider "none" or None: the offline expert engine only
+    max_llm_attempts: int = 6
+    llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
 
 
@@ -75,7 +84,13 @@ class Run:
         self.journal: Optional[Journal] = None
         self.summary = RunSummary(status="running", data_dir=str(opts.data_dir.resolve()), output_dir=str(self.out),
                                   task_text=opts.task_text, time_limit_s=opts.time_limit, mlwright_version=__version__)
-        self.summary.llm.provider = opts.llm
+        settings = opts.llm_settings or LLMSettings()
+        self.usage = Usage(provider=settings.provider, model=settings.model)
+        self.llm = make_llm(settings, self.usage) if settings.available else None
+        self.failures = AgentFailures()
+        self.llm_attempt_failures: list[str] = []
+        self.llm_attempts = 0
+        self.summary.llm.provider, self.summary.llm.model = settings.provider, settings.model
 
     # -- bookkeeping -------------------------------------------------------------------------------------
     def emit(self, stage: str, message: str, **data) -> None:
@@ -87,6 +102,12 @@ class Run:
         return self.opts.time_limit - (time.time() - self.t0)
 
     def write_summary(self) -> None:
+        if self.llm is not None:
+            self.summary.llm = self.summary.llm.model_copy(update={
+                k: v for k, v in self.usage.as_run_json().items() if k in self.summary.llm.model_fields} | {
+                "fallbacks": dict(self.failures.counts), "fallback_reasons": list(self.failures.reasons),
+                "attempts": self.llm_attempts, "attempts_failed": len(self.llm_attempt_failures),
+                "attempt_failures": self.llm_attempt_failures[-20:]})
         self.summary.wall_seconds = round(time.time() - self.t0, 2)
         self.summary.overhead_seconds = round(self.summary.wall_seconds - self.attempt_seconds, 2)
         tmp = self.out / (RUN_JSON + ".tmp")
@@ -123,6 +144,8 @@ class Run:
     def perceive(self) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame]:
         self.emit("perception", f"scanning {self.opts.data_dir}")
         folder = load_folder(self.opts.data_dir, self.out / "unpacked", self.opts.memory_limit_mb)
+        if self.llm is not None and folder.skipped:
+            self.read_with_llm(folder)
         profile = folder.profile()
         (self.out / "profile.json").write_text(profile.model_dump_json(indent=1))
         hints = parse_task_text(self.opts.task_text, folder.files)
@@ -132,8 +155,7 @@ class Run:
                 raise DataError(f"Cannot read {base}, which the task names: {why}", where=f,
                                 hint="Fix or replace the file.")
             self.emit("perception", f"skipped {f}: {why}")
-        inferred = infer_task(folder.tables, hints, forced_target=self.opts.target,
-                              ask=self.ask if self.opts.interactive else None, skipped=folder.skipped)
+        inferred = self.infer(folder, profile, hints)
         spec = inferred.spec
         write_table(inferred.train, self.out / "inputs" / "train.parquet")
         write_table(inferred.test, self.out / "inputs" / "test.parquet")
@@ -144,12 +166,74 @@ class Run:
                   spec=spec.model_dump(mode="json"))
         return spec, inferred.train, inferred.test
 
+    def read_with_llm(self, folder) -> None:
+        """Reader code from the LLM for files the built-in readers could not read (run in the sandbox)."""
+        agent = ReaderAgent(self.llm, self.failures, lambda m: self.emit("perception", m))
+        for rel, why in list(folder.skipped.items()):
+            path = Path(folder.root) / rel
+            if not path.is_file() or why == "no rows":
+                continue
+            answer, _ = agent.ask(path=path, reason=why, head=file_head(path))
+            if not answer.code:
+                continue
+            df = run_reader(answer.code, path, self.out / "readers" / path.name.replace(".", "_"))
+            if df is None:
+                self.failures.add("perception", f"reader code for {rel} failed")
+                continue
+            folder.tables[rel] = df
+            folder.table_paths[rel] = str(path)
+            del folder.skipped[rel]
+            self.emit("perception", f"read {rel} with LLM-written reader code ({len(df)} rows)")
+
+    def infer(self, folder, profile, hints):
+        """Deterministic inference, reviewed by the perception agent when an LLM is configured."""
+        ask = self.ask if self.opts.interactive else None
+        agent = PerceptionAgent(self.llm, self.failures, lambda m: self.emit("perception", m))
+        try:
+            inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
+                                  skipped=folder.skipped)
+        except AmbiguousTaskError as e:
+            if self.llm is None:
+                raise
+            review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=None, problem=e.what)
+            if not (from_llm and review.target in e.candidates):
+                raise
+            inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped)
+            inferred.spec.notes.append(f"target {review.target!r}: chosen by the perception agent among "
+                                       f"{e.candidates}")
+            return inferred
+        if self.llm is None:
+            return inferred
+        review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=inferred.spec)
+        if not from_llm:
+            return inferred
+        if review.question and self.opts.interactive and self.ask is not None:
+            answer = self.ask(review.question, [])
+            self.opts.task_text += f"\n{answer}"
+            hints = parse_task_text(self.opts.task_text, folder.files)
+            inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
+                                  skipped=folder.skipped)
+            inferred.spec.notes.append(f"the user answered the perception agent's question: {answer[:200]}")
+        train_cols = set(folder.tables[inferred.spec.train_table].columns) if inferred.spec.train_table in \
+            folder.tables else set()
+        if review.target and review.target != inferred.spec.target and review.target in train_cols \
+                and not self.opts.target:
+            try:
+                inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped)
+                inferred.spec.notes.append(f"target {review.target!r}: corrected by the perception agent")
+            except MlwrightError as e:
+                self.failures.add("perception", f"target {review.target!r} rejected: {e.what}")
+        inferred.spec = apply_review(inferred.spec, review, inferred.spec.notes)
+        return inferred
+
     def search(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame) -> Optional[AttemptRecord]:
         cards = retrieve(task_query(spec), k=3, modality=spec.modality, problem_type=spec.problem_type)
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
-        planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon)
+        keep = self.opts.llm_time_share * self.opts.time_limit if self.llm is not None else 0.0
+        planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep)
         history: list[AttemptRecord] = []
         best: Optional[AttemptRecord] = None
+        self.knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
         while (plan := planner.next_attempt(history, self.time_left())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
                 # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
@@ -160,19 +244,104 @@ class Run:
                 best = rec
                 self.emit("best", f"best so far: attempt {rec.attempt_id} ({rec.recipe}) "
                           f"{spec.metric}={rec.score:.5f}", attempt_id=rec.attempt_id, score=rec.score)
+        if self.llm is not None and spec.modality in ("tabular", "text", "multitable"):
+            best = self.llm_search(spec, train, test, history, best)
         self.summary.attempts = len(history)
         self.summary.attempts_failed = sum(h.status != "succeeded" for h in history)
         return best
 
-    def run_attempt(self, plan: AttemptPlan, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame) -> AttemptRecord:
+    def llm_search(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame, history: list[AttemptRecord],
+                   best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
+        """The LLM tree search: the planner picks draft / debug / improve, the coder writes the script, the
+        engine runs and validates it, the error analyst explains failures for the next debug attempt."""
+        on_event = lambda m: self.emit("planning", m)  # noqa: E731
+        planner = PlannerAgent(self.llm, self.failures, on_event)
+        coder = CoderAgent(self.llm, self.failures, on_event)
+        analyst = ErrorAnalyst(self.llm, self.failures, on_event)
+        refiner = RefinementAgent(self.llm, self.failures, on_event)
+        focus = None
+        unusable_in_a_row = 0
+        while self.llm_attempts < self.opts.max_llm_attempts and unusable_in_a_row < 2:
+            usable = self.time_left() - finish_reserve(self.opts.time_limit)
+            if usable < 25 or self.usage.stopped_reason:
+                if self.usage.stopped_reason:
+                    self.emit("planning", f"LLM use stopped: {self.usage.stopped_reason}; finishing with what we have")
+                break
+            next_id = len(history) + 1
+            guidance = self.journal.take_guidance(next_id)
+            for g in guidance:
+                self.emit("guidance", f"user guidance before attempt {next_id}: {g}", attempt_id=next_id)
+            diagnoses = self.journal.diagnoses()
+            decision, _ = planner.decide(spec=spec, history=history, diagnoses=diagnoses, time_left=usable,
+                                         guidance=guidance)
+            if decision.action == "stop":
+                self.emit("planning", "the planner chose to stop")
+                break
+            by_id = {h.attempt_id: h for h in history}
+            parent = by_id.get(decision.parent_id) if decision.parent_id is not None else None
+            parent_code = self.journal.attempt_code(parent.attempt_id) if parent else None
+            focus_block = None
+            if decision.action == "improve" and parent_code and parent.recipe == "llm":
+                if focus is None:
+                    focus, _ = refiner.choose(code=parent_code, spec=spec, score=parent.score)
+                    self.emit("planning", f"refinement: next improvements change only `{focus.block}` "
+                              f"({focus.reason[:120]})")
+                focus_block = focus.block
+            answer, from_llm = coder.ask(spec=spec, plan=decision.plan, knowledge=self.knowledge,
+                                         parent_code=parent_code if parent and parent.recipe == "llm" else None,
+                                         diagnosis=diagnoses.get(parent.attempt_id) if decision.action == "debug"
+                                         and parent else None, focus_block=focus_block, guidance=guidance)
+            if not answer.code:
+                unusable_in_a_row += 1
+                self.llm_attempt_failures.append(f"before attempt {next_id}: no usable code from the LLM")
+                continue
+            unusable_in_a_row = 0
+            budget = usable if usable < 60 else max(30.0, 0.5 * usable)
+            plan = AttemptPlan(attempt_id=next_id, parent_id=parent.attempt_id if parent else None,
+                               kind=decision.action, recipe="llm", title=(decision.plan or decision.action)[:100],
+                               time_budget_s=budget, params={"time_budget": round(budget, 1)})
+            self.llm_attempts += 1
+            rejected = None
+            if focus_block and parent_code:
+                outside = changed_outside(parent_code, answer.code, focus_block)
+                if outside:
+                    rejected = f"changed code outside the chosen block `{focus_block}`: {outside[:5]}"
+            rec = self.run_attempt(plan, spec, train, test, body=answer.code, rejected=rejected)
+            history.append(rec)
+            if rec.status != "succeeded":
+                self.llm_attempt_failures.append(f"attempt {rec.attempt_id}: {(rec.error or '')[:200]}")
+                tail = ""
+                for name in ("stderr.txt", "stdout.txt"):
+                    f = Path(rec.workdir) / name
+                    if f.is_file():
+                        tail += f.read_text(errors="replace")[-2000:]
+                diag, _ = analyst.ask(error=rec.error or "", log_tail=tail, code=answer.code)
+                self.journal.set_diagnosis(rec.attempt_id, diag.as_text())
+                self.emit("analysis", f"attempt {rec.attempt_id} diagnosis: {diag.summary}",
+                          attempt_id=rec.attempt_id)
+            elif is_better(spec, rec.score, best.score if best else None):
+                best = rec
+                self.emit("best", f"best so far: attempt {rec.attempt_id} ({rec.recipe}) "
+                          f"{spec.metric}={rec.score:.5f}", attempt_id=rec.attempt_id, score=rec.score)
+            self.write_summary()
+        return best
+
+    def run_attempt(self, plan: AttemptPlan, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame,
+                    body: Optional[str] = None, rejected: Optional[str] = None) -> AttemptRecord:
         workdir = self.out / "attempts" / f"{plan.attempt_id:03d}-{plan.recipe}"
         workdir.mkdir(parents=True, exist_ok=True)
-        script = write_script(plan, spec, workdir, SOLUTION)
+        script = write_script(plan, spec, workdir, SOLUTION, body=body)
         code = script.read_text()
         rec = AttemptRecord(attempt_id=plan.attempt_id, parent_id=plan.parent_id, kind=plan.kind, recipe=plan.recipe,
                             title=plan.title, status="running", started_at=time.time(),
                             time_budget_s=round(plan.time_budget_s, 1), metric=spec.metric, workdir=str(workdir))
         self.journal.save_attempt(rec, code=code, params=plan.params)
+        if rejected:
+            rec.status, rec.error, rec.ended_at, rec.seconds = "invalid", rejected, time.time(), 0.0
+            self.journal.save_attempt(rec)
+            self.emit("validation", f"attempt {rec.attempt_id} rejected: {rejected}", attempt_id=rec.attempt_id,
+                      status=rec.status, score=None, error=rejected)
+            return rec
         self.emit("execution", f"attempt {plan.attempt_id}: {plan.title} ({plan.time_budget_s:.0f}s budget)",
                   attempt_id=plan.attempt_id, recipe=plan.recipe, budget=plan.time_budget_s)
         inputs = self.out / "inputs"

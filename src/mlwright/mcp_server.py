@@ -110,8 +110,9 @@ def build_server(manager: RunManager):
                            else "the run has no result; see error and run_status for the attempts")
             return out
         pred = guarded(manager.result_file)(run_id, "predictions")
-        out["paths"] = {"predictions": str(pred), "report": s.get("report"), "solution_script": s.get("solution_script"),
-                        "model_dir": s.get("model_dir"), "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
+        out["paths"] = {"predictions": str(pred), "report": s.get("report"),
+                        "solution_script": s.get("solution_script"), "model_dir": s.get("model_dir"),
+                        "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
         out["predictions_preview"] = _preview(pred)
         out["reuse"] = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
         return out

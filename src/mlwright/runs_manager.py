@@ -58,7 +58,7 @@ class ManagedRun:
     task: str
     time_limit: float
     target: Optional[str] = None
-    llm: str = "none"
+    llm: Optional[str] = None  # None: the CLI's default (none, unless mlwright.yaml or the env say otherwise)
     interactive: bool = False
     extra_args: tuple[str, ...] = ()
     status: RunStatus = "queued"
@@ -150,7 +150,7 @@ class RunManager:
         return resolve_inside(path, self.data_roots())
 
     def start(self, data_path: str | Path, task: str, time_limit: float = 300, target: Optional[str] = None,
-              llm: str = "none", interactive: bool = False) -> ManagedRun:
+              llm: Optional[str] = None, interactive: bool = False) -> ManagedRun:
         """Queue a run; it starts as soon as fewer than `max_concurrent` runs are running."""
         if self._closed:
             raise RunStateError("The server is shutting down; no new runs are accepted.")
@@ -199,7 +199,9 @@ class RunManager:
         task_file = side / f"{run.run_id}.task.md"
         task_file.write_text(run.task)
         cmd = [self.python, "-m", "mlwright", "run", str(run.data_path), "--task-file", str(task_file),
-               "--output", str(run.run_dir), "--time-limit", f"{run.time_limit:g}", "--llm", run.llm]
+               "--output", str(run.run_dir), "--time-limit", f"{run.time_limit:g}"]
+        if run.llm:
+            cmd += ["--llm", run.llm]
         if run.target:
             cmd += ["--target", run.target]
         # No --interactive: nobody is at the subprocess's terminal to answer a question. Interactive runs

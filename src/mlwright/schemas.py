@@ -146,6 +146,15 @@ class LLMUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    cost_is_estimate: bool = True
+    by_role: dict = Field(default_factory=dict)
+    failed_calls: int = 0
+    stopped_reason: Optional[str] = None  # e.g. the token or cost budget was reached
+    fallbacks: dict[str, int] = Field(default_factory=dict)  # role -> answers not used (deterministic instead)
+    fallback_reasons: list[str] = Field(default_factory=list)
+    attempts: int = 0  # attempts whose code the LLM wrote
+    attempts_failed: int = 0
+    attempt_failures: list[str] = Field(default_factory=list)
 
 
 class BestAttempt(BaseModel):

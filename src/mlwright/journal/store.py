@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS attempts (
   returncode INTEGER,
   peak_memory_mb REAL,
   code TEXT,
-  params TEXT
+  params TEXT,
+  diagnosis TEXT
 );
 CREATE TABLE IF NOT EXISTS guidance (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,6 +106,16 @@ class Journal:
     def guidance(self) -> list[dict]:
         with self._connect() as con:
             return [dict(r) for r in con.execute("SELECT * FROM guidance ORDER BY id").fetchall()]
+
+    def set_diagnosis(self, attempt_id: int, text: str) -> None:
+        """The error analyst's diagnosis of a failed attempt (episodic memory for the next debug attempt)."""
+        with self._connect() as con:
+            con.execute("UPDATE attempts SET diagnosis = ? WHERE attempt_id = ?", (text, attempt_id))
+
+    def diagnoses(self) -> dict[int, str]:
+        with self._connect() as con:
+            rows = con.execute("SELECT attempt_id, diagnosis FROM attempts WHERE diagnosis IS NOT NULL").fetchall()
+        return {r["attempt_id"]: r["diagnosis"] for r in rows}
 
     def attempt_code(self, attempt_id: int) -> Optional[str]:
         with self._connect() as con:

@@ -48,9 +48,11 @@ def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) 
 
 
 class Planner:
-    def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None):
+    def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None,
+                 keep_for_later_s: float = 0.0):
         self.spec = spec
         self.time_limit = time_limit
+        self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
         cards = recipes_for(spec)
         if use_autogluon is False:
             cards = [c for c in cards if not any(n.startswith("autogluon") for n in c.needs)]
@@ -74,7 +76,8 @@ class Planner:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
                 return AttemptPlan(attempt_id=next_id, recipe=card.recipe, title=f"baseline: {card.name}",
                                    time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
-        if pending_main:
+        if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_s:
+            usable -= self.keep_for_later_s
             card = pending_main[0]
             # later main recipes keep their minimum; the last one takes everything left
             reserved = sum(c.min_time_s for c in pending_main[1:])

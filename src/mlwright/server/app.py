@@ -38,7 +38,9 @@ class StartRun(BaseModel):
     task: str = Field(..., min_length=1, max_length=20_000, description="What to predict, in plain words.")
     time_limit: float = Field(300, ge=10, le=7 * 24 * 3600, description="Wall-clock budget in seconds.")
     target: Optional[str] = Field(None, max_length=500, description="The column to predict, when ambiguous.")
-    llm: str = Field("none", pattern=r"^[a-z0-9-]{1,40}$", description="LLM provider; only 'none' today.")
+    llm: Optional[str] = Field(None, pattern=r"^[a-z0-9-]{1,40}$",
+                               description="LLM provider, passed as --llm ('none': the offline expert engine); "
+                                           "unset: the CLI's default.")
     interactive: bool = Field(False, description="Show a guidance box; guidance reaches the next attempt.")
 
     @model_validator(mode="after")

@@ -209,9 +209,10 @@ function renderEvents(ev) {
 function renderLogs(logs) {
   $("#log-attempt").textContent = logs.attempt ? "(" + logs.attempt + ")" : "";
   const parts = [];
-  if (logs.stdout) parts.push(logs.stdout);
-  if (logs.stderr) parts.push("--- stderr ---\n" + logs.stderr);
-  if (!parts.length && logs.console) parts.push(logs.console);
+  if (logs.stdout) parts.push(`--- ${logs.attempt} stdout ---\n` + logs.stdout);
+  if (logs.stderr) parts.push(`--- ${logs.attempt} stderr ---\n` + logs.stderr);
+  // before the first attempt prints anything (or when the run failed early), the run's own output
+  if (!parts.length && logs.console) parts.push("--- run console ---\n" + logs.console);
   const pre = $("#logs");
   const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
   pre.textContent = parts.join("\n");

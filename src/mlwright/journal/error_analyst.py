@@ -1,0 +1,66 @@
+"""Episodic memory for failures: a failed attempt's logs become a short diagnosis and a suggested fix that
+the next debug attempt of the same branch sees."""
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from mlwright.llm.agent import Agent
+
+
+class Diagnosis(BaseModel):
+    summary: str = Field(description="one sentence: what went wrong")
+    likely_cause: str = ""
+    suggested_fix: str = ""
+
+    def as_text(self) -> str:
+        return f"{self.summary} Cause: {self.likely_cause} Fix: {self.suggested_fix}".strip()
+
+
+_PATTERNS = [
+    (r"ModuleNotFoundError: No module named '([\w.]+)'", "module {0} is not installed",
+     "use only installed libraries: pandas, numpy, scikit-learn, lightgbm, autogluon.tabular (when present)"),
+    (r"KeyError: '?([^'\n]+)'?", "a column or key {0!r} does not exist",
+     "use only the columns listed in FEATURES / the TaskSpec; check names exactly"),
+    (r"MemoryError|memory above", "the attempt ran out of memory",
+     "use fewer features, a smaller model, or subsample the training rows"),
+    (r"no result within|timeout|Timeout", "the attempt did not finish within its time budget",
+     "train faster: fewer estimators or folds, a smaller model; watch PARAMS['time_budget']"),
+    (r"wrong columns|row count|ids|labels not seen|probabilities outside|NaN", "the prediction file breaks the "
+     "output contract", "write the file with write_outputs()/format_predictions() from the common block"),
+    (r"oof_predictions", "validation predictions are missing or malformed",
+     "write out-of-fold predictions with write_outputs(out_dir, test, test_pred, oof_rows, oof_pred)"),
+    (r"(\w+Error): (.+)", "{0}: {1}", "fix the code at the failing line shown in the traceback"),
+]
+
+
+def deterministic_diagnosis(error: str, log_tail: str) -> Diagnosis:
+    text = f"{error}\n{log_tail}"
+    for pattern, summary, fix in _PATTERNS:
+        m = re.search(pattern, text)
+        if m:
+            groups = [g.strip()[:120] for g in m.groups()] if m.groups() else []
+            return Diagnosis(summary=summary.format(*groups), likely_cause=(error or "")[:300], suggested_fix=fix)
+    return Diagnosis(summary=(error or "the attempt failed")[:200], likely_cause="see the log tail",
+                     suggested_fix="read the traceback and fix the failing step")
+
+
+class ErrorAnalyst(Agent[Diagnosis]):
+    role = "error_analyst"
+    output = Diagnosis
+    max_tokens = 500
+    system = ("You diagnose failed Python machine-learning scripts. Answer with a JSON object "
+              '{"summary": str, "likely_cause": str, "suggested_fix": str}; be specific and short.')
+
+    def prompt(self, *, error: str, log_tail: str, code: str) -> str:
+        return (f"The script failed: {error}\n\nLast log lines:\n{log_tail[-2500:]}\n\n"
+                f"Script (excerpt):\n{_excerpt(code)}\n\nWhat went wrong and how to fix it?")
+
+    def fallback(self, *, error: str, log_tail: str, code: str) -> Diagnosis:
+        return deterministic_diagnosis(error, log_tail)
+
+
+def _excerpt(code: str, limit: int = 3500) -> str:
+    body = code.split("# ---- end of common block ----")[-1]
+    return body[-limit:]

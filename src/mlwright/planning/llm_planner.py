@@ -1,0 +1,146 @@
+"""The LLM planner and the refinement agent. The planner proposes a few distinct candidate plans and picks
+the next node of the attempt tree (draft / debug / improve); refinement picks the one code block that the
+next improve attempts may change (MLE-STAR-style targeted refinement). Both have deterministic fallbacks."""
+from __future__ import annotations
+
+import ast
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from mlwright.llm.agent import Agent
+from mlwright.schemas import AttemptRecord, TaskSpec
+
+MAX_DEBUG_DEPTH = 2
+
+
+class PlanDecision(BaseModel):
+    action: Literal["draft", "debug", "improve", "stop"]
+    parent_id: Optional[int] = None
+    plan: str = Field(default="", description="what the next script does, concretely")
+    candidates: list[str] = Field(default_factory=list)
+
+
+def _debug_depth(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> int:
+    depth = 0
+    while rec.kind == "debug" and rec.parent_id in by_id:
+        depth += 1
+        rec = by_id[rec.parent_id]
+    return depth
+
+
+def deterministic_decision(history: list[AttemptRecord], spec: TaskSpec) -> PlanDecision:
+    """Debug the last failed LLM attempt (bounded depth), else improve the best valid one, else draft."""
+    by_id = {h.attempt_id: h for h in history}
+    llm_attempts = [h for h in history if h.recipe == "llm"]
+    if llm_attempts:
+        last = llm_attempts[-1]
+        if last.status != "succeeded" and _debug_depth(last, by_id) < MAX_DEBUG_DEPTH:
+            return PlanDecision(action="debug", parent_id=last.attempt_id, plan="fix the failure")
+    valid = [h for h in history if h.status == "succeeded"]
+    if valid:
+        best = (max if spec.higher_is_better else min)(valid, key=lambda h: h.score)
+        return PlanDecision(action="improve", parent_id=best.attempt_id,
+                            plan="improve the feature engineering and tune the model for the metric")
+    return PlanDecision(action="draft", plan="gradient boosting (LightGBM) with careful feature preparation and "
+                                             "5-fold out-of-fold validation")
+
+
+def history_summary(history: list[AttemptRecord], diagnoses: dict[int, str]) -> str:
+    lines = []
+    for h in history[-8:]:
+        s = f"#{h.attempt_id} {h.kind} of {h.parent_id or '-'} [{h.recipe}] {h.title[:70]}: {h.status}"
+        s += f" score={h.score:.5f}" if h.score is not None else f" error={(h.error or '')[:120]}"
+        if h.attempt_id in diagnoses:
+            s += f" diagnosis: {diagnoses[h.attempt_id][:200]}"
+        lines.append(s)
+    return "\n".join(lines) or "(none yet)"
+
+
+class PlannerAgent(Agent[PlanDecision]):
+    role = "planner"
+    output = PlanDecision
+    max_tokens = 700
+    system = ("You plan machine-learning experiments as a tree of attempts: draft (a new solution), debug (fix a "
+              "failed attempt) or improve (a better version of a valid attempt). Propose 2-3 distinct candidate "
+              "plans, pick the most promising next step, and answer with a JSON object "
+              '{"candidates": [str], "action": "draft|debug|improve|stop", "parent_id": int|null, "plan": str}.')
+
+    def prompt(self, *, spec: TaskSpec, history: list[AttemptRecord], diagnoses: dict[int, str], time_left: float,
+               guidance: list[str] = ()) -> str:
+        return (f"Task: {spec.problem_type} on {spec.target!r}, metric {spec.metric} "
+                f"({'higher' if spec.higher_is_better else 'lower'} is better), {spec.n_train_rows} rows, "
+                f"{len(spec.feature_columns)} features. Time left: {time_left:.0f}s.\n"
+                f"Attempts so far:\n{history_summary(history, diagnoses)}\n"
+                + (f"User guidance: {' | '.join(guidance)}\n" if guidance else "")
+                + "Choose the next attempt.")
+
+    def fallback(self, *, spec: TaskSpec, history: list[AttemptRecord], **_) -> PlanDecision:
+        return deterministic_decision(history, spec)
+
+    def decide(self, *, spec: TaskSpec, history: list[AttemptRecord], **ctx) -> tuple[PlanDecision, bool]:
+        d, from_llm = self.ask(spec=spec, history=history, **ctx)
+        by_id = {h.attempt_id: h for h in history}
+        parent = by_id.get(d.parent_id) if d.parent_id is not None else None
+        # code decides: an action must fit the tree (debug a failure, improve a success)
+        if (d.action == "debug" and (not parent or parent.status == "succeeded" or parent.recipe != "llm")) or \
+                (d.action == "improve" and (not parent or parent.status != "succeeded")):
+            self.failures.add(self.role, f"inconsistent decision {d.action} of #{d.parent_id}; using the fallback")
+            return deterministic_decision(history, spec), False
+        return d, from_llm
+
+
+class FocusChoice(BaseModel):
+    block: str
+    reason: str = ""
+    ideas: list[str] = Field(default_factory=list)
+
+
+def top_level_blocks(code: str) -> dict[str, str]:
+    """Top-level functions and classes of the task-specific part of a script, by name."""
+    body = code.split("# ---- end of common block ----")[-1]
+    tree = ast.parse(body)
+    return {n.name: ast.get_source_segment(body, n) or "" for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def changed_outside(old: str, new: str, block: str) -> list[str]:
+    """Top-level statements other than `block` that differ between two scripts (ast-equal is unchanged)."""
+    def parts(code: str) -> dict[str, str]:
+        body = code.split("# ---- end of common block ----")[-1]
+        out = {}
+        for i, n in enumerate(ast.parse(body).body):
+            key = getattr(n, "name", None) or f"stmt{i}:{type(n).__name__}"
+            out[key] = ast.dump(n)
+        return out
+    a, b = parts(old), parts(new)
+    return sorted(k for k in set(a) | set(b) if k != block and a.get(k) != b.get(k))
+
+
+class RefinementAgent(Agent[FocusChoice]):
+    role = "refinement"
+    output = FocusChoice
+    max_tokens = 500
+    system = ("You do targeted refinement of a working ML script: pick the ONE top-level function whose change "
+              "is most likely to improve the validation score, with a reason and concrete ideas. Answer with a "
+              'JSON object {"block": str, "reason": str, "ideas": [str]}.')
+
+    def prompt(self, *, code: str, spec: TaskSpec, score: float) -> str:
+        blocks = top_level_blocks(code)
+        listing = "\n\n".join(f"### {name}\n{src[:1500]}" for name, src in blocks.items())
+        return (f"Metric {spec.metric} = {score:.5f} ({'higher' if spec.higher_is_better else 'lower'} is better). "
+                f"Blocks:\n{listing}\nWhich block should the next attempts change?")
+
+    def fallback(self, *, code: str, spec: TaskSpec, score: float) -> FocusChoice:
+        names = list(top_level_blocks(code))
+        prefer = [n for n in names if any(k in n.lower() for k in ("feature", "prep", "transform", "engineer"))]
+        block = (prefer or [n for n in names if n == "fit"] or names or ["fit"])[0]
+        return FocusChoice(block=block, reason="feature preparation usually matters most on tabular data",
+                           ideas=["add interaction and ratio features", "encode categoricals by target statistics"])
+
+    def choose(self, *, code: str, spec: TaskSpec, score: float) -> tuple[FocusChoice, bool]:
+        choice, from_llm = self.ask(code=code, spec=spec, score=score)
+        if choice.block not in top_level_blocks(code):
+            self.failures.add(self.role, f"unknown block {choice.block!r}")
+            return self.fallback(code=code, spec=spec, score=score), False
+        return choice, from_llm

@@ -1,0 +1,144 @@
+"""The LLM agents end to end: the real CLI and the real openai/anthropic clients against a scripted fake
+service on 127.0.0.1. Code decides success: scores come from mlwright's validation, never from the LLM."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import run_cli
+from fake_llm_server import FakeLLMServer, Status
+
+GOOD_SCRIPT = '''```python
+# <<common>>
+import joblib
+import lightgbm as lgb
+from sklearn.model_selection import StratifiedKFold
+
+
+def prepare(df):
+    X = df[FEATURES].copy()
+    for c in X.columns:
+        if X[c].dtype == object:
+            X[c] = X[c].astype("category")
+    return X
+
+
+def fit(train, test, out_dir, model_dir):
+    X, y = prepare(train), target_series(train)
+    oof = pd.DataFrame(0.0, index=range(len(X)), columns=CLASSES)
+    for tr, va in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+        m = lgb.LGBMClassifier(n_estimators=150, verbose=-1, n_jobs=1).fit(X.iloc[tr], y.iloc[tr])
+        oof.iloc[va] = as_class_frame(m.predict_proba(X.iloc[va]), m.classes_).to_numpy()
+    model = lgb.LGBMClassifier(n_estimators=150, verbose=-1, n_jobs=1).fit(X, y)
+    joblib.dump(model, os.path.join(model_dir, "m.joblib"))
+    write_outputs(out_dir, test, predict(model_dir, test), np.arange(len(X)), oof)
+
+
+def predict(model_dir, new):
+    m = joblib.load(os.path.join(model_dir, "m.joblib"))
+    return as_class_frame(m.predict_proba(prepare(new)), m.classes_)
+
+
+if __name__ == "__main__":
+    cli(fit, predict)
+```'''
+BROKEN_SCRIPT = GOOD_SCRIPT.replace("    X, y = prepare(train), target_series(train)",
+                                    "    raise ValueError('boom: feature matrix has the wrong shape')")
+
+
+def _role(req) -> str:
+    """Which agent sent the request, from its system prompt."""
+    text = " ".join(m["content"] for m in req.messages if m["role"] == "system")
+    for key, role in (("check how an AutoML system", "perception"), ("plan machine-learning", "planner"),
+                      ("writes complete, correct", "coder"), ("diagnose failed", "analyst"),
+                      ("targeted refinement", "refinement"), ("reader functions", "reader")):
+        if key in text:
+            return role
+    return "unknown"
+
+
+def _run(srv, data, out, *extra, provider="openai-compatible", env=None, attempts="2"):
+    base = srv.base_url if provider != "anthropic" else srv.url
+    return run_cli("run", str(data), "--task", "predict label as the probability of yes", "--output", str(out),
+                   "--time-limit", "120", "--no-autogluon", "--llm", provider, "--base-url", base, "--model",
+                   "fake-model", "--max-llm-attempts", attempts, *extra, env=env or {})
+
+
+def test_llm_fixes_a_failing_script_on_the_second_try(churn_dir, tmp_path):
+    coder_calls = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "perception":
+            return '{"comments": "looks right"}'
+        if role == "planner":
+            return json.dumps({"candidates": ["lightgbm", "logistic regression"], "action": "draft", "plan": "lightgbm"}) \
+                if not coder_calls else json.dumps({"action": "debug", "parent_id": 2, "plan": "fix the bug"})
+        if role == "coder":
+            coder_calls.append(req.prompt_text)
+            return BROKEN_SCRIPT if len(coder_calls) == 1 else GOOD_SCRIPT
+        if role == "analyst":
+            return json.dumps({"summary": "fit raises ValueError boom", "likely_cause": "a raise left in fit",
+                               "suggested_fix": "remove the raise statement"})
+        return "{}"
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = _run(srv, churn_dir, out)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["llm"]["calls"] >= 5 and s["llm"]["input_tokens"] > 0 and s["llm"]["output_tokens"] > 0
+    assert s["llm"]["attempts"] == 2 and s["llm"]["attempts_failed"] == 1
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = con.execute("SELECT attempt_id, parent_id, kind, recipe, status, score, diagnosis FROM attempts "
+                           "ORDER BY attempt_id").fetchall()
+    assert [r[2:5] for r in rows] == [("draft", "lightgbm_baseline", "succeeded"), ("draft", "llm", "failed"),
+                                      ("debug", "llm", "succeeded")]
+    assert rows[2][1] == 2 and rows[2][5] > 0.8  # scored by mlwright on its own OOF labels
+    assert "boom" in rows[1][6]  # the analyst's diagnosis is journaled with the failed attempt
+    assert "remove the raise statement" in coder_calls[1]  # and the debug attempt's prompt saw it
+    assert "boom" not in coder_calls[0]
+
+
+def test_garbage_answers_fall_back_to_the_engine(churn_dir, tmp_path):
+    out = tmp_path / "run"
+    with FakeLLMServer(default="lorem ipsum, no json and no code here") as srv:
+        r = _run(srv, churn_dir, out)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded" and s["best"]["recipe"] == "lightgbm_baseline"
+    assert s["llm"]["fallbacks"].get("coder", 0) >= 1 and s["llm"]["fallbacks"].get("perception", 0) >= 1
+    assert any("no usable code" in f for f in s["llm"]["attempt_failures"])
+
+
+def test_token_budget_stops_llm_use(churn_dir, tmp_path):
+    out = tmp_path / "run"
+    with FakeLLMServer(default='{"comments": "ok"}') as srv:
+        r = _run(srv, churn_dir, out, "--max-llm-tokens", "50")
+        n_requests = len(srv.requests)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["llm"]["stopped_reason"] and n_requests == 1 and s["llm"]["calls"] == 1
+    assert s["status"] == "succeeded"
+
+
+def test_rate_limit_is_retried_with_anthropic_protocol(churn_dir, tmp_path):
+    out = tmp_path / "run"
+    secret = "sk-ant-test-secret-0123456789"
+    with FakeLLMServer(script=[Status(429, "slow down"), '{"comments": "fine"}'], default="no code") as srv:
+        r = _run(srv, churn_dir, out, provider="anthropic", env={"ANTHROPIC_API_KEY": secret}, attempts="1")
+        first_two = srv.requests[:2]
+    assert r.returncode == 0, r.stderr
+    assert [q.path.endswith("/messages") for q in first_two] == [True, True]
+    s = json.loads((out / "run.json").read_text())
+    assert s["llm"]["by_role"]["perception"]["retries"] == 1
+    for f in out.rglob("*"):  # the key is never written to the run folder
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+
+
+def test_bad_provider_settings_fail_clearly(churn_dir, tmp_path):
+    r = run_cli("run", str(churn_dir), "--task", "predict label", "--output", str(tmp_path / "o"), "--llm", "openai")
+    assert r.returncode == 2 and "--model" in r.stderr
