@@ -49,6 +49,10 @@ def test_solve_refuses_bad_input(tmp_path):
         mlwright.solve(tmp_path, " ")
     with pytest.raises(MlwrightError, match="ask"):
         mlwright.solve(tmp_path, "predict y", interactive=True)
+    with pytest.raises(MlwrightError, match="llm_settings"):
+        mlwright.solve(tmp_path, "predict y", llm="openai")
+    with pytest.raises(TypeError, match="unknown options: colour"):
+        mlwright.solve(tmp_path, "predict y", colour="red")
     with pytest.raises(MlwrightError, match="plain file name"):
         mlwright.solve({"../x.csv": pd.DataFrame({"a": [1]})}, "predict a", output=tmp_path / "r")
     with pytest.raises(MlwrightError, match="not empty"):

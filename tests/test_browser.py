@@ -40,7 +40,7 @@ def test_start_a_run_in_the_page_and_see_the_results(tmp_path):
 
             status = page.locator("#run-status")
             sync_api.expect(status).to_have_text("succeeded", timeout=120_000)
-            sync_api.expect(page.locator("#attempts tbody tr")).to_have_count(1)
+            sync_api.expect(page.locator("#attempts tbody tr").first).to_contain_text("succeeded")
             sync_api.expect(page.locator("#events li").last).to_contain_text("done")
 
             rows = page.locator("#predictions tbody tr")

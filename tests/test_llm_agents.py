@@ -142,3 +142,26 @@ def test_rate_limit_is_retried_with_anthropic_protocol(churn_dir, tmp_path):
 def test_bad_provider_settings_fail_clearly(churn_dir, tmp_path):
     r = run_cli("run", str(churn_dir), "--task", "predict label", "--output", str(tmp_path / "o"), "--llm", "openai")
     assert r.returncode == 2 and "--model" in r.stderr
+
+
+def test_interactive_guidance_reaches_the_coder_and_is_journaled(churn_dir, tmp_path):
+    prompts = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "coder":
+            prompts.append(req.prompt_text)
+            return GOOD_SCRIPT
+        if role == "planner":
+            return json.dumps({"action": "draft", "plan": "lightgbm"})
+        return "{}"
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
+                    "--time-limit", "90", "--no-autogluon", "--llm", "openai-compatible", "--base-url", srv.base_url,
+                    "--model", "m", "--max-llm-attempts", "1", "--interactive", input_text="use at most 150 trees\n")
+    assert r.returncode == 0, r.stderr
+    assert "use at most 150 trees" in prompts[0]
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        assert con.execute("SELECT text, consumed_by_attempt FROM guidance").fetchall() == [("use at most 150 trees", 2)]

@@ -24,6 +24,7 @@ from mlwright.llm.agent import AgentFailures
 from mlwright.perception.agent import (PerceptionAgent, ReaderAgent, apply_review, file_head, run_reader)
 from mlwright.planning.llm_planner import PlannerAgent, RefinementAgent, changed_outside
 from mlwright.perception.infer import Asker, infer_task
+from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.scan import load_folder
 from mlwright.perception.task_text import parse_task_text
@@ -155,7 +156,9 @@ class Run:
                 raise DataError(f"Cannot read {base}, which the task names: {why}", where=f,
                                 hint="Fix or replace the file.")
             self.emit("perception", f"skipped {f}: {why}")
-        inferred = self.infer(folder, profile, hints)
+        inferred = detect_image_task(folder, hints, self.opts.target, notes := [])
+        if inferred is None:
+            inferred = self.infer(folder, profile, hints)
         spec = inferred.spec
         write_table(inferred.train, self.out / "inputs" / "train.parquet")
         write_table(inferred.test, self.out / "inputs" / "test.parquet")
@@ -268,6 +271,10 @@ class Run:
                     self.emit("planning", f"LLM use stopped: {self.usage.stopped_reason}; finishing with what we have")
                 break
             next_id = len(history) + 1
+            if self.opts.interactive and self.ask is not None:
+                said = self.ask(f"Guidance for attempt {next_id}? (press Enter to let mlwright decide)", []).strip()
+                if said:
+                    self.journal.add_guidance(said)
             guidance = self.journal.take_guidance(next_id)
             for g in guidance:
                 self.emit("guidance", f"user guidance before attempt {next_id}: {g}", attempt_id=next_id)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
+from mlwright.perception.multitable import enrich
 from mlwright.perception.timeseries import detect_forecasting
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
 from mlwright.schemas import TaskSpec
@@ -236,6 +237,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else ""))
 
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+    joins: list[str] = []
+    aux = {n: df for n, df in tables.items() if n not in (train_name, test_name, sample_name)}
+    if test is not None and aux:
+        train, test, joins = enrich(train, test, aux, target, notes)
     if test is None:
         # rows without a label are the ones to predict
         mask = train[target].isna()
@@ -325,8 +330,11 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     # features: shared columns, minus ids and columns that carry nothing
     dropped: dict[str, str] = {}
     features = []
+    text_features = []
     for c in shared:
         kind = column_kind(labeled[c], c)
+        if kind == "text":
+            text_features.append(c)
         if c == id_col:
             dropped[c] = "id column"
         elif kind == "id":
@@ -360,8 +368,12 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         n_train_rows=len(labeled),
         n_test_rows=len(test),
         sample_submission=sample_name,
+        modality="multitable" if joins else "text" if text_features else "tabular",
+        joins=joins,
         notes=notes,
     )
+    if text_features:
+        notes.append(f"free-text columns: {text_features}")
     return Inferred(spec=spec, train=labeled[features + [target]], test=test)
 
 

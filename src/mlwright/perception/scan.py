@@ -14,6 +14,7 @@ from mlwright.perception.readers import read_tables, sniff_kind
 from mlwright.schemas import DataProfile
 
 _SKIP_DIRS = {"__MACOSX", ".git", ".ipynb_checkpoints", "__pycache__"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -23,6 +24,7 @@ class LoadedFolder:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     table_paths: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file -> reason it could not be read
+    images: dict[str, Path] = field(default_factory=dict)  # image files (by suffix, not yet decoded): rel -> absolute
 
     def profile(self) -> DataProfile:
         return DataProfile(
@@ -60,6 +62,9 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                 unpack_archive(p, dest)
                 roots.append((dest, list(_walk(dest))))
                 continue
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                out.images[rel] = Path(os.path.abspath(p))
+                continue
             if sniff_kind(p) is None:
                 continue
             try:
@@ -77,7 +82,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     if not out.files:
         raise DataError("The data folder is empty.", where=str(data_dir),
                         hint="Put the training data (and the rows to predict) in the folder.")
-    if not out.tables:
+    if not out.tables and not out.images:  # a folder of images only is for the caller to judge
         detail = "; ".join(f"{k}: {v}" for k, v in out.skipped.items())
         raise DataError("No readable table in the data folder." + (f" Unreadable: {detail}" if detail else
                         f" Files seen: {', '.join(out.files[:10])}"), where=str(data_dir),
