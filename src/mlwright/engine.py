@@ -28,6 +28,7 @@ from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.scan import load_folder
 from mlwright.perception.task_text import parse_task_text
+from mlwright.planning.ensemble import select_blend
 from mlwright.planning.planner import Planner, finish_reserve
 from mlwright.schemas import AttemptPlan, AttemptRecord, BestAttempt, RunSummary, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
@@ -249,8 +250,34 @@ class Run:
                           f"{spec.metric}={rec.score:.5f}", attempt_id=rec.attempt_id, score=rec.score)
         if self.llm is not None and spec.modality in ("tabular", "text", "multitable"):
             best = self.llm_search(spec, train, test, history, best)
+        best = self.ensemble(spec, train, test, history, best)
         self.summary.attempts = len(history)
         self.summary.attempts_failed = sum(h.status != "succeeded" for h in history)
+        return best
+
+    def ensemble(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame, history: list[AttemptRecord],
+                 best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
+        """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
+        usable = self.time_left() - finish_reserve(self.opts.time_limit)
+        if usable < 10:
+            return best
+        chosen = select_blend(spec, train, history)
+        if chosen is None:
+            return best
+        members, blend_score = chosen
+        desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in members)
+        self.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend_score:.5f} out of fold "
+                  "(weights chosen on the same rows, so slightly optimistic)")
+        plan = AttemptPlan(attempt_id=len(history) + 1, parent_id=best.attempt_id if best else None, kind="improve",
+                           recipe="ensemble", title=f"weighted blend of {desc}", time_budget_s=usable,
+                           params={"time_budget": round(usable, 1),
+                                   "members": [{"dir": m.workdir, "weight": w} for m, w in members]})
+        rec = self.run_attempt(plan, spec, train, test)
+        history.append(rec)
+        if rec.status == "succeeded" and is_better(spec, rec.score, best.score if best else None):
+            self.emit("best", f"best so far: attempt {rec.attempt_id} (ensemble) {spec.metric}={rec.score:.5f}",
+                      attempt_id=rec.attempt_id, score=rec.score)
+            return rec
         return best
 
     def llm_search(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame, history: list[AttemptRecord],

@@ -64,16 +64,23 @@ def format_predictions(test, pred):
     return out[cols]
 
 
+def raw_frame(pred, rows=None):
+    """Predictions before formatting: `prediction` (regression) or `p::<class>` columns; ensembles blend these."""
+    out = pd.DataFrame({"__row__": rows}) if rows is not None else pd.DataFrame(index=range(len(pred)))
+    if PROBLEM == "regression":
+        out["prediction"] = np.asarray(pred, dtype=float)
+    else:
+        for c in CLASSES:
+            out["p::" + c] = np.asarray(pred[c], dtype=float)
+    return out
+
+
 def write_outputs(out_dir, test, test_pred, oof_rows, oof_pred):
     """The prediction file in the task's format, and out-of-fold predictions that mlwright scores itself."""
     sub = format_predictions(test, test_pred)
     sub.to_csv(os.path.join(out_dir, SPEC["prediction_file"]), index=False)
-    if PROBLEM == "regression":
-        oof = pd.DataFrame({"__row__": oof_rows, "prediction": np.asarray(oof_pred, dtype=float)})
-    else:
-        oof = pd.DataFrame({"__row__": oof_rows})
-        for c in CLASSES:
-            oof["p::" + c] = np.asarray(oof_pred[c], dtype=float)
+    raw_frame(test_pred).to_csv(os.path.join(out_dir, "test_predictions_raw.csv"), index=False)
+    oof = raw_frame(oof_pred, oof_rows)
     oof.to_csv(os.path.join(out_dir, "oof_predictions.csv"), index=False)
     log(f"wrote {SPEC['prediction_file']} ({len(sub)} rows) and oof_predictions.csv ({len(oof)} rows)")
 
@@ -99,6 +106,7 @@ def cli(fit, predict):
     p.add_argument("--model", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
+    p.add_argument("--raw", action="store_true", help="unformatted predictions (probabilities per class)")
     a = ap.parse_args()
     if a.cmd == "fit":
         os.makedirs(a.model, exist_ok=True)
@@ -108,6 +116,7 @@ def cli(fit, predict):
         missing = [c for c in FEATURES if c not in new.columns]
         if missing:
             sys.exit(f"error: new data lacks {len(missing)} feature column(s): {missing[:10]}")
-        format_predictions(new, predict(a.model, new)).to_csv(a.output, index=False)
+        pred = predict(a.model, new)
+        (raw_frame(pred) if a.raw else format_predictions(new, pred)).to_csv(a.output, index=False)
         log(f"wrote {a.output} ({len(new)} rows)")
 # ---- end of common block ----

@@ -279,7 +279,8 @@ def describe(hist, label):
         f", {gaps} missing steps interpolated; season {SEASON}, horizon {HORIZON}")
     short_season = int((lens < 2 * SEASON + 2).sum()) if SEASON > 1 else 0
     if short_season:
-        log(f"{short_season} series are shorter than two seasons ({2 * SEASON + 2} steps): non-seasonal models there")
+        log(f"{short_season} series are shorter than two seasons ({2 * SEASON + 2} steps), too short for seasonal "
+            "models")
     tiny = int((lens < 3).sum())
     if tiny:
         log(f"{tiny} series have fewer than 3 points: they get the naive (last value) forecast")

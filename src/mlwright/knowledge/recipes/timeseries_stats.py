@@ -285,7 +285,8 @@ def describe(hist, label):
         f", {gaps} missing steps interpolated; season {SEASON}, horizon {HORIZON}")
     short_season = int((lens < 2 * SEASON + 2).sum()) if SEASON > 1 else 0
     if short_season:
-        log(f"{short_season} series are shorter than two seasons ({2 * SEASON + 2} steps): non-seasonal models there")
+        log(f"{short_season} series are shorter than two seasons ({2 * SEASON + 2} steps), too short for seasonal "
+            "models")
     tiny = int((lens < 3).sum())
     if tiny:
         log(f"{tiny} series have fewer than 3 points: they get the naive (last value) forecast")
@@ -352,7 +353,8 @@ def bundle_predict(bundle, new, refit):
     return forecast_rows(fc, items, k, bundle["fallback_value"])
 # ==== end of forecasting helpers =============================================================================
 
-BASELINES = ("snaive", "naive", "drift") if SEASON > 1 else ("naive", "drift")
+BASE_MODELS = ("snaive", "naive", "drift", "mean", "smean")
+BASELINES = BASE_MODELS if SEASON > 1 else ("naive", "drift", "mean")
 MAX_STAT_LEN = max(1000, 20 * SEASON)  # statistical models see at most this many recent steps
 HOLDOUT_SHARE = float(PARAMS.get("holdout_share", 0.5))  # candidates must finish by this share of the budget
 FINAL_SHARE = 0.88  # the refit must finish by this share of the budget
@@ -583,24 +585,41 @@ def stat_candidates(hist):
     return names
 
 
-def refit_config(config, hist, H, nonneg, deadline, timings=None):
-    """The chosen configuration on the full histories; a member that fails or overruns is left out."""
+def reseason(fc, hist):
+    """Series with one to two seasons are too short for a seasonal model: add the last season's pattern
+    (its deviations from its own mean) to the non-seasonal forecast."""
+    out = dict(fc)
+    for i, (_, a, _) in hist.items():
+        n = len(a)
+        if i in out and SEASON > 1 and SEASON <= n < 2 * SEASON + 2:
+            pattern = a[n - SEASON:] - a[n - SEASON:].mean()
+            out[i] = out[i] + pattern[np.arange(len(out[i])) % SEASON]
+    return out
+
+
+def model_forecasts(names, hist, H, deadline, nonneg, seasonal):
+    """name -> (sanitized forecasts, seconds) for the candidates that finished in time."""
     fb = baseline_forecast("snaive", hist, H)
-    base = [n for n in config if n in ("snaive", "naive", "drift", "mean", "smean")]
-    other = [n for n in config if n not in base]
-    members = {n: baseline_forecast(n, hist, H) for n in base}
+    res = {n: (sanitize(baseline_forecast(n, hist, H), fb, hist, nonneg), 0.0) for n in names if n in BASE_MODELS}
+    other = [n for n in names if n not in BASE_MODELS]
     if other:
         for name, (fc, secs) in run_candidates(other, hist, H, deadline).items():
-            members[name] = sanitize(fc, fb, hist, nonneg)
-            if timings is not None:
-                timings[name] = secs
+            fc = reseason(fc, hist) if seasonal and name != "lgbm" else fc
+            res[name] = (sanitize(fc, fb, hist, nonneg), secs)
+    return res
+
+
+def refit_config(config, hist, H, nonneg, seasonal, deadline):
+    """The chosen configuration on the full histories; a member that fails or overruns is left out."""
+    members = model_forecasts(config, hist, H, deadline, nonneg, seasonal)
     used = [n for n in config if n in members]
     if not used:
         log("no member of the chosen configuration could be refit: seasonal naive instead")
-        return fb, ("snaive",)
+        return members.get("snaive", model_forecasts(["snaive"], hist, H, deadline, nonneg, seasonal)["snaive"])[0], (
+            "snaive",)
     if len(used) < len(config):
         log(f"refit without {sorted(set(config) - set(used))}: the ensemble uses {used}")
-    return sanitize(ensemble([members[n] for n in used]), fb, hist, nonneg), tuple(used)
+    return ensemble([members[n][0] for n in used]), tuple(used)
 
 
 def preload():
@@ -622,43 +641,43 @@ def fit(train, test, out_dir, model_dir):
     describe(ho.hist, "holdout histories")
     log(f"holdout: the last {HORIZON} rows of {ho.n_items}/{ho.n_total} series"
         + (" (relaxed: shorter windows on short series)" if ho.relaxed else "") + f"; budget {BUDGET:.0f}s")
-    fb = baseline_forecast("snaive", ho.hist, ho.H)
-    cand, secs = {}, {}
-    for name in BASELINES:
-        cand[name], secs[name] = sanitize(baseline_forecast(name, ho.hist, ho.H), fb, ho.hist, nonneg), 0.0
+    base = model_forecasts(BASELINES, ho.hist, ho.H, None, nonneg, False)
+    seasonal = SEASON > 1 and bool(ho.score(base["snaive"][0]) < ho.score(base["naive"][0]))
+    if SEASON > 1:
+        log(f"seasonal naive {'beats' if seasonal else 'does not beat'} naive on the holdout: short series "
+            + ("get the last season's pattern on top of non-seasonal models" if seasonal else "stay non-seasonal"))
     names = stat_candidates(ho.hist)
     log(f"candidates: {', '.join(list(BASELINES) + names)}")
-    for name, (fc, s) in run_candidates(names, ho.hist, ho.H, T0 + HOLDOUT_SHARE * BUDGET).items():
-        cand[name], secs[name] = sanitize(fc, fb, ho.hist, nonneg), s
-    scores = {n: ho.score(fc) for n, fc in cand.items() if np.isfinite(ho.score(fc))}
+    cand = {**base, **model_forecasts(names, ho.hist, ho.H, T0 + HOLDOUT_SHARE * BUDGET, nonneg, seasonal)}
+    scores = {n: s for n, s in ((n, ho.score(fc)) for n, (fc, _) in cand.items()) if np.isfinite(s)}
     for n in sorted(scores, key=scores.get):
-        log(f"candidate {n:7s} holdout {METRIC} {scores[n]:.4f}  ({secs[n]:.1f}s)")
+        log(f"candidate {n:7s} holdout {METRIC} {scores[n]:.4f}  ({cand[n][1]:.1f}s)")
     # the best configuration whose refit fits in the time left (members run N_CPU at a time)
     left = T0 + FINAL_SHARE * BUDGET - time.time()
     best, best_score = ("snaive",) if SEASON > 1 else ("naive",), np.inf
     for config in choose(scores, max_k=4):
-        cost = 1.3 * sum(secs[n] for n in config) / min(N_CPU, len(config)) + 1
+        cost = 1.3 * sum(cand[n][1] for n in config) / min(N_CPU, len(config)) + 1
         if cost > left:
             continue
-        s = ho.score(ensemble([cand[n] for n in config]))
+        s = ho.score(ensemble([cand[n][0] for n in config]))
         if s < best_score - 1e-9:
             best, best_score = config, s
     log(f"chosen: {' + '.join(best)} (holdout {METRIC} {best_score:.4f}; seasonal naive "
         f"{scores.get('snaive', scores.get('naive', np.nan)):.4f})")
-    oof = ho.values(ensemble([cand[n] for n in best]))
+    oof = ho.values(ensemble([cand[n][0] for n in best]))
     pd.DataFrame({"__row__": ho.rows["row"].to_numpy(), "prediction": oof}).to_csv(
         os.path.join(out_dir, "oof_predictions.csv"), index=False)
     pd.DataFrame({"candidate": list(scores), METRIC: list(scores.values()),
-                  "seconds": [round(secs[n], 2) for n in scores]}).sort_values(METRIC).to_csv(
+                  "seconds": [round(cand[n][1], 2) for n in scores]}).sort_values(METRIC).to_csv(
         os.path.join(out_dir, "candidates.csv"), index=False)
 
     hist = build_histories(frame["i"].to_numpy(), frame["p"].to_numpy(), frame["y"].to_numpy())
     describe(hist, "full histories")
     k = steps_for(hist, i_te, p_te)
     H = max(HORIZON, int(k.max()) if len(k) else 1)
-    fc, used = refit_config(best, hist, H, nonneg, T0 + FINAL_SHARE * BUDGET)
+    fc, used = refit_config(best, hist, H, nonneg, seasonal, T0 + FINAL_SHARE * BUDGET)
     bundle = {"clock": clock, "hist": hist, "config": used, "forecast": fc, "H": H, "nonneg": nonneg,
-              "fallback_value": fallback_value, "scores": scores}
+              "seasonal": seasonal, "fallback_value": fallback_value, "scores": scores}
     with open(os.path.join(model_dir, "forecast.pkl"), "wb") as fh:
         pickle.dump(bundle, fh)
     write_prediction(os.path.join(out_dir, SPEC["prediction_file"]), test, forecast_rows(fc, i_te, k, fallback_value))
@@ -669,7 +688,7 @@ def predict(model_dir, new):
     bundle = load_bundle(model_dir)
 
     def again(b, H):
-        return refit_config(b["config"], b["hist"], H, b["nonneg"], time.time() + 3600)[0]
+        return refit_config(b["config"], b["hist"], H, b["nonneg"], b["seasonal"], time.time() + 3600)[0]
 
     return bundle_predict(bundle, new, again)
 

@@ -1,0 +1,60 @@
+"""mlwright recipe: a weighted blend of earlier valid attempts (weights chosen by mlwright on their
+out-of-fold predictions). `predict` runs each member's own script on the new rows and blends."""
+# <<common>>
+import shutil
+import subprocess
+import tempfile
+
+MEMBERS = PARAMS["members"]  # [{"dir": attempt folder, "weight": float}]
+
+
+def blend(frames, weights):
+    total = sum(weights)
+    out = frames[0] * (weights[0] / total)
+    for f, w in zip(frames[1:], weights[1:]):
+        out = out + f * (w / total)
+    return out
+
+
+def to_pred(raw):
+    if PROBLEM == "regression":
+        return raw["prediction"].to_numpy()
+    return pd.DataFrame({c: raw["p::" + c].to_numpy() for c in CLASSES})
+
+
+def fit(train, test, out_dir, model_dir):
+    weights = [m["weight"] for m in MEMBERS]
+    tests, oofs = [], []
+    for i, m in enumerate(MEMBERS):
+        tests.append(pd.read_csv(os.path.join(m["dir"], "test_predictions_raw.csv")))
+        oofs.append(pd.read_csv(os.path.join(m["dir"], "oof_predictions.csv")).sort_values("__row__")
+                    .set_index("__row__"))
+        dest = os.path.join(model_dir, "members", str(i))
+        shutil.copytree(os.path.join(m["dir"], "model"), os.path.join(dest, "model"), symlinks=True)
+        shutil.copy2(os.path.join(m["dir"], "solution.py"), os.path.join(dest, "solution.py"))
+    with open(os.path.join(model_dir, "weights.json"), "w") as f:
+        json.dump(weights, f)
+    rows = oofs[0].index.to_numpy()
+    oof = blend([o.loc[rows] for o in oofs], weights)
+    log(f"blending {len(MEMBERS)} attempts with weights {weights}")
+    write_outputs(out_dir, test, to_pred(blend(tests, weights)), rows, to_pred(oof.reset_index(drop=True)))
+
+
+def predict(model_dir, new):
+    with open(os.path.join(model_dir, "weights.json")) as f:
+        weights = json.load(f)
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "new.parquet")
+        new.to_parquet(src, index=False)
+        for i in range(len(weights)):
+            d = os.path.join(model_dir, "members", str(i))
+            out = os.path.join(tmp, f"raw{i}.csv")
+            subprocess.run([sys.executable, os.path.join(d, "solution.py"), "predict", "--model",
+                            os.path.join(d, "model"), "--input", src, "--output", out, "--raw"], check=True)
+            frames.append(pd.read_csv(out))
+    return to_pred(blend(frames, weights))
+
+
+if __name__ == "__main__":
+    cli(fit, predict)

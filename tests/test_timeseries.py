@@ -1,0 +1,147 @@
+"""Forecasting end to end through the real CLI: monthly series with trend, season, noise, different starts,
+missing months and a series too short for the horizon; the recipes choose a model on the last window of each
+series, mlwright scores that window itself (MASE), and the saved model forecasts the test rows again."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+TASK = ("Forecast the next 6 months for every item. Write forecast.csv with columns item_id,timestamp,target. "
+        "Metric: MASE.")
+RECIPES = Path(__file__).resolve().parents[1] / "src" / "mlwright" / "knowledge" / "recipes"
+
+
+def make_monthly(folder: Path, seed: int = 0, horizon: int = 6, short_len: int = 4) -> tuple[Path, pd.DataFrame]:
+    """6 monthly series (trend + yearly season + noise, different start dates, a few missing months) and one
+    series of `short_len` points; test.csv lists the next `horizon` months of every series."""
+    rng = np.random.default_rng(seed)
+    train, test, truth = [], [], []
+    for s in range(6):
+        n = 48 + 6 * s
+        start = pd.Timestamp("2015-01-01") + pd.DateOffset(months=int(rng.integers(0, 24)))
+        t = pd.date_range(start, periods=n + horizon, freq="MS")
+        k = np.arange(n + horizon)
+        y = 100 + 20 * s + 0.8 * k + 15 * np.sin(2 * np.pi * (t.month.to_numpy() - 1) / 12) + rng.normal(0, 3, len(k))
+        df = pd.DataFrame({"item_id": f"item_{s}", "timestamp": t.strftime("%Y-%m-%d"), "target": y.round(2)})
+        hist = df.iloc[:n]
+        hist = hist.drop(hist.iloc[5:n - 12].sample(2, random_state=s).index)  # two missing months
+        train.append(hist)
+        test.append(df.iloc[n:][["item_id", "timestamp"]])
+        truth.append(df.iloc[n:])
+    t = pd.date_range("2019-03-01", periods=short_len + horizon, freq="MS")
+    short = pd.DataFrame({"item_id": "tiny", "timestamp": t.strftime("%Y-%m-%d"),
+                          "target": 50 + rng.normal(0, 2, len(t)).round(2)})
+    train.append(short.iloc[:short_len])
+    test.append(short.iloc[short_len:][["item_id", "timestamp"]])
+    truth.append(short.iloc[short_len:])
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(train).to_csv(folder / "train.csv", index=False)
+    pd.concat(test).to_csv(folder / "test.csv", index=False)
+    return folder, pd.concat(truth, ignore_index=True)
+
+
+def _keys(df: pd.DataFrame) -> list[tuple[str, str]]:
+    return sorted(zip(df["item_id"].astype(str), df["timestamp"].astype(str)))
+
+
+def test_forecast_run_validates_beats_seasonal_naive_and_predicts_again(tmp_path):
+    data, truth = make_monthly(tmp_path / "monthly")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", TASK, "--output", str(out), "--time-limit", "60")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded"
+    task = s["task"]
+    assert task["problem_type"] == "forecasting" and task["metric"] == "mase"
+    assert task["timeseries"]["horizon"] == 6 and task["timeseries"]["season_period"] == 12
+    score = s["best"]["validation_score"]
+    assert np.isfinite(score) and score < 1.5
+    assert s["wall_seconds"] < 66
+    # the statistical recipe beats the naive baselines on mlwright's own holdout score
+    attempts = {a.name.split("-", 1)[1]: a for a in (out / "attempts").iterdir()}
+    assert {"timeseries_naive", "timeseries_stats"} <= set(attempts)
+    stats_log = (attempts["timeseries_stats"] / "stdout.txt").read_text()
+    naive = float(re.search(r"candidate snaive\s+holdout mase ([\d.]+)", stats_log).group(1))
+    assert score < naive
+    assert "fewer than" in stats_log or "shorter than" in stats_log  # the short series is reported
+    # the prediction file: exactly the test keys, finite values, close to the truth
+    test = pd.read_csv(data / "test.csv")
+    pred = pd.read_csv(out / "forecast.csv")
+    assert list(pred.columns) == ["item_id", "timestamp", "target"]
+    assert len(pred) == len(test) and _keys(pred) == _keys(test)
+    assert np.isfinite(pred["target"]).all()
+    merged = truth.merge(pred, on=["item_id", "timestamp"], suffixes=("", "_pred"))
+    long_rows = merged[merged["item_id"] != "tiny"]
+    assert np.mean(np.abs(long_rows["target"] - long_rows["target_pred"])) < 12  # season amplitude 15, noise 3
+    # the saved model forecasts the test rows again, with the same values
+    r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = pd.read_csv(tmp_path / "again.csv")
+    assert list(again.columns) == ["item_id", "timestamp", "target"] and len(again) == len(test)
+    both = pred.merge(again, on=["item_id", "timestamp"], suffixes=("", "_again"))
+    assert len(both) == len(test) and np.allclose(both["target"], both["target_again"])
+
+
+def test_series_too_short_for_the_horizon_and_a_single_series(tmp_path):
+    # every series but one is shorter than horizon + season: the holdout relaxes, nothing crashes
+    rng = np.random.default_rng(3)
+    rows, test = [], []
+    for s, n in enumerate((30, 5, 2, 1)):
+        t = pd.date_range("2020-01-01", periods=n + 4, freq="D")
+        y = 10 + s + np.sin(np.arange(n + 4)) + rng.normal(0, 0.1, n + 4)
+        df = pd.DataFrame({"shop": f"shop{s}", "day": t.strftime("%Y-%m-%d"), "sold": y.round(3)})
+        rows.append(df.iloc[:n])
+        test.append(df.iloc[n:][["shop", "day"]])
+    data = tmp_path / "short"
+    data.mkdir()
+    pd.concat(rows).to_csv(data / "train.csv", index=False)
+    pd.concat(test).to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "forecast sold for the next 4 days per shop", "--output", str(out),
+                "--time-limit", "30")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded" and np.isfinite(s["best"]["validation_score"])
+    logs = "".join(p.read_text() for p in (out / "attempts").glob("*/stdout.txt"))
+    assert "fewer than 3 points" in logs and "relaxed" in logs
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == 16 and pred["sold"].notna().all()
+    assert sorted(pred["shop"].unique()) == ["shop0", "shop1", "shop2", "shop3"]
+
+
+def test_single_series_keys_are_the_timestamps(tmp_path):
+    t = pd.date_range("2021-01-04", periods=110, freq="D")
+    y = 20 + 5 * np.sin(2 * np.pi * np.arange(110) / 7) + 0.05 * np.arange(110)
+    df = pd.DataFrame({"date": t.strftime("%Y-%m-%d"), "visitors": y.round(2)})
+    data = tmp_path / "one"
+    data.mkdir()
+    df.iloc[:96].to_csv(data / "train.csv", index=False)
+    df.iloc[96:][["date"]].to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "forecast visitors for the next 14 days; write out.csv with date,visitors",
+                "--output", str(out), "--time-limit", "30", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["timeseries"]["item_column"] == "__series__"
+    pred = pd.read_csv(out / "out.csv")
+    assert list(pred.columns) == ["date", "visitors"] and list(pred["date"]) == list(df["date"].iloc[96:])
+    assert np.abs(pred["visitors"].to_numpy() - df["visitors"].iloc[96:].to_numpy()).mean() < 1.0
+    r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path / "again.csv")) == 14
+
+
+@pytest.mark.parametrize("recipe", ["timeseries_stats"])
+def test_recipes_share_one_helper_block(recipe):
+    def block(name):
+        text = (RECIPES / f"{name}.py").read_text()
+        return text[text.index("# ==== forecasting helpers"):text.index("# ==== end of forecasting helpers")]
+
+    assert block(recipe) == block("timeseries_naive")
