@@ -172,7 +172,7 @@ class Run:
 
     def read_with_llm(self, folder) -> None:
         """Reader code from the LLM for files the built-in readers could not read (run in the sandbox)."""
-        agent = ReaderAgent(self.llm, self.failures, lambda m: self.emit("perception", m))
+        agent = ReaderAgent(self.llm, self.failures, lambda m: self.emit("llm", m))
         for rel, why in list(folder.skipped.items()):
             path = Path(folder.root) / rel
             if not path.is_file() or why == "no rows":
@@ -192,7 +192,7 @@ class Run:
     def infer(self, folder, profile, hints):
         """Deterministic inference, reviewed by the perception agent when an LLM is configured."""
         ask = self.ask if self.opts.interactive else None
-        agent = PerceptionAgent(self.llm, self.failures, lambda m: self.emit("perception", m))
+        agent = PerceptionAgent(self.llm, self.failures, lambda m: self.emit("llm", m))
         try:
             inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
                                   skipped=folder.skipped)
@@ -284,7 +284,7 @@ class Run:
                    best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
         """The LLM tree search: the planner picks draft / debug / improve, the coder writes the script, the
         engine runs and validates it, the error analyst explains failures for the next debug attempt."""
-        on_event = lambda m: self.emit("planning", m)  # noqa: E731
+        on_event = lambda m: self.emit("llm", m)  # noqa: E731
         planner = PlannerAgent(self.llm, self.failures, on_event)
         coder = CoderAgent(self.llm, self.failures, on_event)
         analyst = ErrorAnalyst(self.llm, self.failures, on_event)

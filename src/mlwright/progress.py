@@ -45,7 +45,7 @@ class LiveProgress:
             self.best = f"{self.metric}={data['score']:.5f} (attempt {data['attempt_id']})"
         if stage in ("perception", "knowledge", "report") and not self.console.is_terminal:
             self.console.print(f"[dim]{stage}[/]: {message}")
-        elif stage in ("validation", "done", "failed"):
+        elif stage in ("validation", "done", "failed", "llm", "guidance"):
             self.console.print(f"[bold]{stage}[/]: {message}")
 
     def render(self):

@@ -94,7 +94,12 @@ class Agent(Generic[T]):
             self.on_event(f"{self.role}: LLM budget reached, using the deterministic {self.role}")
         except LLMError as e:
             self.failures.add(self.role, f"LLM error ({e.kind}): {e}")
-            self.on_event(f"{self.role}: LLM error ({e.kind}), using the deterministic {self.role}")
+            if e.kind in ("auth", "not_found", "unreachable"):
+                # a configuration problem will not heal within the run: stop asking, say so once, go offline
+                self.llm.usage.stop(f"LLM unavailable ({e.kind}): {e}")
+                self.on_event(f"LLM unavailable ({e.kind}): {e} -- continuing with the offline engine")
+            else:
+                self.on_event(f"{self.role}: LLM error ({e.kind}), using the deterministic {self.role}")
         except (ValueError, ValidationError, SyntaxError) as e:
             self.failures.add(self.role, f"unusable answer: {type(e).__name__}: {str(e)[:200]}")
             self.on_event(f"{self.role}: unusable LLM answer ({type(e).__name__}), using the deterministic {self.role}")

@@ -419,7 +419,7 @@ def _sf_call(name, seasons, items, hist, H):
 
 def sf_forecast(name, hist, H, deadline=None):
     """One statsforecast model on every series, grouped by the seasons each series is long enough for. A probe
-    on two series first: when the whole run would end past the deadline, give up early (TimeoutError)."""
+    on a few series first: when the whole run would end past the deadline, give up early (TimeoutError)."""
     out, groups = {}, {}
     for i, (_, a, _) in hist.items():
         n = len(a)
@@ -434,8 +434,9 @@ def sf_forecast(name, hist, H, deadline=None):
     t0, done = time.time(), 0
     for seasons, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         if deadline is not None and done == 0 and total > 4:
-            out.update(_sf_call(name, seasons, items[:2], hist, H))
-            done, items = 2, items[2:]
+            probe = max(2, min(len(items) // 10, 20))
+            out.update(_sf_call(name, seasons, items[:probe], hist, H))
+            done, items = probe, items[probe:]
             projected = (time.time() - t0) / done * total
             if time.time() - t0 + projected > deadline - t0:
                 raise TimeoutError(f"projected {projected:.0f}s for {total} series, past the deadline")

@@ -1,0 +1,377 @@
+"""mlwright recipe: classic image features (pixels at a small fixed size, HOG gradient histograms at two cell
+sizes, intensity/color histograms) with a kernel SVM or extra trees, chosen on the first fold; k-fold
+out-of-fold validation, refit on all rows, saved for `predict`. No deep learning library needed."""
+# <<common>>
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+from PIL import Image
+from sklearn.decomposition import PCA
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR
+
+IMG = SPEC.get("image") or {}
+PATH_COL = IMG.get("path_column") or FEATURES[0]
+BUDGET = float(PARAMS.get("time_budget", 600))
+LIGHT = bool(PARAMS.get("light", False))
+N_FOLDS = int(PARAMS.get("n_folds", 3 if LIGHT else 5))
+SEED = int(PARAMS.get("seed", 0))
+SVC_MAX_ROWS = int(PARAMS.get("svc_max_rows", 6000 if LIGHT else 12000))
+SOFT_END = 0.72  # fraction of the budget after which no new fit starts (the rest: predict, save, margin)
+LOG_TARGET = SPEC["metric"] == "rmsle"
+
+
+def _geometry():
+    w, h = int(IMG.get("width") or 32), int(IMG.get("height") or 32)
+    longest = max(w, h, 1)
+    hog_side = min(max(longest, 16), 40) if longest <= 40 else 64
+    pix_side = min(longest, 32) if int(IMG.get("channels") or 1) == 1 else min(longest, 16)
+
+    def fit(side):
+        s = side / longest
+        return max(8, int(round(w * s))), max(8, int(round(h * s)))
+
+    return {"hog": fit(hog_side), "pix": fit(pix_side), "color": int(IMG.get("channels") or 1) >= 3,
+            "cells": (max(2, int(round(hog_side / 7))), max(4, int(round(hog_side / 4))))}
+
+
+GEO = _geometry()
+
+
+def _to_rgb(im):
+    if getattr(im, "n_frames", 1) > 1:
+        im.seek(0)
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(im, dtype=np.float32)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+        im = Image.fromarray(a.astype(np.uint8), "L")
+    return im.convert("RGB")
+
+
+def load_image(path):
+    """The arrays one image contributes, or None when it cannot be decoded."""
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft("RGB", (2 * GEO["hog"][0], 2 * GEO["hog"][1]))
+            rgb = _to_rgb(im)
+        gray = rgb.convert("L")
+        hog_img = np.asarray(gray.resize(GEO["hog"], Image.BILINEAR) if gray.size != GEO["hog"] else gray,
+                             dtype=np.float32) / 255.0
+        src = rgb if GEO["color"] else gray
+        pix = np.asarray(src.resize(GEO["pix"], Image.BILINEAR) if src.size != GEO["pix"] else src,
+                         dtype=np.float32) / 255.0
+        small = rgb.resize((32, 32), Image.BILINEAR) if GEO["color"] else None
+        return hog_img, pix, small
+    except Exception:  # noqa: BLE001 - an unreadable image gets a fallback prediction, not a crash
+        return None
+
+
+def hog(imgs, cell, n_bins=9, block=2):
+    """Histograms of oriented gradients (unsigned, bilinear orientation binning, L2-Hys block norm)."""
+    n, h, w = imgs.shape
+    gx, gy = np.zeros_like(imgs), np.zeros_like(imgs)
+    gx[:, :, 1:-1] = imgs[:, :, 2:] - imgs[:, :, :-2]
+    gy[:, 1:-1, :] = imgs[:, 2:, :] - imgs[:, :-2, :]
+    mag = np.hypot(gx, gy)
+    b = np.mod(np.arctan2(gy, gx), np.pi) / np.pi * n_bins
+    b0 = np.floor(b).astype(np.int64) % n_bins
+    w1 = (b - np.floor(b)).astype(np.float32)
+    b1 = (b0 + 1) % n_bins
+    ch, cw = max(1, h // cell), max(1, w // cell)
+    sl = (slice(None), slice(0, ch * cell), slice(0, cw * cell))
+    mag, b0, b1, w1 = mag[sl], b0[sl], b1[sl], w1[sl]
+    hist = np.zeros((n, ch, cw, n_bins), np.float32)
+    for k in range(n_bins):
+        m = mag * ((b0 == k) * (1 - w1) + (b1 == k) * w1)
+        hist[..., k] = m.reshape(n, ch, cell, cw, cell).sum(axis=(2, 4))
+    block = min(block, ch, cw)
+    out = []
+    for i in range(ch - block + 1):
+        for j in range(cw - block + 1):
+            v = hist[:, i:i + block, j:j + block, :].reshape(n, -1)
+            v = v / np.sqrt((v ** 2).sum(1, keepdims=True) + 1e-6)
+            v = np.minimum(v, 0.2)
+            out.append(v / np.sqrt((v ** 2).sum(1, keepdims=True) + 1e-6))
+    return np.concatenate(out, axis=1)
+
+
+def _color_features(small):
+    a = np.asarray(small, dtype=np.float32) / 255.0
+    hsv = np.asarray(small.convert("HSV"), dtype=np.float32) / 255.0
+    feats = [a.reshape(-1, 3).mean(0), a.reshape(-1, 3).std(0)]
+    for c, bins in ((0, 12), (1, 8), (2, 8)):
+        feats.append(np.histogram(hsv[..., c], bins=bins, range=(0, 1))[0] / hsv[..., c].size)
+    q = np.minimum((a * 4).astype(int), 3).reshape(-1, 3)
+    joint = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64) / len(q)
+    feats.append(joint)
+    return np.concatenate(feats).astype(np.float32)
+
+
+def featurize(paths):
+    """(features, readable mask) for a list of image paths."""
+    with ThreadPoolExecutor(max(2, min(8, (os.cpu_count() or 2) * 2))) as ex:
+        loaded = list(ex.map(load_image, [str(p) if p is not None else "" for p in paths], chunksize=32))
+    ok = np.array([x is not None for x in loaded], dtype=bool)
+    n = len(loaded)
+    hw, hh = GEO["hog"]
+    pw, ph = GEO["pix"]
+    pix_dim = pw * ph * (3 if GEO["color"] else 1)
+    parts = []
+    for start in range(0, n, 2000):  # chunks keep the gradient arrays small
+        chunk = loaded[start:start + 2000]
+        himg = np.stack([x[0] if x is not None else np.zeros((hh, hw), np.float32) for x in chunk])
+        pix = np.stack([x[1].reshape(-1) if x is not None else np.zeros(pix_dim, np.float32) for x in chunk])
+        hist = np.stack([np.histogram(x[0], bins=16, range=(0, 1))[0] / x[0].size if x is not None
+                         else np.zeros(16) for x in chunk]).astype(np.float32)
+        cols = [hog(himg, GEO["cells"][0]), hog(himg, GEO["cells"][1]), pix, hist]
+        if GEO["color"]:
+            cols.append(np.stack([_color_features(x[2]) if x is not None else np.zeros(88, np.float32)
+                                  for x in chunk]))
+        parts.append(np.concatenate(cols, axis=1).astype(np.float32))
+    return np.concatenate(parts, axis=0), ok
+
+
+# -- models -----------------------------------------------------------------------------------------------
+def make_model(kind, n_rows, n_dims):
+    steps = [StandardScaler()]
+    if kind == "svm":
+        if n_rows * n_dims > 3e7 and n_dims > 256:
+            steps.append(PCA(256, random_state=SEED))
+        if PROBLEM == "regression":
+            return make_pipeline(*steps, SVR(C=3.0, epsilon=0.05, cache_size=500))
+        return make_pipeline(*steps, SVC(C=10.0, gamma="scale", cache_size=500, random_state=SEED))
+    trees = 200 if LIGHT else 300
+    jobs = min(4, os.cpu_count() or 1)
+    if PROBLEM == "regression":
+        return ExtraTreesRegressor(trees, max_features=0.3, min_samples_leaf=2, n_jobs=jobs, random_state=SEED)
+    return ExtraTreesClassifier(trees, max_features="sqrt", n_jobs=jobs, random_state=SEED)
+
+
+class Fitted:
+    """A fitted model with the target scaling (regression) or the class order and temperature (SVM)."""
+
+    def __init__(self, kind, model, y_mean=0.0, y_std=1.0):
+        self.kind, self.model, self.y_mean, self.y_std, self.temperature = kind, model, y_mean, y_std, 1.0
+
+    def raw(self, X):
+        """Regression: values; classification: decision values (SVM) or probabilities (trees)."""
+        if PROBLEM == "regression":
+            return self.model.predict(X) * self.y_std + self.y_mean
+        if self.kind == "svm":
+            d = self.model.decision_function(X)
+            return np.stack([-d / 2, d / 2], axis=1) if d.ndim == 1 else d
+        return self.model.predict_proba(X)
+
+    def classes(self):
+        return [str(c) for c in self.model.classes_]
+
+
+def fit_one(kind, X, y):
+    n = len(X)
+    if kind == "svm" and n > SVC_MAX_ROWS:  # the kernel machine grows quadratically: fit on a sample
+        rng = np.random.default_rng(SEED)
+        idx = np.sort(rng.choice(n, SVC_MAX_ROWS, replace=False))
+        if PROBLEM != "regression":  # every class keeps at least a few rows
+            seen = set(y.iloc[idx])
+            extra = [i for c in set(y) - seen for i in np.flatnonzero(y.to_numpy() == c)[:5]]
+            idx = np.sort(np.concatenate([idx, np.asarray(extra, dtype=int)])) if extra else idx
+        X, y = X[idx], y.iloc[idx]
+    if PROBLEM == "regression":
+        yv = y.to_numpy(dtype=float)
+        mean, std = float(yv.mean()), float(yv.std() or 1.0)
+        return Fitted(kind, make_model(kind, len(X), X.shape[1]).fit(X, (yv - mean) / std), mean, std)
+    return Fitted(kind, make_model(kind, len(X), X.shape[1]).fit(X, y.to_numpy()))
+
+
+def softmax(d, t):
+    z = d / t
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def to_proba(fitted, raw):
+    if fitted.kind == "svm":
+        return softmax(raw, fitted.temperature)
+    return raw
+
+
+def fit_temperature(raw, y_idx):
+    best_t, best_ll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.01), np.log(30), 80)):
+        p = softmax(raw, t)
+        ll = -np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-12, None)))
+        if ll < best_ll:
+            best_t, best_ll = float(t), ll
+    return best_t
+
+
+def quick_score(y_true, pred):
+    """Higher is better: the task's metric where it is cheap to compute, accuracy / -RMSE otherwise."""
+    from sklearn import metrics as skm
+
+    m = SPEC["metric"]
+    if PROBLEM == "regression":
+        yt, yp = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
+        if m == "mae":
+            return -skm.mean_absolute_error(yt, yp)
+        if m == "r2":
+            return skm.r2_score(yt, yp)
+        return -float(np.sqrt(np.mean((yt - yp) ** 2)))
+    labels = np.asarray(CLASSES, dtype=object)[np.argmax(pred.to_numpy(), axis=1)]
+    yt = np.asarray(y_true, dtype=object)
+    try:
+        if m == "log_loss":
+            return -skm.log_loss(yt, np.clip(pred.to_numpy(), 1e-9, 1), labels=CLASSES)
+        if m == "roc_auc" and len(CLASSES) == 2:
+            return skm.roc_auc_score(yt == SPEC["positive_class"], pred[SPEC["positive_class"]])
+        if m == "macro_f1":
+            return skm.f1_score(yt, labels, average="macro")
+        if m == "balanced_accuracy":
+            return skm.balanced_accuracy_score(yt, labels)
+    except ValueError:
+        pass
+    return float(np.mean(labels == yt))
+
+
+def prior_prediction(y, n):
+    if PROBLEM == "regression":
+        return np.full(n, float(np.asarray(y, dtype=float).mean()))
+    top = y.value_counts().idxmax()
+    return pd.DataFrame({c: np.full(n, 1.0 if c == top else 0.0) for c in CLASSES})
+
+
+def predict_frame(fitted, X):
+    raw = fitted.raw(X)
+    if PROBLEM == "regression":
+        return np.expm1(raw) if LOG_TARGET else raw
+    return as_class_frame(to_proba(fitted, raw), fitted.classes())
+
+
+def with_fallback(pred, ok, y):
+    """Rows whose image cannot be decoded get the prior (most frequent class / mean)."""
+    if ok.all():
+        return pred
+    prior = prior_prediction(y, len(ok))
+    if PROBLEM == "regression":
+        out = np.asarray(pred, dtype=float).copy()
+        out[~ok] = np.asarray(prior)[~ok]
+        return out
+    pred = pred.copy()
+    pred.loc[~ok, :] = prior.loc[~ok, :].to_numpy()
+    return pred
+
+
+def time_left():
+    return SOFT_END * BUDGET - (time.time() - T0)
+
+
+def fit(train, test, out_dir, model_dir):
+    y_all = target_series(train)
+    y_fit_all = np.log1p(y_all.clip(lower=0)) if LOG_TARGET else y_all
+    log(f"{len(train)} training / {len(test)} test images; geometry {GEO}; budget {BUDGET:.0f}s")
+    X_all, ok_tr = featurize(train[PATH_COL].tolist())
+    X_test, ok_te = featurize(test[PATH_COL].tolist())
+    log(f"features: {X_all.shape[1]} per image ({(~ok_tr).sum()} unreadable training, {(~ok_te).sum()} "
+        f"unreadable test images)")
+    use = np.flatnonzero(ok_tr)
+    X, y, y_fit = X_all[use], y_all.iloc[use].reset_index(drop=True), y_fit_all.iloc[use].reset_index(drop=True)
+    if PROBLEM == "regression":
+        splits = list(KFold(N_FOLDS, shuffle=True, random_state=SEED).split(X))
+    else:
+        k = max(2, min(N_FOLDS, int(y.value_counts().min())))
+        splits = list(StratifiedKFold(k, shuffle=True, random_state=SEED).split(X, y))
+    # fold 1 chooses the model: the SVM first (strongest on small images), extra trees when time allows
+    tr, va = splits[0]
+    candidates = {}
+    fold_times = {}
+    for kind in ("svm", "trees"):
+        if kind == "trees" and candidates:
+            svm_t = fold_times["svm"]  # the SVM's other folds and refit must still fit after the trees
+            if time_left() < 1.3 * svm_t * (len(splits) + 0.6) + 2.0 * svm_t + 5:
+                log("no time to try extra trees")
+                continue
+        t = time.time()
+        f = fit_one(kind, X[tr], y_fit.iloc[tr])
+        raw = f.raw(X[va])
+        fold_times[kind] = time.time() - t
+        if PROBLEM == "regression":
+            pred = np.expm1(raw) if LOG_TARGET else raw
+        else:
+            if kind == "svm":
+                f.temperature = fit_temperature(raw, np.searchsorted(f.classes(), y.iloc[va].to_numpy()))
+            pred = as_class_frame(to_proba(f, raw), f.classes())
+        s = quick_score(y.iloc[va], pred)
+        candidates[kind] = (f, raw, s)
+        log(f"fold 1: {kind} {SPEC['metric']}~{s:.4f} ({fold_times[kind]:.1f}s)")
+    kind = max(candidates, key=lambda k: candidates[k][2])
+    pd.DataFrame([{"model": k, "score_val": round(v[2], 5), "eval_metric": SPEC["metric"],
+                   "fit_time": round(fold_times[k], 2)} for k, v in candidates.items()]).sort_values(
+        "score_val", ascending=False).to_csv(os.path.join(out_dir, "leaderboard.csv"), index=False)
+    log(f"chosen: {kind}")
+    per_fold = fold_times[kind]
+    raws, rows, models = [candidates[kind][1]], [va], [candidates[kind][0]]
+    for i, (tr, va) in enumerate(splits[1:], start=2):
+        if time_left() < per_fold * 1.3 + per_fold * 1.6:  # this fold, then the refit on all rows
+            log(f"stopping after {i - 1} folds to stay within the time budget")
+            break
+        t = time.time()
+        f = fit_one(kind, X[tr], y_fit.iloc[tr])
+        raws.append(f.raw(X[va]))
+        rows.append(va)
+        models.append(f)
+        per_fold = max(per_fold, time.time() - t)
+        log(f"fold {i} done ({time.time() - t:.1f}s)")
+    rows_cat = np.concatenate(rows)
+    raw_oof = np.concatenate(raws, axis=0)
+    if PROBLEM == "regression":
+        oof = np.expm1(raw_oof) if LOG_TARGET else raw_oof
+    else:
+        cls = models[0].classes()
+        if kind == "svm":
+            t_best = fit_temperature(raw_oof, np.searchsorted(cls, y.iloc[rows_cat].to_numpy()))
+            for m in models:
+                m.temperature = t_best
+        oof = as_class_frame(to_proba(models[0], raw_oof), cls)
+    log(f"validation ({len(rows_cat)} rows): {SPEC['metric']}~{quick_score(y.iloc[rows_cat], oof):.4f}")
+    # refit on every readable row when there is time, else the fold models vote
+    if time_left() > per_fold * 1.5:
+        final = fit_one(kind, X, y_fit)
+        final.temperature = models[0].temperature
+        finals = [final]
+        log("refit on all rows")
+    else:
+        finals = models
+        log(f"no time to refit: the {len(models)} fold model(s) are averaged")
+    test_pred = average([predict_frame(m, X_test) for m in finals])
+    test_pred = with_fallback(test_pred, ok_te, y_all)
+    joblib.dump({"kind": kind, "models": finals, "geometry": GEO, "y": y_all}, os.path.join(model_dir, "model.joblib"))
+    oof_rows = use[rows_cat]  # positions in the training table
+    write_outputs(out_dir, test, test_pred, oof_rows, oof)
+
+
+def average(preds):
+    if len(preds) == 1:
+        return preds[0]
+    if PROBLEM == "regression":
+        return np.mean(np.stack(preds), axis=0)
+    out = preds[0].copy()
+    for p in preds[1:]:
+        out = out + p
+    return out / len(preds)
+
+
+def predict(model_dir, new):
+    bundle = joblib.load(os.path.join(model_dir, "model.joblib"))
+    X, ok = featurize(new[PATH_COL].tolist())
+    pred = average([predict_frame(m, X) for m in bundle["models"]])
+    return with_fallback(pred, ok, bundle["y"])
+
+
+if __name__ == "__main__":
+    cli(fit, predict)
