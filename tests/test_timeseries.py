@@ -89,7 +89,7 @@ def test_forecast_run_validates_beats_seasonal_naive_and_predicts_again(tmp_path
     assert len(both) == len(test) and np.allclose(both["target"], both["target_again"])
 
 
-def test_series_too_short_for_the_horizon_and_a_single_series(tmp_path):
+def test_series_too_short_for_the_horizon_are_reported_not_fatal(tmp_path):
     # every series but one is shorter than horizon + season: the holdout relaxes, nothing crashes
     rng = np.random.default_rng(3)
     rows, test = [], []

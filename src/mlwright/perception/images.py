@@ -96,12 +96,16 @@ class _Index:
         self.by_rel: dict[str, str] = {}
         self.by_base: dict[str, list[str]] = defaultdict(list)
         self.by_stem: dict[str, list[str]] = defaultdict(list)
+        self.by_num: dict[int, list[str]] = defaultdict(list)
         for r in rels:
             low = r.lower()
             self.by_rel[low] = r
             base = low.rsplit("/", 1)[-1]
             self.by_base[base].append(r)
-            self.by_stem[base.rsplit(".", 1)[0]].append(r)
+            stem = base.rsplit(".", 1)[0]
+            self.by_stem[stem].append(r)
+            if stem.isdigit():  # tables often read "0007" as the number 7
+                self.by_num[int(stem)].append(r)
 
     def candidates(self, value) -> list[str]:
         if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -115,7 +119,12 @@ class _Index:
         if v in self.by_rel:
             return [self.by_rel[v]]
         base = v.rsplit("/", 1)[-1]
-        cands = self.by_base.get(base) or self.by_stem.get(base) or self.by_stem.get(base.rsplit(".", 1)[0]) or []
+        stem = base.rsplit(".", 1)[0]
+        cands = self.by_base.get(base) or self.by_stem.get(base) or self.by_stem.get(stem) or []
+        if not cands and "/" not in v:
+            num = stem[:-2] if stem.endswith(".0") else stem  # a float-typed id column: 7.0
+            if num.isdigit():
+                cands = self.by_num.get(int(num)) or []
         if "/" in v:  # a path: the files whose path ends with it
             tail = [c for c in cands if c.lower().endswith("/" + v) or c.lower().rsplit(".", 1)[0].endswith("/" + v)]
             cands = tail or cands
@@ -339,7 +348,9 @@ def _train_from_folders(labeled: dict, test_roots: dict, forced_target: Optional
     roots = ", ".join(f"{r or '.'}/<class>/" for r in sorted(labeled))
     notes.append(f"image task: labels from the class folders under {roots} ({len(classes)} classes, "
                  f"{len(train_rels)} images)")
-    for root in test_roots:
+    for root, files in test_roots.items():
+        if not {r.split("/")[-2] for r in files} & set(classes):
+            continue  # sub-folders of the test folder that are not the training classes: no labels to ignore
         notes.append(f"{root}/ holds class folders too; it is a test folder, so those images are predicted and "
                      "their folder names are not used")
     # the label column is named after the task's output column when it names one

@@ -48,7 +48,9 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "attempts": [_attempt_row(a, best_id) for a in attempts],
         "leaderboard": _section(lambda: _leaderboard(workdir), "Leaderboard"),
         "importance": _section(lambda: _importance(workdir), "Feature importance"),
-        "validation": _section(lambda: _validation(workdir, spec, train), "Validation plot"),
+        "validation": _section(lambda: _validation(workdir, spec, train,
+                                                   summary.best.validation_score if summary.best else None),
+                               "Validation plot"),
         "events": _safe(lambda: journal.events()[-300:], []),
     }
     path = Path(out) / REPORT_NAME
@@ -177,17 +179,22 @@ def _importance(workdir: Optional[Path]) -> dict:
     return {"image": _png(fig)}
 
 
-def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.DataFrame) -> dict:
+def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.DataFrame,
+                score: Optional[float] = None) -> dict:
     if spec is None:
         raise _Missing("no task")
     oof = pd.read_csv(_file(workdir, "oof_predictions.csv"))
     rows = oof["__row__"].to_numpy(dtype=int)
     y_true = train[spec.target].iloc[rows].reset_index(drop=True)
-    need = ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+    numeric = spec.problem_type in ("regression", "forecasting")
+    need = ["prediction"] if numeric else [f"p::{c}" for c in spec.class_labels]
     pred = oof[need].reset_index(drop=True)
-    score = score_predictions(spec, y_true, pred)
-    title = f"{spec.metric} = {_fmt(score)} on {len(oof)} out-of-fold rows"
-    if spec.problem_type == "regression":
+    if spec.problem_type == "forecasting":  # scored per series (the engine's number); the plot pools the windows
+        title = f"{spec.metric} = {_fmt(score)} on the last {spec.timeseries.horizon} steps of each series"
+    else:
+        score = score_predictions(spec, y_true, pred)
+        title = f"{spec.metric} = {_fmt(score)} on {len(oof)} out-of-fold rows"
+    if numeric:
         fig = _scatter(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float), title, spec.target)
     else:
         fig = _confusion(y_true.astype(str).to_numpy(), pred.to_numpy(dtype=float), spec.class_labels, title)

@@ -112,6 +112,9 @@ def _color_features(small):
     return np.concatenate(feats).astype(np.float32)
 
 
+COLOR_DIM = 3 + 3 + 12 + 8 + 8 + 64  # _color_features: mean, std, H/S/V histograms, joint RGB histogram
+
+
 def featurize(paths):
     """(features, readable mask) for a list of image paths."""
     with ThreadPoolExecutor(max(2, min(8, (os.cpu_count() or 2) * 2))) as ex:
@@ -130,7 +133,7 @@ def featurize(paths):
                          else np.zeros(16) for x in chunk]).astype(np.float32)
         cols = [hog(himg, GEO["cells"][0]), hog(himg, GEO["cells"][1]), pix, hist]
         if GEO["color"]:
-            cols.append(np.stack([_color_features(x[2]) if x is not None else np.zeros(88, np.float32)
+            cols.append(np.stack([_color_features(x[2]) if x is not None else np.zeros(COLOR_DIM, np.float32)
                                   for x in chunk]))
         parts.append(np.concatenate(cols, axis=1).astype(np.float32))
     return np.concatenate(parts, axis=0), ok

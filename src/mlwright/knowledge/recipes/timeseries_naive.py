@@ -8,7 +8,7 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-# ==== forecasting helpers (the same block opens timeseries_stats) ============================================
+# ==== forecasting helpers: identical in timeseries_naive and timeseries_stats (a test checks it) ==========
 TS = SPEC.get("timeseries") or {}
 ITEM, TIME = TS.get("item_column", "__series__"), TS.get("timestamp_column")
 SYNTHETIC_ITEM = ITEM.startswith("__")
