@@ -174,11 +174,12 @@ class Fitted:
         return [str(c) for c in self.model.classes_]
 
 
-def fit_one(kind, X, y):
+def fit_one(kind, X, y, max_rows=None):
     n = len(X)
-    if kind == "svm" and n > SVC_MAX_ROWS:  # the kernel machine grows quadratically: fit on a sample
+    cap = int(max_rows or SVC_MAX_ROWS)
+    if kind == "svm" and n > cap:  # the kernel machine grows quadratically: fit on a sample
         rng = np.random.default_rng(SEED)
-        idx = np.sort(rng.choice(n, SVC_MAX_ROWS, replace=False))
+        idx = np.sort(rng.choice(n, cap, replace=False))
         if PROBLEM != "regression":  # every class keeps at least a few rows
             seen = set(y.iloc[idx])
             extra = [i for c in set(y) - seen for i in np.flatnonzero(y.to_numpy() == c)[:5]]
@@ -274,23 +275,69 @@ def time_left():
     return SOFT_END * BUDGET - (time.time() - T0)
 
 
+def sample_rows(y, n_keep):
+    """A stratified (classification) or plain random sample of row positions, sorted."""
+    rng = np.random.default_rng(SEED)
+    n = len(y)
+    if n_keep >= n:
+        return np.arange(n)
+    if PROBLEM == "regression":
+        return np.sort(rng.choice(n, n_keep, replace=False))
+    keep = []
+    for c, idx in pd.Series(np.arange(n)).groupby(y.to_numpy()):
+        k = max(min(len(idx), 5), int(round(n_keep * len(idx) / n)))
+        keep.append(rng.choice(idx.to_numpy(), min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
 def fit(train, test, out_dir, model_dir):
     y_all = target_series(train)
     y_fit_all = np.log1p(y_all.clip(lower=0)) if LOG_TARGET else y_all
     log(f"{len(train)} training / {len(test)} test images; geometry {GEO}; budget {BUDGET:.0f}s")
-    X_all, ok_tr = featurize(train[PATH_COL].tolist())
+    # features: every test image; the training images that fit in ~45% of the time (measured on a probe)
+    paths = train[PATH_COL].tolist()
+    t = time.time()
+    n_probe = min(len(paths), 300)
+    probe_idx = sample_rows(y_all, n_probe)
+    X_probe, ok_probe = featurize([paths[i] for i in probe_idx])
+    per_image = (time.time() - t) / max(len(probe_idx), 1)
+    feat_time = 0.45 * SOFT_END * BUDGET - (time.time() - T0) - per_image * len(test)
+    rows = np.arange(len(paths))
+    if per_image * (len(paths) - len(probe_idx)) > feat_time:
+        n_keep = max(len(probe_idx), int(feat_time / per_image))
+        rows = sample_rows(y_all, n_keep)
+        log(f"{per_image * 1000:.1f} ms per image: features for a sample of {len(rows)} of {len(paths)} "
+            "training images only, to stay within the time budget")
+    rest = np.setdiff1d(rows, probe_idx)
+    X_rest, ok_rest = featurize([paths[i] for i in rest])
+    order = np.argsort(np.concatenate([probe_idx, rest]))
+    sel = np.concatenate([probe_idx, rest])[order]
+    X_sel = np.concatenate([X_probe, X_rest])[order]
+    ok_sel = np.concatenate([ok_probe, ok_rest])[order]
     X_test, ok_te = featurize(test[PATH_COL].tolist())
-    log(f"features: {X_all.shape[1]} per image ({(~ok_tr).sum()} unreadable training, {(~ok_te).sum()} "
-        f"unreadable test images)")
-    use = np.flatnonzero(ok_tr)
-    X, y, y_fit = X_all[use], y_all.iloc[use].reset_index(drop=True), y_fit_all.iloc[use].reset_index(drop=True)
+    log(f"features: {X_sel.shape[1]} per image in {time.time() - t:.1f}s ({(~ok_sel).sum()} unreadable training, "
+        f"{(~ok_te).sum()} unreadable test images)")
+    use = sel[ok_sel]  # positions in the training table
+    X = X_sel[ok_sel]
+    y, y_fit = y_all.iloc[use].reset_index(drop=True), y_fit_all.iloc[use].reset_index(drop=True)
     if PROBLEM == "regression":
         splits = list(KFold(N_FOLDS, shuffle=True, random_state=SEED).split(X))
     else:
         k = max(2, min(N_FOLDS, int(y.value_counts().min())))
         splits = list(StratifiedKFold(k, shuffle=True, random_state=SEED).split(X, y))
-    # fold 1 chooses the model: the SVM first (strongest on small images), extra trees when time allows
     tr, va = splits[0]
+    # size the SVM from a timed fit on a sample: its cost grows about quadratically with the rows
+    svm_rows = min(len(tr), SVC_MAX_ROWS)
+    n_small = min(len(tr), 1000)
+    if len(tr) > n_small:
+        t = time.time()
+        small = fit_one("svm", X[tr], y_fit.iloc[tr], max_rows=n_small)
+        small.raw(X[va][:500])
+        t_small = time.time() - t
+        affordable = n_small * np.sqrt(max(0.05, 0.55 * time_left()) / ((len(splits) + 1.5) * 1.3 * t_small))
+        svm_rows = int(max(n_small, min(svm_rows, affordable)))
+        log(f"SVM on {n_small} rows took {t_small:.1f}s: fitting it on up to {svm_rows} rows")
+    # fold 1 chooses the model: the SVM first (strongest on small images), extra trees when time allows
     candidates = {}
     fold_times = {}
     for kind in ("svm", "trees"):
@@ -300,7 +347,7 @@ def fit(train, test, out_dir, model_dir):
                 log("no time to try extra trees")
                 continue
         t = time.time()
-        f = fit_one(kind, X[tr], y_fit.iloc[tr])
+        f = fit_one(kind, X[tr], y_fit.iloc[tr], max_rows=svm_rows)
         raw = f.raw(X[va])
         fold_times[kind] = time.time() - t
         if PROBLEM == "regression":
@@ -324,7 +371,7 @@ def fit(train, test, out_dir, model_dir):
             log(f"stopping after {i - 1} folds to stay within the time budget")
             break
         t = time.time()
-        f = fit_one(kind, X[tr], y_fit.iloc[tr])
+        f = fit_one(kind, X[tr], y_fit.iloc[tr], max_rows=svm_rows)
         raws.append(f.raw(X[va]))
         rows.append(va)
         models.append(f)
@@ -344,7 +391,7 @@ def fit(train, test, out_dir, model_dir):
     log(f"validation ({len(rows_cat)} rows): {SPEC['metric']}~{quick_score(y.iloc[rows_cat], oof):.4f}")
     # refit on every readable row when there is time, else the fold models vote
     if time_left() > per_fold * 1.5:
-        final = fit_one(kind, X, y_fit)
+        final = fit_one(kind, X, y_fit, max_rows=int(svm_rows * 1.15))
         final.temperature = models[0].temperature
         finals = [final]
         log("refit on all rows")
@@ -354,8 +401,7 @@ def fit(train, test, out_dir, model_dir):
     test_pred = average([predict_frame(m, X_test) for m in finals])
     test_pred = with_fallback(test_pred, ok_te, y_all)
     joblib.dump({"kind": kind, "models": finals, "geometry": GEO, "y": y_all}, os.path.join(model_dir, "model.joblib"))
-    oof_rows = use[rows_cat]  # positions in the training table
-    write_outputs(out_dir, test, test_pred, oof_rows, oof)
+    write_outputs(out_dir, test, test_pred, use[rows_cat], oof)
 
 
 def average(preds):
