@@ -24,6 +24,7 @@ from mlwright.llm.agent import AgentFailures
 from mlwright.perception.agent import (PerceptionAgent, ReaderAgent, apply_review, file_head, run_reader)
 from mlwright.planning.llm_planner import PlannerAgent, RefinementAgent, changed_outside
 from mlwright.perception.infer import Asker, infer_task
+from mlwright.perception.documents import detect_document_task
 from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.scan import load_folder
@@ -158,6 +159,9 @@ class Run:
                                 hint="Fix or replace the file.")
             self.emit("perception", f"skipped {f}: {why}")
         inferred = detect_image_task(folder, hints, self.opts.target, notes := [])
+        if inferred is None:
+            inferred = detect_document_task(folder, hints, self.opts.target,
+                                            self.ask if self.opts.interactive else None)
         if inferred is None:
             inferred = self.infer(folder, profile, hints)
         spec = inferred.spec

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from mlwright.schemas import DataProfile
 
 _SKIP_DIRS = {"__MACOSX", ".git", ".ipynb_checkpoints", "__pycache__"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+DOCUMENT_SUFFIXES = {".txt", ".text"}
+MIN_DOCUMENTS_PER_DIR = 5  # a folder with this many .txt files holds documents, not tables
 
 
 @dataclass
@@ -25,6 +28,7 @@ class LoadedFolder:
     table_paths: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # file -> reason it could not be read
     images: dict[str, Path] = field(default_factory=dict)  # image files (by suffix, not yet decoded): rel -> absolute
+    documents: dict[str, Path] = field(default_factory=dict)  # one-document-per-file text: rel -> absolute
 
     def profile(self) -> DataProfile:
         return DataProfile(
@@ -52,6 +56,8 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     seen_archives = 0
     while roots:
         root, paths = roots.pop(0)
+        per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
+        doc_dirs = {d for d, n in per_dir.items() if n >= MIN_DOCUMENTS_PER_DIR}
         for p in paths:
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
@@ -64,6 +70,9 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                 continue
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 out.images[rel] = Path(os.path.abspath(p))
+                continue
+            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES:
+                out.documents[rel] = Path(os.path.abspath(p))
                 continue
             if sniff_kind(p) is None:
                 continue
@@ -82,7 +91,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     if not out.files:
         raise DataError("The data folder is empty.", where=str(data_dir),
                         hint="Put the training data (and the rows to predict) in the folder.")
-    if not out.tables and not out.images:  # a folder of images only is for the caller to judge
+    if not out.tables and not out.images and not out.documents:  # a folder of images only is for the caller to judge
         detail = "; ".join(f"{k}: {v}" for k, v in out.skipped.items())
         raise DataError("No readable table in the data folder." + (f" Unreadable: {detail}" if detail else
                         f" Files seen: {', '.join(out.files[:10])}"), where=str(data_dir),

@@ -1,0 +1,49 @@
+"""One-document-per-file text folders: class-named folders of .txt files and a test folder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from conftest import run_cli
+
+POS = ["great taste, I loved it", "excellent quality and fresh", "wonderful, will buy again", "delicious and cheap",
+       "the best snack ever", "très bon, j'adore", "perfect for my kids"]
+NEG = ["awful, stale and bland", "terrible packaging, broken", "disgusting taste, threw it away", "never again",
+       "the worst purchase", "horrible, trop salé", "arrived rotten"]
+
+
+def _corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "reviews"
+    for label, pool in (("pos", POS), ("neg", NEG)):
+        (root / "train" / label).mkdir(parents=True)
+        for i in range(40):
+            words = " ".join(rng.choice(pool, size=2))
+            (root / "train" / label / f"{label}_{i:03d}.txt").write_text(words + " " + " ".join(rng.choice(
+                ["ok", "the", "box", "item", "food"], size=3)))
+    (root / "train" / "pos" / "empty_000.txt").write_text("")
+    (root / "test").mkdir()
+    truth = {}
+    for i in range(20):
+        label = "pos" if i % 2 else "neg"
+        (root / "test" / f"doc_{i:03d}.txt").write_text(" ".join(rng.choice(POS if label == "pos" else NEG, size=2)))
+        truth[f"doc_{i:03d}.txt"] = label
+    (root / "test" / "doc_empty.txt").write_text("   ")
+    return root, truth
+
+
+def test_document_folders_end_to_end(tmp_path):
+    root, truth = _corpus(tmp_path)
+    out = tmp_path / "run"
+    r = run_cli("run", str(root), "--task", "Classify each review in test/ as pos or neg. Write predictions.csv with "
+                "columns filename,sentiment", "--output", str(out), "--time-limit", "60", "--no-autogluon")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["modality"] == "text" and s["task"]["target"] == "sentiment"
+    assert any("empty or unreadable" in n for n in s["task"]["notes"])
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["filename", "sentiment"] and len(pred) == 21
+    scored = pred[pred["filename"].isin(truth)]
+    assert (scored["sentiment"] == scored["filename"].map(truth)).mean() >= 0.9
