@@ -129,3 +129,32 @@ def test_failed_attempts_leave_a_clear_failure(tmp_path, churn_dir):
     assert (r.returncode == 0) == (s["status"] == "succeeded")
     if r.returncode:
         assert "No attempt" in s["error"]
+
+
+def test_killed_run_resumes(churn_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "mlwright", "run", str(churn_dir), "--task", "predict label",
+                          "--output", str(out), "--time-limit", "90", "--no-autogluon"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob("attempts/*/solution.py")):
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL)  # as if the machine died mid-attempt
+    p.wait()
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    r = run_cli("resume", str(out), "--no-autogluon")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded" and (out / "predictions.csv").is_file()
+    import sqlite3
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        statuses = [r[0] for r in con.execute("SELECT status FROM attempts ORDER BY attempt_id")]
+    assert statuses[0] == "failed" and "succeeded" in statuses[1:]
+    r = run_cli("resume", str(out))
+    assert r.returncode != 0 and "already succeeded" in r.stderr

@@ -101,6 +101,27 @@ def run(
 
 
 @app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="An interrupted (killed or cancelled) run folder."),
+    no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+) -> None:
+    """Continue an interrupted run in its own folder, with the time it had left (offline engine)."""
+    from mlwright.engine import Run, RunOptions, load_summary
+    from mlwright.progress import LiveProgress
+
+    try:
+        prev = load_summary(run_dir)
+        opts = RunOptions(data_dir=Path(prev.data_dir), task_text=prev.task_text, output_dir=run_dir,
+                          time_limit=prev.time_limit_s, resume=True, use_autogluon=False if no_autogluon else None)
+        with LiveProgress(prev.time_limit_s, console=err) as progress:
+            summary = Run(opts, emit=progress).execute()
+    except MlwrightError as e:
+        _fail(e)
+    err.print(f"[bold green]done[/]: {summary.prediction_path} (validation {summary.best.metric}="
+              f"{summary.best.validation_score:.5f})")
+
+
+@app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A succeeded run folder."),
     new_data: Path = typer.Argument(..., help="A file (or folder with one table) of new rows."),

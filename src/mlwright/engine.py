@@ -53,6 +53,7 @@ class RunOptions(BaseModel):
     max_llm_attempts: int = 6
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
+    resume: bool = False  # continue an interrupted run in its own folder
 
 
 Emit = Callable[[str, str, dict], None]
@@ -119,8 +120,16 @@ class Run:
 
     # -- pipeline ----------------------------------------------------------------------------------------
     def execute(self) -> RunSummary:
-        prepare_output_dir(self.opts.output_dir, self.opts.data_dir)
+        if self.opts.resume:
+            self.reopen()
+        else:
+            prepare_output_dir(self.opts.output_dir, self.opts.data_dir)
         self.journal = Journal(self.out / JOURNAL_NAME)
+        if self.opts.resume:
+            for a in self.journal.attempts():
+                if a.status == "running":  # the process died with the run: journal it as such
+                    self.journal.save_attempt(a.model_copy(update={"status": "failed", "error": "interrupted"}))
+            self.emit("resume", f"resuming with {self.time_left():.0f}s of the budget left")
         self.summary.sandbox = {"network_isolated": bool(network_isolation_prefix()),
                                 "memory_limit_mb": self.opts.memory_limit_mb, "env": "scrubbed (allow-list)"}
         self.write_summary()
@@ -143,6 +152,14 @@ class Run:
         finally:
             self.write_summary()
         return self.summary
+
+    def reopen(self) -> None:
+        """A killed or cancelled run continues in its folder, with the budget it had left."""
+        prev = load_summary(self.out)
+        if prev.status == "succeeded":
+            raise MlwrightError(f"The run already succeeded: {self.out}", hint="Start a new run instead.")
+        self.t0 = time.time() - prev.wall_seconds
+        self.summary.error = None
 
     def perceive(self) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame]:
         self.emit("perception", f"scanning {self.opts.data_dir}")
@@ -239,8 +256,10 @@ class Run:
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
         keep = self.opts.llm_time_share * self.opts.time_limit if self.llm is not None else 0.0
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep)
-        history: list[AttemptRecord] = []
-        best: Optional[AttemptRecord] = None
+        history: list[AttemptRecord] = self.journal.attempts() if self.opts.resume else []
+        valid = [h for h in history if h.status == "succeeded"]
+        best: Optional[AttemptRecord] = (max if spec.higher_is_better else min)(
+            valid, key=lambda h: h.score) if valid else None
         self.knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
         while (plan := planner.next_attempt(history, self.time_left())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
