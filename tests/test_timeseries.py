@@ -138,10 +138,17 @@ def test_single_series_keys_are_the_timestamps(tmp_path):
     assert len(pd.read_csv(tmp_path / "again.csv")) == 14
 
 
-@pytest.mark.parametrize("recipe", ["timeseries_stats"])
-def test_recipes_share_one_helper_block(recipe):
-    def block(name):
-        text = (RECIPES / f"{name}.py").read_text()
-        return text[text.index("# ==== forecasting helpers"):text.index("# ==== end of forecasting helpers")]
+@pytest.mark.parametrize("recipe", ["timeseries_naive", "timeseries_stats"])
+def test_rendered_recipes_inline_the_shared_helpers(recipe):
+    from mlwright.coding.recipe_coder import render_script
+    from mlwright.schemas import AttemptPlan, TaskSpec, TimeSeriesSpec
 
-    assert block(recipe) == block("timeseries_naive")
+    ts = TimeSeriesSpec(item_column="item", timestamp_column="t", horizon=3, freq="MS", season_period=12)
+    spec = TaskSpec(problem_type="forecasting", target="y", metric="mase", higher_is_better=False, train_table="a",
+                    test_table="b", id_column="item", prediction_file="p.csv", output_id_column="item",
+                    output_columns=["item", "t", "y"], output_kind="value", feature_columns=[], n_train_rows=10,
+                    n_test_rows=3, modality="timeseries", timeseries=ts)
+    code = render_script(AttemptPlan(attempt_id=1, recipe=recipe, title="t", time_budget_s=10), spec)
+    assert "<<include" not in code and "<<common>>" not in code
+    assert "def prepare(" in code and "end of forecasting helpers" in code  # standalone: helpers inlined
+    compile(code, recipe, "exec")

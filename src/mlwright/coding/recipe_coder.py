@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from mlwright.knowledge.library import recipe_source
@@ -23,6 +24,8 @@ def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", 
         raise ValueError("configuration cannot contain triple quotes")
     common = common.replace("__MLWRIGHT_CONFIG__", config)
     header = _HEADER.format(recipe=plan.recipe, attempt=plan.attempt_id, title=plan.title, name=name)
+    # `# <<include:NAME>>` inlines recipes/_NAME.py: helpers several recipes share, still one standalone file
+    body = re.sub(r"^# <<include:(\w+)>>$", lambda m: recipe_source("_" + m.group(1)), body, flags=re.M)
     return header + body.replace("# <<common>>", common, 1)
 
 

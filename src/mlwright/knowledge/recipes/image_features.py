@@ -391,7 +391,8 @@ def fit(train, test, out_dir, model_dir):
     log(f"validation ({len(rows_cat)} rows): {SPEC['metric']}~{quick_score(y.iloc[rows_cat], oof):.4f}")
     # refit on every readable row when there is time, else the fold models vote
     if time_left() > per_fold * 1.5:
-        final = fit_one(kind, X, y_fit, max_rows=int(svm_rows * 1.15))
+        cap = len(X) if svm_rows >= len(splits[0][0]) else int(svm_rows * 1.15)  # as large as the fold fits, or all
+        final = fit_one(kind, X, y_fit, max_rows=cap)
         final.temperature = models[0].temperature
         finals = [final]
         log("refit on all rows")
