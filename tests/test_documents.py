@@ -47,3 +47,19 @@ def test_document_folders_end_to_end(tmp_path):
     assert list(pred.columns) == ["filename", "sentiment"] and len(pred) == 21
     scored = pred[pred["filename"].isin(truth)]
     assert (scored["sentiment"] == scored["filename"].map(truth)).mean() >= 0.9
+
+
+def test_predict_on_a_folder_of_new_documents(tmp_path):
+    root, _ = _corpus(tmp_path)
+    out = tmp_path / "run"
+    r = run_cli("run", str(root), "--task", "Classify each review; write predictions.csv with columns filename,sentiment",
+                "--output", str(out), "--time-limit", "60", "--no-autogluon")
+    assert r.returncode == 0, r.stderr
+    new = tmp_path / "new_docs"
+    new.mkdir()
+    for i, text in enumerate(POS[:3] + NEG[:3]):
+        (new / f"n{i}.txt").write_text(text)
+    r = run_cli("predict", str(out), str(new), "--output", str(tmp_path / "p.csv"))
+    assert r.returncode == 0, r.stderr
+    p = pd.read_csv(tmp_path / "p.csv").sort_values("filename")
+    assert list(p["sentiment"]) == ["pos", "pos", "pos", "neg", "neg", "neg"]

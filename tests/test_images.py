@@ -176,6 +176,12 @@ def test_folder_of_images_end_to_end_and_predict_new_images(tmp_path):
     new_pred = pd.read_csv(tmp_path / "new_pred.csv")
     assert list(new_pred.columns) == ["filename", "label"] and len(new_pred) == 9
     assert (new_pred["label"].to_numpy() == np.array([x["truth"] for x in rows])).mean() >= 0.7
+    # ... and given as a plain folder of images
+    r = run_cli("predict", str(out), str(tmp_path / "new"), "--output", str(tmp_path / "folder_pred.csv"))
+    assert r.returncode == 0, r.stderr
+    by_name = pd.read_csv(tmp_path / "folder_pred.csv").set_index("filename")["label"]
+    assert len(by_name) == 9 and (by_name.loc[[x["filename"] for x in rows]].to_numpy() ==
+                                  new_pred["label"].to_numpy()).all()
 
 
 def test_table_of_file_names_end_to_end(tmp_path):

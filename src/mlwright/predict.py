@@ -12,14 +12,27 @@ from mlwright.engine import MODEL_DIR, SOLUTION, load_summary
 from mlwright.errors import DataError, MlwrightError
 from mlwright.execution.sandbox import run_sandboxed
 from mlwright.perception.materialize import write_table
+from mlwright.perception.documents import TEXT_COLUMN
+from mlwright.perception.images import new_images_frame
+from mlwright.perception.readers import _decode
 from mlwright.perception.scan import load_folder
+from mlwright.schemas import TaskSpec
 from mlwright.validation.checks import compare_columns
 
 
-def read_new_data(path: Path, run_dir: Path, test_table: str | None) -> pd.DataFrame:
+def read_new_data(path: Path, run_dir: Path, spec: TaskSpec) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
         folder = load_folder(path, Path(tmp))
+        if spec.modality == "image" and not folder.tables:  # a folder of new images
+            frame = new_images_frame(folder, spec)
+            if frame is not None:
+                return frame
+        if folder.documents and not folder.tables and TEXT_COLUMN in spec.feature_columns:  # new documents
+            rels = sorted(folder.documents)
+            return pd.DataFrame({spec.id_column or "filename": [r.split("/")[-1] for r in rels],
+                                 TEXT_COLUMN: [_decode(folder.documents[r]) for r in rels]})
     tables = folder.tables
+    test_table = spec.test_table
     if len(tables) == 1:
         return next(iter(tables.values()))
     if test_table and test_table in tables:
@@ -39,7 +52,7 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
     output = output.resolve()
     if output.exists():
         raise MlwrightError(f"Output file already exists: {output}", hint="Choose a new --output file.")
-    new = read_new_data(new_data, run_dir, spec.test_table)
+    new = read_new_data(new_data, run_dir, spec)
     problem = compare_columns(spec, new)
     if problem:
         raise DataError(problem, where=str(new_data), hint="Give the new rows the same columns as the training data.")

@@ -119,6 +119,9 @@ def featurize(paths):
     """(features, readable mask) for a list of image paths."""
     with ThreadPoolExecutor(max(2, min(8, (os.cpu_count() or 2) * 2))) as ex:
         loaded = list(ex.map(load_image, [str(p) if p is not None else "" for p in paths], chunksize=32))
+    if not loaded:  # no rows: the right number of columns still
+        X, _ = featurize([None])
+        return X[:0], np.zeros(0, dtype=bool)
     ok = np.array([x is not None for x in loaded], dtype=bool)
     n = len(loaded)
     hw, hh = GEO["hog"]
