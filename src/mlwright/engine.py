@@ -153,6 +153,12 @@ class Run:
             self.write_summary()
         return self.summary
 
+    def agent(self, cls):
+        """An LLM agent whose calls end before the run's budget does."""
+        a = cls(self.llm, self.failures, lambda m: self.emit("llm", m))
+        a.deadline = self.t0 + self.opts.time_limit - finish_reserve(self.opts.time_limit) - 5
+        return a
+
     def reopen(self) -> None:
         """A killed or cancelled run continues in its folder, with the budget it had left."""
         prev = load_summary(self.out)
@@ -193,7 +199,7 @@ class Run:
 
     def read_with_llm(self, folder) -> None:
         """Reader code from the LLM for files the built-in readers could not read (run in the sandbox)."""
-        agent = ReaderAgent(self.llm, self.failures, lambda m: self.emit("llm", m))
+        agent = self.agent(ReaderAgent)
         for rel, why in list(folder.skipped.items()):
             path = Path(folder.root) / rel
             if not path.is_file() or why == "no rows":
@@ -213,7 +219,7 @@ class Run:
     def infer(self, folder, profile, hints):
         """Deterministic inference, reviewed by the perception agent when an LLM is configured."""
         ask = self.ask if self.opts.interactive else None
-        agent = PerceptionAgent(self.llm, self.failures, lambda m: self.emit("llm", m))
+        agent = self.agent(PerceptionAgent)
         try:
             inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
                                   skipped=folder.skipped)
@@ -307,11 +313,8 @@ class Run:
                    best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
         """The LLM tree search: the planner picks draft / debug / improve, the coder writes the script, the
         engine runs and validates it, the error analyst explains failures for the next debug attempt."""
-        on_event = lambda m: self.emit("llm", m)  # noqa: E731
-        planner = PlannerAgent(self.llm, self.failures, on_event)
-        coder = CoderAgent(self.llm, self.failures, on_event)
-        analyst = ErrorAnalyst(self.llm, self.failures, on_event)
-        refiner = RefinementAgent(self.llm, self.failures, on_event)
+        planner, coder = self.agent(PlannerAgent), self.agent(CoderAgent)
+        analyst, refiner = self.agent(ErrorAnalyst), self.agent(RefinementAgent)
         focus = None
         unusable_in_a_row = 0
         while self.llm_attempts < self.opts.max_llm_attempts and unusable_in_a_row < 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Optional, TypeVar
 
@@ -65,6 +66,7 @@ class Agent(Generic[T]):
     output: type[T]
     max_tokens: int = 1200
     json_mode: bool = True
+    deadline: Optional[float] = None  # epoch seconds: the run's budget also bounds LLM calls
 
     def __init__(self, llm: Optional[LLM], failures: AgentFailures, on_event: Optional[Callable[[str], None]] = None):
         self.llm = llm
@@ -87,10 +89,13 @@ class Agent(Generic[T]):
         try:
             resp = self.llm.complete([{"role": "system", "content": self.system},
                                       {"role": "user", "content": self.prompt(**ctx)}],
-                                     role=self.role, max_tokens=self.max_tokens, json_mode=self.json_mode)
+                                     role=self.role, max_tokens=self.max_tokens, json_mode=self.json_mode,
+                                     deadline=self.deadline)
             return self.parse(resp.text), True
         except BudgetExceeded as e:
             self.failures.add(self.role, f"budget reached: {e}")
+            if self.deadline is not None and time.time() >= self.deadline - 3:
+                return self.fallback(**ctx), False
             self.on_event(f"{self.role}: LLM budget reached, using the deterministic {self.role}")
         except LLMError as e:
             self.failures.add(self.role, f"LLM error ({e.kind}): {e}")

@@ -171,9 +171,12 @@ class OpenAIBackend:
         self.send_temperature = True
         self.send_response_format = True
 
-    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool) -> Result:
+    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool,
+             timeout: float | None = None) -> Result:
         while True:
             kwargs: dict[str, Any] = {"model": model, "messages": messages, self.max_tokens_param: max_tokens}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
             if self.send_temperature:
                 kwargs["temperature"] = temperature
             if json_mode and self.send_response_format:
@@ -229,10 +232,13 @@ class AnthropicBackend:
                                           timeout=settings.request_timeout_s, max_retries=0)
         self.send_temperature = True
 
-    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool) -> Result:
+    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool,
+             timeout: float | None = None) -> Result:
         system, turns = _split_system(messages)
         while True:
             kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": max_tokens}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
             if system:
                 kwargs["system"] = system
             if self.send_temperature:
@@ -287,7 +293,8 @@ class BedrockBackend:
                                      endpoint_url=settings.base_url or None)
         self.send_temperature = True
 
-    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool) -> Result:
+    def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool,
+             timeout: float | None = None) -> Result:
         system, turns = _split_system(messages)
         while True:
             inference: dict[str, Any] = {"maxTokens": max_tokens}

@@ -104,7 +104,8 @@ class LLM:
 
     # -- the call ----------------------------------------------------------------------------------
     def complete(self, messages: list[dict], *, role: str, max_tokens: int = 2048,
-                 json_mode: bool = False) -> LLMResponse:
+                 json_mode: bool = False, deadline: float | None = None) -> LLMResponse:
+        """`deadline` (epoch seconds): no call or retry runs past it (the run's time budget)."""
         if not self.available:
             raise self._config_error("no LLM provider configured (provider 'none'); pass --llm to use one.")
         messages = _checked(messages)
@@ -113,8 +114,15 @@ class LLM:
         self._check_budget()
         attempt = 0
         while True:
+            timeout = None
+            if deadline is not None:
+                timeout = min(self.settings.request_timeout_s, deadline - time.time())
+                if timeout < 3:
+                    raise BudgetExceeded("no time left in the run's budget for another LLM call", kind="budget",
+                                         provider=self.settings.provider, model=self.model, settings=self.settings)
             try:
-                result = self._backend.call(messages, self.model, max_tokens, self.settings.temperature, json_mode)
+                result = self._backend.call(messages, self.model, max_tokens, self.settings.temperature, json_mode,
+                                            timeout=timeout)
                 break
             except Exception as exc:  # noqa: BLE001 - classify() decides; unknown errors are re-raised
                 failure = self._backend.classify(exc)
