@@ -23,7 +23,7 @@ import pandas as pd
 
 from mlwright.errors import DataError
 from mlwright.perception.infer import (MIN_TRAIN_ROWS, Inferred, _is_sample_submission, _norm, choose_metric,
-                                       choose_positive_class, infer_problem_type)
+                                       infer_problem_type, output_format)
 from mlwright.perception.profile import looks_like_id_name
 from mlwright.perception.scan import LoadedFolder
 from mlwright.perception.task_text import HIGHER_IS_BETTER, TextHints
@@ -443,25 +443,8 @@ def _finish(f: dict, folder: LoadedFolder, hints: TextHints, notes: list[str]) -
     class_labels = sorted(map(str, y.unique())) if problem_type != "regression" else []
     # output format (the same rules as for tables)
     out_id, out_cols = f["out_id"], list(f["out_cols"])
-    value_cols = [c for c in out_cols if c != out_id]
-    if problem_type == "regression":
-        output_kind = "value"
-    elif len(value_cols) > 1 and {_norm(c) for c in value_cols} <= {_norm(c) for c in class_labels}:
-        output_kind = "class_probabilities"
-    elif problem_type == "binary" and (hints.wants_probabilities or metric in ("roc_auc", "log_loss")):
-        output_kind = "probability"
-    elif problem_type == "multiclass" and metric == "log_loss":
-        output_kind = "class_probabilities"
-        if len(value_cols) <= 1:
-            out_cols = [out_id] + class_labels
-    else:
-        output_kind = "label"
-    if problem_type == "multiclass" and metric == "roc_auc":
-        metric = "log_loss"
-        notes.append("roc_auc is defined for two classes; using log_loss for this multiclass task")
-    positive = None
-    if problem_type == "binary":
-        positive = choose_positive_class(class_labels, y, hints, value_cols[0] if value_cols else target, notes)
+    output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
+                                                            class_labels, y, target, notes)
     if bad_test:
         fallback = "the mean training value" if problem_type == "regression" else \
             f"the most frequent class ({y.value_counts().idxmax()!r})"

@@ -201,6 +201,31 @@ def choose_metric(problem_type: str, hints: TextHints, notes: list[str]) -> str:
     return m
 
 
+def output_format(problem_type: str, metric: str, hints: TextHints, out_id: str, out_cols: list[str],
+                  class_labels: list[str], y: pd.Series, target: str, notes: list[str]):
+    """(output kind, output columns, metric, positive class): how predictions are written, for every modality."""
+    value_cols = [c for c in out_cols if c != out_id]
+    if problem_type == "regression":
+        output_kind = "value"
+    elif len(value_cols) > 1 and {_norm(c) for c in value_cols} <= {_norm(c) for c in class_labels}:
+        output_kind = "class_probabilities"
+    elif problem_type == "binary" and (hints.wants_probabilities or metric in ("roc_auc", "log_loss")):
+        output_kind = "probability"
+    elif problem_type == "multiclass" and metric == "log_loss":
+        output_kind = "class_probabilities"
+        if len(value_cols) <= 1:
+            out_cols = [out_id] + class_labels
+    else:
+        output_kind = "label"
+    if problem_type == "multiclass" and metric == "roc_auc":
+        metric = "log_loss"
+        notes.append("roc_auc is defined for two classes; using log_loss for this multiclass task")
+    positive = None
+    if problem_type == "binary":
+        positive = choose_positive_class(class_labels, y, hints, value_cols[0] if value_cols else target, notes)
+    return output_kind, out_cols, metric, positive
+
+
 def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample: Optional[pd.DataFrame],
                target: str) -> Optional[str]:
     tcols = list(test.columns)
@@ -307,25 +332,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         out_cols = ([id_col] if id_col else ["id"]) + [target]
         out_id = out_cols[0]
     class_labels = sorted(map(str, y.astype(str).unique())) if problem_type != "regression" else []
-    value_cols = [c for c in out_cols if c != out_id]
-    if problem_type == "regression":
-        output_kind = "value"
-    elif len(value_cols) > 1 and {_norm(c) for c in value_cols} <= {_norm(c) for c in class_labels}:
-        output_kind = "class_probabilities"
-    elif problem_type == "binary" and (hints.wants_probabilities or metric in ("roc_auc", "log_loss")):
-        output_kind = "probability"
-    elif problem_type == "multiclass" and (metric == "log_loss"):
-        output_kind = "class_probabilities"
-        if len(value_cols) <= 1:
-            out_cols = [out_id] + class_labels
-    else:
-        output_kind = "label"
-    if problem_type == "multiclass" and metric == "roc_auc":
-        metric = "log_loss"
-        notes.append("roc_auc is defined for two classes; using log_loss for this multiclass task")
-    positive = None
-    if problem_type == "binary":
-        positive = choose_positive_class(class_labels, y, hints, value_cols[0] if value_cols else target, notes)
+    output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
+                                                            class_labels, y, target, notes)
 
     # features: shared columns, minus ids and columns that carry nothing
     dropped: dict[str, str] = {}
