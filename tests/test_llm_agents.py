@@ -165,3 +165,46 @@ def test_interactive_guidance_reaches_the_coder_and_is_journaled(churn_dir, tmp_
     assert "use at most 150 trees" in prompts[0]
     with sqlite3.connect(out / "journal.sqlite") as con:
         assert con.execute("SELECT text, consumed_by_attempt FROM guidance").fetchall() == [("use at most 150 trees", 2)]
+
+
+READER = '''```python
+import pandas as pd
+
+def read(path):
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        if line.strip():
+            rows.append(dict(kv.split("=", 1) for kv in line.strip().split("|")))
+    df = pd.DataFrame(rows)
+    for c in ("x1", "x2"):
+        df[c] = df[c].astype(float)
+    return df
+```'''
+
+
+def test_llm_writes_reader_code_for_an_unknown_format(tmp_path):
+    from conftest import make_classification_frame
+
+    df = make_classification_frame()
+    d = tmp_path / "weird"
+    d.mkdir()
+    for name, part in (("history.rec", df.iloc[60:]), ("current.rec", df.iloc[:60].drop(columns=["label"]))):
+        (d / name).write_text("\n".join("|".join(f"{k}={v}" for k, v in row.items())
+                                        for row in part.to_dict("records")) + "\n")
+
+    def answer(req):
+        role = _role(req)
+        return READER if role == "reader" else "no code" if role == "coder" else "{}"
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = run_cli("run", str(d), "--task", "predict label; write predictions.csv with customer_id,label",
+                    "--output", str(out), "--time-limit", "60", "--no-autogluon", "--llm", "openai-compatible",
+                    "--base-url", srv.base_url, "--model", "m", "--max-llm-attempts", "1")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["train_table"] == "history.rec" and s["task"]["n_test_rows"] == 60
+    assert (out / "readers").is_dir() and s["best"]["validation_score"] > 0.8
+    # without an LLM the same folder is a clear error, not a crash
+    r = run_cli("run", str(d), "--task", "predict label", "--output", str(tmp_path / "o2"), "--time-limit", "30")
+    assert r.returncode == 2 and "No readable table" in r.stderr

@@ -27,6 +27,8 @@ from mlwright.perception.infer import Asker, infer_task
 from mlwright.perception.documents import detect_document_task
 from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
+from mlwright.perception.archives import is_archive
+from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
@@ -169,9 +171,11 @@ class Run:
 
     def perceive(self) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame]:
         self.emit("perception", f"scanning {self.opts.data_dir}")
-        folder = load_folder(self.opts.data_dir, self.out / "unpacked", self.opts.memory_limit_mb)
-        if self.llm is not None and folder.skipped:
+        folder = load_folder(self.opts.data_dir, self.out / "unpacked", self.opts.memory_limit_mb,
+                             require_data=self.llm is None)
+        if self.llm is not None:
             self.read_with_llm(folder)
+            folder.check_readable()
         profile = folder.profile()
         (self.out / "profile.json").write_text(profile.model_dump_json(indent=1))
         hints = parse_task_text(self.opts.task_text, folder.files)
@@ -200,9 +204,12 @@ class Run:
     def read_with_llm(self, folder) -> None:
         """Reader code from the LLM for files the built-in readers could not read (run in the sandbox)."""
         agent = self.agent(ReaderAgent)
-        for rel, why in list(folder.skipped.items()):
+        known = set(folder.tables) | set(folder.images) | set(folder.documents)
+        unknown = {f: "no built-in reader for this format" for f in folder.files
+                   if f not in known and f not in folder.skipped and sniff_kind_safe(Path(folder.root) / f) is None}
+        for rel, why in list(folder.skipped.items()) + list(unknown.items())[:5]:
             path = Path(folder.root) / rel
-            if not path.is_file() or why == "no rows":
+            if not path.is_file() or why == "no rows" or path.stat().st_size > 200 * 1024**2:
                 continue
             answer, _ = agent.ask(path=path, reason=why, head=file_head(path))
             if not answer.code:
@@ -213,7 +220,7 @@ class Run:
                 continue
             folder.tables[rel] = df
             folder.table_paths[rel] = str(path)
-            del folder.skipped[rel]
+            folder.skipped.pop(rel, None)
             self.emit("perception", f"read {rel} with LLM-written reader code ({len(df)} rows)")
 
     def infer(self, folder, profile, hints):
@@ -458,6 +465,13 @@ class Run:
             self.emit("report", f"report failed: {type(e).__name__}: {e}")
         self.emit("done", f"done: {spec.prediction_file} from attempt {best.attempt_id}, "
                   f"validation {spec.metric}={best.score:.5f}")
+
+
+def sniff_kind_safe(path: Path) -> Optional[str]:
+    try:
+        return sniff_kind(path) or ("archive" if is_archive(path) else None)
+    except MlwrightError:
+        return "unreadable"
 
 
 def _last_error_line(tail: str) -> str:

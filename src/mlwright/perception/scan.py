@@ -30,6 +30,14 @@ class LoadedFolder:
     images: dict[str, Path] = field(default_factory=dict)  # image files (by suffix, not yet decoded): rel -> absolute
     documents: dict[str, Path] = field(default_factory=dict)  # one-document-per-file text: rel -> absolute
 
+    def check_readable(self) -> None:
+        if not self.tables and not self.images and not self.documents:  # images only: the caller judges
+            detail = "; ".join(f"{k}: {v}" for k, v in self.skipped.items())
+            raise DataError("No readable table in the data folder." + (f" Unreadable: {detail}" if detail else
+                            f" Files seen: {', '.join(self.files[:10])}"), where=str(self.root),
+                            hint="Supported: csv/tsv/txt, xlsx, parquet, json/jsonl, sqlite, and zip/tar archives "
+                                 "of them; with --llm, mlwright can also write a reader for other formats.")
+
     def profile(self) -> DataProfile:
         return DataProfile(
             data_dir=str(self.root), files=self.files, skipped=self.skipped,
@@ -44,7 +52,9 @@ def _walk(root: Path):
                 yield Path(dirpath) / f
 
 
-def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None) -> LoadedFolder:
+def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None,
+                require_data: bool = True) -> LoadedFolder:
+    """`require_data=False` leaves the "nothing readable" verdict to the caller (an LLM may write a reader)."""
     data_dir = Path(data_dir)
     if not data_dir.exists():
         raise DataError(f"Data folder does not exist: {data_dir}", hint="Check the path.")
@@ -91,9 +101,6 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     if not out.files:
         raise DataError("The data folder is empty.", where=str(data_dir),
                         hint="Put the training data (and the rows to predict) in the folder.")
-    if not out.tables and not out.images and not out.documents:  # a folder of images only is for the caller to judge
-        detail = "; ".join(f"{k}: {v}" for k, v in out.skipped.items())
-        raise DataError("No readable table in the data folder." + (f" Unreadable: {detail}" if detail else
-                        f" Files seen: {', '.join(out.files[:10])}"), where=str(data_dir),
-                        hint="Supported: csv/tsv/txt, xlsx, parquet, json/jsonl, sqlite, and zip/tar archives of them.")
+    if require_data:
+        out.check_readable()
     return out
