@@ -94,7 +94,9 @@ def as_class_frame(proba, classes):
     return df[CLASSES]
 
 
-def cli(fit, predict):
+def cli(fit, predict, check_new=None, write=None):
+    """`check_new(new)` returns an error message or None; `write(path, new, pred)` replaces the tabular writer
+    (forecasts write their own keys)."""
     ap = argparse.ArgumentParser(description="mlwright solution: fit on the training table or predict new rows")
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit")
@@ -114,9 +116,14 @@ def cli(fit, predict):
     else:
         new = load_table(a.input)
         missing = [c for c in FEATURES if c not in new.columns]
-        if missing:
-            sys.exit(f"error: new data lacks {len(missing)} feature column(s): {missing[:10]}")
+        problem = check_new(new) if check_new else (
+            f"new data lacks {len(missing)} feature column(s): {missing[:10]}" if missing else None)
+        if problem:
+            sys.exit(f"error: {problem}")
         pred = predict(a.model, new)
-        (raw_frame(pred) if a.raw else format_predictions(new, pred)).to_csv(a.output, index=False)
+        if write is not None:
+            write(a.output, new, pred)
+        else:
+            (raw_frame(pred) if a.raw else format_predictions(new, pred)).to_csv(a.output, index=False)
         log(f"wrote {a.output} ({len(new)} rows)")
 # ---- end of common block ----

@@ -291,31 +291,17 @@ def forecast_rows(fc, items, k, fallback_value):
     return vals
 
 
+def check_new_rows(new):
+    if TIME not in new.columns:
+        return f"new data lacks the timestamp column {TIME!r}"
+    if ITEM not in new.columns and not SYNTHETIC_ITEM:
+        return f"new data lacks the series column {ITEM!r}"
+    return None
+
+
 def main(fit, predict):
-    """The `fit` / `predict` sub-commands of every recipe; forecasts write their own keys (item, timestamp)."""
-    ap = argparse.ArgumentParser(description="mlwright forecasting solution: fit on the history or forecast rows")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fit")
-    f.add_argument("--train", required=True)
-    f.add_argument("--test", required=True)
-    f.add_argument("--out", default=".")
-    f.add_argument("--model", default="model")
-    p = sub.add_parser("predict")
-    p.add_argument("--model", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True)
-    a = ap.parse_args()
-    if a.cmd == "fit":
-        os.makedirs(a.model, exist_ok=True)
-        fit(load_table(a.train), load_table(a.test), a.out, a.model)
-    else:
-        new = load_table(a.input)
-        if TIME not in new.columns:
-            sys.exit(f"error: new data lacks the timestamp column {TIME!r}")
-        if ITEM not in new.columns and not SYNTHETIC_ITEM:
-            sys.exit(f"error: new data lacks the series column {ITEM!r}")
-        write_prediction(a.output, new, predict(a.model, new))
-        log(f"wrote {a.output} ({len(new)} rows)")
+    """The common block's `fit` / `predict` sub-commands; forecasts write their own keys (item, timestamp)."""
+    cli(fit, predict, check_new=check_new_rows, write=write_prediction)
 
 
 def load_bundle(model_dir):

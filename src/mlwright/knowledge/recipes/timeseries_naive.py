@@ -2,7 +2,6 @@
 The last `horizon` rows of each series are held out; the best candidate (or the mean of the best two) by the
 task metric on that holdout is refit on the full series and forecasts the test rows."""
 # <<common>>
-import argparse
 import pickle
 import warnings
 

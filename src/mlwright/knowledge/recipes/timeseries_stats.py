@@ -5,7 +5,6 @@ Each runs in its own forked process with a deadline (two at a time on two cores)
 each series are held out, every candidate and the mean of the best k are scored there with the task metric,
 and the winning configuration is refit on the full series to forecast the test rows."""
 # <<common>>
-import argparse
 import multiprocessing as mp
 import pickle
 import traceback
