@@ -1,10 +1,11 @@
 """How many LLM tokens a task costs with the scripted LLM flow (draft fails, analyst diagnoses, debug fixes,
-refinement + one improve): runs the real CLI against the fake OpenAI-compatible server from the tests.
+ablation study + one improve): runs the real CLI against the fake OpenAI-compatible server from the tests.
 
 usage: python scripts/llm_token_count.py DATA_DIR TASK_FILE [TIME_LIMIT]
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,12 @@ if __name__ == "__main__":
 ```'''
 
 
+ABLATED_MODEL = (
+    "def model():\n"
+    "    return lgb.LGBMRegressor(verbose=-1) if PROBLEM == 'regression' else lgb.LGBMClassifier(verbose=-1)\n")
+ABLATED_PREPARE = "def prepare(df):\n    return df[FEATURES].select_dtypes('number')\n"
+
+
 def answer(state):
     def reply(req):
         system = " ".join(m["content"] for m in req.messages if m["role"] == "system")
@@ -67,14 +74,21 @@ def answer(state):
             return '{"comments": "the reading is right"}'
         if "plan machine-learning" in system:
             state["plans"] += 1
-            return json.dumps({"candidates": ["lightgbm", "linear"], "action": "draft", "plan": "lightgbm"})
+            llm = re.findall(r"#(\d+) \w+ of \S+ \[llm\].*?: (\w+)", req.prompt_text)
+            if not llm:
+                return json.dumps({"candidates": ["lightgbm", "linear"], "action": "draft", "plan": "lightgbm"})
+            last_id, status = int(llm[-1][0]), llm[-1][1]
+            return json.dumps({"action": "debug" if status != "succeeded" else "improve", "parent_id": last_id,
+                               "plan": "fix it" if status != "succeeded" else "tune the model"})
         if "writes complete, correct" in system:
             state["codes"] += 1
             return GENERIC.replace("BUG", "raise ValueError('boom')" if state["codes"] == 1 else "pass")
         if "diagnose failed" in system:
             return json.dumps({"summary": "fit raises", "likely_cause": "a raise", "suggested_fix": "remove it"})
         if "targeted refinement" in system:
-            return json.dumps({"block": "model", "reason": "tuning", "ideas": ["more trees"]})
+            return json.dumps({"block": "model", "reason": "tuning", "ideas": ["more trees"], "ablations": [
+                {"block": "model", "what": "library defaults", "code": ABLATED_MODEL},
+                {"block": "prepare", "what": "numeric columns only", "code": ABLATED_PREPARE}]})
         return "{}"
     return reply
 
@@ -93,6 +107,8 @@ def main():
     print(json.dumps({"task": Path(task).parent.name, "status": s["status"], "calls": llm["calls"],
                       "input_tokens": llm["input_tokens"], "output_tokens": llm["output_tokens"],
                       "total_tokens": llm["input_tokens"] + llm["output_tokens"], "llm_attempts": llm["attempts"],
+                      "ablation": [(r["block"], r["delta"]) for r in (s.get("refinement") or {}).get("results", [])],
+                      "focus": (s.get("refinement") or {}).get("focus"),
                       "by_role": {k: v.get("input_tokens", 0) + v.get("output_tokens", 0)
                                   for k, v in llm["by_role"].items()}}))
     return r.returncode

@@ -208,3 +208,91 @@ def test_llm_writes_reader_code_for_an_unknown_format(tmp_path):
     # without an LLM the same folder is a clear error, not a crash
     r = run_cli("run", str(d), "--task", "predict label", "--output", str(tmp_path / "o2"), "--time-limit", "30")
     assert r.returncode == 2 and "No readable table" in r.stderr
+
+
+REFINABLE = GOOD_SCRIPT.replace('''def fit(train, test, out_dir, model_dir):''', '''def make_model():
+    return lgb.LGBMClassifier(n_estimators=150, learning_rate=0.05, verbose=-1, n_jobs=1)
+
+
+def fit(train, test, out_dir, model_dir):''').replace(
+    "m = lgb.LGBMClassifier(n_estimators=150, verbose=-1, n_jobs=1).fit(", "m = make_model().fit(").replace(
+    "model = lgb.LGBMClassifier(n_estimators=150, verbose=-1, n_jobs=1).fit(X, y)", "model = make_model().fit(X, y)")
+ABLATIONS = {"block": "make_model", "reason": "trees matter", "ideas": ["ratio features"], "ablations": [
+    {"block": "prepare", "what": "no features at all",
+     "code": "def prepare(df):\n    return pd.DataFrame({'const': np.zeros(len(df))})"},
+    {"block": "make_model", "what": "library defaults",
+     "code": "def make_model():\n    return lgb.LGBMClassifier(verbose=-1, n_jobs=1)"},
+    {"block": "no_such_block", "what": "x", "code": "def no_such_block():\n    pass"}]}
+
+
+def test_ablation_study_picks_the_block_that_matters_and_refinement_stays_inside_it(churn_dir, tmp_path):
+    coder_prompts = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            return json.dumps({"action": "draft", "plan": "lightgbm"}) if not coder_prompts else \
+                json.dumps({"action": "improve", "parent_id": 2, "plan": "better features"})
+        if role == "refinement":
+            return json.dumps(ABLATIONS)
+        if role == "coder":
+            coder_prompts.append(req.prompt_text)
+            if len(coder_prompts) == 1:
+                return REFINABLE
+            if len(coder_prompts) == 2:  # stays inside `prepare`: accepted
+                return REFINABLE.replace("    return X\n", "    X['sum'] = X.select_dtypes('number').sum(axis=1)\n"
+                                                          "    return X\n", 1)
+            return REFINABLE.replace("n_estimators=150", "n_estimators=300")  # outside the block: rejected
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = _run(srv, churn_dir, out, attempts="3")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    ref = s["refinement"]
+    assert ref["parent_attempt"] == 2 and ref["decided_by"] == "ablation"
+    measured = {x["block"]: x for x in ref["results"]}
+    assert set(measured) == {"prepare", "make_model"}  # the variant of an unknown block is not run
+    # the scores are mlwright's own: no features at all is worse by far than default hyperparameters
+    assert measured["prepare"]["delta"] < -0.1 and abs(measured["make_model"]["delta"]) < 0.1
+    assert ref["focus"] == "prepare"  # chosen by the measurement, not by the LLM's guess (make_model)
+    assert any("no_such_block" in f for f in s["llm"]["fallback_reasons"])
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = con.execute("SELECT attempt_id, parent_id, kind, recipe, status, score, error FROM attempts "
+                           "ORDER BY attempt_id").fetchall()
+    assert [r[2:4] for r in rows[:6]] == [("draft", "lightgbm_baseline"), ("draft", "llm"), ("ablation", "ablation"),
+                                          ("ablation", "ablation"), ("improve", "llm"), ("improve", "llm")]
+    assert rows[2][1] == 2 and rows[2][5] == pytest.approx(measured["prepare"]["score"])
+    assert rows[4][4] == "succeeded"
+    assert rows[5][4] == "invalid" and "outside the chosen block `prepare`" in rows[5][6]
+    assert "Change ONLY the function `prepare`" in coder_prompts[1] and "Ablation study" in coder_prompts[1]
+    assert s["llm"]["attempts"] == 3  # ablation variants are measurements, not LLM attempts
+
+
+def test_unusable_ablation_answer_falls_back_to_deterministic_variants(churn_dir, tmp_path):
+    calls = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            return json.dumps({"action": "draft", "plan": "lgbm"}) if not calls else \
+                json.dumps({"action": "improve", "parent_id": 2, "plan": "tune"})
+        if role == "coder":
+            calls.append(1)
+            return GOOD_SCRIPT
+        if role == "refinement":
+            return "I would look at the features, probably."  # no JSON
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = _run(srv, churn_dir, out, attempts="2")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    assert s["llm"]["fallbacks"]["refinement"] == 1
+    ref = s["refinement"]
+    # GOOD_SCRIPT's fit holds the tuned constant n_estimators=150: its variant runs with library defaults
+    assert [x["block"] for x in ref["results"]] == ["fit"] and ref["results"][0]["status"] == "succeeded"
+    assert "library defaults" in ref["results"][0]["what"]
+    assert (ref["focus"], ref["decided_by"]) in (("fit", "ablation"), ("prepare", "heuristic"))  # heuristic: no change

@@ -22,7 +22,9 @@ from mlwright.knowledge.library import retrieve, task_query
 from mlwright.llm import LLMSettings, Usage, make_llm
 from mlwright.llm.agent import AgentFailures
 from mlwright.perception.agent import (PerceptionAgent, ReaderAgent, apply_review, file_head, run_reader)
-from mlwright.planning.llm_planner import PlannerAgent, RefinementAgent, changed_outside
+from mlwright.planning.llm_planner import PlannerAgent
+from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, replace_block,
+                                         top_level_blocks)
 from mlwright.perception.infer import Asker, infer_task
 from mlwright.perception.documents import detect_document_task
 from mlwright.perception.images import detect_image_task
@@ -33,7 +35,8 @@ from mlwright.perception.scan import load_folder
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
 from mlwright.planning.planner import Planner, finish_reserve
-from mlwright.schemas import AttemptPlan, AttemptRecord, BestAttempt, RunSummary, TaskSpec
+from mlwright.schemas import (AblationResult, AttemptPlan, AttemptRecord, BestAttempt, Refinement, RunSummary,
+                              TaskSpec)
 from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
 from mlwright.validation.metrics import is_better
 
@@ -168,6 +171,7 @@ class Run:
             raise MlwrightError(f"The run already succeeded: {self.out}", hint="Start a new run instead.")
         self.t0 = time.time() - prev.wall_seconds
         self.summary.error = None
+        self.summary.refinement = prev.refinement  # an ablation study already run is not repeated
 
     def perceive(self) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame]:
         self.emit("perception", f"scanning {self.opts.data_dir}")
@@ -322,7 +326,6 @@ class Run:
         engine runs and validates it, the error analyst explains failures for the next debug attempt."""
         planner, coder = self.agent(PlannerAgent), self.agent(CoderAgent)
         analyst, refiner = self.agent(ErrorAnalyst), self.agent(RefinementAgent)
-        focus = None
         unusable_in_a_row = 0
         while self.llm_attempts < self.opts.max_llm_attempts and unusable_in_a_row < 2:
             usable = self.time_left() - finish_reserve(self.opts.time_limit)
@@ -347,17 +350,26 @@ class Run:
             by_id = {h.attempt_id: h for h in history}
             parent = by_id.get(decision.parent_id) if decision.parent_id is not None else None
             parent_code = self.journal.attempt_code(parent.attempt_id) if parent else None
+            carries_code = bool(parent and parent_code and parent.recipe in ("llm", "ablation"))
             focus_block = None
-            if decision.action == "improve" and parent_code and parent.recipe == "llm":
-                if focus is None:
-                    focus, _ = refiner.choose(code=parent_code, spec=spec, score=parent.score)
-                    self.emit("planning", f"refinement: next improvements change only `{focus.block}` "
-                              f"({focus.reason[:120]})")
-                focus_block = focus.block
+            if decision.action == "improve" and carries_code:
+                if self.summary.refinement is None:
+                    self.summary.refinement = self.refine(spec, train, test, history, parent, parent_code, refiner)
+                    if len(history) + 1 != next_id:  # the ablation variants took ids: guidance goes with the attempt
+                        self.journal.move_guidance(next_id, len(history) + 1)
+                        next_id = len(history) + 1
+                    best = self._best(spec, history, best)
+                    usable = self.time_left() - finish_reserve(self.opts.time_limit)
+                    if usable < 25:
+                        break
+                focus_block = self.summary.refinement.focus
+                if focus_block not in top_level_blocks(parent_code):
+                    focus_block = None  # a different lineage: no block constraint
             answer, from_llm = coder.ask(spec=spec, plan=decision.plan, knowledge=self.knowledge,
-                                         parent_code=parent_code if parent and parent.recipe == "llm" else None,
+                                         parent_code=parent_code if carries_code else None,
                                          diagnosis=diagnoses.get(parent.attempt_id) if decision.action == "debug"
-                                         and parent else None, focus_block=focus_block, guidance=guidance)
+                                         and parent else None, focus_block=focus_block, guidance=guidance,
+                                         focus_note=self.summary.refinement.note() if focus_block else "")
             if not answer.code:
                 unusable_in_a_row += 1
                 self.llm_attempt_failures.append(f"before attempt {next_id}: no usable code from the LLM")
@@ -392,6 +404,47 @@ class Run:
                           f"{spec.metric}={rec.score:.5f}", attempt_id=rec.attempt_id, score=rec.score)
             self.write_summary()
         return best
+
+    def _best(self, spec: TaskSpec, history: list[AttemptRecord],
+              best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
+        for h in history:
+            if h.status == "succeeded" and is_better(spec, h.score, best.score if best else None):
+                best = h
+        return best
+
+    def refine(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame, history: list[AttemptRecord],
+               parent: AttemptRecord, parent_code: str, refiner: RefinementAgent) -> Refinement:
+        """The ablation study: each proposed variant (one block simplified) runs and is validated like any
+        attempt; the block whose simplification moves the score most is the one the next attempts refine."""
+        plan, from_llm = refiner.plan(code=parent_code, spec=spec, score=parent.score)
+        params = self.journal.attempt_params(parent.attempt_id) or {}
+        # a simplified variant should not need much longer than the script it simplifies
+        per_variant = min(parent.time_budget_s, max(20.0, 2.5 * (parent.seconds or 0) + 15))
+        results = []
+        for ab in plan.ablations:
+            usable = self.time_left() - finish_reserve(self.opts.time_limit)
+            if usable < 2 * per_variant + 25:  # keep time for the refinement attempts themselves
+                self.emit("planning", f"ablation of `{ab.block}` skipped: not enough time left")
+                continue
+            plan_v = AttemptPlan(attempt_id=len(history) + 1, parent_id=parent.attempt_id, kind="ablation",
+                                 recipe="ablation", title=f"ablation of {ab.block}: {ab.what}"[:100],
+                                 time_budget_s=per_variant, params=params)
+            rec = self.run_attempt(plan_v, spec, train, test, body=replace_block(parent_code, ab.block, ab.code))
+            history.append(rec)
+            delta = rec.score - parent.score if rec.score is not None else None
+            results.append(AblationResult(block=ab.block, what=ab.what, attempt_id=rec.attempt_id,
+                                          status=rec.status, score=rec.score, delta=delta))
+        focus, decided_by = decide_focus(results, plan.block)
+        if decided_by == "llm guess" and not from_llm:
+            decided_by = "heuristic"
+        ref = Refinement(parent_attempt=parent.attempt_id, metric=spec.metric, baseline_score=parent.score,
+                         results=results, focus=focus, decided_by=decided_by, reason=plan.reason, ideas=plan.ideas)
+        table = ", ".join(f"{r.block} {r.delta:+.4f}" if r.delta is not None else f"{r.block} {r.status}"
+                          for r in results) or "no variant measured"
+        self.emit("planning", f"refinement: ablation of attempt {parent.attempt_id} ({table}); next improvements "
+                  f"change only `{focus}` ({decided_by})", focus=focus, decided_by=decided_by)
+        self.write_summary()
+        return ref
 
     def run_attempt(self, plan: AttemptPlan, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame,
                     body: Optional[str] = None, rejected: Optional[str] = None) -> AttemptRecord:

@@ -112,7 +112,7 @@ class AttemptPlan(BaseModel):
 
     attempt_id: int
     parent_id: Optional[int] = None
-    kind: Literal["draft", "debug", "improve"] = "draft"
+    kind: Literal["draft", "debug", "improve", "ablation"] = "draft"
     recipe: str
     title: str
     time_budget_s: float  # hard wall-clock limit for the process
@@ -165,6 +165,39 @@ class BestAttempt(BaseModel):
     higher_is_better: bool
 
 
+class AblationResult(BaseModel):
+    block: str
+    what: str
+    attempt_id: int
+    status: str
+    score: Optional[float] = None
+    delta: Optional[float] = None  # variant score - baseline score (metric units)
+
+
+class Refinement(BaseModel):
+    """The ablation study and its decision (run.json `refinement`, the report)."""
+
+    parent_attempt: int
+    metric: str
+    baseline_score: float
+    results: list[AblationResult] = Field(default_factory=list)
+    focus: str
+    decided_by: Literal["ablation", "llm guess", "heuristic"]
+    reason: str = ""
+    ideas: list[str] = Field(default_factory=list)
+
+    def note(self) -> str:
+        """What the coder of the next improve attempts is told."""
+        lines = [f"Ablation study on the current script ({self.metric} = {self.baseline_score:.5f}):"]
+        for r in self.results:
+            lines.append(f"- {r.block}: {r.what} -> " + (f"{r.score:.5f} (change {r.delta:+.5f})"
+                                                        if r.score is not None else f"{r.status}"))
+        lines.append(f"Focus: `{self.focus}` ({self.decided_by}). " + (self.reason or ""))
+        if self.ideas:
+            lines.append("Ideas: " + "; ".join(self.ideas[:5]))
+        return "\n".join(lines)
+
+
 class RunSummary(BaseModel):
     """run.json: the contract the benchmark, the UI and the MCP server read."""
 
@@ -178,6 +211,7 @@ class RunSummary(BaseModel):
     attempts: int = 0
     attempts_failed: int = 0
     llm: LLMUsage = Field(default_factory=LLMUsage)
+    refinement: Optional[Refinement] = None  # the ablation study that chose the block to refine
     wall_seconds: float = 0.0
     overhead_seconds: Optional[float] = None  # everything but the attempts' own processes
     prediction_path: Optional[str] = None

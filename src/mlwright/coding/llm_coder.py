@@ -54,7 +54,7 @@ class CoderAgent(Agent[CodeAnswer]):
 
     def prompt(self, *, spec: TaskSpec, plan: str, knowledge: str, parent_code: Optional[str] = None,
                diagnosis: Optional[str] = None, focus_block: Optional[str] = None, guidance: list[str] = (),
-               extra_libs: str = "") -> str:
+               extra_libs: str = "", focus_note: str = "") -> str:
         parts = [COMMON_API + extra_libs + ".",
                  f"Task: {spec.problem_type} on target {spec.target!r}, metric {spec.metric} "
                  f"({'higher' if spec.higher_is_better else 'lower'} is better), {spec.n_train_rows} training rows, "
@@ -70,6 +70,8 @@ class CoderAgent(Agent[CodeAnswer]):
         if diagnosis:
             parts.append(f"It failed. Diagnosis: {diagnosis}\nFix it.")
         if focus_block:
+            if focus_note:
+                parts.append(focus_note)
             parts.append(f"Change ONLY the function `{focus_block}`; keep every other top-level statement exactly as "
                          "it is (mlwright rejects changes elsewhere).")
         return "\n\n".join(parts)

@@ -103,6 +103,12 @@ class Journal:
                             [(attempt_id, r["id"]) for r in rows])
         return [r["text"] for r in rows]
 
+    def move_guidance(self, old_attempt: int, new_attempt: int) -> None:
+        """Re-key instructions taken for an attempt id that other attempts (an ablation study) used first."""
+        with self._connect() as con:
+            con.execute("UPDATE guidance SET consumed_by_attempt = ? WHERE consumed_by_attempt = ?",
+                        (new_attempt, old_attempt))
+
     def guidance(self) -> list[dict]:
         with self._connect() as con:
             return [dict(r) for r in con.execute("SELECT * FROM guidance ORDER BY id").fetchall()]
@@ -116,6 +122,11 @@ class Journal:
         with self._connect() as con:
             rows = con.execute("SELECT attempt_id, diagnosis FROM attempts WHERE diagnosis IS NOT NULL").fetchall()
         return {r["attempt_id"]: r["diagnosis"] for r in rows}
+
+    def attempt_params(self, attempt_id: int) -> Optional[dict]:
+        with self._connect() as con:
+            r = con.execute("SELECT params FROM attempts WHERE attempt_id = ?", (attempt_id,)).fetchone()
+        return json.loads(r["params"]) if r and r["params"] else None
 
     def attempt_code(self, attempt_id: int) -> Optional[str]:
         with self._connect() as con:

@@ -1,9 +1,8 @@
-"""The LLM planner and the refinement agent. The planner proposes a few distinct candidate plans and picks
-the next node of the attempt tree (draft / debug / improve); refinement picks the one code block that the
-next improve attempts may change (MLE-STAR-style targeted refinement). Both have deterministic fallbacks."""
+"""The LLM planner: it proposes a few distinct candidate plans and picks
+the next node of the attempt tree (draft / debug / improve), with a deterministic fallback. Refinement (which
+block the improve attempts may change) is in refinement.py."""
 from __future__ import annotations
 
-import ast
 from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
@@ -88,59 +87,3 @@ class PlannerAgent(Agent[PlanDecision]):
             self.failures.add(self.role, f"inconsistent decision {d.action} of #{d.parent_id}; using the fallback")
             return deterministic_decision(history, spec), False
         return d, from_llm
-
-
-class FocusChoice(BaseModel):
-    block: str
-    reason: str = ""
-    ideas: list[str] = Field(default_factory=list)
-
-
-def top_level_blocks(code: str) -> dict[str, str]:
-    """Top-level functions and classes of the task-specific part of a script, by name."""
-    body = code.split("# ---- end of common block ----")[-1]
-    tree = ast.parse(body)
-    return {n.name: ast.get_source_segment(body, n) or "" for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-
-
-def changed_outside(old: str, new: str, block: str) -> list[str]:
-    """Top-level statements other than `block` that differ between two scripts (ast-equal is unchanged)."""
-    def parts(code: str) -> dict[str, str]:
-        body = code.split("# ---- end of common block ----")[-1]
-        out = {}
-        for i, n in enumerate(ast.parse(body).body):
-            key = getattr(n, "name", None) or f"stmt{i}:{type(n).__name__}"
-            out[key] = ast.dump(n)
-        return out
-    a, b = parts(old), parts(new)
-    return sorted(k for k in set(a) | set(b) if k != block and a.get(k) != b.get(k))
-
-
-class RefinementAgent(Agent[FocusChoice]):
-    role = "refinement"
-    output = FocusChoice
-    max_tokens = 500
-    system = ("You do targeted refinement of a working ML script: pick the ONE top-level function whose change "
-              "is most likely to improve the validation score, with a reason and concrete ideas. Answer with a "
-              'JSON object {"block": str, "reason": str, "ideas": [str]}.')
-
-    def prompt(self, *, code: str, spec: TaskSpec, score: float) -> str:
-        blocks = top_level_blocks(code)
-        listing = "\n\n".join(f"### {name}\n{src[:1500]}" for name, src in blocks.items())
-        return (f"Metric {spec.metric} = {score:.5f} ({'higher' if spec.higher_is_better else 'lower'} is better). "
-                f"Blocks:\n{listing}\nWhich block should the next attempts change?")
-
-    def fallback(self, *, code: str, spec: TaskSpec, score: float) -> FocusChoice:
-        names = list(top_level_blocks(code))
-        prefer = [n for n in names if any(k in n.lower() for k in ("feature", "prep", "transform", "engineer"))]
-        block = (prefer or [n for n in names if n == "fit"] or names or ["fit"])[0]
-        return FocusChoice(block=block, reason="feature preparation usually matters most on tabular data",
-                           ideas=["add interaction and ratio features", "encode categoricals by target statistics"])
-
-    def choose(self, *, code: str, spec: TaskSpec, score: float) -> tuple[FocusChoice, bool]:
-        choice, from_llm = self.ask(code=code, spec=spec, score=score)
-        if choice.block not in top_level_blocks(code):
-            self.failures.add(self.role, f"unknown block {choice.block!r}")
-            return self.fallback(code=code, spec=spec, score=score), False
-        return choice, from_llm
