@@ -63,3 +63,51 @@ def test_predict_on_a_folder_of_new_documents(tmp_path):
     assert r.returncode == 0, r.stderr
     p = pd.read_csv(tmp_path / "p.csv").sort_values("filename")
     assert list(p["sentiment"]) == ["pos", "pos", "pos", "neg", "neg", "neg"]
+
+
+def test_documents_listed_in_a_table_and_json_test_documents(tmp_path):
+    """labels.csv names the training documents (docs/*.txt) and their labels; the documents to predict are
+    .json objects in test/ that no table lists."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "listed"
+    (root / "docs").mkdir(parents=True)
+    (root / "test").mkdir()
+    rows = []
+    for i in range(80):
+        label = "pos" if i % 2 else "neg"
+        text = " ".join(rng.choice(POS if label == "pos" else NEG, size=2)) + " the box"
+        (root / "docs" / f"r{i:03d}.txt").write_text(text, encoding="utf-8")
+        rows.append({"file": f"docs/r{i:03d}.txt", "stars": int(rng.integers(1, 6)), "sentiment": label})
+    rows.append({"file": "docs/missing.txt", "stars": 3, "sentiment": "pos"})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    truth = {}
+    for i in range(12):
+        label = "pos" if i % 2 else "neg"
+        doc = {"title": f"review {i}", "body": " ".join(rng.choice(POS if label == "pos" else NEG, size=2))}
+        (root / "test" / f"t{i:02d}.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        truth[f"t{i:02d}.json"] = label
+    out = tmp_path / "run"
+    r = run_cli("run", str(root), "--task", "Predict the sentiment of each review in test/; write predictions.csv "
+                "with columns file,sentiment", "--output", str(out), "--time-limit", "60", "--no-autogluon")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    notes = " ".join(s["task"]["notes"])
+    assert "column 'file' of labels.csv names document files" in notes and "1 names match no file" in notes
+    assert "12 unlisted documents in a test folder" in notes
+    assert s["task"]["target"] == "sentiment" and "text" in s["task"]["feature_columns"]
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["file", "sentiment"] and sorted(pred["file"]) == sorted(truth)
+    assert (pred["sentiment"] == pred["file"].map(truth)).mean() >= 0.9
+
+
+def test_text_model_resolution_says_where_the_model_comes_from(tmp_path):
+    from mlwright.knowledge.text_models import _resolve
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    assert _resolve(str(folder), True).path == str(folder.resolve())
+    missing = _resolve("someone/not-a-cached-model", True)  # offline: never tries the network
+    assert "not-a-cached-model" in missing.source
+    assert "not in the local Hugging Face cache" in missing.source or "not installed" in missing.source
+    # the shipped model (when the extra is installed) still serves, and the message says why it is used
+    assert missing.path is None or "all-MiniLM-L6-v2" in missing.source

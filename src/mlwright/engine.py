@@ -26,7 +26,7 @@ from mlwright.planning.llm_planner import PlannerAgent
 from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, replace_block,
                                          top_level_blocks)
 from mlwright.perception.infer import Asker, infer_task
-from mlwright.perception.documents import detect_document_task
+from mlwright.perception.documents import detect_document_task, inline_referenced_documents
 from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.archives import is_archive
@@ -189,12 +189,14 @@ class Run:
                 raise DataError(f"Cannot read {base}, which the task names: {why}", where=f,
                                 hint="Fix or replace the file.")
             self.emit("perception", f"skipped {f}: {why}")
-        inferred = detect_image_task(folder, hints, self.opts.target, notes := [])
+        inferred, doc_notes = detect_image_task(folder, hints, self.opts.target, []), []
         if inferred is None:
+            doc_notes = inline_referenced_documents(folder)
             inferred = detect_document_task(folder, hints, self.opts.target,
                                             self.ask if self.opts.interactive else None)
         if inferred is None:
             inferred = self.infer(folder, profile, hints)
+            inferred.spec.notes[:0] = doc_notes
         spec = inferred.spec
         write_table(inferred.train, self.out / "inputs" / "train.parquet")
         write_table(inferred.test, self.out / "inputs" / "test.parquet")

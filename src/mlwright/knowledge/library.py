@@ -29,7 +29,16 @@ class Card:
     time_share: float = 1.0  # fraction of the remaining budget a main recipe may take
 
     def available(self) -> bool:
-        return all(_module_available(m) for m in self.needs)
+        return all(_need_met(m) for m in self.needs)
+
+
+def _need_met(need: str) -> bool:
+    """A python module, or `text_model`: a pretrained text model on this machine (see text_models.py)."""
+    if need == "text_model":
+        from mlwright.knowledge.text_models import resolve_text_model
+
+        return resolve_text_model().path is not None
+    return _module_available(need)
 
 
 @lru_cache(maxsize=None)

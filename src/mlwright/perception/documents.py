@@ -1,13 +1,16 @@
-"""One-document-per-file text: labels given by class-named folders (train/<class>/*.txt), unlabeled
-documents in a test folder. The documents become a text column of a train and a test table, and the
-usual inference (target, metric, output format) takes it from there."""
+"""One-document-per-file text (.txt, or .json objects): labels given by class-named folders
+(train/<class>/*.txt) or by a table of file names and labels; unlabeled documents in a test folder or listed
+in a test table. The documents become a text column of a train and a test table, and the usual inference
+(target, metric, output format) takes it from there."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Optional
 
 import pandas as pd
 
+from mlwright.perception.images import _file_column, _Index, _test_ids
 from mlwright.perception.infer import Asker, Inferred, infer_task
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import LoadedFolder
@@ -17,11 +20,69 @@ _TEST_DIR = re.compile(r"^(test|tests|testing|unlabell?ed|new|predict|to_predict
 TEXT_COLUMN = "text"
 
 
+def _strings(obj) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
 def _read(path) -> Optional[str]:
+    """A document's text; a .json document's text is its string values, in order."""
     try:
-        return _decode(path)
+        text = _decode(path)
+        if str(path).lower().endswith(".json"):
+            return "\n".join(_strings(json.loads(text)))
+        return text
     except Exception:  # noqa: BLE001 - an unreadable document is reported, not fatal
         return None
+
+
+def _text_column(df: pd.DataFrame) -> str:
+    name = TEXT_COLUMN
+    while name in df.columns:
+        name = "document_" + name
+    return name
+
+
+def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
+    """Tables with a column of document file names get the documents' text as a new column (in place). Test
+    documents that no table lists become a test table. Returns notes; the documents are consumed."""
+    if not folder.documents or not folder.tables:
+        return []
+    index = _Index(list(folder.documents))
+    notes, used, file_col = [], set(), None
+    for name, df in list(folder.tables.items()):
+        found = _file_column(df, index)
+        if not found:
+            continue
+        col = found[0]
+        rels = [index.find(v) for v in df[col]]
+        texts = [_read(folder.documents[r]) if r else None for r in rels]
+        missing = sum(r is None for r in rels)
+        empty = sum(r is not None and not (t or "").strip() for r, t in zip(rels, texts))
+        tcol = _text_column(df)
+        folder.tables[name] = df.assign(**{tcol: [t or "" for t in texts]})
+        used |= {r for r in rels if r}
+        file_col = file_col or col
+        notes.append(f"documents: column {col!r} of {name} names document files; their text is column {tcol!r}"
+                     + (f"; {missing} names match no file" if missing else "")
+                     + (f"; {empty} documents are empty or unreadable (no text)" if empty else ""))
+    if not used:
+        return []
+    rest = [r for r in folder.documents if r not in used and any(_TEST_DIR.match(d) for d in r.split("/")[:-1])]
+    if rest and file_col:
+        ids = _test_ids(rest)
+        texts = [_read(folder.documents[r]) for r in rest]
+        folder.tables["test_documents"] = pd.DataFrame({file_col: ids, TEXT_COLUMN: [t or "" for t in texts]})
+        notes.append(f"documents: {len(rest)} unlisted documents in a test folder are the rows to predict"
+                     + (f" ({sum(not (t or '').strip() for t in texts)} empty)" if any(
+                         not (t or "").strip() for t in texts) else ""))
+    folder.documents = {}
+    return notes
 
 
 def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: Optional[str],

@@ -52,6 +52,18 @@ def _walk(root: Path):
                 yield Path(dirpath) / f
 
 
+def _json_object_document(p: Path) -> bool:
+    """A small .json file holding one object: one document (or record) of a folder of many, not a table."""
+    try:
+        if p.stat().st_size > 1024**2:
+            return False
+        with open(p, "rb") as fh:
+            head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        return head.startswith(b"{")
+    except OSError:
+        return False
+
+
 def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None,
                 require_data: bool = True) -> LoadedFolder:
     """`require_data=False` leaves the "nothing readable" verdict to the caller (an LLM may write a reader)."""
@@ -68,6 +80,8 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
         root, paths = roots.pop(0)
         per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
         doc_dirs = {d for d, n in per_dir.items() if n >= MIN_DOCUMENTS_PER_DIR}
+        json_dirs = Counter(p.parent for p in paths if p.suffix.lower() == ".json" and _json_object_document(p))
+        json_doc_dirs = {d for d, n in json_dirs.items() if n >= MIN_DOCUMENTS_PER_DIR}
         for p in paths:
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
@@ -81,7 +95,8 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 out.images[rel] = Path(os.path.abspath(p))
                 continue
-            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES:
+            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or \
+                    p.parent in json_doc_dirs and p.suffix.lower() == ".json" and _json_object_document(p):
                 out.documents[rel] = Path(os.path.abspath(p))
                 continue
             if sniff_kind(p) is None:

@@ -85,9 +85,14 @@ def detect_forecasting(train: pd.DataFrame, test: pd.DataFrame, target: str, hin
         horizon = int(te.groupby(icol).size().max())
         freq = infer_freq(t_train[tr[icol] == tr[icol].value_counts().idxmax()])
         season = season_from_text(hints.text) or season_for(freq)
-        covs = [c for c in test.columns if c in train.columns and c not in (tcol, icol)]
+        covs = [c for c in test.columns if c in train.columns and c not in (tcol, icol, target)]
+        ids = [c for c in covs if column_kind(train[c], c) in ("id", "constant", "empty")]
+        if ids:
+            notes.append(f"forecasting: columns {ids} are identifiers or empty, not used as known covariates")
+        covs = [c for c in covs if c not in ids]
         notes.append(f"forecasting: test rows come after the end of their series ({tcol!r} per {icol!r}); "
-                     f"horizon {horizon}, frequency {freq}, season period {season}")
+                     f"horizon {horizon}, frequency {freq}, season period {season}"
+                     + (f"; known covariates {covs}" if covs else ""))
         spec = TimeSeriesSpec(item_column=icol, timestamp_column=tcol, horizon=horizon, freq=freq,
                               season_period=season, known_covariates=covs)
         return spec, tr, te

