@@ -197,3 +197,43 @@ def test_known_covariates_drive_the_forecast(tmp_path):
     again = pred.merge(pd.read_csv(tmp_path / "again.csv"), on=["store", "date"], suffixes=("", "_flip"))
     moved = (again["sales_flip"] - again["sales"]) * np.where(flipped["promo"].to_numpy() == 1, 1, -1)
     assert len(again) == len(truth) and moved.mean() > 20
+
+
+def test_wide_table_of_series_is_forecast_and_written_back_wide(tmp_path):
+    """train.csv: one date column and one column per store; test.csv: the next 14 dates only."""
+    rng = np.random.default_rng(3)
+    t = pd.date_range("2024-01-01", periods=120 + 14, freq="D")
+    wide = pd.DataFrame({"date": t.strftime("%Y-%m-%d")})
+    for s in range(4):
+        wide[f"store_{s}"] = (50 + 10 * s + 12 * (t.dayofweek.to_numpy() >= 5) + rng.normal(0, 2, len(t))).round(1)
+    data = tmp_path / "wide"
+    data.mkdir()
+    wide.iloc[:120].to_csv(data / "train.csv", index=False)
+    wide.iloc[120:][["date"]].to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "Forecast every store's daily sales for the next 14 days (MAE).",
+                "--output", str(out), "--time-limit", "60", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    ts = s["task"]["timeseries"]
+    assert ts["wide"]["series"] == [f"store_{k}" for k in range(4)] and ts["horizon"] == 14
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["date"] + [f"store_{k}" for k in range(4)]
+    assert list(pred["date"]) == list(wide["date"].iloc[120:])
+    err = np.abs(pred.iloc[:, 1:].to_numpy() - wide.iloc[120:, 1:].to_numpy())
+    assert err.mean() < 4  # weekend effect 12, noise 2
+    r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = pd.read_csv(tmp_path / "again.csv")
+    assert list(again.columns) == list(pred.columns) and np.allclose(again.iloc[:, 1:], pred.iloc[:, 1:])
+
+
+def test_a_named_target_among_train_only_columns_is_not_a_wide_table():
+    from mlwright.perception.task_text import parse_task_text
+    from mlwright.perception.wide_series import detect_wide
+
+    t = pd.date_range("2024-01-01", periods=60, freq="h").strftime("%Y-%m-%d %H:%M")
+    train = pd.DataFrame({"datetime": t[:48], "temp": range(48), "casual": range(48), "count": range(48)})
+    test = pd.DataFrame({"datetime": t[48:], "temp": range(12)})
+    assert detect_wide(train, test, parse_task_text("predict count per hour", [])) is None
+    assert detect_wide(train, test, parse_task_text("forecast the series", [])).series == ["casual", "count"]

@@ -32,6 +32,7 @@ from mlwright.perception.materialize import write_table
 from mlwright.perception.archives import is_archive
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
+from mlwright.perception.wide_series import first_series_rows, to_wide
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
 from mlwright.planning.planner import Planner, finish_reserve
@@ -501,7 +502,13 @@ class Run:
                                  hint="Raise --time-limit, check the attempts' logs in the run folder, or simplify "
                                       "the data.")
         wd = Path(best.workdir)
-        shutil.copy2(wd / spec.prediction_file, self.out / spec.prediction_file)
+        wide = spec.timeseries.wide if spec.timeseries else None
+        if wide is not None:  # the attempts forecast in long form; the user's data and file are wide
+            long_test = pd.read_parquet(self.out / "inputs" / "test.parquet")
+            to_wide(pd.read_csv(wd / spec.prediction_file), first_series_rows(long_test, wide), wide).to_csv(
+                self.out / spec.prediction_file, index=False)
+        else:
+            shutil.copy2(wd / spec.prediction_file, self.out / spec.prediction_file)
         shutil.copy2(wd / SOLUTION, self.out / SOLUTION)
         shutil.copytree(wd / MODEL_DIR, self.out / MODEL_DIR, symlinks=True)
         self.summary.best = BestAttempt(attempt_id=best.attempt_id, recipe=best.recipe, metric=spec.metric,

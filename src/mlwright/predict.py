@@ -16,6 +16,7 @@ from mlwright.perception.documents import TEXT_COLUMN
 from mlwright.perception.images import new_images_frame
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import load_folder
+from mlwright.perception.wide_series import test_long, to_wide
 from mlwright.schemas import TaskSpec
 from mlwright.validation.checks import compare_columns
 
@@ -53,6 +54,13 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
     if output.exists():
         raise MlwrightError(f"Output file already exists: {output}", hint="Choose a new --output file.")
     new = read_new_data(new_data, run_dir, spec)
+    wide = spec.timeseries.wide if spec.timeseries else None
+    wide_new = None
+    if wide is not None and wide.item not in new.columns:  # new timestamps in the wide layout
+        if wide.time not in new.columns:
+            raise DataError(f"The new data lacks the timestamp column {wide.time!r}.", where=str(new_data),
+                            hint="Give the timestamps to forecast in that column.")
+        wide_new, new = new, test_long(new, wide)
     problem = compare_columns(spec, new)
     if problem:
         raise DataError(problem, where=str(new_data), hint="Give the new rows the same columns as the training data.")
@@ -65,5 +73,8 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
         if res.returncode != 0 or not (work / "out.csv").is_file():
             raise MlwrightError("Prediction failed: " + res.tail(1500), where=str(run_dir / SOLUTION))
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(work / "out.csv"), str(output))
+        if wide_new is not None:
+            to_wide(pd.read_csv(work / "out.csv"), wide_new, wide).to_csv(output, index=False)
+        else:
+            shutil.move(str(work / "out.csv"), str(output))
     return output

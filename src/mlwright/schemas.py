@@ -36,6 +36,17 @@ class DataProfile(BaseModel):
     tables: list[TableProfile]
 
 
+class WideLayout(BaseModel):
+    """A wide series table (one timestamp column, one column per series): forecast in long form, written back wide."""
+
+    time: str
+    series: list[str]
+    covariates: list[str] = Field(default_factory=list)
+    item: str = "series"
+    value: str = "value"
+    output_columns: list[str] = Field(default_factory=list)  # the user-facing prediction file's columns
+
+
 class TimeSeriesSpec(BaseModel):
     """Forecasting: one row per (item, timestamp); the target is forecast `horizon` steps past each series' end."""
 
@@ -45,6 +56,7 @@ class TimeSeriesSpec(BaseModel):
     freq: Optional[str] = None  # pandas offset alias, e.g. "MS"
     season_period: int = 1
     known_covariates: list[str] = Field(default_factory=list)
+    wide: Optional[WideLayout] = None  # set when the data came as a wide table
 
 
 class ImageSpec(BaseModel):

@@ -13,8 +13,9 @@ from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.multitable import enrich
 from mlwright.perception.timeseries import detect_forecasting
+from mlwright.perception.wide_series import detect_wide, to_long
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
-from mlwright.schemas import TaskSpec
+from mlwright.schemas import TaskSpec, WideLayout
 
 Asker = Callable[[str, list[str]], str]  # (question, candidates) -> chosen candidate
 
@@ -260,6 +261,13 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     test = tables[test_name] if test_name else None
     sample = tables[sample_name] if sample_name else None
     notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else ""))
+    wide = detect_wide(train, test, hints) if test is not None and not forced_target else None
+    if wide is not None:
+        train, test = to_long(train, test, wide)
+        notes.append(f"wide time series: {len(wide.series)} series columns by {wide.time!r} "
+                     f"({', '.join(wide.series[:5])}{' ...' if len(wide.series) > 5 else ''}); forecast in long form "
+                     f"({wide.item}, {wide.time}, {wide.value}), written back wide")
+        forced_target = wide.value
 
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
     joins: list[str] = []
@@ -300,7 +308,12 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
 
     found = detect_forecasting(labeled, test, target, hints, notes)
     if found:
-        return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name)
+        return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name, wide)
+    if wide is not None:
+        raise DataError("The table looks like wide time series (one column per series), but the test timestamps "
+                        "do not continue the series.", where=train_name,
+                        hint="Give the test table the future timestamps to forecast, or use the long layout "
+                             "(series, timestamp, value).")
 
     user_metric = hints.metric
     problem_type = infer_problem_type(y, hints, user_metric)
@@ -386,8 +399,13 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
 
 
 def _forecast_task(found, target: str, hints: TextHints, notes: list[str], train_name: str, test_name: str,
-                   sample_name: Optional[str]) -> Inferred:
+                   sample_name: Optional[str], wide: Optional[WideLayout] = None) -> Inferred:
     ts, train, test = found
+    if wide is not None:  # the attempts write long forecasts; the run's file is wide in the user's columns
+        cols = hints.output_columns if wide.time in hints.output_columns else []
+        wide.output_columns = cols or [wide.time] + wide.series
+        ts.wide = wide
+        hints = hints.model_copy(update={"output_columns": []})
     train = train.copy()
     train[target] = pd.to_numeric(train[target], errors="coerce")
     train = train[train[target].notna()].reset_index(drop=True)
