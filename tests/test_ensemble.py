@@ -38,9 +38,51 @@ def test_blend_of_complementary_attempts(tmp_path):
     h = [_attempt(tmp_path, 1, p1, roc_auc_score(y, p1)), _attempt(tmp_path, 2, p2, roc_auc_score(y, p2))]
     chosen = select_blend(_spec(), train, h)
     assert chosen is not None
-    members, score = chosen
-    assert {m.attempt_id for m, _ in members} == {1, 2} and abs(sum(w for _, w in members) - 1) < 1e-9
-    assert score > max(h[0].score, h[1].score)
+    assert {m.attempt_id for m in chosen.members} == {1, 2} and abs(sum(chosen.weights) - 1) < 1e-9
+    assert len(chosen.fold_weights) == 5 and all(abs(sum(w) - 1) < 1e-9 for w in chosen.fold_weights)
+    # the cross-fitted score: honest, so at most the score of weights chosen on all rows
+    blended = sum(p * w for p, w in zip((p1, p2), chosen.weights))
+    assert max(h[0].score, h[1].score) < chosen.score <= roc_auc_score(y, blended) + 1e-9
     # a useless second attempt is not blended in
     h[1] = _attempt(tmp_path, 3, rng.random(400), 0.5)
     assert select_blend(_spec(), train, h) is None
+
+
+def test_ensemble_recipe_reproduces_the_cross_fitted_score(tmp_path):
+    """The rendered ensemble script blends each fold with the weights chosen without it: mlwright's score of its
+    out-of-fold file equals the selection's cross-fitted score."""
+    import subprocess
+    import sys
+
+    from sklearn.metrics import roc_auc_score
+
+    from mlwright.coding.recipe_coder import write_script
+    from mlwright.schemas import AttemptPlan
+    from mlwright.validation.checks import score_oof
+
+    rng = np.random.default_rng(1)
+    signal = rng.normal(size=400)
+    y = (signal > 0).astype(int)
+    ps = [1 / (1 + np.exp(-(signal + rng.normal(scale=s, size=400)))) for s in (1.2, 1.5, 2.0)]
+    train = pd.DataFrame({"a": signal, "y": y.astype(str)})
+    history = [_attempt(tmp_path, i + 1, p, roc_auc_score(y, p)) for i, p in enumerate(ps)]
+    for h in history:  # members carry their own script and model
+        (tmp_path / f"a{h.attempt_id}" / "model").mkdir()
+        (tmp_path / f"a{h.attempt_id}" / "solution.py").write_text("# member\n")
+    blend = select_blend(_spec(), train, history)
+    assert blend is not None
+    work = tmp_path / "ens"
+    (work / "model").mkdir(parents=True)
+    plan = AttemptPlan(attempt_id=9, recipe="ensemble", title="blend", time_budget_s=60,
+                       params={"time_budget": 60, "folds": len(blend.fold_weights),
+                               "members": [{"dir": m.workdir, "weight": w, "fold_weights": [f[j] for f in
+                                                                                            blend.fold_weights]}
+                                           for j, (m, w) in enumerate(zip(blend.members, blend.weights))]})
+    write_script(plan, _spec(), work)
+    train.to_parquet(work / "train.parquet")
+    pd.DataFrame({"id": range(10), "a": 0.0}).to_parquet(work / "test.parquet")
+    r = subprocess.run([sys.executable, "solution.py", "fit", "--train", "train.parquet", "--test", "test.parquet",
+                        "--out", ".", "--model", "model"], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    score, n_rows, _ = score_oof(_spec(), work / "oof_predictions.csv", train)
+    assert n_rows == 400 and abs(score - blend.score) < 1e-9

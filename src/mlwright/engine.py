@@ -304,17 +304,18 @@ class Run:
         usable = self.time_left() - finish_reserve(self.opts.time_limit)
         if usable < 10:
             return best
-        chosen = select_blend(spec, train, history)
-        if chosen is None:
+        blend = select_blend(spec, train, history)
+        if blend is None:
             return best
-        members, blend_score = chosen
-        desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in members)
-        self.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend_score:.5f} out of fold "
-                  "(weights chosen on the same rows, so slightly optimistic)")
+        desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in zip(blend.members, blend.weights))
+        self.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend.score:.5f} out of fold "
+                  "(cross-fitted: each fold blended with weights chosen on the other folds)")
         plan = AttemptPlan(attempt_id=len(history) + 1, parent_id=best.attempt_id if best else None, kind="improve",
                            recipe="ensemble", title=f"weighted blend of {desc}", time_budget_s=usable,
-                           params={"time_budget": round(usable, 1),
-                                   "members": [{"dir": m.workdir, "weight": w} for m, w in members]})
+                           params={"time_budget": round(usable, 1), "folds": len(blend.fold_weights),
+                                   "members": [{"dir": m.workdir, "weight": w,
+                                                "fold_weights": [fw[j] for fw in blend.fold_weights]}
+                                               for j, (m, w) in enumerate(zip(blend.members, blend.weights))]})
         rec = self.run_attempt(plan, spec, train, test)
         history.append(rec)
         if rec.status == "succeeded" and is_better(spec, rec.score, best.score if best else None):

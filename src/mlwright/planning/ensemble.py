@@ -1,10 +1,13 @@
 """Ensembling the best few valid attempts: greedy forward selection with replacement (Caruana et al.) on
-their out-of-fold predictions, scored with the task's metric by mlwright itself."""
+their out-of-fold predictions, scored with the task's metric by mlwright itself, cross-fitted so that the
+blend's score is not flattered by weights chosen on the rows it is scored on."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from mlwright.schemas import AttemptRecord, TaskSpec
@@ -13,6 +16,7 @@ from mlwright.validation.metrics import is_better, score_predictions
 MAX_MEMBERS = 4
 ROUNDS = 20
 MIN_GAIN = 1e-4
+FOLDS = 5
 
 
 def _load(rec: AttemptRecord) -> Optional[pd.DataFrame]:
@@ -22,26 +26,13 @@ def _load(rec: AttemptRecord) -> Optional[pd.DataFrame]:
     return pd.read_csv(d / "oof_predictions.csv").sort_values("__row__").set_index("__row__")
 
 
-def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecord]
-                 ) -> Optional[tuple[list[tuple[AttemptRecord, float]], float]]:
-    """(members with weights, blended OOF score) when a blend beats the best single attempt, else None."""
-    if spec.timeseries is not None:
-        return None
-    valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
-                   key=lambda h: h.score, reverse=spec.higher_is_better)[:MAX_MEMBERS]
-    oofs = {h.attempt_id: o for h in valid if (o := _load(h)) is not None}
-    if len(oofs) < 2:
-        return None
-    rows = None
-    for o in oofs.values():
-        rows = o.index if rows is None else rows.intersection(o.index)
-    if rows is None or len(rows) < 0.9 * len(train):
-        return None  # members validated on different rows cannot be compared
-    cols = list(next(iter(oofs.values())).columns)
-    frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
-    y = train[spec.target].iloc[rows.to_numpy()].reset_index(drop=True)
-    best_single = max if spec.higher_is_better else min
-    single = best_single(score_predictions(spec, y, f) for f in frames.values())
+def fold_ids(n: int) -> np.ndarray:
+    """The cross-fitting fold of each of n out-of-fold rows (sorted by row); the ensemble recipe computes the same."""
+    return np.random.default_rng(0).permutation(n) % FOLDS
+
+
+def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> dict[int, int]:
+    """Greedy forward selection with replacement: member id -> times chosen."""
     counts: dict[int, int] = {}
     current, current_score = None, None
     for _ in range(ROUNDS):
@@ -56,8 +47,59 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
             break
         k, current_score, current = round_best
         counts[k] = counts.get(k, 0) + 1
-    if len(counts) < 2 or not is_better(spec, current_score, single) or abs(current_score - single) < MIN_GAIN:
+    return counts
+
+
+@dataclass
+class Blend:
+    members: list[AttemptRecord]
+    weights: list[float]  # chosen on all out-of-fold rows: used for the test rows and new data
+    fold_weights: list[list[float]]  # per cross-fitting fold, chosen without that fold's rows
+    score: float  # the cross-fitted score: each fold blended with weights it did not help choose
+
+
+def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecord]) -> Optional[Blend]:
+    """A blend of the best few valid attempts when its cross-fitted out-of-fold score beats the best single
+    attempt, else None. Weights chosen and scored on the same rows would flatter the blend; here each fold's
+    rows are blended with weights chosen on the other folds."""
+    if spec.timeseries is not None:
+        return None
+    valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
+                   key=lambda h: h.score, reverse=spec.higher_is_better)[:MAX_MEMBERS]
+    oofs = {h.attempt_id: o for h in valid if (o := _load(h)) is not None}
+    if len(oofs) < 2:
+        return None
+    rows = None
+    for o in oofs.values():
+        rows = o.index if rows is None else rows.intersection(o.index)
+    if rows is None or len(rows) < 0.9 * len(train) or len(rows) < 5 * FOLDS:
+        return None  # members validated on different rows cannot be compared
+    rows = rows.sort_values()
+    cols = list(next(iter(oofs.values())).columns)
+    frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
+    y = train[spec.target].iloc[rows.to_numpy()].reset_index(drop=True)
+    single = (max if spec.higher_is_better else min)(score_predictions(spec, y, f) for f in frames.values())
+    everything = _greedy(spec, y, frames)
+    if len(everything) < 2:
+        return None
+    folds = fold_ids(len(rows))
+    per_fold = []
+    for k in range(FOLDS):
+        fit = folds != k
+        counts = _greedy(spec, y[fit].reset_index(drop=True),
+                         {i: f[fit].reset_index(drop=True) for i, f in frames.items()})
+        per_fold.append(counts)
+    ids = sorted(set(everything).union(*per_fold))
+    blended = None
+    for k, counts in enumerate(per_fold):
+        total = sum(counts.values())
+        part = sum(frames[i] * (c / total) for i, c in counts.items())
+        part = part[folds == k]
+        blended = part if blended is None else pd.concat([blended, part])
+    score = score_predictions(spec, y.loc[blended.index], blended)
+    if not is_better(spec, score, single) or abs(score - single) < MIN_GAIN:
         return None
     by_id = {h.attempt_id: h for h in valid}
-    total = sum(counts.values())
-    return [(by_id[k], c / total) for k, c in counts.items()], current_score
+    total = sum(everything.values())
+    return Blend(members=[by_id[i] for i in ids], weights=[everything.get(i, 0) / total for i in ids],
+                 fold_weights=[[c.get(i, 0) / sum(c.values()) for i in ids] for c in per_fold], score=score)

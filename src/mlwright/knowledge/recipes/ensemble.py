@@ -1,11 +1,13 @@
 """mlwright recipe: a weighted blend of earlier valid attempts (weights chosen by mlwright on their
-out-of-fold predictions). `predict` runs each member's own script on the new rows and blends."""
+out-of-fold predictions). The blend's out-of-fold rows are cross-fitted: each fold is blended with the weights
+chosen without its rows. `predict` runs each member's own script on the new rows and blends."""
 # <<common>>
 import shutil
 import subprocess
 import tempfile
 
-MEMBERS = PARAMS["members"]  # [{"dir": attempt folder, "weight": float}]
+MEMBERS = PARAMS["members"]  # [{"dir": attempt folder, "weight": float, "fold_weights": [float per fold]}]
+FOLDS = int(PARAMS.get("folds", 0))
 
 
 def blend(frames, weights):
@@ -26,6 +28,8 @@ def fit(train, test, out_dir, model_dir):
     weights = [m["weight"] for m in MEMBERS]
     tests, oofs = [], []
     for i, m in enumerate(MEMBERS):
+        if m["weight"] <= 0:
+            log(f"member {m['dir']} has weight 0 on all rows (it only serves some cross-fitting folds)")
         tests.append(pd.read_csv(os.path.join(m["dir"], "test_predictions_raw.csv")))
         oofs.append(pd.read_csv(os.path.join(m["dir"], "oof_predictions.csv")).sort_values("__row__")
                     .set_index("__row__"))
@@ -34,8 +38,21 @@ def fit(train, test, out_dir, model_dir):
         shutil.copy2(os.path.join(m["dir"], "solution.py"), os.path.join(dest, "solution.py"))
     with open(os.path.join(model_dir, "weights.json"), "w") as f:
         json.dump(weights, f)
-    rows = oofs[0].index.to_numpy()
-    oof = blend([o.loc[rows] for o in oofs], weights)
+    rows = oofs[0].index
+    for o in oofs[1:]:
+        rows = rows.intersection(o.index)
+    rows = rows.sort_values().to_numpy()
+    frames = [o.loc[rows].reset_index(drop=True) for o in oofs]
+    if FOLDS and all("fold_weights" in m for m in MEMBERS):
+        fold = np.random.default_rng(0).permutation(len(rows)) % FOLDS  # the same folds mlwright chose them on
+        oof = None
+        for k in range(FOLDS):
+            used = [(f, m["fold_weights"][k]) for f, m in zip(frames, MEMBERS) if m["fold_weights"][k] > 0]
+            part = blend([f for f, _ in used], [w for _, w in used])[fold == k]
+            oof = part if oof is None else pd.concat([oof, part])
+        oof = oof.sort_index()
+    else:
+        oof = blend(frames, weights)
     log(f"blending {len(MEMBERS)} attempts with weights {weights}")
     write_outputs(out_dir, test, to_pred(blend(tests, weights)), rows, to_pred(oof.reset_index(drop=True)))
 
@@ -47,13 +64,14 @@ def predict(model_dir, new):
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "new.parquet")
         new.to_parquet(src, index=False)
-        for i in range(len(weights)):
+        used = [i for i, w in enumerate(weights) if w > 0]
+        for i in used:
             d = os.path.join(model_dir, "members", str(i))
             out = os.path.join(tmp, f"raw{i}.csv")
             subprocess.run([sys.executable, os.path.join(d, "solution.py"), "predict", "--model",
                             os.path.join(d, "model"), "--input", src, "--output", out, "--raw"], check=True)
             frames.append(pd.read_csv(out))
-    return to_pred(blend(frames, weights))
+    return to_pred(blend(frames, [weights[i] for i in used]))
 
 
 if __name__ == "__main__":
