@@ -111,3 +111,27 @@ def test_text_model_resolution_says_where_the_model_comes_from(tmp_path):
     assert "not in the local Hugging Face cache" in missing.source or "not installed" in missing.source
     # the shipped model (when the extra is installed) still serves, and the message says why it is used
     assert missing.path is None or "all-MiniLM-L6-v2" in missing.source
+
+
+def test_kaggle_layout_with_the_same_file_names_in_train_and_test_folders(tmp_path):
+    """train.csv / test.csv name documents by bare file names that exist in both train/ and test/; the sample
+    submission keeps its columns (it is the output format)."""
+    from mlwright.perception.documents import inline_referenced_documents
+    from mlwright.perception.scan import load_folder
+
+    root = tmp_path / "kaggle"
+    for part in ("train", "test"):
+        (root / part).mkdir(parents=True)
+        for i in range(6):
+            (root / part / f"{i:04d}.txt").write_text(f"{part} document {i}", encoding="utf-8")
+    pd.DataFrame({"id": [f"{i:04d}.txt" for i in range(6)], "label": list("ababab")}).to_csv(root / "train.csv",
+                                                                                              index=False)
+    pd.DataFrame({"id": [f"{i:04d}.txt" for i in range(6)]}).to_csv(root / "test.csv", index=False)
+    pd.DataFrame({"id": [f"{i:04d}.txt" for i in range(6)], "label": "a"}).to_csv(root / "sample_submission.csv",
+                                                                                  index=False)
+    folder = load_folder(root, tmp_path / "unpacked")
+    notes = inline_referenced_documents(folder)
+    assert len(notes) == 2 and not any("match no file" in n for n in notes)
+    assert list(folder.tables["train.csv"]["text"]) == [f"train document {i}" for i in range(6)]
+    assert list(folder.tables["test.csv"]["text"]) == [f"test document {i}" for i in range(6)]
+    assert list(folder.tables["sample_submission.csv"].columns) == ["id", "label"]

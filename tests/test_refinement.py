@@ -26,6 +26,9 @@ def make_model():
 
 def fit(train, test, out_dir, model_dir):
     folds = KFold(5, shuffle=True, random_state=0)
+    params = {}
+    params["objective"] = "l1"  # not a feature block: such statements stay
+    train = train.sample(frac=1, random_state=0).rolling(window=7).mean()  # not tuning keywords
     return folds
 
 

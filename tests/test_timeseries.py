@@ -237,3 +237,16 @@ def test_a_named_target_among_train_only_columns_is_not_a_wide_table():
     test = pd.DataFrame({"datetime": t[48:], "temp": range(12)})
     assert detect_wide(train, test, parse_task_text("predict count per hour", [])) is None
     assert detect_wide(train, test, parse_task_text("forecast the series", [])).series == ["casual", "count"]
+
+
+def test_wide_detection_ignores_empty_columns_and_short_names_read_as_words():
+    from mlwright.perception.task_text import parse_task_text
+    from mlwright.perception.wide_series import detect_wide
+
+    t = pd.date_range("2024-01-01", periods=40, freq="D").strftime("%Y-%m-%d")
+    train = pd.DataFrame({"date": t[:30], "y": np.arange(30.0), "Unnamed: 2": np.nan})
+    test = pd.DataFrame({"date": t[30:]})
+    assert detect_wide(train, test, parse_task_text("forecast the next days", [])) is None  # one real column
+    wide = pd.DataFrame({"date": t[:30], "A": np.arange(30.0), "B": np.arange(30.0) * 2})
+    found = detect_wide(wide, test, parse_task_text("forecast a few days ahead for every series", []))
+    assert found is not None and found.series == ["A", "B"]

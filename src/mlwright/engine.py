@@ -421,9 +421,9 @@ class Run:
         """The ablation study: each proposed variant (one block simplified) runs and is validated like any
         attempt; the block whose simplification moves the score most is the one the next attempts refine."""
         plan, from_llm = refiner.plan(code=parent_code, spec=spec, score=parent.score)
-        params = self.journal.attempt_params(parent.attempt_id) or {}
         # a simplified variant should not need much longer than the script it simplifies
         per_variant = min(parent.time_budget_s, max(20.0, 2.5 * (parent.seconds or 0) + 15))
+        params = (self.journal.attempt_params(parent.attempt_id) or {}) | {"time_budget": round(per_variant, 1)}
         results = []
         for ab in plan.ablations:
             usable = self.time_left() - finish_reserve(self.opts.time_limit)

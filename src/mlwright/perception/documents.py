@@ -48,28 +48,42 @@ def _text_column(df: pd.DataFrame) -> str:
     return name
 
 
+def _pick(index: _Index, value, test_table: bool) -> Optional[str]:
+    """The document a table cell names; when the name exists in several folders, the one in a test folder for a
+    test table and outside test folders otherwise."""
+    cands = index.candidates(value)
+    if len(cands) > 1:
+        cands = [c for c in cands if any(_TEST_DIR.match(d) for d in c.split("/")[:-1]) == test_table]
+    return cands[0] if len(cands) == 1 else None
+
+
 def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
     """Tables with a column of document file names get the documents' text as a new column (in place). Test
     documents that no table lists become a test table. Returns notes; the documents are consumed."""
+    from mlwright.perception.infer import _is_sample_submission
+
     if not folder.documents or not folder.tables:
         return []
     index = _Index(list(folder.documents))
-    notes, used, file_col = [], set(), None
+    notes, used, file_col, tcol = [], set(), None, None
     for name, df in list(folder.tables.items()):
+        if _is_sample_submission(name, df):  # its columns are the output format: no text there
+            continue
         found = _file_column(df, index)
         if not found:
             continue
         col = found[0]
-        rels = [index.find(v) for v in df[col]]
+        is_test = bool(_TEST_DIR.match(name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
+        rels = [_pick(index, v, is_test) for v in df[col]]
         texts = [_read(folder.documents[r]) if r else None for r in rels]
         missing = sum(r is None for r in rels)
         empty = sum(r is not None and not (t or "").strip() for r, t in zip(rels, texts))
-        tcol = _text_column(df)
+        tcol = tcol if tcol and tcol not in df.columns else _text_column(df)
         folder.tables[name] = df.assign(**{tcol: [t or "" for t in texts]})
         used |= {r for r in rels if r}
         file_col = file_col or col
         notes.append(f"documents: column {col!r} of {name} names document files; their text is column {tcol!r}"
-                     + (f"; {missing} names match no file" if missing else "")
+                     + (f"; {missing} names match no file (or several)" if missing else "")
                      + (f"; {empty} documents are empty or unreadable (no text)" if empty else ""))
     if not used:
         return []
@@ -77,10 +91,10 @@ def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
     if rest and file_col:
         ids = _test_ids(rest)
         texts = [_read(folder.documents[r]) for r in rest]
-        folder.tables["test_documents"] = pd.DataFrame({file_col: ids, TEXT_COLUMN: [t or "" for t in texts]})
+        folder.tables["test_documents"] = pd.DataFrame({file_col: ids, tcol: [t or "" for t in texts]})
+        n_empty = sum(not (t or "").strip() for t in texts)
         notes.append(f"documents: {len(rest)} unlisted documents in a test folder are the rows to predict"
-                     + (f" ({sum(not (t or '').strip() for t in texts)} empty)" if any(
-                         not (t or "").strip() for t in texts) else ""))
+                     + (f" ({n_empty} empty)" if n_empty else ""))
     folder.documents = {}
     return notes
 

@@ -29,10 +29,12 @@ def detect_wide(train: pd.DataFrame, test: pd.DataFrame, hints: Optional[TextHin
         if not len(t_test) or t_test.min() <= t_train.max():
             continue
         series = [c for c in train.columns if c != tcol and pd.api.types.is_numeric_dtype(train[c])
-                  and (c not in test.columns or test[c].isna().all())]
+                  and (c not in test.columns or test[c].isna().all())
+                  and column_kind(train[c], str(c)) == "numeric" and train[c].notna().mean() >= 0.5]
         if len(series) < 2:
             continue
-        named = [c for c in series if hints is not None and hints.mentions(str(c))]
+        # a task naming some of them (not all) wants one target; short names ("a", "B") also read as words
+        named = [c for c in series if hints is not None and len(str(c)) >= 3 and hints.mentions(str(c))]
         if named and len(named) < len(series):
             return None
         covs = [c for c in train.columns if c not in series and c != tcol and c in test.columns

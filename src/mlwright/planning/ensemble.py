@@ -26,9 +26,10 @@ def _load(rec: AttemptRecord) -> Optional[pd.DataFrame]:
     return pd.read_csv(d / "oof_predictions.csv").sort_values("__row__").set_index("__row__")
 
 
-def fold_ids(n: int) -> np.ndarray:
-    """The cross-fitting fold of each of n out-of-fold rows (sorted by row); the ensemble recipe computes the same."""
-    return np.random.default_rng(0).permutation(n) % FOLDS
+def fold_ids(rows: np.ndarray, n_train: int) -> np.ndarray:
+    """The cross-fitting fold of each training row id: a function of the id alone, so the ensemble recipe
+    derives the same folds whatever rows its members share."""
+    return np.random.default_rng(0).permutation(n_train)[rows] % FOLDS
 
 
 def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> dict[int, int]:
@@ -82,7 +83,7 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     everything = _greedy(spec, y, frames)
     if len(everything) < 2:
         return None
-    folds = fold_ids(len(rows))
+    folds = fold_ids(rows.to_numpy(), len(train))
     per_fold = []
     for k in range(FOLDS):
         fit = folds != k

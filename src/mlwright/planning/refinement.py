@@ -15,9 +15,13 @@ from mlwright.schemas import AblationResult, TaskSpec
 
 END_OF_COMMON = "# ---- end of common block ----"
 MAX_VARIANTS = 4
-# keyword constants that are not tuning choices: keep them when reverting a block to library defaults
-_NOT_TUNING = {"random_state", "seed", "n_jobs", "verbose", "verbosity", "n_splits", "shuffle", "axis",
-               "thread_count", "num_threads", "silent", "test_size", "cv", "copy", "ddof"}
+# keyword constants that are tuning choices: the deterministic ablation resets them to the library defaults
+_TUNING = {"n_estimators", "learning_rate", "eta", "num_leaves", "max_depth", "min_child_samples",
+           "min_child_weight", "min_samples_leaf", "min_samples_split", "max_features", "subsample",
+           "colsample_bytree", "feature_fraction", "bagging_fraction", "reg_alpha", "reg_lambda", "lambda_l1",
+           "lambda_l2", "alpha", "C", "gamma", "max_iter", "iterations", "depth", "l2_leaf_reg", "max_bin",
+           "num_boost_round", "max_leaf_nodes", "min_split_gain", "n_neighbors", "l1_ratio"}
+_FEATURE_BLOCK = ("feature", "prep", "transform", "engineer", "clean", "encode")
 
 
 def task_part(code: str) -> str:
@@ -67,9 +71,10 @@ def replace_block(code: str, name: str, new_src: str) -> str:
 
 
 class _Simplify(ast.NodeTransformer):
-    """Tuned keyword constants -> library defaults; `frame["new column"] = ...` feature statements removed."""
+    """Tuned keyword constants -> library defaults; in feature blocks, `frame["new column"] = ...` removed."""
 
-    def __init__(self):
+    def __init__(self, drop_columns: bool):
+        self.drop_columns = drop_columns
         self.defaults = 0
         self.dropped = 0
 
@@ -78,7 +83,7 @@ class _Simplify(ast.NodeTransformer):
         keep = []
         for kw in node.keywords:
             v = kw.value.operand if isinstance(kw.value, ast.UnaryOp) else kw.value
-            if kw.arg and kw.arg not in _NOT_TUNING and isinstance(v, ast.Constant) and \
+            if kw.arg in _TUNING and isinstance(v, ast.Constant) and \
                     isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
                 self.defaults += 1
                 continue
@@ -89,17 +94,17 @@ class _Simplify(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign):
         self.generic_visit(node)
         t = node.targets[0]
-        if len(node.targets) == 1 and isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) \
+        if self.drop_columns and len(node.targets) == 1 and isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) \
                 and isinstance(t.slice.value, str):
             self.dropped += 1
             return ast.Pass()
         return node
 
 
-def simplified_block(src: str) -> Optional[tuple[str, str]]:
+def simplified_block(name: str, src: str) -> Optional[tuple[str, str]]:
     """(new source, what changed) for the deterministic ablation of one block, or None if nothing to simplify."""
     tree = ast.parse(src)
-    s = _Simplify()
+    s = _Simplify(drop_columns=any(k in name.lower() for k in _FEATURE_BLOCK))
     tree = ast.fix_missing_locations(s.visit(tree))
     if not (s.defaults or s.dropped):
         return None
@@ -124,7 +129,7 @@ class RefinementPlan(BaseModel):
 def deterministic_ablations(code: str) -> list[Ablation]:
     out = []
     for name, src in top_level_blocks(code).items():
-        simple = simplified_block(src)
+        simple = simplified_block(name, src)
         if simple:
             out.append(Ablation(block=name, what=simple[1], code=simple[0]))
     return out[:MAX_VARIANTS]
@@ -151,7 +156,7 @@ class RefinementAgent(Agent[RefinementPlan]):
 
     def fallback(self, *, code: str, spec: TaskSpec, score: float) -> RefinementPlan:
         names = list(top_level_blocks(code))
-        prefer = [n for n in names if any(k in n.lower() for k in ("feature", "prep", "transform", "engineer"))]
+        prefer = [n for n in names if any(k in n.lower() for k in _FEATURE_BLOCK)]
         block = (prefer or [n for n in names if n == "fit"] or names or ["fit"])[0]
         return RefinementPlan(block=block, reason="feature preparation usually matters most on tabular data",
                               ideas=["add interaction and ratio features", "encode categoricals by target statistics"],

@@ -151,6 +151,8 @@ class Covariates:
             lo, hi = int(g["p"].min()), int(g["p"].max())
             if p0 is not None:
                 lo, hi = min(lo, p0), max(hi, p0 + len(m) - 1)
+            if hi - lo + 1 > 20 * (len(g) + (len(m) if m is not None else 0)) + 10_000:
+                continue  # too sparse for a grid (its history is compressed too): these rows add no covariates
             grid = np.full((hi - lo + 1, len(self.names)), np.nan)
             if p0 is not None:
                 grid[p0 - lo:p0 - lo + len(m)] = m
