@@ -101,7 +101,7 @@ def test_documents_listed_in_a_table_and_json_test_documents(tmp_path):
 
 
 def test_text_model_resolution_says_where_the_model_comes_from(tmp_path):
-    from mlwright.knowledge.text_models import _resolve
+    from mlwright.knowledge.pretrained import _resolve
 
     folder = tmp_path / "model"
     folder.mkdir()

@@ -224,3 +224,24 @@ def test_cnn_recipe_trains_within_its_budget(tmp_path):
     score, n_rows, _ = score_oof(inf.spec, work / "oof_predictions.csv", inf.train)
     assert n_rows >= 0.2 * len(inf.train) - 1 and score > 0.6
     assert "flips" in r.stdout
+
+
+def test_pretrained_image_weights_are_resolved_outside_the_sandbox(tmp_path, monkeypatch):
+    """The scripts run with their own HOME, so mlwright looks for the weights in the user's torch cache and
+    hands the file over in PARAMS; without weights the params carry the reason the script logs."""
+    from mlwright.knowledge import pretrained
+    from mlwright.planning.planner import image_cnn_params
+
+    make_folder_layout(tmp_path / "shapes")
+    spec = _detect(tmp_path / "shapes", TASK, tmp_path).spec
+    monkeypatch.delenv("MLWRIGHT_IMAGE_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    none = image_cnn_params(spec, 60)
+    assert none["pretrained_weights"] is None and "no pretrained ResNet-18 weights" in none["pretrained_note"]
+    ckpt = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights")
+    pretrained._resolve_image.cache_clear()
+    assert image_cnn_params(spec, 60)["pretrained_weights"] == str(ckpt)
+    monkeypatch.setenv("MLWRIGHT_IMAGE_WEIGHTS", str(tmp_path / "missing.pth"))
+    assert "is not a file" in image_cnn_params(spec, 60)["pretrained_note"]

@@ -33,9 +33,9 @@ class Card:
 
 
 def _need_met(need: str) -> bool:
-    """A python module, or `text_model`: a pretrained text model on this machine (see text_models.py)."""
+    """A python module, or `text_model`: a pretrained text model on this machine (see pretrained.py)."""
     if need == "text_model":
-        from mlwright.knowledge.text_models import resolve_text_model
+        from mlwright.knowledge.pretrained import resolve_text_model
 
         return resolve_text_model().path is not None
     return _module_available(need)

@@ -43,13 +43,21 @@ def default_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
 
 
 def text_model_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
-    from mlwright.knowledge.text_models import resolve_text_model
+    from mlwright.knowledge.pretrained import resolve_text_model
 
     return default_params(spec, budget, light) | {"text_model": resolve_text_model().path}
 
 
+def image_cnn_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
+    from mlwright.knowledge.pretrained import resolve_image_weights
+
+    w = resolve_image_weights()
+    return default_params(spec, budget, light) | {"pretrained_weights": w.path, "pretrained_note": w.source}
+
+
 PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool], dict]] = {"autogluon_tabular": autogluon_params,
-                                                                      "text_embeddings": text_model_params}
+                                                                      "text_embeddings": text_model_params,
+                                                                      "image_cnn": image_cnn_params}
 
 
 def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) -> dict:

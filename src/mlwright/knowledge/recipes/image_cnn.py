@@ -2,7 +2,6 @@
 torchvision backbone when its weights are already on the machine), random shifts and, when the classes allow
 it, horizontal flips; a stratified 20% holdout gives the validation predictions; time-boxed by the budget."""
 # <<common>>
-import glob
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,21 +84,21 @@ class SmallCNN(nn.Module):
 
 
 def pretrained_backbone(n_out):
-    """A torchvision ResNet-18 with ImageNet weights, only when the weights are already cached locally (they
-    are never downloaded here); None otherwise."""
+    """A torchvision ResNet-18 with the ImageNet weights mlwright found on the machine (PARAMS["pretrained_weights"];
+    never downloaded here); None otherwise."""
     if not PARAMS.get("pretrained", True):
+        return None
+    path = PARAMS.get("pretrained_weights")
+    if not path:
+        log(f"{PARAMS.get('pretrained_note') or 'no pretrained weights'}; training a small CNN from scratch")
         return None
     try:
         import torchvision
 
-        cached = glob.glob(os.path.join(torch.hub.get_dir(), "checkpoints", "resnet18-*.pth"))
-        if not cached:
-            log("no pretrained weights cached locally (torchvision resnet18); training a small CNN from scratch")
-            return None
         net = torchvision.models.resnet18()
-        net.load_state_dict(torch.load(cached[0], map_location="cpu"))
+        net.load_state_dict(torch.load(path, map_location="cpu"))
         net.fc = nn.Linear(net.fc.in_features, n_out)
-        log(f"using the pretrained ResNet-18 weights from {cached[0]}")
+        log(f"using the pretrained ResNet-18 weights from {path}")
         return net
     except Exception as e:  # noqa: BLE001 - no torchvision, unreadable weights: fall back to training from scratch
         log(f"pretrained backbone unavailable ({type(e).__name__}: {e}); training a small CNN from scratch")
