@@ -67,7 +67,7 @@ def test_predict_on_a_folder_of_new_documents(tmp_path):
 
 def test_documents_listed_in_a_table_and_json_test_documents(tmp_path):
     """labels.csv names the training documents (docs/*.txt) and their labels; the documents to predict are
-    .json objects in test/ that no table lists."""
+    .json / one-line .jsonl objects in test/ that no table lists."""
     rng = np.random.default_rng(1)
     root = tmp_path / "listed"
     (root / "docs").mkdir(parents=True)
@@ -84,8 +84,9 @@ def test_documents_listed_in_a_table_and_json_test_documents(tmp_path):
     for i in range(12):
         label = "pos" if i % 2 else "neg"
         doc = {"title": f"review {i}", "body": " ".join(rng.choice(POS if label == "pos" else NEG, size=2))}
-        (root / "test" / f"t{i:02d}.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        truth[f"t{i:02d}.json"] = label
+        name = f"t{i:02d}.json" if i < 8 else f"t{i:02d}.jsonl"  # one-line .jsonl documents too
+        (root / "test" / name).write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+        truth[name] = label
     out = tmp_path / "run"
     r = run_cli("run", str(root), "--task", "Predict the sentiment of each review in test/; write predictions.csv "
                 "with columns file,sentiment", "--output", str(out), "--time-limit", "60", "--no-autogluon")

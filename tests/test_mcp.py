@@ -2,6 +2,7 @@
 completion and its result read; a data path outside the allowed roots is refused."""
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
@@ -44,7 +45,8 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 names = {t.name for t in (await session.list_tools()).tools}
-                assert names >= {"start_run", "run_status", "send_guidance", "cancel_run", "list_runs", "get_result"}
+                assert names >= {"upload_data", "start_run", "run_status", "send_guidance", "cancel_run", "list_runs",
+                                 "get_result"}
 
                 err, msg = await _call(session, "start_run", data_path=str(tmp_path / "outside"), task="predict label",
                                        time_limit=30)
@@ -54,7 +56,16 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
                 err, msg = await _call(session, "run_status", run_id="../../etc")
                 assert err and "Not a valid run id" in msg
 
-                err, started = await _call(session, "start_run", data_path=str(data),
+                err, msg = await _call(session, "upload_data", files={"train.csv": "not base64!"})
+                assert err and "not valid base64" in msg
+                err, msg = await _call(session, "upload_data", files={"../evil.csv": base64.b64encode(b"a").decode()})
+                assert err
+                # a client that cannot share its disk uploads the files and runs on the returned data_path
+                err, up = await _call(session, "upload_data", files={
+                    name: base64.b64encode((data / name).read_bytes()).decode() for name in ("train.csv", "test.csv")})
+                assert not err, up
+                assert up["files"] == ["test.csv", "train.csv"] and up["data_path"].startswith(str(tmp_path / "runs"))
+                err, started = await _call(session, "start_run", data_path=up["data_path"],
                                            task="predict label as the probability of yes", time_limit=30)
                 assert not err, started
                 run_id = started["run_id"]

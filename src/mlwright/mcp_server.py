@@ -1,6 +1,6 @@
 """The MCP server: mlwright's runs as tools for an AI assistant (official `mcp` Python SDK).
 
-Tools: start_run, run_status, send_guidance, cancel_run, list_runs, get_result. They all go through the
+Tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs, get_result. They all go through the
 RunManager (runs are `mlwright run` subprocesses; results are read from the run folders), refuse data
 paths outside the allowed roots and never delete anything. Transports: stdio, and streamable HTTP on
 127.0.0.1 behind a bearer token.
@@ -27,9 +27,11 @@ INSTRUCTIONS = """mlwright solves tabular prediction tasks from a folder of raw 
 Start with start_run(data_path, task, time_limit); poll run_status(run_id) until the status is
 succeeded, failed or cancelled (runs may wait in a queue); then get_result(run_id) gives the predictions
 file, a preview, the validation score, the report and the solution script. list_runs shows past runs.
-Data paths must lie under the folders the server was started with (--allow-root)."""
+Data paths must lie under the folders the server was started with (--allow-root); when the server cannot
+read the user's disk (a remote server), upload_data(files) stores small files and returns a data_path."""
 
 PREVIEW_ROWS = 10
+MAX_UPLOAD_MB = 100  # base64 in a JSON tool call: larger data belongs on the server's disk (--allow-root)
 
 
 def build_server(manager: RunManager):
@@ -44,6 +46,16 @@ def build_server(manager: RunManager):
             except MlwrightError as e:
                 raise ToolError(e.render()) from None
         return call
+
+    @server.tool()
+    def upload_data(files: dict[str, str]) -> dict:
+        """Upload data files when the server cannot read them from a local path.
+
+        files: file name (may include sub-folders, e.g. "train/cat/1.png") -> the file's content in base64.
+            One zip/tar archive is unpacked safely. At most 100 MB in all.
+        Returns data_path (and upload_id) to pass to start_run.
+        """
+        return _upload(manager, files)
 
     @server.tool()
     def start_run(data_path: str, task: str, time_limit: float = 300, target: Optional[str] = None) -> dict:
@@ -118,6 +130,35 @@ def build_server(manager: RunManager):
         return out
 
     return server
+
+
+def _upload(manager: RunManager, files: dict[str, str]) -> dict:
+    import base64
+    import binascii
+    import io
+
+    from fastapi import HTTPException
+    from starlette.datastructures import UploadFile
+
+    from mlwright.server.uploads import _store
+
+    if not files:
+        raise ToolError("No files given: pass {file name: base64 content}.")
+    total, uploads = 0, []
+    for name, content in files.items():
+        try:
+            raw = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise ToolError(f"{name}: the content is not valid base64; encode the file's bytes in base64.") from None
+        total += len(raw)
+        if total > MAX_UPLOAD_MB * 1024**2:
+            raise ToolError(f"The upload exceeds {MAX_UPLOAD_MB} MB; put large data on the server's disk under an "
+                            "allowed root and pass its path to start_run.")
+        uploads.append(UploadFile(file=io.BytesIO(raw), filename=name))
+    try:
+        return _store(uploads, manager.uploads_root)
+    except HTTPException as e:
+        raise ToolError(str(e.detail)) from None
 
 
 def _task_brief(task: Optional[dict]) -> Optional[dict]:

@@ -1,4 +1,4 @@
-"""One-document-per-file text (.txt, or .json objects): labels given by class-named folders
+"""One-document-per-file text (.txt, or .json / one-line .jsonl objects): labels given by class-named folders
 (train/<class>/*.txt) or by a table of file names and labels; unlabeled documents in a test folder or listed
 in a test table. The documents become a text column of a train and a test table, and the usual inference
 (target, metric, output format) takes it from there."""
@@ -34,8 +34,8 @@ def _read(path) -> Optional[str]:
     """A document's text; a .json document's text is its string values, in order."""
     try:
         text = _decode(path)
-        if str(path).lower().endswith(".json"):
-            return "\n".join(_strings(json.loads(text)))
+        if str(path).lower().endswith((".json", ".jsonl")):
+            return "\n".join(_strings(json.loads(text.strip())))
         return text
     except Exception:  # noqa: BLE001 - an unreadable document is reported, not fatal
         return None

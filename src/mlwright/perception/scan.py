@@ -53,15 +53,19 @@ def _walk(root: Path):
 
 
 def _json_object_document(p: Path) -> bool:
-    """A small .json file holding one object: one document (or record) of a folder of many, not a table."""
+    """A small .json (or one-line .jsonl) file holding one object: one document of a folder of many, not a
+    table (json arrays and multi-line jsonl shards stay tables)."""
+    if p.suffix.lower() not in (".json", ".jsonl"):
+        return False
     try:
         if p.stat().st_size > 1024**2:
             return False
-        with open(p, "rb") as fh:
-            head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
-        return head.startswith(b"{")
+        raw = p.read_bytes().lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return False
+    if not raw.startswith(b"{"):
+        return False
+    return p.suffix.lower() == ".json" or len([ln for ln in raw.splitlines() if ln.strip()]) == 1
 
 
 def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None,
@@ -80,8 +84,9 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
         root, paths = roots.pop(0)
         per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
         doc_dirs = {d for d, n in per_dir.items() if n >= MIN_DOCUMENTS_PER_DIR}
-        json_dirs = Counter(p.parent for p in paths if p.suffix.lower() == ".json" and _json_object_document(p))
-        json_doc_dirs = {d for d, n in json_dirs.items() if n >= MIN_DOCUMENTS_PER_DIR}
+        json_objects = {p for p in paths if _json_object_document(p)}
+        json_dirs = Counter(p.parent for p in json_objects)
+        json_docs = {p for p in json_objects if json_dirs[p.parent] >= MIN_DOCUMENTS_PER_DIR}
         for p in paths:
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
@@ -95,8 +100,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 out.images[rel] = Path(os.path.abspath(p))
                 continue
-            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or \
-                    p.parent in json_doc_dirs and p.suffix.lower() == ".json" and _json_object_document(p):
+            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or p in json_docs:
                 out.documents[rel] = Path(os.path.abspath(p))
                 continue
             if sniff_kind(p) is None:

@@ -34,6 +34,28 @@ def encoder(path):
         sys.exit(f"error: cannot load the sentence-embedding model at {path}: {type(e).__name__}: {e}")
 
 
+def fit_encoder_to_budget(enc, train, test, texts):
+    """Time a sample first: long documents are cut to fewer tokens when the whole encoding would not fit the
+    budget, and the attempt stops early (leaving the time to other attempts) when even that would not fit."""
+    n = (len(train) + len(test)) * len(texts)
+    sample = train[texts[0]].fillna("").astype(str).sample(min(64, len(train)), random_state=0).tolist()
+    for max_len in (None, 128, 64):
+        if max_len is not None:
+            if max_len >= (enc.max_seq_length or 512):
+                continue
+            enc.max_seq_length = max_len
+        t = time.time()
+        enc.encode(sample, batch_size=64, show_progress_bar=False)
+        projected = (time.time() - t) / len(sample) * n
+        left = BUDGET - (time.time() - T0) - 10
+        log(f"encoding {n} texts at up to {enc.max_seq_length} tokens: about {projected:.0f}s projected, "
+            f"{left:.0f}s left")
+        if projected < 0.75 * left:
+            return
+    sys.exit(f"error: embedding {n} texts would take about {projected:.0f}s, more than the {left:.0f}s left "
+             "(stopped early so the time goes to other attempts)")
+
+
 def roles(df):
     texts, cats, nums = [], [], []
     for c in FEATURES:
@@ -89,6 +111,8 @@ def fit(train, test, out_dir, model_dir):
     if not feats.texts:
         sys.exit("error: no free-text column to embed")
     enc = encoder(feats.path)
+    fit_encoder_to_budget(enc, train, test, feats.texts)
+    feats.max_len = enc.max_seq_length  # predict must cut the texts the same way
     log(f"embedding {feats.texts} with {feats.path}")
     M, Mt = feats.transform(train, enc), feats.transform(test, enc)
     log(f"embedded: {M.shape}")
@@ -120,7 +144,9 @@ def fit(train, test, out_dir, model_dir):
 
 def predict(model_dir, new):
     b = joblib.load(os.path.join(model_dir, "model.joblib"))
-    return predict_with(b["model"], b["features"].transform(new, encoder(b["features"].path)))
+    enc = encoder(b["features"].path)
+    enc.max_seq_length = getattr(b["features"], "max_len", None) or enc.max_seq_length
+    return predict_with(b["model"], b["features"].transform(new, enc))
 
 
 if __name__ == "__main__":
