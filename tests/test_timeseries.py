@@ -250,3 +250,36 @@ def test_wide_detection_ignores_empty_columns_and_short_names_read_as_words():
     wide = pd.DataFrame({"date": t[:30], "A": np.arange(30.0), "B": np.arange(30.0) * 2})
     found = detect_wide(wide, test, parse_task_text("forecast a few days ahead for every series", []))
     assert found is not None and found.series == ["A", "B"]
+
+
+def test_wide_table_with_dates_as_columns(tmp_path):
+    """train.csv: one row per product (numeric ids) and one column per month; test.csv: the products with the
+    next 6 month columns empty. The prediction file fills those columns."""
+    rng = np.random.default_rng(5)
+    months = pd.date_range("2021-01-01", periods=42, freq="MS").strftime("%Y-%m")
+    rows = []
+    for p in range(6):
+        k = np.arange(42)
+        rows.append(100 + 15 * p + 1.5 * k + 10 * np.sin(2 * np.pi * k / 12) + rng.normal(0, 1.5, 42))
+    full = pd.DataFrame(np.round(rows, 1), columns=months).assign(product=range(101, 107), region="north")
+    data = tmp_path / "bycol"
+    data.mkdir()
+    full[["product", "region"] + list(months[:36])].to_csv(data / "train.csv", index=False)
+    test = full[["product", "region"]].copy()
+    for m in months[36:]:
+        test[m] = np.nan
+    test.to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "Forecast monthly sales of every product for the next 6 months.",
+                "--output", str(out), "--time-limit", "60", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["timeseries"]["wide"]["dates_as_columns"] and s["task"]["timeseries"]["horizon"] == 6
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["product"] + list(months[36:]) and list(pred["product"]) == list(range(101, 107))
+    err = np.abs(pred[list(months[36:])].to_numpy() - full[list(months[36:])].to_numpy())
+    assert err.mean() < 6  # season amplitude 10, noise 1.5
+    r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = pd.read_csv(tmp_path / "again.csv")
+    assert list(again.columns) == list(pred.columns) and np.allclose(again.iloc[:, 1:], pred.iloc[:, 1:])

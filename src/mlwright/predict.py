@@ -56,7 +56,9 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
     new = read_new_data(new_data, run_dir, spec)
     wide = spec.timeseries.wide if spec.timeseries else None
     wide_new = None
-    if wide is not None and wide.item not in new.columns:  # new timestamps in the wide layout
+    if wide is not None and wide.dates_as_columns and wide.time not in new.columns:  # series x future dates
+        wide_new, new = new, test_long(new, wide)
+    elif wide is not None and wide.item not in new.columns:  # new timestamps in the wide layout
         if wide.time not in new.columns:
             raise DataError(f"The new data lacks the timestamp column {wide.time!r}.", where=str(new_data),
                             hint="Give the timestamps to forecast in that column.")

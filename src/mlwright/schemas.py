@@ -37,7 +37,8 @@ class DataProfile(BaseModel):
 
 
 class WideLayout(BaseModel):
-    """A wide series table (one timestamp column, one column per series): forecast in long form, written back wide."""
+    """A wide series table (one timestamp column and one column per series, or one row per series and one column
+    per date): forecast in long form, written back wide."""
 
     time: str
     series: list[str]
@@ -45,6 +46,9 @@ class WideLayout(BaseModel):
     item: str = "series"
     value: str = "value"
     output_columns: list[str] = Field(default_factory=list)  # the user-facing prediction file's columns
+    # the other orientation: one row per series (`item`), one column per date (`date_columns` in train)
+    dates_as_columns: bool = False
+    date_columns: list[str] = Field(default_factory=list)
 
 
 class TimeSeriesSpec(BaseModel):

@@ -13,7 +13,7 @@ from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.multitable import enrich
 from mlwright.perception.timeseries import detect_forecasting
-from mlwright.perception.wide_series import detect_wide, to_long
+from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
 from mlwright.schemas import TaskSpec, WideLayout
 
@@ -48,8 +48,11 @@ def _pair_score(a: str, A: pd.DataFrame, b: str, B: pd.DataFrame) -> Optional[fl
     shared = ca & cb
     extra = ca - cb
     if not extra or len(shared) < max(1, int(0.6 * len(cb))):
-        return None
-    score = float(len(shared)) - 0.5 * len(extra)
+        if not extra or len(shared) < 1 or detect_dates_as_columns(A, B) is None:
+            return None
+        score = float(len(shared))  # wide series, dates as columns: the test holds the future dates instead
+    else:
+        score = float(len(shared)) - 0.5 * len(extra)
     an, bn = a.split("/")[-1], b.split("/")[-1]
     score += 5 * bool(_TRAIN_WORDS.search(an)) + 5 * bool(_TEST_WORDS.search(bn))
     score -= 5 * bool(_TEST_WORDS.search(an) and not _TRAIN_WORDS.search(an))
@@ -264,9 +267,14 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     wide = detect_wide(train, test, hints) if test is not None and not forced_target else None
     if wide is not None:
         train, test = to_long(train, test, wide)
-        notes.append(f"wide time series: {len(wide.series)} series columns by {wide.time!r} "
-                     f"({', '.join(wide.series[:5])}{' ...' if len(wide.series) > 5 else ''}); forecast in long form "
-                     f"({wide.item}, {wide.time}, {wide.value}), written back wide")
+        if wide.dates_as_columns:
+            notes.append(f"wide time series: one row per {wide.item!r}, {len(wide.date_columns)} date columns "
+                         f"({wide.date_columns[0]} .. {wide.date_columns[-1]}); forecast in long form, written back "
+                         "wide")
+        else:
+            notes.append(f"wide time series: {len(wide.series)} series columns by {wide.time!r} "
+                         f"({', '.join(wide.series[:5])}{' ...' if len(wide.series) > 5 else ''}); forecast in long "
+                         f"form ({wide.item}, {wide.time}, {wide.value}), written back wide")
         forced_target = wide.value
 
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
@@ -402,8 +410,9 @@ def _forecast_task(found, target: str, hints: TextHints, notes: list[str], train
                    sample_name: Optional[str], wide: Optional[WideLayout] = None) -> Inferred:
     ts, train, test = found
     if wide is not None:  # the attempts write long forecasts; the run's file is wide in the user's columns
-        cols = hints.output_columns if wide.time in hints.output_columns else []
-        wide.output_columns = cols or [wide.time] + wide.series
+        key = wide.item if wide.dates_as_columns else wide.time
+        cols = hints.output_columns if key in hints.output_columns else []
+        wide.output_columns = cols or ([] if wide.dates_as_columns else [wide.time] + wide.series)
         ts.wide = wide
         hints = hints.model_copy(update={"output_columns": []})
     train = train.copy()

@@ -1,8 +1,13 @@
-"""Wide time-series tables: one timestamp column and one column per series (train), and the future
-timestamps to forecast (test, with the series columns absent or empty). Forecasting works on the long layout
-(series, timestamp, value); the run's prediction file goes back to the wide layout the data came in."""
+"""Wide time-series tables, in either orientation:
+- dates as rows: one timestamp column and one column per series (train), and the future timestamps to
+  forecast (test, with the series columns absent or empty);
+- dates as columns: one row per series (an id column) and one column per date (train), and the series with the
+  future date columns to fill (test).
+Forecasting works on the long layout (series, timestamp, value); the run's prediction file goes back to the
+wide layout the data came in."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import pandas as pd
@@ -18,10 +23,42 @@ def _free(name: str, taken) -> str:
     return name
 
 
+def _date_names(df: pd.DataFrame) -> list[str]:
+    """Columns whose names are dates (e.g. 2021-03, 2021-03-01)."""
+    out = []
+    for c in df.columns:
+        name = str(c)
+        if len(name) >= 6 and sum(ch.isdigit() for ch in name) >= 4 and re.fullmatch(r"[\d\-/. :T]+", name):
+            if not pd.isna(_to_time(pd.Series([name])).iloc[0]):
+                out.append(name)
+    return out
+
+
+def detect_dates_as_columns(train: pd.DataFrame, test: pd.DataFrame) -> Optional[WideLayout]:
+    tr, te = _date_names(train), _date_names(test)
+    new = [c for c in te if c not in tr]
+    if len(tr) < 6 or not new:
+        return None
+    t_tr, t_new = _to_time(pd.Series(tr)), _to_time(pd.Series(new))
+    if t_new.min() <= t_tr.max() or not all(pd.api.types.is_numeric_dtype(train[c]) for c in tr):
+        return None
+    others = [c for c in train.columns if str(c) not in tr]
+    items = [c for c in others if c in test.columns and train[c].notna().all() and train[c].is_unique]
+    if not items:
+        return None
+    taken = set(map(str, train.columns)) | set(map(str, test.columns))
+    covs = [c for c in others if c != items[0] and c in test.columns]
+    return WideLayout(time=_free("timestamp", taken), series=[], covariates=covs, item=items[0],
+                      value=_free("value", taken), dates_as_columns=True, date_columns=tr)
+
+
 def detect_wide(train: pd.DataFrame, test: pd.DataFrame, hints: Optional[TextHints] = None) -> Optional[WideLayout]:
-    """A wide layout when a timestamp column is unique per training row, every test timestamp lies after the
+    """Dates as columns (see detect_dates_as_columns), or dates as rows: a wide layout when a timestamp column is unique per training row, every test timestamp lies after the
     last training one, and at least two numeric columns of the training table are absent or empty in the test
     (unless the task names some of them but not all: then it asks for one target among train-only columns)."""
+    by_columns = detect_dates_as_columns(train, test)
+    if by_columns is not None:
+        return by_columns
     for tcol in [c for c in train.columns if c in test.columns and column_kind(train[c], c) == "datetime"]:
         t_train, t_test = _to_time(train[tcol]), _to_time(test[tcol])
         if t_train.isna().mean() > 0.05 or t_test.isna().mean() > 0.05 or t_train.duplicated().any():
@@ -46,14 +83,28 @@ def detect_wide(train: pd.DataFrame, test: pd.DataFrame, hints: Optional[TextHin
 
 
 def to_long(train: pd.DataFrame, test: pd.DataFrame, w: WideLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if w.dates_as_columns:
+        long_train = train.rename(columns=str).melt(id_vars=[w.item] + w.covariates, value_vars=w.date_columns,
+                                                    var_name=w.time, value_name=w.value)
+        long_train[w.item] = long_train[w.item].astype(str)  # series ids are labels, even when numbers
+        return long_train[[w.item, w.time] + w.covariates + [w.value]], test_long(test, w)
     long_train = train.melt(id_vars=[w.time] + w.covariates, value_vars=w.series, var_name=w.item,
                             value_name=w.value)
     long_test = test_long(test, w)
     return long_train[[w.item, w.time] + w.covariates + [w.value]], long_test
 
 
+def _future_dates(test: pd.DataFrame, w: WideLayout) -> list[str]:
+    return [c for c in _date_names(test) if c not in w.date_columns]
+
+
 def test_long(test: pd.DataFrame, w: WideLayout) -> pd.DataFrame:
-    """Every (series, future timestamp) pair of a wide table of timestamps to forecast."""
+    """Every (series, future timestamp) pair of a wide table of timestamps (or series) to forecast."""
+    if w.dates_as_columns:
+        base = test.rename(columns=str)[[w.item] + [c for c in w.covariates if c in test.columns]]
+        base = base.assign(**{w.item: base[w.item].astype(str)})
+        parts = [base.assign(**{w.time: d}) for d in _future_dates(test, w)]
+        return pd.concat(parts, ignore_index=True)[[w.item, w.time] + list(base.columns[1:])]
     base = test[[w.time] + [c for c in w.covariates if c in test.columns]].reset_index(drop=True)
     parts = [base.assign(**{w.item: s}) for s in w.series]
     return pd.concat(parts, ignore_index=True)[[w.item, w.time] + list(base.columns[1:])]
@@ -61,7 +112,17 @@ def test_long(test: pd.DataFrame, w: WideLayout) -> pd.DataFrame:
 
 def to_wide(pred: pd.DataFrame, test: pd.DataFrame, w: WideLayout) -> pd.DataFrame:
     """Long forecasts (series, timestamp, value) as the wide table: the test's timestamps in their order, one
-    column per series."""
+    column per series (or the test's series in their order, one column per future date)."""
+    if w.dates_as_columns:
+        table = pd.DataFrame({"i": pred[w.item].astype(str).to_numpy(), "t": _to_time(pred[w.time]).to_numpy(),
+                              "v": pred[w.value].to_numpy()}).pivot_table(index="i", columns="t", values="v",
+                                                                          aggfunc="first")
+        out = pd.DataFrame({w.item: test[w.item].to_numpy()})
+        keys = test[w.item].astype(str).to_numpy()
+        for d in _future_dates(test, w):
+            t = _to_time(pd.Series([d])).iloc[0]
+            out[d] = table[t].reindex(keys).to_numpy() if t in table.columns else float("nan")
+        return out
     table = pd.DataFrame({"t": _to_time(pred[w.time]).to_numpy(), "s": pred[w.item].astype(str).to_numpy(),
                           "v": pred[w.value].to_numpy()}).pivot_table(index="t", columns="s", values="v",
                                                                       aggfunc="first")
@@ -74,5 +135,10 @@ def to_wide(pred: pd.DataFrame, test: pd.DataFrame, w: WideLayout) -> pd.DataFra
 
 
 def first_series_rows(long_test: pd.DataFrame, w: WideLayout) -> pd.DataFrame:
-    """The wide test's timestamps, in their order, recovered from the long table (its first series' rows)."""
+    """The wide test's skeleton recovered from the long table: its timestamps in order (the first series' rows),
+    or its series in order with the future date columns."""
+    if w.dates_as_columns:
+        dates = list(dict.fromkeys(long_test[w.time].astype(str)))
+        first = long_test[long_test[w.time].astype(str) == dates[0]]
+        return pd.DataFrame({w.item: first[w.item].to_numpy(), **{d: float("nan") for d in dates}})
     return long_test[long_test[w.item].astype(str) == str(w.series[0])].reset_index(drop=True)
