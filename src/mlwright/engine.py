@@ -277,9 +277,7 @@ class Run:
         keep = self.opts.llm_time_share * self.opts.time_limit if self.llm is not None else 0.0
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep)
         history: list[AttemptRecord] = self.journal.attempts() if self.opts.resume else []
-        valid = [h for h in history if h.status == "succeeded"]
-        best: Optional[AttemptRecord] = (max if spec.higher_is_better else min)(
-            valid, key=lambda h: h.score) if valid else None
+        best = self._best(spec, history, None)
         self.knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
         while (plan := planner.next_attempt(history, self.time_left())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
@@ -411,6 +409,7 @@ class Run:
 
     def _best(self, spec: TaskSpec, history: list[AttemptRecord],
               best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
+        """The best valid attempt among `best` and `history`."""
         for h in history:
             if h.status == "succeeded" and is_better(spec, h.score, best.score if best else None):
                 best = h

@@ -16,6 +16,9 @@ COMMON_API = """Your script MUST start with the line `# <<common>>`; mlwright re
   TARGET, FEATURES (feature column names), PROBLEM ("binary"|"multiclass"|"regression"), CLASSES (sorted str labels),
   log(msg), load_table(path), target_series(train) (str labels or float values),
   as_class_frame(proba, classes) -> DataFrame with one column per CLASSES entry,
+  cv_splits(X, y, n_folds=5, seed=0) -> list of (train positions, valid positions), stratified for classes,
+  LOG_TARGET (True for rmsle: fit on np.log1p(y)), model_predictions(model, X) -> a fitted scikit-learn-style
+     model's predictions in write_outputs' form (expm1 applied when LOG_TARGET),
   write_outputs(out_dir, test, test_pred, oof_rows, oof_pred): writes the prediction file and oof_predictions.csv;
      test_pred/oof_pred: 1-d float array (regression) or as_class_frame(...) (classification);
      oof_rows: positions (0..len(train)-1) of the training rows the oof predictions are for (k-fold: all rows),

@@ -18,8 +18,8 @@ ENV_VARS = ("MLWRIGHT_TEXT_MODEL", "MLWRIGHT_EMBEDDING_MODEL")
 
 
 @dataclass(frozen=True)
-class TextModel:  # also used for image weights: a local path and where it came from
-    path: Optional[str]  # a local folder sentence-transformers can load; None when there is none
+class Pretrained:
+    path: Optional[str]  # a local model folder or weights file; None when there is none
     source: str  # how it was found, or why there is none (shown to the user)
 
 
@@ -49,24 +49,24 @@ def _from_hub(name: str, offline: bool) -> tuple[Optional[str], str]:
 
 
 @lru_cache(maxsize=4)
-def _resolve(name: Optional[str], offline: bool) -> TextModel:
+def _resolve(name: Optional[str], offline: bool) -> Pretrained:
     problem = ""
     if name:
         p = Path(name).expanduser()
         if p.is_dir():
-            return TextModel(str(p.resolve()), f"local folder {p}")
+            return Pretrained(str(p.resolve()), f"local folder {p}")
         path, why = _from_hub(name, offline)
         if path:
-            return TextModel(path, why)
+            return Pretrained(path, why)
         problem = why + "; "
     packaged = _packaged()
     if packaged:
-        return TextModel(packaged, problem + "all-MiniLM-L6-v2 from the embeddings extra")
-    return TextModel(None, problem + "no local text model: install the 'embeddings' extra or set MLWRIGHT_TEXT_MODEL "
+        return Pretrained(packaged, problem + "all-MiniLM-L6-v2 from the embeddings extra")
+    return Pretrained(None, problem + "no local text model: install the 'embeddings' extra or set MLWRIGHT_TEXT_MODEL "
                                      "to a local model folder or a cached Hugging Face model id")
 
 
-def resolve_text_model() -> TextModel:
+def resolve_text_model() -> Pretrained:
     name = next((os.environ[v] for v in ENV_VARS if os.environ.get(v)), None)
     return _resolve(name, os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"))
 
@@ -78,15 +78,15 @@ def _torch_hub_checkpoints() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _resolve_image(setting: Optional[str], checkpoints: str) -> TextModel:
+def _resolve_image(setting: Optional[str], checkpoints: str) -> Pretrained:
     if setting and setting != "download":
         p = Path(setting).expanduser()
         if p.is_file():
-            return TextModel(str(p.resolve()), f"weights file {p}")
-        return TextModel(None, f"MLWRIGHT_IMAGE_WEIGHTS={setting!r} is not a file")
+            return Pretrained(str(p.resolve()), f"weights file {p}")
+        return Pretrained(None, f"MLWRIGHT_IMAGE_WEIGHTS={setting!r} is not a file")
     cached = sorted(glob.glob(os.path.join(checkpoints, "resnet18-*.pth")))
     if cached:
-        return TextModel(cached[0], f"ResNet-18 ImageNet weights from the torch cache ({cached[0]})")
+        return Pretrained(cached[0], f"ResNet-18 ImageNet weights from the torch cache ({cached[0]})")
     if setting == "download":
         try:
             import torchvision
@@ -94,12 +94,12 @@ def _resolve_image(setting: Optional[str], checkpoints: str) -> TextModel:
             torchvision.models.resnet18(weights="IMAGENET1K_V1")
             cached = sorted(glob.glob(os.path.join(checkpoints, "resnet18-*.pth")))
             if cached:
-                return TextModel(cached[0], "ResNet-18 ImageNet weights downloaded into the torch cache")
+                return Pretrained(cached[0], "ResNet-18 ImageNet weights downloaded into the torch cache")
         except Exception as e:  # noqa: BLE001 - offline, no torchvision: say so, train from scratch
-            return TextModel(None, f"the ResNet-18 weights could not be fetched ({type(e).__name__}: {str(e)[:160]})")
-    return TextModel(None, "no pretrained ResNet-18 weights in the torch cache (set MLWRIGHT_IMAGE_WEIGHTS to a "
+            return Pretrained(None, f"the ResNet-18 weights could not be fetched ({type(e).__name__}: {str(e)[:160]})")
+    return Pretrained(None, "no pretrained ResNet-18 weights in the torch cache (set MLWRIGHT_IMAGE_WEIGHTS to a "
                            ".pth file, or to 'download' when online)")
 
 
-def resolve_image_weights() -> TextModel:
+def resolve_image_weights() -> Pretrained:
     return _resolve_image(os.environ.get("MLWRIGHT_IMAGE_WEIGHTS") or None, str(_torch_hub_checkpoints()))

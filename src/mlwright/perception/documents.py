@@ -11,7 +11,7 @@ from typing import Optional
 import pandas as pd
 
 from mlwright.perception.images import _file_column, _Index, _test_ids
-from mlwright.perception.infer import Asker, Inferred, infer_task
+from mlwright.perception.infer import Asker, Inferred, _is_sample_submission, infer_task
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import LoadedFolder
 from mlwright.perception.task_text import TextHints
@@ -60,8 +60,6 @@ def _pick(index: _Index, value, test_table: bool) -> Optional[str]:
 def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
     """Tables with a column of document file names get the documents' text as a new column (in place). Test
     documents that no table lists become a test table. Returns notes; the documents are consumed."""
-    from mlwright.perception.infer import _is_sample_submission
-
     if not folder.documents or not folder.tables:
         return []
     index = _Index(list(folder.documents))

@@ -25,13 +25,12 @@ def _free(name: str, taken) -> str:
 
 def _date_names(df: pd.DataFrame) -> list[str]:
     """Columns whose names are dates (e.g. 2021-03, 2021-03-01)."""
-    out = []
-    for c in df.columns:
-        name = str(c)
-        if len(name) >= 6 and sum(ch.isdigit() for ch in name) >= 4 and re.fullmatch(r"[\d\-/. :T]+", name):
-            if not pd.isna(_to_time(pd.Series([name])).iloc[0]):
-                out.append(name)
-    return out
+    names = [str(c) for c in df.columns if len(str(c)) >= 6 and sum(ch.isdigit() for ch in str(c)) >= 4
+             and re.fullmatch(r"[\d\-/. :T]+", str(c))]
+    if not names:
+        return []
+    parsed = _to_time(pd.Series(names))
+    return [n for n, t in zip(names, parsed) if not pd.isna(t)]
 
 
 def detect_dates_as_columns(train: pd.DataFrame, test: pd.DataFrame) -> Optional[WideLayout]:

@@ -45,7 +45,8 @@ def default_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
 def text_model_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
     from mlwright.knowledge.pretrained import resolve_text_model
 
-    return default_params(spec, budget, light) | {"text_model": resolve_text_model().path}
+    m = resolve_text_model()
+    return default_params(spec, budget, light) | {"text_model": m.path, "text_model_note": m.source}
 
 
 def image_cnn_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:

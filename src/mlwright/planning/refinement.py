@@ -135,6 +135,13 @@ def deterministic_ablations(code: str) -> list[Ablation]:
     return out[:MAX_VARIANTS]
 
 
+def _guess_block(code: str) -> str:
+    """Without a measurement: a feature-preparation block, else fit."""
+    names = list(top_level_blocks(code))
+    prefer = [n for n in names if any(k in n.lower() for k in _FEATURE_BLOCK)]
+    return (prefer or [n for n in names if n == "fit"] or names or ["fit"])[0]
+
+
 class RefinementAgent(Agent[RefinementPlan]):
     role = "refinement"
     output = RefinementPlan
@@ -155,10 +162,7 @@ class RefinementAgent(Agent[RefinementPlan]):
                 "Write the ablation variants.")
 
     def fallback(self, *, code: str, spec: TaskSpec, score: float) -> RefinementPlan:
-        names = list(top_level_blocks(code))
-        prefer = [n for n in names if any(k in n.lower() for k in _FEATURE_BLOCK)]
-        block = (prefer or [n for n in names if n == "fit"] or names or ["fit"])[0]
-        return RefinementPlan(block=block, reason="feature preparation usually matters most on tabular data",
+        return RefinementPlan(block=_guess_block(code), reason="feature preparation usually matters most on tabular data",
                               ideas=["add interaction and ratio features", "encode categoricals by target statistics"],
                               ablations=deterministic_ablations(code))
 
@@ -179,7 +183,7 @@ class RefinementAgent(Agent[RefinementPlan]):
         if from_llm and not usable:
             usable = deterministic_ablations(code)
         if p.block not in blocks:
-            p.block = self.fallback(code=code, spec=spec, score=score).block
+            p.block = _guess_block(code)
         p.ablations = usable[:MAX_VARIANTS]
         return p, from_llm
 

@@ -15,6 +15,7 @@ TARGET = SPEC["target"]
 FEATURES = SPEC["feature_columns"]
 PROBLEM = SPEC["problem_type"]
 CLASSES = SPEC["class_labels"]  # strings, sorted
+LOG_TARGET = SPEC["metric"] == "rmsle"  # regression on log1p(target); predictions go back with expm1
 T0 = time.time()
 
 
@@ -83,6 +84,24 @@ def write_outputs(out_dir, test, test_pred, oof_rows, oof_pred):
     oof = raw_frame(oof_pred, oof_rows)
     oof.to_csv(os.path.join(out_dir, "oof_predictions.csv"), index=False)
     log(f"wrote {SPEC['prediction_file']} ({len(sub)} rows) and oof_predictions.csv ({len(oof)} rows)")
+
+
+def cv_splits(X, y, n_folds=5, seed=0):
+    """K-fold splits for regression; stratified for classes (fewer folds when the rarest class is smaller)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if PROBLEM == "regression":
+        return list(KFold(n_folds, shuffle=True, random_state=seed).split(X))
+    k = max(2, min(n_folds, int(pd.Series(y).value_counts().min())))
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y))
+
+
+def model_predictions(model, X):
+    """A fitted scikit-learn-style model's predictions in write_outputs' form (values, or class probabilities)."""
+    if PROBLEM == "regression":
+        p = model.predict(X)
+        return np.expm1(p) if LOG_TARGET else p
+    return as_class_frame(model.predict_proba(X), model.classes_)
 
 
 def as_class_frame(proba, classes):

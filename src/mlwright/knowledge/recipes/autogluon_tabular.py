@@ -2,7 +2,6 @@
 # <<common>>
 from autogluon.tabular import TabularPredictor
 
-LOG_TARGET = SPEC["metric"] == "rmsle"
 AG_METRIC = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
              "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
              "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",

@@ -22,7 +22,6 @@ MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))
 TRAIN_END = float(PARAMS.get("train_end", 0.72))  # fraction of the budget when training must stop
 CHANNELS = 3 if int(IMG.get("channels") or 1) >= 3 else 1
 REGRESSION = PROBLEM == "regression"
-LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 def _side():

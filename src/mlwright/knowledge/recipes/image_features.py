@@ -8,7 +8,6 @@ import joblib
 from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
@@ -21,7 +20,6 @@ N_FOLDS = int(PARAMS.get("n_folds", 3 if LIGHT else 5))
 SEED = int(PARAMS.get("seed", 0))
 SVC_MAX_ROWS = int(PARAMS.get("svc_max_rows", 6000 if LIGHT else 12000))
 SOFT_END = 0.72  # fraction of the budget after which no new fit starts (the rest: predict, save, margin)
-LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 def _geometry():
@@ -323,11 +321,7 @@ def fit(train, test, out_dir, model_dir):
     use = sel[ok_sel]  # positions in the training table
     X = X_sel[ok_sel]
     y, y_fit = y_all.iloc[use].reset_index(drop=True), y_fit_all.iloc[use].reset_index(drop=True)
-    if PROBLEM == "regression":
-        splits = list(KFold(N_FOLDS, shuffle=True, random_state=SEED).split(X))
-    else:
-        k = max(2, min(N_FOLDS, int(y.value_counts().min())))
-        splits = list(StratifiedKFold(k, shuffle=True, random_state=SEED).split(X, y))
+    splits = cv_splits(X, y, N_FOLDS, SEED)
     tr, va = splits[0]
     # size the SVM from a timed fit on a sample: its cost grows about quadratically with the rows
     svm_rows = min(len(tr), SVC_MAX_ROWS)

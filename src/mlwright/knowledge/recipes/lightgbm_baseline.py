@@ -2,11 +2,9 @@
 # <<common>>
 import joblib
 import lightgbm as lgb
-from sklearn.model_selection import KFold, StratifiedKFold
 
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 SEED = int(PARAMS.get("seed", 0))
-LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 class Prep:
@@ -63,29 +61,17 @@ def make_model(n_rows):
     return lgb.LGBMClassifier(**params)
 
 
-def predict_frame(model, X):
-    if PROBLEM == "regression":
-        p = model.predict(X)
-        return np.expm1(p) if LOG_TARGET else p
-    return as_class_frame(model.predict_proba(X), model.classes_)
-
-
 def fit(train, test, out_dir, model_dir):
     y = target_series(train)
     y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
     prep = Prep().fit(train)
     X, Xt = prep.transform(train), prep.transform(test)
     log(f"{len(X)} rows, {X.shape[1]} features after preparation")
-    if PROBLEM == "regression":
-        folds = KFold(N_FOLDS, shuffle=True, random_state=SEED).split(X)
-    else:
-        min_class = y.value_counts().min()
-        k = max(2, min(N_FOLDS, int(min_class)))
-        folds = StratifiedKFold(k, shuffle=True, random_state=SEED).split(X, y)
+    folds = cv_splits(X, y, N_FOLDS, SEED)
     oof_parts, rows = [], []
     for i, (tr, va) in enumerate(folds):
         m = make_model(len(tr)).fit(X.iloc[tr], y_fit.iloc[tr])
-        oof_parts.append(predict_frame(m, X.iloc[va]))
+        oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
         log(f"fold {i + 1} done")
     rows = np.concatenate(rows)
@@ -97,12 +83,12 @@ def fit(train, test, out_dir, model_dir):
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
-    write_outputs(out_dir, test, predict_frame(model, Xt), rows, oof)
+    write_outputs(out_dir, test, model_predictions(model, Xt), rows, oof)
 
 
 def predict(model_dir, new):
     bundle = joblib.load(os.path.join(model_dir, "model.joblib"))
-    return predict_frame(bundle["model"], bundle["prep"].transform(new))
+    return model_predictions(bundle["model"], bundle["prep"].transform(new))
 
 
 if __name__ == "__main__":

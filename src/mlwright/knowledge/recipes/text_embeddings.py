@@ -5,11 +5,9 @@ one-hot / scaled other columns, and a regularized linear model chosen by out-of-
 import joblib
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 BUDGET = float(PARAMS.get("time_budget", 120))
-LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 def model_path():
@@ -97,13 +95,6 @@ def make_model(c):
     return LogisticRegression(C=c, max_iter=3000)
 
 
-def predict_with(model, M):
-    if PROBLEM == "regression":
-        p = model.predict(M)
-        return np.expm1(p) if LOG_TARGET else p
-    return as_class_frame(model.predict_proba(M), model.classes_)
-
-
 def fit(train, test, out_dir, model_dir):
     y = target_series(train)
     y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
@@ -113,20 +104,17 @@ def fit(train, test, out_dir, model_dir):
     enc = encoder(feats.path)
     fit_encoder_to_budget(enc, train, test, feats.texts)
     feats.max_len = enc.max_seq_length  # predict must cut the texts the same way
-    log(f"embedding {feats.texts} with {feats.path}")
+    log(f"embedding {feats.texts} with {feats.path}" + (f" ({PARAMS['text_model_note']})"
+                                                         if PARAMS.get("text_model_note") else ""))
     M, Mt = feats.transform(train, enc), feats.transform(test, enc)
     log(f"embedded: {M.shape}")
-    if PROBLEM == "regression":
-        splits = list(KFold(5, shuffle=True, random_state=0).split(M))
-    else:
-        k = max(2, min(5, int(y.value_counts().min())))
-        splits = list(StratifiedKFold(k, shuffle=True, random_state=0).split(M, y))
+    splits = cv_splits(M, y)
     rows = np.concatenate([va for _, va in splits])
     best = None
     for c in (1.0, 4.0, 0.25):
         if best is not None and time.time() - T0 > 0.7 * BUDGET:
             break
-        parts = [predict_with(make_model(c).fit(M[tr], y_fit.iloc[tr]), M[va]) for tr, va in splits]
+        parts = [model_predictions(make_model(c).fit(M[tr], y_fit.iloc[tr]), M[va]) for tr, va in splits]
         oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
         if PROBLEM == "regression":
             err = np.asarray(np.log1p(oof) if LOG_TARGET else oof) - np.asarray(y_fit.iloc[rows])
@@ -139,14 +127,14 @@ def fit(train, test, out_dir, model_dir):
             best = (c, s, oof)
     model = make_model(best[0]).fit(M, y_fit)
     joblib.dump({"features": feats, "model": model}, os.path.join(model_dir, "model.joblib"))
-    write_outputs(out_dir, test, predict_with(model, Mt), rows, best[2])
+    write_outputs(out_dir, test, model_predictions(model, Mt), rows, best[2])
 
 
 def predict(model_dir, new):
     b = joblib.load(os.path.join(model_dir, "model.joblib"))
     enc = encoder(b["features"].path)
     enc.max_seq_length = getattr(b["features"], "max_len", None) or enc.max_seq_length
-    return predict_with(b["model"], b["features"].transform(new, enc))
+    return model_predictions(b["model"], b["features"].transform(new, enc))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,11 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 BUDGET = float(PARAMS.get("time_budget", 120))
-LOG_TARGET = SPEC["metric"] == "rmsle"
 
 
 def column_roles(df):
@@ -67,20 +65,6 @@ def make_model(c):
     return LogisticRegression(C=c, max_iter=2000, solver="liblinear" if PROBLEM == "binary" else "lbfgs")
 
 
-def predict_with(model, M):
-    if PROBLEM == "regression":
-        p = model.predict(M)
-        return np.expm1(p) if LOG_TARGET else p
-    return as_class_frame(model.predict_proba(M), model.classes_)
-
-
-def folds(X, y, k):
-    if PROBLEM == "regression":
-        return list(KFold(k, shuffle=True, random_state=0).split(X))
-    k = max(2, min(k, int(y.value_counts().min())))
-    return list(StratifiedKFold(k, shuffle=True, random_state=0).split(X, y))
-
-
 def fold_score(y_true, pred):
     if PROBLEM == "regression":
         return -float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(pred)) ** 2)))
@@ -93,7 +77,7 @@ def fit(train, test, out_dir, model_dir):
     X, Xt = prepare(train), prepare(test)
     y = target_series(train)
     y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-    splits = folds(X, y, N_FOLDS)
+    splits = cv_splits(X, y, N_FOLDS)
     # the vocabulary and IDF weights are fitted once on the training texts (unsupervised: no labels involved)
     feats = make_features(X)
     M = feats.fit_transform(X).tocsr()
@@ -105,7 +89,7 @@ def fit(train, test, out_dir, model_dir):
         parts = []
         for (tr, va), (Mtr, Mva) in zip(splits, mats):
             m = make_model(c).fit(Mtr, y_fit.iloc[tr])
-            parts.append(predict_with(m, Mva))
+            parts.append(model_predictions(m, Mva))
         oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
         rows = np.concatenate([va for _, va in splits])
         s = fold_score(y.iloc[rows] if PROBLEM != "regression" else y_fit.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
@@ -115,12 +99,12 @@ def fit(train, test, out_dir, model_dir):
     rows = np.concatenate([va for _, va in splits])
     model = make_model(best_c).fit(M, y_fit)
     joblib.dump({"features": feats, "model": model}, os.path.join(model_dir, "model.joblib"))
-    write_outputs(out_dir, test, predict_with(model, feats.transform(Xt)), rows, best_oof)
+    write_outputs(out_dir, test, model_predictions(model, feats.transform(Xt)), rows, best_oof)
 
 
 def predict(model_dir, new):
     b = joblib.load(os.path.join(model_dir, "model.joblib"))
-    return predict_with(b["model"], b["features"].transform(prepare(new)))
+    return model_predictions(b["model"], b["features"].transform(prepare(new)))
 
 
 if __name__ == "__main__":
