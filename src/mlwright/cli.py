@@ -39,9 +39,12 @@ def run(
     data_dir: Path = typer.Argument(..., help="Folder (or file/archive) with the raw data. Never modified."),
     task: Optional[str] = typer.Option(None, "--task", help="What you want, in plain words."),
     task_file: Optional[Path] = typer.Option(None, "--task-file", help="A file holding the task description."),
-    output: Path = typer.Option(..., "--output", "-o", help="New (or empty) folder for this run."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="New (or empty) folder for this run."),
     time_limit: float = typer.Option(300, "--time-limit", min=10, help="Wall-clock budget in seconds."),
     target: Optional[str] = typer.Option(None, "--target", help="The column to predict, when the task is ambiguous."),
+    id_column: Optional[str] = typer.Option(None, "--id", help="The column that identifies the rows to predict."),
+    test: Optional[str] = typer.Option(None, "--test", help="The file (or file#sheet) holding the rows to predict."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say how the task is understood (as `explain`)."),
     interactive: bool = typer.Option(False, "--interactive", help="Ask when something is ambiguous."),
     memory_limit: Optional[float] = typer.Option(None, "--memory-limit", help="Memory cap (MB) for each attempt."),
     llm: Optional[str] = typer.Option(None, "--llm", help="LLM provider: none (the offline expert engine; default "
@@ -67,6 +70,11 @@ def run(
         task = task_file.read_text(errors="replace")
     if not task or not task.strip():
         _fail(MlwrightError("The task text is empty.", hint="Say what to predict, e.g. --task \"predict price\"."))
+    if dry_run:
+        _explain(data_dir, task, target, id_column, test, as_json=False)
+        return
+    if output is None:
+        _fail(MlwrightError("Missing --output FOLDER (a new or empty folder for this run)."))
     from mlwright.llm import load_settings
 
     try:
@@ -77,7 +85,7 @@ def run(
     if settings.available and not settings.model:
         _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
-                      interactive=interactive, memory_limit_mb=memory_limit, llm=settings.provider,
+                      id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit, llm=settings.provider,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts,
                       use_autogluon=False if no_autogluon else None)
     import signal
@@ -95,9 +103,48 @@ def run(
         err.print("[red]interrupted[/]; the journal and run.json in the output folder keep what was done")
         raise typer.Exit(130)
     b = summary.best
+    if summary.task and summary.task.ids_numbered:
+        err.print(f"[yellow]note:[/] the rows to predict carry no id column; the ids in {summary.task.prediction_file} "
+                  "are row numbers (0..n-1, in the test file's order) that mlwright made", highlight=False)
     err.print(f"[bold green]done[/] in {summary.wall_seconds:.0f}s: {summary.prediction_path}  "
               f"(validation {b.metric}={b.validation_score:.5f}, attempt {b.attempt_id}, {b.recipe})")
     err.print(f"report: {summary.report}   model: {summary.model_dir}   script: {summary.solution_script}")
+
+
+def _explain(data_dir: Path, task: str, target: Optional[str], id_column: Optional[str], test: Optional[str],
+             as_json: bool) -> None:
+    from mlwright.explain import explain as understand, render
+
+    try:
+        ex = understand(data_dir, task, target=target, id_column=id_column, test=test)
+    except MlwrightError as e:
+        _fail(e)
+    if as_json:
+        print(ex.model_dump_json(indent=1))
+        return
+    for line in render(ex):
+        Console(highlight=False, soft_wrap=True).print(line, markup=False)
+
+
+@app.command()
+def explain(
+    data_dir: Path = typer.Argument(..., help="Folder (or file/archive) with the raw data. Never modified."),
+    task: Optional[str] = typer.Option(None, "--task", help="What you want, in plain words."),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help="A file holding the task description."),
+    target: Optional[str] = typer.Option(None, "--target", help="The column to predict."),
+    id_column: Optional[str] = typer.Option(None, "--id", help="The column that identifies the rows to predict."),
+    test: Optional[str] = typer.Option(None, "--test", help="The file (or file#sheet) holding the rows to predict."),
+    as_json: bool = typer.Option(False, "--json", help="Print the understood task as JSON."),
+) -> None:
+    """Say how the folder and the task are understood (files, columns, target, id, keys, metric, output), with
+    the evidence for each decision, without fitting anything."""
+    if (task is None) == (task_file is None):
+        _fail(MlwrightError("Give the task with exactly one of --task TEXT or --task-file FILE."))
+    if task_file is not None:
+        if not task_file.is_file():
+            _fail(MlwrightError(f"Task file not found: {task_file}"))
+        task = task_file.read_text(errors="replace")
+    _explain(data_dir, task, target, id_column, test, as_json)
 
 
 @app.command()

@@ -39,6 +39,7 @@ from mlwright.planning.planner import Planner, finish_reserve
 from mlwright.schemas import (AblationResult, AttemptPlan, AttemptRecord, BestAttempt, Refinement, RunSummary,
                               TaskSpec)
 from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
+from mlwright.validation.raw_ids import check_raw_ids
 from mlwright.validation.metrics import is_better
 
 RUN_JSON = "run.json"
@@ -52,6 +53,8 @@ class RunOptions(BaseModel):
     output_dir: Path
     time_limit: float = 300.0
     target: Optional[str] = None
+    id_column: Optional[str] = None  # --id: the test rows' key column
+    test: Optional[str] = None  # --test: the table (file name, or file#sheet) holding the rows to predict
     interactive: bool = False
     memory_limit_mb: Optional[float] = None
     llm: str = "none"
@@ -92,6 +95,8 @@ class Run:
         self.t0 = time.time()
         self.attempt_seconds = 0.0
         self.journal: Optional[Journal] = None
+        self._raw_cache: dict = {}  # raw test files as the id check reads them
+        self.side_files: list[str] = []
         self.summary = RunSummary(status="running", data_dir=str(opts.data_dir.resolve()), output_dir=str(self.out),
                                   task_text=opts.task_text, time_limit_s=opts.time_limit, mlwright_version=__version__)
         settings = opts.llm_settings or LLMSettings()
@@ -199,6 +204,9 @@ class Run:
             inferred = self.infer(folder, profile, hints)
             inferred.spec.notes[:0] = doc_notes
         spec = inferred.spec
+        spec.notes[:0] = folder.read_notes
+        self.side_files = list(folder.notes.texts)
+        spec.test_sources = test_sources(spec, folder)
         write_table(inferred.train, self.out / "inputs" / "train.parquet")
         write_table(inferred.test, self.out / "inputs" / "test.parquet")
         for n in spec.notes:
@@ -230,20 +238,25 @@ class Run:
             folder.skipped.pop(rel, None)
             self.emit("perception", f"read {rel} with LLM-written reader code ({len(df)} rows)")
 
+    def evidence(self, folder) -> dict:
+        """What the user said beyond the task text (--id, --test) and what the side files say."""
+        return {"forced_id": self.opts.id_column, "forced_test": self.opts.test, "side": folder.notes}
+
     def infer(self, folder, profile, hints):
         """Deterministic inference, reviewed by the perception agent when an LLM is configured."""
         ask = self.ask if self.opts.interactive else None
         agent = self.agent(PerceptionAgent)
         try:
             inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
-                                  skipped=folder.skipped)
+                                  skipped=folder.skipped, **self.evidence(folder))
         except AmbiguousTaskError as e:
             if self.llm is None:
                 raise
             review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=None, problem=e.what)
             if not (from_llm and review.target in e.candidates):
                 raise
-            inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped)
+            inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped,
+                                  **self.evidence(folder))
             inferred.spec.notes.append(f"target {review.target!r}: chosen by the perception agent among "
                                        f"{e.candidates}")
             return inferred
@@ -257,14 +270,15 @@ class Run:
             self.opts.task_text += f"\n{answer}"
             hints = parse_task_text(self.opts.task_text, folder.files)
             inferred = infer_task(folder.tables, hints, forced_target=self.opts.target, ask=ask,
-                                  skipped=folder.skipped)
+                                  skipped=folder.skipped, **self.evidence(folder))
             inferred.spec.notes.append(f"the user answered the perception agent's question: {answer[:200]}")
         train_cols = set(folder.tables[inferred.spec.train_table].columns) if inferred.spec.train_table in \
             folder.tables else set()
         if review.target and review.target != inferred.spec.target and review.target in train_cols \
                 and not self.opts.target:
             try:
-                inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped)
+                inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped,
+                                      **self.evidence(folder))
                 inferred.spec.notes.append(f"target {review.target!r}: corrected by the perception agent")
             except MlwrightError as e:
                 self.failures.add("perception", f"target {review.target!r} rejected: {e.what}")
@@ -483,7 +497,8 @@ class Run:
             rec.error = f"exit code {res.returncode}: " + _last_error_line(res.tail())
         else:
             try:
-                check_prediction_file(spec, workdir / spec.prediction_file, test)
+                pred = check_prediction_file(spec, workdir / spec.prediction_file, test)
+                self.check_ids(spec, pred, final=False)
                 rec.score, rec.validation_rows, _ = score_oof(spec, workdir / "oof_predictions.csv", train)
                 rec.status = "succeeded"
             except ValidationFailure as e:
@@ -493,6 +508,17 @@ class Run:
                                                           else f": {rec.error}") + f" ({rec.seconds:.0f}s)")
         self.emit("validation", msg, attempt_id=rec.attempt_id, status=rec.status, score=rec.score, error=rec.error)
         return rec
+
+    def check_ids(self, spec: TaskSpec, pred: pd.DataFrame, final: bool) -> None:
+        """The ids must be the raw test file's own (a second, simple reader); attempts write forecasts' dates in
+        ISO form, so only the final file's date keys are compared."""
+        keys = spec.key_columns if final else [k for k in spec.key_columns
+                                               if not (spec.timeseries and k == spec.timeseries.timestamp_column)]
+        if spec.timeseries and spec.timeseries.wide is not None and not final:
+            return
+        why = check_raw_ids(spec, pred, Path(self.opts.data_dir), keys, self._raw_cache)
+        if why:
+            raise ValidationFailure(why)
 
     def finish(self, spec: TaskSpec, train: pd.DataFrame, best: Optional[AttemptRecord]) -> None:
         if best is None:
@@ -509,6 +535,14 @@ class Run:
                 self.out / spec.prediction_file, index=False)
         else:
             shutil.copy2(wd / spec.prediction_file, self.out / spec.prediction_file)
+        final = pd.read_csv(self.out / spec.prediction_file, dtype=str, keep_default_na=False)
+        why = check_raw_ids(spec, final, Path(self.opts.data_dir), None, self._raw_cache)
+        if why:
+            (self.out / spec.prediction_file).rename(self.out / (spec.prediction_file + ".rejected"))
+            raise RunFailedError(f"The final prediction file failed the check against the raw test file: {why}.",
+                                 where=str(self.out / (spec.prediction_file + ".rejected")),
+                                 hint="Name the id column with --id COLUMN (or in the task), and check that the "
+                                      "test file is read as intended (mlwright explain DATA_DIR --task ...).")
         shutil.copy2(wd / SOLUTION, self.out / SOLUTION)
         shutil.copytree(wd / MODEL_DIR, self.out / MODEL_DIR, symlinks=True)
         self.summary.best = BestAttempt(attempt_id=best.attempt_id, recipe=best.recipe, metric=spec.metric,
@@ -527,6 +561,17 @@ class Run:
             self.emit("report", f"report failed: {type(e).__name__}: {e}")
         self.emit("done", f"done: {spec.prediction_file} from attempt {best.attempt_id}, "
                   f"validation {spec.metric}={best.score:.5f}")
+
+
+def test_sources(spec: TaskSpec, folder) -> list[str]:
+    """The raw files (relative to the data folder) the rows to predict come from, for the final id check."""
+    name = (spec.test_table or "").split(" (")[0]  # "train.csv (rows without y)" comes from train.csv
+    path = folder.table_paths.get(name)
+    if path is None:
+        return []
+    p = Path(path).resolve()
+    root = Path(folder.root).resolve()
+    return [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)]
 
 
 def sniff_kind_safe(path: Path) -> Optional[str]:

@@ -99,6 +99,9 @@ class TaskSpec(BaseModel):
     image: Optional[ImageSpec] = None
     joins: list[str] = Field(default_factory=list)  # multi-table: how auxiliary tables were joined
     notes: list[str] = Field(default_factory=list)  # how each decision was taken
+    # the test rows carry no id, so the prediction file's ids are row numbers mlwright made (0..n-1, test order)
+    ids_numbered: bool = False
+    test_sources: list[str] = Field(default_factory=list)  # raw files (relative) the rows to predict come from
 
     @property
     def is_classification(self) -> bool:

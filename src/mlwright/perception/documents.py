@@ -12,6 +12,7 @@ import pandas as pd
 
 from mlwright.perception.images import _file_column, _Index, _test_ids
 from mlwright.perception.infer import Asker, Inferred, _is_sample_submission, infer_task
+from mlwright.perception.profile import looks_like_id_name
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import LoadedFolder
 from mlwright.perception.task_text import TextHints
@@ -84,7 +85,7 @@ def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
                      + (f"; {missing} names match no file (or several)" if missing else "")
                      + (f"; {empty} documents are empty or unreadable (no text)" if empty else ""))
     if not used:
-        return []
+        return _documents_beside_table(folder)
     rest = [r for r in folder.documents if r not in used and any(_TEST_DIR.match(d) for d in r.split("/")[:-1])]
     if rest and file_col:
         ids = _test_ids(rest)
@@ -95,6 +96,57 @@ def inline_referenced_documents(folder: LoadedFolder) -> list[str]:
                      + (f" ({n_empty} empty)" if n_empty else ""))
     folder.documents = {}
     return notes
+
+
+def _text_column_of(df: pd.DataFrame) -> Optional[str]:
+    """The free-text column of a table: the string column with the longest values (several words or long)."""
+    best, best_len = None, 0.0
+    for c in df.columns:
+        v = df[c].dropna()
+        if v.empty or v.dtype != object:
+            continue
+        v = v.astype(str).head(500)
+        mean_len = float(v.str.len().mean())
+        if mean_len > best_len and (v.str.count(r"\s+").mean() >= 3 or mean_len >= 30):
+            best, best_len = c, mean_len
+    return best
+
+
+def _documents_beside_table(folder: LoadedFolder) -> list[str]:
+    """Mixed layouts: a training table with a text column and the rows to predict as a folder of documents
+    (test/<id>.txt; the id is the file name, without its extension unless the table's ids carry one), or labeled
+    documents in class folders and a test table with a text column. The documents become a table."""
+    docs = sorted(folder.documents)
+    test_docs = [r for r in docs if any(_TEST_DIR.match(d) for d in r.split("/")[:-1])]
+    tables = {n: df for n, df in folder.tables.items() if not _is_sample_submission(n, df)}
+    with_text = {n: c for n, df in tables.items() if (c := _text_column_of(df))}
+    if len(with_text) != 1:
+        return []
+    name, tcol = next(iter(with_text.items()))
+    df = tables[name]
+    labeled = [r for r in docs if r not in test_docs and len(r.split("/")) >= 2]
+    classes = {r.split("/")[-2] for r in labeled}
+    if test_docs and len(test_docs) == len(docs) or (test_docs and len(classes) < 2):
+        ids = [r.rsplit("/", 1)[-1] for r in test_docs]
+        key_cols = [c for c in df.columns if looks_like_id_name(str(c))]
+        keep_ext = any(df[c].astype(str).str.contains(r"\.\w{1,5}$").mean() > 0.9 for c in key_cols)
+        stems = [i.rsplit(".", 1)[0] for i in ids]
+        if not keep_ext and len(set(stems)) == len(stems):
+            ids = stems
+        key = key_cols[0] if key_cols else "filename"
+        folder.tables["test_documents"] = pd.DataFrame({key: ids, tcol: [_read(folder.documents[r]) or ""
+                                                                         for r in test_docs]})
+        folder.documents = {}
+        return [f"documents: the {len(test_docs)} files in the test folder are the rows to predict (column {key!r} = "
+                f"file name{'' if keep_ext else ' without extension'}, their text = column {tcol!r} as in {name})"]
+    if len(classes) >= 2 and not test_docs:
+        label = "label"
+        folder.tables["train_documents"] = pd.DataFrame({tcol: [_read(folder.documents[r]) or "" for r in labeled],
+                                                         label: [r.split("/")[-2] for r in labeled]})
+        folder.documents = {}
+        return [f"documents: {len(labeled)} labeled documents in {len(classes)} class folders train; their text is "
+                f"column {tcol!r} as in {name}, which holds the rows to predict"]
+    return []
 
 
 def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: Optional[str],

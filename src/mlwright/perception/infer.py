@@ -12,6 +12,7 @@ import pandas as pd
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.multitable import enrich
+from mlwright.perception.side_files import SideNotes
 from mlwright.perception.timeseries import detect_forecasting
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
@@ -42,8 +43,18 @@ def _is_sample_submission(name: str, df: pd.DataFrame) -> bool:
     return bool(_SAMPLE_WORDS.search(base)) and df.shape[1] <= 20
 
 
+def filled_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The table without its all-empty columns: a test table or template may carry the target column blank."""
+    if df.empty:
+        return df
+    keep = [c for c in df.columns if df[c].notna().any() and not (df[c].dtype == object and
+                                                                  df[c].astype(str).str.strip().eq("").all())]
+    return df if len(keep) == df.shape[1] else df[keep]
+
+
 def _pair_score(a: str, A: pd.DataFrame, b: str, B: pd.DataFrame) -> Optional[float]:
     """How plausible it is that A is the training table and B the test table; None when impossible."""
+    B = filled_columns(B)
     ca, cb = set(A.columns), set(B.columns)
     shared = ca & cb
     extra = ca - cb
@@ -59,7 +70,8 @@ def _pair_score(a: str, A: pd.DataFrame, b: str, B: pd.DataFrame) -> Optional[fl
     return score
 
 
-def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints) -> tuple[str, Optional[str], Optional[str]]:
+def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints,
+                  forced_test: Optional[str] = None) -> tuple[str, Optional[str], Optional[str]]:
     """(train, test, sample_submission) table names."""
     if not tables:
         raise DataError("No readable tables found in the data folder.",
@@ -67,19 +79,32 @@ def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints) -> tuple[st
     samples = [n for n, df in tables.items() if _is_sample_submission(n, df)]
     sample = samples[0] if samples else None
     candidates = {n: df for n, df in tables.items() if n not in samples}
-    best, best_score = None, -np.inf
-    for a, A in candidates.items():
-        for b, B in candidates.items():
-            if a == b:
-                continue
-            s = _pair_score(a, A, b, B)
-            if s is None:
-                continue
-            s += 2 * hints.mentions(a.split("/")[-1].split("#")[0]) + 2 * hints.mentions(b.split("/")[-1].split("#")[0])
-            if s > best_score:
-                best, best_score = (a, b), s
-    if best:
-        return best[0], best[1], sample
+    if forced_test:
+        forced = [n for n in tables if n == forced_test or n.split("#")[0] == forced_test
+                  or n.split("/")[-1].split("#")[0] == forced_test.split("/")[-1]]
+        if len(forced) != 1:
+            raise DataError(f"--test {forced_test!r} matches {len(forced)} tables.", hint="Tables found: "
+                            + ", ".join(tables) + ". Give the file name (or file#sheet) of the rows to predict.")
+        candidates = {n: df for n, df in tables.items() if n not in samples or n == forced[0]}
+    # the training table pairs with a test table; a template (sample-named) is the test only when nothing else is
+    for pool in (candidates, {**candidates, **{n: tables[n] for n in samples}}):
+        best, best_score = None, -np.inf
+        for a, A in candidates.items():
+            for b, B in pool.items():
+                if a == b or forced_test and b != forced[0]:
+                    continue
+                s = _pair_score(a, A, b, B)
+                if s is None:
+                    continue
+                s += 2 * hints.mentions(a.split("/")[-1].split("#")[0]) + \
+                    2 * hints.mentions(b.split("/")[-1].split("#")[0])
+                if s > best_score:
+                    best, best_score = (a, b), s
+        if best:
+            return best[0], best[1], sample
+    if forced_test:
+        raise DataError(f"--test {forced_test!r} cannot be the rows to predict: no other table has its columns plus "
+                        "a column to predict.", hint="Check the file, or leave --test out.")
     # no pair: a single table whose missing labels mark the rows to predict, or a test table that does not match
     named_train = [n for n in candidates if _TRAIN_WORDS.search(n.split("/")[-1])]
     named_test = [n for n in candidates if _TEST_WORDS.search(n.split("/")[-1]) and n not in named_train]
@@ -94,6 +119,41 @@ def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints) -> tuple[st
             hint="Give the test file the same feature columns as the training file (same names).")
     biggest = max(candidates, key=lambda n: candidates[n].shape[0] * max(candidates[n].shape[1], 1))
     return biggest, None, sample
+
+
+_FLAG_NAME = re.compile(r"^(is[_ ]?)?(split|set|subset|fold|partition|part|dataset|usage|role|sample|group|"
+                        r"train(ing)?|test(ing)?)([_ ]?(set|split|flag))?$", re.I)
+
+
+def split_by_flag(df: pd.DataFrame, hints: TextHints):
+    """One table holding train and test rows, told apart by a split/flag column ("train"/"test", or an is_test 0/1
+    flag): (train rows, test rows without the flag, the flag column, how the test rows were told) or None."""
+    for c in df.columns:
+        s = df[c]
+        vals = s.dropna().astype(str).str.strip()
+        uniq = sorted(vals.unique(), key=str)
+        if not 2 <= len(uniq) <= 3 or s.isna().any():
+            continue
+        test_vals = [v for v in uniq if _TEST_WORDS.search(v) and not _TRAIN_WORDS.search(v)]
+        train_vals = [v for v in uniq if _TRAIN_WORDS.search(v)]
+        if len(test_vals) == 1 and train_vals:
+            mask = vals == test_vals[0]
+            how = f"{c} = {test_vals[0]!r}"
+        elif _FLAG_NAME.match(str(c).strip()) and set(uniq) <= {"0", "1", "True", "False", "true", "false", "yes",
+                                                                  "no", "0.0", "1.0"}:
+            truthy = vals.str.lower().isin(["1", "true", "yes", "1.0"])
+            is_test = bool(re.search(r"test", str(c), re.I))
+            mask = truthy if is_test else ~truthy
+            how = f"{c} is {'true' if is_test else 'false'}"
+        else:
+            continue
+        mask = mask.to_numpy()
+        if mask.sum() == 0 or (~mask).sum() < MIN_TRAIN_ROWS:
+            continue
+        train = df[~mask].drop(columns=[c]).reset_index(drop=True)
+        test = df[mask].drop(columns=[c]).reset_index(drop=True)
+        return train, filled_columns(test), c, how
+    return None
 
 
 def _target_candidates(train: pd.DataFrame, test: Optional[pd.DataFrame]) -> list[str]:
@@ -230,40 +290,128 @@ def output_format(problem_type: str, metric: str, hints: TextHints, out_id: str,
     return output_kind, out_cols, metric, positive
 
 
+def _key_like(train: pd.DataFrame, test: pd.DataFrame, c: str) -> bool:
+    """Unique whole values in the test table, and not a feature: unique in train too and not shared with it."""
+    s = test[c]
+    if not s.is_unique or s.isna().any():
+        return False
+    if pd.api.types.is_float_dtype(s) and not np.all(np.mod(s.to_numpy(dtype=float), 1) == 0):
+        return False
+    if c in train.columns:
+        t = train[c].dropna()
+        if not t.is_unique:
+            return False
+        shared = len(set(t.astype(str)) & set(s.astype(str)))
+        return shared <= 0.05 * len(s)
+    return True
+
+
 def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample: Optional[pd.DataFrame],
-               target: str) -> Optional[str]:
+               target: str, notes: list[str], forced: Optional[str] = None,
+               side_ids: tuple[str, ...] = ()) -> Optional[str]:
     tcols = list(test.columns)
+    if forced:
+        match = [c for c in tcols if c == forced] or [c for c in tcols if _norm(c) == _norm(forced)]
+        if not match:
+            raise DataError(f"--id {forced!r} is not a column of the test table.",
+                            hint=f"Choose one of: {', '.join(map(str, tcols[:30]))}")
+        notes.append(f"id column {match[0]!r}: given with --id")
+        return match[0]
     for oc in hints.output_columns:
         for c in tcols:
             if _norm(c) == _norm(oc) and c != target:
+                notes.append(f"id column {c!r}: the output column named in the task")
                 return c
     if sample is not None:
         for c in sample.columns:
             if c in tcols:
+                notes.append(f"id column {c!r}: the key of the sample/template file")
                 return c
+    for c in side_ids:
+        if c in tcols and test[c].is_unique:
+            notes.append(f"id column {c!r}: a side file describes it as the identifier")
+            return c
     for c in tcols:
         if looks_like_id_name(c) and test[c].is_unique and test[c].notna().all():
+            notes.append(f"id column {c!r}: named like an id and unique per test row")
             return c
     for c in tcols:
         if column_kind(test[c], c) == "id" and test[c].is_unique and test[c].dtype == object:
+            notes.append(f"id column {c!r}: unique codes per test row")
             return c
+    # the task names an id column the test lacks (e.g. a headerless file): the test's own key stands in
+    out = hints.output_columns
+    keys = [c for c in tcols if _key_like(train, test, c)]
+    if len(out) >= 2 and out[0] not in tcols and looks_like_id_name(out[0]):
+        if keys and (len(keys) == 1 or keys[0] == tcols[0]):
+            notes.append(f"id column {keys[0]!r}: the task's {out[0]!r} is not a column; {keys[0]!r} is the test "
+                         "table's unique key (not a feature)")
+            return keys[0]
+    if keys and keys[0] == tcols[0] and len(test) >= 5:  # the first column holds a unique key, as ids usually do
+        notes.append(f"id column {keys[0]!r}: the first column, unique per row and not shared with the training "
+                     "rows (a key, not a feature)")
+        return keys[0]
     return None
 
 
+def follow_template(test: pd.DataFrame, id_col: Optional[str], sample: Optional[pd.DataFrame], sample_name: str,
+                    notes: list[str]) -> pd.DataFrame:
+    """A sample/template file that lists the keys to predict fixes the rows and their order."""
+    if sample is None or id_col is None or id_col not in test.columns:
+        return test
+    cols = [c for c in sample.columns if _norm(c) == _norm(id_col)]
+    if not cols or len(sample) == 0:
+        return test
+    want = sample[cols[0]].astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    have = test[id_col].astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    if not want.is_unique or not have.is_unique or not set(want) <= set(have):
+        if len(set(want) & set(have)) < len(want):
+            notes.append(f"the template {sample_name!r} lists keys that are not all in the test table; its order is "
+                         "not used")
+        return test
+    if list(want) == list(have):
+        return test
+    pos = pd.Series(np.arange(len(have)), index=have.to_numpy())
+    out = test.iloc[pos[want.to_numpy()].to_numpy()].reset_index(drop=True)
+    notes.append(f"rows to predict: the {len(out)} keys the template {sample_name!r} lists, in its order"
+                 + (f" ({len(test) - len(out)} other test rows are not asked for)" if len(out) < len(test) else ""))
+    return out
+
+
 def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target: Optional[str] = None,
-               ask: Optional[Asker] = None, skipped: Optional[dict[str, str]] = None) -> Inferred:
+               ask: Optional[Asker] = None, skipped: Optional[dict[str, str]] = None,
+               forced_id: Optional[str] = None, forced_test: Optional[str] = None,
+               side: Optional[SideNotes] = None) -> Inferred:
     notes: list[str] = []
+    side = side or SideNotes()
     try:
-        train_name, test_name, sample_name = choose_tables(tables, hints)
+        train_name, test_name, sample_name = choose_tables(tables, hints, forced_test)
     except DataError as e:
         if skipped:
             e.what += " Unreadable files: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
             e.args = (e.render(),)
         raise
     train = tables[train_name]
-    test = tables[test_name] if test_name else None
+    test = filled_columns(tables[test_name]) if test_name else None
     sample = tables[sample_name] if sample_name else None
+    if test_name is not None and test_name == sample_name:
+        notes.append(f"the template {test_name!r} lists the rows to predict")
+    elif test_name is not None and test.shape[1] < tables[test_name].shape[1]:
+        blank = [c for c in tables[test_name].columns if c not in test.columns]
+        notes.append(f"columns {blank} of {test_name!r} are empty there (to be predicted)")
     notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else ""))
+    if test is None:
+        flagged = split_by_flag(train, hints)
+        if flagged is not None:
+            train, test, flag, how = flagged
+            test_name = f"{train_name} (rows where {how})"
+            notes.append(f"test rows: the {len(test)} rows of {train_name!r} where {how}; {flag!r} marks the split "
+                         "and is not a feature")
+    if forced_target is None:
+        named = [c for c in side.target_columns() if c in train.columns and (test is None or c not in test.columns)]
+        if len(named) == 1 and not hints.output_columns and not any(hints.mentions(c) for c in train.columns):
+            forced_target = named[0]
+            notes.append(f"target {named[0]!r}: a side file describes it as the target ({side.meanings[named[0]][:80]})")
     wide = detect_wide(train, test, hints) if test is not None and not forced_target else None
     if wide is not None:
         train, test = to_long(train, test, wide)
@@ -335,7 +483,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     metric = choose_metric(problem_type, hints, notes)
     notes.append(f"problem type {problem_type}: {y.nunique()} distinct target values")
 
-    id_col = _choose_id(labeled, test, hints, sample, target)
+    id_col = _choose_id(labeled, test, hints, sample, target, notes, forced_id, tuple(side.id_columns()))
+    test = follow_template(test, id_col, sample, sample_name or "", notes)
     if id_col is not None and not test[id_col].is_unique:
         notes.append(f"id column {id_col!r} has duplicates in the test table; using it anyway as the output key")
     # output format
@@ -394,6 +543,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         positive_class=positive,
         feature_columns=features,
         dropped_columns=dropped,
+        ids_numbered=id_col is None,
         n_train_rows=len(labeled),
         n_test_rows=len(test),
         sample_submission=sample_name,
@@ -403,6 +553,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     )
     if text_features:
         notes.append(f"free-text columns: {text_features}")
+    if id_col is None:
+        notes.append(f"ids: the test rows carry no id column, so mlwright numbers them 0..{len(test) - 1} in the "
+                     f"order of {test_name!r} (column {out_id!r})")
     return Inferred(spec=spec, train=labeled[features + [target]], test=test)
 
 

@@ -85,7 +85,7 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
             return {table_name(path, root): read_delimited(path)}
         if kind == "excel":
             sheets = pd.read_excel(path, sheet_name=None)
-            sheets = {k: _clean_columns(v) for k, v in sheets.items() if not v.dropna(how="all").empty}
+            sheets = {k: _excel_header(_clean_columns(v)) for k, v in sheets.items() if not v.dropna(how="all").empty}
             if len(sheets) == 1:
                 return {table_name(path, root): next(iter(sheets.values()))}
             return {table_name(path, root, k): v for k, v in sheets.items()}
@@ -149,6 +149,16 @@ def _sniff_delimiter(sample: str) -> str:
 _NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
 
 
+def _period_names(first: list[str]) -> bool:
+    """Column names that are periods (2019, 2020, 2021 / 1..12) after at least one word: a wide table's header."""
+    nums = [c.strip() for c in first if _NUMBER.match(c)]
+    words = [c for c in first if c.strip() and not _NUMBER.match(c)]
+    if len(nums) < 3 or not words or not all(re.fullmatch(r"\d{1,4}", n) for n in nums):
+        return False
+    steps = {int(b) - int(a) for a, b in zip(nums, nums[1:])}
+    return len(steps) == 1 and steps.pop() == 1
+
+
 def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     """A first row is a header unless it looks like the data below it (numbers where they have numbers)."""
     if not rest:
@@ -156,13 +166,15 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     if len(set(first)) < len(first) or any(not c.strip() for c in first):
         numeric_like = sum(bool(_NUMBER.match(c)) for c in first)
         return numeric_like == 0 and len(set(first)) == len(first)
+    if _period_names(first):
+        return True
     for j, cell in enumerate(first):
         col = [r[j] for r in rest if j < len(r) and r[j].strip()]
         if not col:
             continue
         col_numeric = sum(bool(_NUMBER.match(c)) for c in col) / len(col)
         if _NUMBER.match(cell):
-            return False  # a number is never a column name
+            return False  # a number is never a column name (but see _period_names)
         if col_numeric > 0.9:
             return True  # a word above numbers
     # all-text table: a header row's values do not repeat in its column
@@ -170,19 +182,48 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     return repeats <= len(first) // 4
 
 
-def read_delimited(path: Path) -> pd.DataFrame:
+def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
+    """`header=None`: decided from the content (see `_looks_like_header`); the decision is kept in
+    `df.attrs["header"]` ("detected" / "absent" / "given") so side files can correct it."""
     text = _decode(path)
     if not text.strip():
         raise DataError("File is empty.", where=str(path), hint="Remove it or provide the data.")
     sep = _sniff_delimiter(text[:65536])
     sample_rows = list(csv.reader(io.StringIO("\n".join(text[:65536].splitlines()[:30])), delimiter=sep))
     sample_rows = [r for r in sample_rows if r]
-    header = _looks_like_header(sample_rows[0], sample_rows[1:]) if sample_rows else True
+    decided = header is None
+    if decided:
+        header = _looks_like_header(sample_rows[0], sample_rows[1:]) if sample_rows else True
+    body = sample_rows[1:] if header else sample_rows
+    # codes with leading zeros ("007") are strings: as numbers they would no longer match the user's ids
+    zero_led = {j: str for j in range(max((len(r) for r in body), default=0))
+                if any(j < len(r) and re.fullmatch(r"\s*0\d+\s*", r[j]) for r in body)}
     df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, low_memory=False,
-                     skipinitialspace=True, on_bad_lines="error")
+                     skipinitialspace=True, on_bad_lines="error", converters=zero_led or None)
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
-    return _clean_columns(df)
+    df = _clean_columns(df)
+    df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
+    return df
+
+
+def _excel_header(df: pd.DataFrame) -> pd.DataFrame:
+    """A sheet's first row is its header only when it looks like one (the same rule as for text files)."""
+    first = [str(c) for c in df.columns]
+    rest = [["" if pd.isna(v) else str(v) for v in row] for row in df.head(30).itertuples(index=False)]
+    if any(c.startswith("Unnamed: ") for c in first) or _looks_like_header(first, rest):
+        df.attrs["header"] = "detected"
+        return df
+    row = pd.DataFrame([list(df.columns)], columns=range(df.shape[1]))
+    body = df.set_axis(range(df.shape[1]), axis=1)
+    out = pd.concat([row, body], ignore_index=True).infer_objects()
+    for c in out.columns:  # the header cell was read as text: numbers become numbers again
+        as_num = pd.to_numeric(out[c], errors="coerce")
+        if as_num.notna().sum() == out[c].notna().sum():
+            out[c] = as_num
+    out.columns = [f"col_{i}" for i in range(out.shape[1])]
+    out.attrs["header"] = "absent"
+    return out
 
 
 def read_json_table(path: Path) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from mlwright.errors import DataError
 from mlwright.perception.archives import is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
 from mlwright.perception.readers import read_tables, sniff_kind
+from mlwright.perception.side_files import SideNotes, is_note_file, json_column_list, name_headerless_tables, read_note
 from mlwright.schemas import DataProfile
 
 _SKIP_DIRS = {"__MACOSX", ".git", ".ipynb_checkpoints", "__pycache__"}
@@ -29,6 +30,8 @@ class LoadedFolder:
     skipped: dict[str, str] = field(default_factory=dict)  # file -> reason it could not be read
     images: dict[str, Path] = field(default_factory=dict)  # image files (by suffix, not yet decoded): rel -> absolute
     documents: dict[str, Path] = field(default_factory=dict)  # one-document-per-file text: rel -> absolute
+    notes: SideNotes = field(default_factory=SideNotes)  # READMEs, data dictionaries, column-name files
+    read_notes: list[str] = field(default_factory=list)  # what the side files changed (for the task's notes)
 
     def check_readable(self) -> None:
         if not self.tables and not self.images and not self.documents:  # images only: the caller judges
@@ -103,10 +106,22 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or p in json_docs:
                 out.documents[rel] = Path(os.path.abspath(p))
                 continue
-            if sniff_kind(p) is None:
+            kind = sniff_kind(p)
+            if kind is None or kind == "json" and (listed := json_column_list(p)):
+                if kind == "json":
+                    out.notes.column_lists.append((rel, listed))
+                    out.notes.texts[rel] = p.read_text(errors="replace")
+                elif is_note_file(p) and (text := read_note(p)) is not None:
+                    out.notes.add(rel, text)
                 continue
             try:
-                for name, df in read_tables(p, root, max_memory_mb).items():
+                tables = read_tables(p, root, max_memory_mb)
+                if kind == "text" and is_note_file(p) and all(df.shape[1] < 2 for df in tables.values()):
+                    text = read_note(p)  # a list of names or prose in a .txt: a note, not a table
+                    if text is not None:
+                        out.notes.add(rel, text)
+                        continue
+                for name, df in tables.items():
                     key = f"{root.name}/{name}" if unpacked else name
                     if df.empty or df.shape[1] == 0:
                         out.skipped[key] = "no rows"
@@ -116,7 +131,12 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             except DataError as e:
                 if "too large" in e.what:
                     raise
+                text = read_note(p) if is_note_file(p) else None
+                if text is not None and text.strip():  # prose that no table reader makes sense of
+                    out.notes.add(rel, text)
+                    continue
                 out.skipped[rel] = e.what
+    out.read_notes = name_headerless_tables(out.tables, out.table_paths, out.notes)
     if not out.files:
         raise DataError("The data folder is empty.", where=str(data_dir),
                         hint="Put the training data (and the rows to predict) in the folder.")
