@@ -37,6 +37,38 @@ _REGRESS_WORDS = re.compile(r"\b(how (much|many)|price|amount|regress\w*|estimat
                             r"sales|revenue|cost|duration|quantity|forecast)\b", re.I)
 
 
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+                 "fifteen": 15, "sixteen": 16, "eighteen": 18, "twenty": 20, "twenty-four": 24, "thirty": 30,
+                 "sixty": 60, "ninety": 90}
+_UNITS = r"(hours?|days?|weeks?|months?|quarters?|years?|periods?|steps?|time[- ]steps?|points?)"
+_COUNT = r"(\d{1,4}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+# "the next 12 months", "next month", "6 months ahead", "a 14-day horizon", "horizon of 8 weeks", "horizon: 3"
+_HORIZON_PATTERNS = [
+    rf"\b(?:next|following|coming|upcoming|subsequent)\s+(?:{_COUNT}\s+)?{_UNITS}\b",
+    rf"\b{_COUNT}[\s-]+{_UNITS}\s+(?:ahead|out|into the future|forward|horizon)\b",
+    rf"\b{_COUNT}[\s-]+{_UNITS}[\s-]+(?:ahead\s+)?(?:horizon|forecasts?)\b",
+    rf"\bhorizon\s*(?:of|=|:|is)?\s*{_COUNT}(?:\s+{_UNITS})?\b",
+]
+_FORECAST_WORDS = re.compile(r"\b(forecast\w*|future|ahead|projections?|predict\w* (?:the )?(?:next|coming))\b", re.I)
+
+
+def _horizon(text: str) -> tuple[Optional[int], Optional[str]]:
+    """(number of units, unit) of the forecast horizon the words give: 'next 12 months' -> (12, 'month')."""
+    for pat in _HORIZON_PATTERNS:
+        m = re.search(pat, text, re.I)
+        if not m:
+            continue
+        count = next((g for g in m.groups() if g and re.fullmatch(_COUNT, g, re.I)), None)
+        unit = next((g for g in m.groups() if g and re.fullmatch(_UNITS, g, re.I)), None)
+        n = 1 if count is None else int(count) if count.isdigit() else _NUMBER_WORDS[count.lower()]
+        if unit is None:
+            return n, None
+        unit = re.sub(r"s$", "", unit.lower().replace("time-", "").replace("time ", ""))
+        return n, "period" if unit in ("period", "step", "point") else unit
+    return None, None
+
+
 class TextHints(BaseModel):
     text: str
     prediction_file: Optional[str] = None
@@ -46,6 +78,10 @@ class TextHints(BaseModel):
     classification_words: bool = False
     regression_words: bool = False
     backticked: list[str] = Field(default_factory=list)
+    # forecasting: "forecast the next 12 months" -> horizon 12, unit "month" (period/step/point -> "period")
+    horizon: Optional[int] = None
+    horizon_unit: Optional[str] = None
+    forecast_words: bool = False
 
     def mentions(self, name: str) -> bool:
         """Whether the text names this column (as a word, case-insensitive)."""
@@ -99,6 +135,7 @@ def _prediction_file(text: str, data_files: set[str]) -> Optional[str]:
 def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints:
     files = {f.split("/")[-1].split("#")[0].lower() for f in (data_files or [])}
     lowered = text.lower()
+    horizon, unit = _horizon(text)
     metric = None
     for name, pats in _METRIC_PATTERNS:
         if any(re.search(p, lowered) for p in pats):
@@ -114,4 +151,7 @@ def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints
         classification_words=bool(_CLASSIFY_WORDS.search(text)),
         regression_words=bool(_REGRESS_WORDS.search(text)),
         backticked=[b.strip() for b in re.findall(r"`([^`\n]{1,60})`", text)],
+        horizon=horizon,
+        horizon_unit=unit,
+        forecast_words=bool(_FORECAST_WORDS.search(text)) or horizon is not None,
     )
