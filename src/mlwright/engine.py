@@ -252,7 +252,8 @@ class Run:
         except AmbiguousTaskError as e:
             if self.llm is None:
                 raise
-            review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=None, problem=e.what)
+            review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=None, problem=e.what,
+                                         side_files=folder.notes.texts)
             if not (from_llm and review.target in e.candidates):
                 raise
             inferred = infer_task(folder.tables, hints, forced_target=review.target, skipped=folder.skipped,
@@ -262,7 +263,8 @@ class Run:
             return inferred
         if self.llm is None:
             return inferred
-        review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=inferred.spec)
+        review, from_llm = agent.ask(profile=profile, task_text=self.opts.task_text, spec=inferred.spec,
+                                     side_files=folder.notes.texts)
         if not from_llm:
             return inferred
         if review.question and self.opts.interactive and self.ask is not None:
@@ -282,6 +284,16 @@ class Run:
                 inferred.spec.notes.append(f"target {review.target!r}: corrected by the perception agent")
             except MlwrightError as e:
                 self.failures.add("perception", f"target {review.target!r} rejected: {e.what}")
+        test_cols = set(inferred.test.columns)
+        if review.id_column and review.id_column != inferred.spec.id_column and review.id_column in test_cols \
+                and not self.opts.id_column and not inferred.spec.timeseries:
+            try:
+                redone = infer_task(folder.tables, hints, forced_target=inferred.spec.target, skipped=folder.skipped,
+                                    **(self.evidence(folder) | {"forced_id": review.id_column}))
+                redone.spec.notes.append(f"id column {review.id_column!r}: corrected by the perception agent")
+                inferred = redone
+            except MlwrightError as e:
+                self.failures.add("perception", f"id column {review.id_column!r} rejected: {e.what}")
         inferred.spec = apply_review(inferred.spec, review, inferred.spec.notes)
         return inferred
 

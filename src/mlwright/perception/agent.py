@@ -20,6 +20,7 @@ from mlwright.schemas import DataProfile, TaskSpec
 
 class TaskReview(BaseModel):
     target: Optional[str] = None
+    id_column: Optional[str] = None
     metric: Optional[str] = None
     prediction_file: Optional[str] = None
     output_columns: Optional[list[str]] = None
@@ -45,15 +46,19 @@ class PerceptionAgent(Agent[TaskReview]):
     max_tokens = 600
     system = ("You check how an AutoML system understood a user's request. Given the data profile, the user's "
               "words and the system's reading (a TaskSpec), answer with a JSON object with the fields to CORRECT "
-              "(omit or null what is right): target, metric (accuracy, balanced_accuracy, macro_f1, roc_auc, log_loss,"
+              "(omit or null what is right): target, id_column (the test rows' key), metric (accuracy, balanced_accuracy, macro_f1, roc_auc, log_loss,"
               " rmse, rmsle, mae, mse, mape, r2, mase), prediction_file, output_columns, positive_class, and "
               "question (only when the request cannot be decided without the user), comments.")
 
-    def prompt(self, *, profile: DataProfile, task_text: str, spec: Optional[TaskSpec], problem: str = "") -> str:
+    def prompt(self, *, profile: DataProfile, task_text: str, spec: Optional[TaskSpec], problem: str = "",
+               side_files: Optional[dict[str, str]] = None) -> str:
         reading = spec.model_dump_json(exclude={"notes", "dropped_columns", "feature_columns"}) if spec else "none"
-        return (f"User's words:\n{task_text[:3000]}\n\nData profile:\n{profile_digest(profile)}\n\n"
-                f"System's reading: {reading}\n" + (f"Problem: {problem}\n" if problem else "")
-                + "What must be corrected?")
+        evidence = "\n".join(f"- {n}" for n in spec.notes[:30]) if spec else ""
+        sides = "".join(f"\n--- {name} ---\n{text[:2000]}" for name, text in list((side_files or {}).items())[:3])
+        return (f"User's words:\n{task_text[:3000]}\n\nData profile:\n{profile_digest(profile)}\n"
+                + (f"\nSide files (READMEs, data dictionaries):{sides}\n" if sides else "")
+                + f"\nSystem's reading: {reading}\n" + (f"Its evidence:\n{evidence}\n" if evidence else "")
+                + (f"Problem: {problem}\n" if problem else "") + "What must be corrected?")
 
     def fallback(self, **_) -> TaskReview:
         return TaskReview()

@@ -70,6 +70,25 @@ def _pair_score(a: str, A: pd.DataFrame, b: str, B: pd.DataFrame) -> Optional[fl
     return score
 
 
+def _pair_reason(tables: dict[str, pd.DataFrame], train: str, test: Optional[str], hints: TextHints) -> str:
+    """Why this pair: shared columns, names, the task's words, and the other tables that could have been used."""
+    if test is None:
+        return ""
+    A, B = tables[train], filled_columns(tables[test])
+    why = [f"{len(set(A.columns) & set(B.columns))} shared columns, {len(set(A.columns) - set(B.columns))} only in "
+           "training"]
+    for name, words in ((train, _TRAIN_WORDS), (test, _TEST_WORDS)):
+        base = name.split("/")[-1].split("#")[0]
+        if words.search(base.rsplit(".", 1)[0]):
+            why.append(f"{base!r} is named like {'training' if words is _TRAIN_WORDS else 'test'} data")
+        if hints.mentions(base):
+            why.append(f"the task names {base!r}")
+    others = [n for n in tables if n not in (train, test)]
+    if others:
+        why.append(f"other tables: {', '.join(others[:5])}")
+    return " (" + "; ".join(why) + ")"
+
+
 def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints,
                   forced_test: Optional[str] = None) -> tuple[str, Optional[str], Optional[str]]:
     """(train, test, sample_submission) table names."""
@@ -180,8 +199,8 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
             if _norm(c) == _norm(oc):
                 notes.append(f"target {c!r}: the output column named in the task, absent from the test table")
                 return c
-    # 2. a candidate the text names
-    named = [c for c in cands if hints.mentions(c)]
+    # 2. a candidate the text names (any column when the rows to predict carry every column)
+    named = [c for c in (cands or (cols if test is not None else [])) if hints.mentions(c)]
     if len(named) == 1:
         notes.append(f"target {named[0]!r}: named in the task and absent from the test table")
         return named[0]
@@ -199,8 +218,10 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
         return choice
     raise AmbiguousTaskError(
         what + f" Candidates: {', '.join(pool[:20])}.", candidates=pool, where=train_name,
-        hint="Name it with --target COLUMN, or say it in the task (e.g. \"predict `COLUMN`\"), "
-             "or run with --interactive to be asked.")
+        hint="Name it with --target COLUMN, or say it in the task (e.g. \"predict `COLUMN`\" or \"write "
+             "predictions.csv with columns ID,COLUMN\"), or run with --interactive to be asked. If the wrong file was "
+             "taken as the training or test table, name the rows to predict with --test FILE; "
+             "`mlwright explain DATA_DIR --task ...` shows how the folder was read.")
 
 
 def infer_problem_type(y: pd.Series, hints: TextHints, metric: Optional[str]) -> str:
@@ -399,7 +420,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     elif test_name is not None and test.shape[1] < tables[test_name].shape[1]:
         blank = [c for c in tables[test_name].columns if c not in test.columns]
         notes.append(f"columns {blank} of {test_name!r} are empty there (to be predicted)")
-    notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else ""))
+    notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else "")
+                 + _pair_reason(tables, train_name, test_name, hints))
     if test is None:
         flagged = split_by_flag(train, hints)
         if flagged is not None:
@@ -426,6 +448,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         forced_target = wide.value
 
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+    if test is not None and target in test.columns:
+        notes.append(f"the rows to predict carry a {target!r} column too; its values there are ignored")
+        test = test.drop(columns=[target])
     joins: list[str] = []
     aux = {n: df for n, df in tables.items() if n not in (train_name, test_name, sample_name)}
     if test is not None and aux:
