@@ -94,7 +94,7 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
         if kind == "feather":
             return {table_name(path, root): _clean_columns(pd.read_feather(path))}
         if kind == "jsonl":
-            return {table_name(path, root): _clean_columns(pd.read_json(path, lines=True, dtype=False))}
+            return {table_name(path, root): read_jsonl(path)}
         if kind == "json":
             return {table_name(path, root): read_json_table(path)}
         if kind == "sqlite":
@@ -226,12 +226,20 @@ def _excel_header(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; nested objects become dotted columns (as json_normalize names them)."""
+    records = [json.loads(ln) for ln in _decode(path).splitlines() if ln.strip()]
+    if records and all(isinstance(r, dict) for r in records):
+        return _clean_columns(pd.json_normalize(records))
+    return _clean_columns(pd.DataFrame(records))
+
+
 def read_json_table(path: Path) -> pd.DataFrame:
     text = _decode(path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError:
-        return _clean_columns(pd.read_json(io.StringIO(text), lines=True, dtype=False))  # a .json that is jsonl
+        return read_jsonl(path)  # a .json that is jsonl
     if isinstance(obj, dict):
         lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if len(lists) == 1:

@@ -122,7 +122,8 @@ def _spec_rows(spec: TaskSpec) -> list[tuple[str, str]]:
         ("Metric", f"{spec.metric} ({'higher' if spec.higher_is_better else 'lower'} is better)"),
         ("Training table", f"{spec.train_table} ({spec.n_train_rows} rows)"),
         ("Test table", f"{spec.test_table} ({spec.n_test_rows} rows)" if spec.test_table else "none"),
-        ("ID column", spec.id_column or "none (row order)"),
+        ("ID column", spec.id_column if not spec.ids_numbered else
+         "none in the data: the ids are row numbers (0..n-1, in the test file's order) that mlwright made"),
         ("Prediction file", spec.prediction_file),
         ("Output columns", ", ".join(spec.output_columns)),
         ("Output kind", spec.output_kind),
