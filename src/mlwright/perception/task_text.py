@@ -29,7 +29,11 @@ CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc"
 REGRESSION_METRICS = {"mase", "rmse", "rmsle", "mae", "mse", "mape", "r2"}
 
 _FILE = re.compile(r"`?([\w\-./]*[\w\-]\.(?:csv|tsv|parquet|json|jsonl|txt))\b`?", re.I)
-_WRITE_VERB = re.compile(r"\b(write|save|output|produce|create|return|submit|give me|store|export)\b", re.I)
+_WRITE_VERB = re.compile(r"\b(write|save|output|produce|create|return|submit|give me|store|export|"
+                         r"écri\w*|ecri\w*|enregistr\w*|sauvegard\w*|schreib\w*|speicher\w*|erstell\w*|"
+                         r"escrib\w*|guard\w*|salv\w*|gener\w*)\b", re.I)
+# "columns" in the languages users write tasks in (English, French, German, Spanish/Portuguese, Italian, Dutch)
+_COLUMNS_WORD = r"(?:columns?|colonnes?|spalten?|columnas?|colunas?|colonne|kolom(?:men)?)"
 _IDENT = re.compile(r"^[A-Za-z_][\w .\-()/%]*$")
 _CLASSIFY_WORDS = re.compile(r"\b(classif\w*|categor\w*|which (class|type|kind|species|category)|label|"
                              r"probabilit\w*|likely|whether|yes or no|churn|fraud|detect)\b", re.I)
@@ -92,13 +96,14 @@ class TextHints(BaseModel):
 
 def _split_columns(chunk: str) -> list[str]:
     chunk = chunk.strip().strip("`'\"")
-    parts = re.split(r"\s*(?:,|\band\b|\s&\s|;)\s*", chunk)
+    parts = re.split(r"\s*(?:,|\b(?:and|et|und|y)\b|\s&\s|;)\s*", chunk)
     out = [p.strip().strip("`'\"").strip() for p in parts]
     return [p for p in out if p and _IDENT.match(p) and len(p) <= 60]
 
 
 def _output_columns(text: str) -> list[str]:
-    starts = re.finditer(r"\bcolumns?\b\s*(?:named|called|:)?\s*|\.(?:csv|tsv)`?\s+with\s+(?=[`\w]+\s*,)", text, re.I)
+    starts = re.finditer(rf"\b{_COLUMNS_WORD}\b\s*(?:named|called|:)?\s*|\.(?:csv|tsv)`?\s+(?:with|avec|mit|con|com)\s+"
+                         r"(?=[`\w]+\s*,)", text, re.I)
     for m in starts:
         rest = text[m.end(): m.end() + 160]
         tick = re.match(r"`([^`]+)`((?:\s*(?:,|and)\s*`[^`]+`)*)", rest)
@@ -108,7 +113,8 @@ def _output_columns(text: str) -> list[str]:
             if cols and not (len(cols) == 1 and "," not in tick.group(1) and not tick.group(2)):
                 return cols
         # plain words: stop at punctuation that ends the list
-        plain = re.split(r"[(\n.:]|\bwhere\b|\bwith\b|\bin\b|\bfor\b|\bone row\b", rest, maxsplit=1)[0]
+        plain = re.split(r"[(\n.:]|\b(?:where|with|in|for|one row|pour|où|avec|für|mit|para|con|dans)\b", rest,
+                         maxsplit=1)[0]
         cols = []
         for c in _split_columns(plain):
             if " " in c:
