@@ -13,7 +13,7 @@ from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.multitable import enrich
 from mlwright.perception.side_files import SideNotes
-from mlwright.perception.timeseries import detect_forecasting
+from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
 from mlwright.schemas import TaskSpec, WideLayout
@@ -32,6 +32,7 @@ class Inferred:
     spec: TaskSpec
     train: pd.DataFrame  # rows with a label, features + target
     test: pd.DataFrame
+    time_labels: Optional[pd.DataFrame] = None  # forecasts: (timestamp, label), the user's strings for the dates
 
 
 def _norm(name: str) -> str:
@@ -422,6 +423,12 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         notes.append(f"columns {blank} of {test_name!r} are empty there (to be predicted)")
     notes.append(f"training table {train_name!r}" + (f", test table {test_name!r}" if test_name else "")
                  + _pair_reason(tables, train_name, test_name, hints))
+    if test is not None:  # an output column that the test rows hold as one placeholder ("?", 0) is to be predicted
+        held = [c for c in test.columns if any(_norm(c) == _norm(o) for o in hints.output_columns[1:])
+                and c in train.columns and test[c].nunique() <= 1 and train[c].nunique() >= 2]
+        if held:
+            notes.append(f"columns {held} hold one placeholder value in the rows to predict: to be predicted")
+            test = test.drop(columns=held)
     if test is None:
         flagged = split_by_flag(train, hints)
         if flagged is not None:
@@ -447,6 +454,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                          f"form ({wide.item}, {wide.time}, {wide.value}), written back wide")
         forced_target = wide.value
 
+    if test is None and hints.forecast_words:  # a history-only table: mlwright makes the future rows
+        history = forecast_history(train, hints, forced_target, notes, ask, train_name)
+        if history is not None:
+            return _forecast_task(history, history.target, hints, notes, train_name, history.test_name, sample_name)
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
     if test is not None and target in test.columns:
         notes.append(f"the rows to predict carry a {target!r} column too; its values there are ignored")
@@ -584,9 +595,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     return Inferred(spec=spec, train=labeled[features + [target]], test=test)
 
 
-def _forecast_task(found, target: str, hints: TextHints, notes: list[str], train_name: str, test_name: str,
+def _forecast_task(found: Forecast, target: str, hints: TextHints, notes: list[str], train_name: str, test_name: str,
                    sample_name: Optional[str], wide: Optional[WideLayout] = None) -> Inferred:
-    ts, train, test = found
+    ts, train, test = found.spec, found.train, found.test
     if wide is not None:  # the attempts write long forecasts; the run's file is wide in the user's columns
         key = wide.item if wide.dates_as_columns else wide.time
         cols = hints.output_columns if key in hints.output_columns else []
@@ -611,4 +622,4 @@ def _forecast_task(found, target: str, hints: TextHints, notes: list[str], train
         feature_columns=ts.known_covariates, n_train_rows=len(train), n_test_rows=len(test),
         sample_submission=sample_name, modality="timeseries", timeseries=ts, notes=notes)
     cols = [ts.item_column, ts.timestamp_column, target] + ts.known_covariates
-    return Inferred(spec=spec, train=train[cols], test=test)
+    return Inferred(spec=spec, train=train[cols], test=test, time_labels=found.labels)

@@ -188,6 +188,7 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
     text = _decode(path)
     if not text.strip():
         raise DataError("File is empty.", where=str(path), hint="Remove it or provide the data.")
+    text = _drop_preamble(text)
     sep = _sniff_delimiter(text[:65536])
     sample_rows = list(csv.reader(io.StringIO("\n".join(text[:65536].splitlines()[:30])), delimiter=sep))
     sample_rows = [r for r in sample_rows if r]
@@ -202,9 +203,49 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
                      skipinitialspace=True, on_bad_lines="error", converters=zero_led or None)
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
-    df = _clean_columns(df)
+    df = _decimal_commas(_clean_columns(df)) if sep != "," else _clean_columns(df)
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
     return df
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$")
+
+
+def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
+    """Numbers written the European way ("1.234,5") in a file whose delimiter is not the comma."""
+    for c in df.columns:
+        s = df[c]
+        if s.dtype != object:
+            continue
+        v = s.dropna().astype(str)
+        if v.empty or not v.str.contains(",", regex=False).any() or not v.str.match(_DECIMAL_COMMA).mean() > 0.95:
+            continue
+        as_num = pd.to_numeric(s.astype(str).str.strip().str.replace(".", "", regex=False)
+                               .str.replace(",", ".", regex=False), errors="coerce")
+        if as_num.notna().sum() >= 0.95 * s.notna().sum():
+            df[c] = as_num.where(s.notna())
+    return df
+
+
+def _drop_preamble(text: str) -> str:
+    """Title or comment lines above the table (fewer fields than the table's rows) are not data."""
+    lines = text.splitlines()[:40]
+    if len(lines) < 4:
+        return text
+    counts = []
+    for ln in lines:
+        best = max((len(next(csv.reader([ln], delimiter=d), [])) for d in ",;\t|"), default=0) if ln.strip() else 0
+        counts.append(best)
+    body = counts[min(5, len(counts) - 1):]
+    width = max(set(body), key=body.count)
+    if width < 2:
+        return text
+    k = 0
+    while k < min(5, len(counts)) and counts[k] < width and (counts[k] <= 1 or lines[k].lstrip().startswith("#")):
+        k += 1
+    if k == 0:
+        return text
+    return "\n".join(text.splitlines()[k:])
 
 
 def _excel_header(df: pd.DataFrame) -> pd.DataFrame:
