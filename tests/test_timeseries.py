@@ -283,3 +283,92 @@ def test_wide_table_with_dates_as_columns(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     again = pd.read_csv(tmp_path / "again.csv")
     assert list(again.columns) == list(pred.columns) and np.allclose(again.iloc[:, 1:], pred.iloc[:, 1:])
+
+
+def _monthly_sales(n_stores: int, n_months: int, seed: int, ends_early: int = 0) -> pd.DataFrame:
+    """Monthly sales per store (trend + yearly season + noise); store k's history ends `ends_early * k` months
+    before the others'."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s in range(n_stores):
+        n = n_months - ends_early * s
+        t = pd.date_range("2016-01-01", periods=n, freq="MS")
+        k = np.arange(n)
+        y = 200 + 30 * s + 1.2 * k + 20 * np.sin(2 * np.pi * (t.month.to_numpy() - 1) / 12) + rng.normal(0, 2, n)
+        parts.append(pd.DataFrame({"store": f"store_{s}", "t": t, "sales": y.round(1)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_periods_written_like_2019_jan_are_dates_and_come_back_as_written(tmp_path):
+    full = _monthly_sales(3, 42, seed=11)
+    full["month"] = full["t"].dt.strftime("%Y %b")
+    data = tmp_path / "months"
+    data.mkdir()
+    last6 = full.groupby("store").cumcount(ascending=False) < 6
+    full.loc[~last6, ["store", "month", "sales"]].to_csv(data / "train.csv", index=False)
+    full.loc[last6, ["store", "month"]].to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "Forecast monthly sales per store.", "--output", str(out),
+                "--time-limit", "25", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    ts = json.loads((out / "run.json").read_text())["task"]["timeseries"]
+    assert ts["timestamp_column"] == "month" and ts["freq"] == "MS" and ts["date_format"]["pattern"] == "%Y %b"
+    assert pd.read_parquet(out / "inputs" / "train.parquet")["month"].dtype.kind == "M"  # recipes see timestamps
+    raw = pd.read_csv(data / "test.csv", dtype=str)
+    pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(pred.columns) == ["store", "month", "sales"]
+    assert sorted(zip(pred["store"], pred["month"])) == sorted(zip(raw["store"], raw["month"]))  # e.g. '2019 Jul'
+    truth = full.loc[last6].merge(pred.astype({"sales": float}), on=["store", "month"], suffixes=("", "_pred"))
+    assert len(truth) == 18 and np.abs(truth["sales"] - truth["sales_pred"]).mean() < 30  # the series' level
+    r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = pd.read_csv(tmp_path / "again.csv", dtype=str)
+    assert sorted(zip(again["store"], again["month"])) == sorted(zip(raw["store"], raw["month"]))
+
+
+def test_quarters_written_2019q1(tmp_path):
+    rng = np.random.default_rng(4)
+    parts = []
+    for s in range(4):
+        t = pd.period_range("2010Q1", periods=40, freq="Q")
+        q = t.quarter.to_numpy()
+        y = 50 + 5 * s + 0.5 * np.arange(40) + 8 * (q == 4) - 4 * (q == 1) + rng.normal(0, 0.5, 40)
+        parts.append(pd.DataFrame({"region": f"r{s}", "quarter": t.strftime("%YQ%q"), "revenue": y.round(2)}))
+    full = pd.concat(parts, ignore_index=True)
+    last4 = full.groupby("region").cumcount(ascending=False) < 4
+    data = tmp_path / "quarters"
+    data.mkdir()
+    full[~last4].to_csv(data / "history.csv", index=False)
+    full.loc[last4, ["region", "quarter"]].to_csv(data / "future.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "forecast revenue for the next 4 quarters; write out.csv",
+                "--output", str(out), "--time-limit", "20", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    ts = json.loads((out / "run.json").read_text())["task"]["timeseries"]
+    assert ts["season_period"] == 4 and ts["horizon"] == 4
+    pred = pd.read_csv(out / "out.csv", dtype=str)
+    assert sorted(pred["quarter"].unique()) == ["2019Q1", "2019Q2", "2019Q3", "2019Q4"]
+    truth = full[last4].merge(pred.astype({"revenue": float}), on=["region", "quarter"], suffixes=("", "_pred"))
+    assert len(truth) == 16 and np.abs(truth["revenue"] - truth["revenue_pred"]).mean() < 3  # Q4 effect 8
+
+
+def test_history_only_table_forecasts_the_next_months_per_store(tmp_path):
+    full = _monthly_sales(3, 40, seed=5, ends_early=2)  # the stores' histories end in different months
+    full["month"] = full["t"].dt.strftime("%b %Y")
+    data = tmp_path / "history"
+    data.mkdir()
+    full[["store", "month", "sales"]].to_csv(data / "sales.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "forecast the next 6 months for every store", "--output", str(out),
+                "--time-limit", "20", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["task"]["problem_type"] == "forecasting" and s["task"]["target"] == "sales"
+    assert any("made by mlwright" in n for n in s["task"]["notes"])
+    pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(pred.columns) == ["store", "month", "sales"] and len(pred) == 18
+    for store, g in pred.groupby("store"):
+        last = full.loc[full["store"] == store, "t"].max()
+        want = pd.date_range(last, periods=7, freq="MS")[1:].strftime("%b %Y").tolist()  # e.g. 'Jan 2019'
+        assert g["month"].tolist() == want
+    assert pd.to_numeric(pred["sales"]).notna().all()

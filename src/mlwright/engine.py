@@ -32,7 +32,7 @@ from mlwright.perception.materialize import write_table
 from mlwright.perception.archives import is_archive
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
-from mlwright.perception.wide_series import first_series_rows, to_wide
+from mlwright.perception.forecast_output import LABELS, write_forecast
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
 from mlwright.planning.planner import Planner, finish_reserve
@@ -209,6 +209,8 @@ class Run:
         spec.test_sources = test_sources(spec, folder)
         write_table(inferred.train, self.out / "inputs" / "train.parquet")
         write_table(inferred.test, self.out / "inputs" / "test.parquet")
+        if getattr(inferred, "time_labels", None) is not None:  # forecasts: the user's own date strings
+            write_table(inferred.time_labels, self.out / "inputs" / LABELS)
         for n in spec.notes:
             self.emit("perception", n)
         self.emit("perception", f"task: {spec.problem_type} on {spec.target!r}, metric {spec.metric}, "
@@ -540,11 +542,8 @@ class Run:
                                  hint="Raise --time-limit, check the attempts' logs in the run folder, or simplify "
                                       "the data.")
         wd = Path(best.workdir)
-        wide = spec.timeseries.wide if spec.timeseries else None
-        if wide is not None:  # the attempts forecast in long form; the user's data and file are wide
-            long_test = pd.read_parquet(self.out / "inputs" / "test.parquet")
-            to_wide(pd.read_csv(wd / spec.prediction_file), first_series_rows(long_test, wide), wide).to_csv(
-                self.out / spec.prediction_file, index=False)
+        if spec.timeseries is not None:  # the attempts write ISO dates in long form; the user's file has theirs
+            write_forecast(spec, wd / spec.prediction_file, self.out / spec.prediction_file, self.out / "inputs")
         else:
             shutil.copy2(wd / spec.prediction_file, self.out / spec.prediction_file)
         final = pd.read_csv(self.out / spec.prediction_file, dtype=str, keep_default_na=False)

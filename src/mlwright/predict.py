@@ -13,6 +13,7 @@ from mlwright.errors import DataError, MlwrightError
 from mlwright.execution.sandbox import run_sandboxed
 from mlwright.perception.materialize import write_table
 from mlwright.perception.documents import TEXT_COLUMN
+from mlwright.perception.forecast_output import with_timestamps, write_dates_back
 from mlwright.perception.images import new_images_frame
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import load_folder
@@ -63,6 +64,9 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
             raise DataError(f"The new data lacks the timestamp column {wide.time!r}.", where=str(new_data),
                             hint="Give the timestamps to forecast in that column.")
         wide_new, new = new, test_long(new, wide)
+    ts, labels = spec.timeseries, None
+    if ts is not None and ts.timestamp_column in new.columns:  # the model reads timestamps, not the user's strings
+        new, labels = with_timestamps(new, ts)
     problem = compare_columns(spec, new)
     if problem:
         raise DataError(problem, where=str(new_data), hint="Give the new rows the same columns as the training data.")
@@ -77,6 +81,8 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
         output.parent.mkdir(parents=True, exist_ok=True)
         if wide_new is not None:
             to_wide(pd.read_csv(work / "out.csv"), wide_new, wide).to_csv(output, index=False)
+        elif labels is not None:  # the forecast's dates as the new rows wrote them
+            write_dates_back(work / "out.csv", output, ts, labels)
         else:
             shutil.move(str(work / "out.csv"), str(output))
     return output

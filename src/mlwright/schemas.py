@@ -5,6 +5,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
+from mlwright.perception.dates import DateFormat
+
 ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
 OutputKind = Literal["label", "probability", "class_probabilities", "value"]
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped"]
@@ -61,6 +63,7 @@ class TimeSeriesSpec(BaseModel):
     season_period: int = 1
     known_covariates: list[str] = Field(default_factory=list)
     wide: Optional[WideLayout] = None  # set when the data came as a wide table
+    date_format: Optional[DateFormat] = None  # how the user writes the dates; forecasts are written back so
 
 
 class ImageSpec(BaseModel):

@@ -8,6 +8,8 @@ from typing import Optional
 
 import pandas as pd
 
+from mlwright.perception.dates import looks_like_dates, to_timestamps
+
 MIN_OVERLAP = 0.3  # share of entity rows that must find a match for a key to count
 MAX_KEY_COLUMNS = 3
 MAX_VALUE_JOINS = 3
@@ -59,10 +61,9 @@ def _aggregate(aux: pd.DataFrame, key: list[str], prefix: str) -> pd.DataFrame:
     df = aux.copy()
     df["__key__"] = _key_frame(df, key)
     value_cols = [c for c in df.columns if c not in key and c != "__key__"]
-    time_cols = [c for c in value_cols if df[c].dtype == object and
-                 pd.to_datetime(df[c].head(50), errors="coerce", format="mixed").notna().mean() > 0.9]
+    time_cols = [c for c in value_cols if df[c].dtype == object and looks_like_dates(df[c], str(c))]
     if time_cols:
-        df = df.assign(__t__=pd.to_datetime(df[time_cols[0]], errors="coerce", format="mixed")).sort_values("__t__")
+        df = df.assign(__t__=to_timestamps(df[time_cols[0]], str(time_cols[0]))).sort_values("__t__")
     g = df.groupby("__key__", sort=False)
     parts = [g.size().rename(f"{prefix}.count")]
     num = [c for c in value_cols if pd.api.types.is_numeric_dtype(df[c])]

@@ -7,13 +7,12 @@ Forecasting works on the long layout (series, timestamp, value); the run's predi
 wide layout the data came in."""
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import pandas as pd
+from mlwright.perception.dates import detect_date_format, parse_dates, to_timestamps
 from mlwright.perception.profile import column_kind
 from mlwright.perception.task_text import TextHints
-from mlwright.perception.timeseries import _to_time
 from mlwright.schemas import WideLayout
 
 
@@ -24,13 +23,18 @@ def _free(name: str, taken) -> str:
 
 
 def _date_names(df: pd.DataFrame) -> list[str]:
-    """Columns whose names are dates (e.g. 2021-03, 2021-03-01)."""
-    names = [str(c) for c in df.columns if len(str(c)) >= 6 and sum(ch.isdigit() for ch in str(c)) >= 4
-             and re.fullmatch(r"[\d\-/. :T]+", str(c))]
+    """Columns whose names are dates (e.g. 2021-03, 2021-03-01, 2021 Mar, 2021Q1), in one format."""
+    names = [str(c) for c in df.columns if 6 <= len(str(c)) <= 30 and sum(ch.isdigit() for ch in str(c)) >= 4]
     if not names:
         return []
-    parsed = _to_time(pd.Series(names))
+    # other columns may hold digits too (sales_2021): half the candidates must share the format
+    parsed = parse_dates(pd.Series(names), detect_date_format(names, time_axis=True, min_fraction=0.5))
     return [n for n, t in zip(names, parsed) if not pd.isna(t)]
+
+
+def _times(values) -> pd.Series:
+    """Timestamps of a time axis written in any one format (the run's ISO stamps or the user's own)."""
+    return to_timestamps(pd.Series(list(values)), time_axis=True)
 
 
 def detect_dates_as_columns(train: pd.DataFrame, test: pd.DataFrame) -> Optional[WideLayout]:
@@ -38,7 +42,7 @@ def detect_dates_as_columns(train: pd.DataFrame, test: pd.DataFrame) -> Optional
     new = [c for c in te if c not in tr]
     if len(tr) < 6 or not new:
         return None
-    t_tr, t_new = _to_time(pd.Series(tr)), _to_time(pd.Series(new))
+    t_tr, t_new = _times(tr), _times(new)
     if t_new.min() <= t_tr.max() or not all(pd.api.types.is_numeric_dtype(train[c]) for c in tr):
         return None
     others = [c for c in train.columns if str(c) not in tr]
@@ -58,8 +62,11 @@ def detect_wide(train: pd.DataFrame, test: pd.DataFrame, hints: Optional[TextHin
     by_columns = detect_dates_as_columns(train, test)
     if by_columns is not None:
         return by_columns
-    for tcol in [c for c in train.columns if c in test.columns and column_kind(train[c], c) == "datetime"]:
-        t_train, t_test = _to_time(train[tcol]), _to_time(test[tcol])
+    for tcol in [c for c in train.columns if c in test.columns]:
+        fmt = detect_date_format(pd.concat([train[tcol], test[tcol]], ignore_index=True), str(tcol))
+        if fmt is None:
+            continue
+        t_train, t_test = parse_dates(train[tcol], fmt), parse_dates(test[tcol], fmt)
         if t_train.isna().mean() > 0.05 or t_test.isna().mean() > 0.05 or t_train.duplicated().any():
             continue
         if not len(t_test) or t_test.min() <= t_train.max():
@@ -113,20 +120,20 @@ def to_wide(pred: pd.DataFrame, test: pd.DataFrame, w: WideLayout) -> pd.DataFra
     """Long forecasts (series, timestamp, value) as the wide table: the test's timestamps in their order, one
     column per series (or the test's series in their order, one column per future date)."""
     if w.dates_as_columns:
-        table = pd.DataFrame({"i": pred[w.item].astype(str).to_numpy(), "t": _to_time(pred[w.time]).to_numpy(),
+        table = pd.DataFrame({"i": pred[w.item].astype(str).to_numpy(), "t": _times(pred[w.time]).to_numpy(),
                               "v": pred[w.value].to_numpy()}).pivot_table(index="i", columns="t", values="v",
                                                                           aggfunc="first")
         out = pd.DataFrame({w.item: test[w.item].to_numpy()})
         keys = test[w.item].astype(str).to_numpy()
-        for d in _future_dates(test, w):
-            t = _to_time(pd.Series([d])).iloc[0]
+        dates = _future_dates(test, w)
+        for d, t in zip(dates, _times(dates)):
             out[d] = table[t].reindex(keys).to_numpy() if t in table.columns else float("nan")
         return out
-    table = pd.DataFrame({"t": _to_time(pred[w.time]).to_numpy(), "s": pred[w.item].astype(str).to_numpy(),
+    table = pd.DataFrame({"t": _times(pred[w.time]).to_numpy(), "s": pred[w.item].astype(str).to_numpy(),
                           "v": pred[w.value].to_numpy()}).pivot_table(index="t", columns="s", values="v",
                                                                       aggfunc="first")
     out = pd.DataFrame({w.time: test[w.time].to_numpy()})
-    idx = _to_time(test[w.time]).to_numpy()
+    idx = _times(test[w.time]).to_numpy()
     for s in w.series:
         out[s] = table[s].reindex(idx).to_numpy() if s in table.columns else float("nan")
     cols = [c for c in w.output_columns if c in out.columns] or list(out.columns)
