@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import warnings
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,44 @@ def _is_datetime(s: pd.Series) -> bool:
     return parsed.notna().mean() > 0.95
 
 
+_NOT_PROSE = re.compile(r"^\S+\.[A-Za-z][A-Za-z0-9]{0,4}$|[/\\@]|://")  # file names, paths, URLs, e-mail addresses
+
+
+def _natural_language(text: pd.Series) -> bool:
+    """Sentences in any script, with or without spaces between words (Chinese, Japanese, Thai...): mostly
+    letters (combining marks count: they are letters in Indic, Thai or Arabic scripts), few digits, many
+    distinct letters; several words a value, or long letter runs of varying length. Codes, hashes, uuids,
+    random tokens and file names fail at least one of these."""
+    if text.str.contains(_NOT_PROSE).mean() > 0.3:
+        return False
+    joined = "".join(text.head(2000))[:200_000]
+    counts = Counter(joined)
+    letters = digits = spaces = 0
+    distinct_letters = 0
+    for ch, k in counts.items():
+        cat = unicodedata.category(ch)
+        if cat[0] in "LM":
+            letters += k
+            distinct_letters += 1
+        elif cat[0] == "N":
+            digits += k
+        elif ch.isspace():
+            spaces += k
+    solid = max(len(joined) - spaces, 1)
+    if letters < 0.7 * solid or digits > 0.15 * solid or distinct_letters < 15:
+        return False
+    # random tokens switch case inside words (aZ9kQ...); prose rarely does
+    sample = text.head(500)
+    flips = sum(a.islower() and b.isupper() for s in sample for a, b in zip(s, s[1:]))
+    if flips > 0.05 * max(sample.str.len().sum(), 1):
+        return False
+    n_space = text.str.count(r"\s+")
+    if n_space.mean() >= 1:
+        return True  # words of letters
+    lens = text.str.len()  # no spaces: long letter runs whose lengths vary (fixed-length tokens are ids)
+    return bool(lens.std() >= 1.5 and (lens / (n_space + 1)).mean() >= 8)
+
+
 def column_kind(s: pd.Series, name: str) -> str:
     n = len(s)
     nonnull = s.dropna()
@@ -55,15 +95,20 @@ def column_kind(s: pd.Series, name: str) -> str:
         return "datetime"
     # string statistics on a sample: profiling must stay cheap on wide, long tables
     text = (nonnull.sample(3000, random_state=0) if len(nonnull) > 3000 else nonnull).astype(str)
+    words = text.str.count(r"\s+").mean()
     if unique_ratio > 0.95 and len(nonnull) > 20:
-        words = text.str.count(r"\s+").mean()
         if words >= 4:
             return "text"
-        if looks_like_id_name(name) or text.str.len().std() < 3:
+        if looks_like_id_name(name):
+            return "id"
+        # short sentences (a few words of similar length, or no spaces at all) are text, not identifiers
+        if _natural_language(text):
+            return "text"
+        if text.str.len().std() < 3:
             return "id"
         return "id" if words < 1 else "text"
-    if text.str.count(r"\s+").mean() >= 6 and unique_ratio > 0.5:
-        return "text"
+    if unique_ratio > 0.5 and (words >= 6 or len(nonnull) > 20 and _natural_language(text)):
+        return "text"  # mostly distinct sentences (some repeated): one-hot encoding would see unseen values
     return "categorical"
 
 
