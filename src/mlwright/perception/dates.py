@@ -463,8 +463,8 @@ def infer_freq(times) -> Optional[str]:
     if f is None:
         step = t.diff().median()
         days = step / pd.Timedelta(days=1)
-        f = "h" if days < 0.5 else "D" if days < 4 else "W" if days < 20 else "MS" if days < 80 else "QS" if days < 200 \
-            else "YS"
+        f = "h" if days < 0.5 else "D" if days < 4 else "W" if days < 20 else "MS" if days < 80 \
+            else "QS" if days < 200 else "YS"
     return f
 
 
