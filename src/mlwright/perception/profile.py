@@ -11,11 +11,13 @@ import pandas as pd
 
 from mlwright.schemas import ColumnProfile, TableProfile
 
-_ID_NAME = re.compile(r"(^|[_\s\-])(id|key|uuid|guid)$|^(id|index|row_?id|unnamed: 0)$", re.I)
+_ID_NAME = re.compile(r"(^|[_\s\-.])(id|key|uuid|guid|no|nr|num)\.?$|^(id|index|row_?id|unnamed: 0|n°)$", re.I)
+_CAMEL_ID = re.compile(r"[a-z](Id|ID|Key|No|Nr)$")  # PassengerId, customerID, orderNo
 
 
 def looks_like_id_name(name: str) -> bool:
-    return bool(_ID_NAME.search(name.strip()))
+    name = str(name).strip()
+    return bool(_ID_NAME.search(name) or _CAMEL_ID.search(name))
 
 
 def _is_datetime(s: pd.Series) -> bool:
