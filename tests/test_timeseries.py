@@ -372,3 +372,22 @@ def test_history_only_table_forecasts_the_next_months_per_store(tmp_path):
         want = pd.date_range(last, periods=7, freq="MS")[1:].strftime("%b %Y").tolist()  # e.g. 'Jan 2019'
         assert g["month"].tolist() == want
     assert pd.to_numeric(pred["sales"]).notna().all()
+
+
+def test_history_only_perception_numbered_series_weeks_and_blank_future_rows():
+    from mlwright.perception.infer import infer_task
+    from mlwright.perception.task_text import parse_task_text
+
+    rng = np.random.default_rng(1)
+    t = pd.date_range("2020-01-06", periods=60, freq="W-MON")
+    df = pd.concat([pd.DataFrame({"store": s, "week": t.strftime("%G-W%V"), "units": rng.integers(50, 500, 60)})
+                    for s in (1, 2, 3)], ignore_index=True)
+    inf = infer_task({"h.csv": df}, parse_task_text("forecast units for the next 8 weeks per store", ["h.csv"]))
+    ts = inf.spec.timeseries
+    assert (ts.item_column, inf.spec.target, ts.freq, ts.horizon) == ("store", "units", "W-MON", 8)
+    assert len(inf.test) == 24 and inf.test["week"].dtype.kind == "M"
+    assert inf.time_labels["label"].tolist()[:2] == ["2021-W09", "2021-W10"]  # the weeks after 2021-W08
+    # the user left the future values blank: those rows are the ones to predict, not mlwright's
+    blank = df.assign(units=df["units"].where(df.groupby("store").cumcount() < 56))
+    inf = infer_task({"h.csv": blank}, parse_task_text("forecast units per store", ["h.csv"]))
+    assert len(inf.test) == 12 and inf.spec.test_table.startswith("h.csv")

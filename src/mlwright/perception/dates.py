@@ -327,12 +327,12 @@ def detect_date_format(values, name: Optional[str] = None, time_axis: bool = Fal
         t = parse_dates(s.dropna(), None)
         timed = bool(len(t)) and bool((t != t.dt.normalize()).any())
         return DateFormat(kind="iso", pattern="%Y-%m-%d %H:%M:%S" if timed else "%Y-%m-%d", note="native datetimes")
-    if pd.api.types.is_bool_dtype(s):
+    numbers_ok = time_axis or is_date_name(name)
+    if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s) and not numbers_ok):
         return None
     texts, numeric = _sample(s)
     if texts.empty or texts.str.len().median() > 40 or texts.str.contains(r"\d").mean() < min_fraction:
         return None
-    numbers_ok = time_axis or is_date_name(name)
     digits_only = texts.str.fullmatch(r"\d+(?:\.\d+)?").mean() >= min_fraction
     if (numeric or digits_only) and not numbers_ok:
         return None  # plain numbers are usually not dates

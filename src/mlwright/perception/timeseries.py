@@ -82,7 +82,9 @@ def detect_forecasting(train: pd.DataFrame, test: pd.DataFrame, target: str, hin
                  and not train.duplicated([c, tcol]).any()]
         item = items[0] if items else None
         if item is None and train[tcol].duplicated().any():
-            continue
+            item = _history_item(train, tcol, t_train, hints, (target,))  # series numbered 1, 2, 3
+            if item is None or item not in test.columns:
+                continue
         tr = (train.assign(**{SERIES_COLUMN: "series"}) if item is None else train.copy())
         te = (test.assign(**{SERIES_COLUMN: "series"}) if item is None else test.copy())
         icol = item or SERIES_COLUMN
@@ -141,15 +143,18 @@ def _history_target(train: pd.DataFrame, keys: list[str], hints: TextHints, forc
                                   "--target COLUMN.")
 
 
-def _history_item(train: pd.DataFrame, tcol: str, t: pd.Series, hints: TextHints) -> Optional[str]:
+def _history_item(train: pd.DataFrame, tcol: str, t: pd.Series, hints: TextHints,
+                  exclude: tuple = ()) -> Optional[str]:
     """The series column of a history table: none when each date appears once, else a column that makes
-    (series, date) unique, preferring one the task names and text over numbers."""
+    (series, date) unique, preferring one the task names, text over numbers, and few distinct values (series ids
+    repeat; measured values rarely do)."""
     if not t.duplicated().any():
         return None
-    cands = [c for c in train.columns if c != tcol and 1 < train[c].nunique() <= max(2, len(train) // 3)
+    cands = [c for c in train.columns if c != tcol and c not in exclude
+             and 1 < train[c].nunique() <= max(2, len(train) // 3)
              and (train[c].dtype == object or pd.api.types.is_integer_dtype(train[c]))
              and not pd.DataFrame({"i": train[c].to_numpy(), "t": t.to_numpy()}).duplicated().any()]
-    cands.sort(key=lambda c: (not hints.mentions(str(c)), train[c].dtype != object))
+    cands.sort(key=lambda c: (not hints.mentions(str(c)), train[c].dtype != object, train[c].nunique()))
     return cands[0] if cands else None
 
 
@@ -194,7 +199,7 @@ def forecast_history(train: pd.DataFrame, hints: TextHints, forced_target: Optio
         t = parse_dates(train[tcol], fmt)
         if t.isna().mean() > 0.05:
             continue
-        item = _history_item(train, tcol, t, hints)
+        item = _history_item(train, tcol, t, hints, (forced_target,))
         if item is None and t.duplicated().any():
             continue
         target = _history_target(train, [tcol] + ([item] if item else []), hints, forced_target, ask, table_name)
@@ -204,6 +209,8 @@ def forecast_history(train: pd.DataFrame, hints: TextHints, forced_target: Optio
         tr = train.assign(**{SERIES_COLUMN: "series"}) if item is None else train.copy()
         icol = item or SERIES_COLUMN
         known = y.notna()
+        if not known.all() and hints.horizon is None:  # blank values and no horizon: those rows are to predict
+            return None
         last = t[known].groupby(tr.loc[known, icol].to_numpy()).max()
         blank_after = (~known & (t > tr[icol].map(last).to_numpy())).any()
         if blank_after:  # the user marked the rows to predict: the usual single-table path handles them
@@ -224,6 +231,9 @@ def forecast_history(train: pd.DataFrame, hints: TextHints, forced_target: Optio
                      + (f" per {icol!r} ({tr[icol].nunique()} series)" if item else " (one series)")
                      + f"; the rows to predict are made by mlwright: {how} ({len(te)} rows, horizon {horizon}, "
                      f"frequency {freq}, season period {season})")
+        if not known.all():
+            notes.append(f"{int((~known).sum())} rows with no {target!r} inside the histories are gaps, not rows "
+                         "to predict")
         if dropped:
             notes.append(f"columns {dropped} are not known for the future periods: not used")
         notes.append(_format_note(tcol, fmt))
