@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from mlwright.perception.dates import to_timestamps
 from mlwright.schemas import TaskSpec
 from mlwright.validation.metrics import forecast_score, score_predictions
 
@@ -120,7 +121,7 @@ def _score_forecast(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> f
     ts = spec.timeseries
     frame = train[[ts.item_column, ts.timestamp_column, spec.target]].copy()
     frame["__row__"] = np.arange(len(frame))
-    frame["__t__"] = pd.to_datetime(frame[ts.timestamp_column], errors="coerce")
+    frame["__t__"] = to_timestamps(frame[ts.timestamp_column], time_axis=True)  # timestamps as handed on
     held = set(oof["__row__"].tolist())
     frame["__held__"] = frame["__row__"].isin(held)
     for item, g in frame.sort_values("__t__").groupby(ts.item_column, sort=False):
