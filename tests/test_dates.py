@@ -76,6 +76,7 @@ def test_numbers_are_dates_only_when_the_name_or_the_caller_says_so():
     fd = detect_date_format(ymd, name="date")
     assert fd.pattern == "%Y%m%d" and parse_dates(ymd, fd).iloc[2] == pd.Timestamp("2019-12-31")
     assert detect_date_format(pd.Series([1, 2, 3, 31]), name="day") is None  # day numbers are not dates
+    assert detect_date_format(pd.Series([43466, 43467]), name="time_spent") is None  # an amount of time
     assert not looks_like_dates(pd.Series(["red", "green"] * 10), "color")
     assert looks_like_dates(pd.Series(["2019 Jan", "2019 Feb"] * 10), "period")
 

@@ -29,6 +29,9 @@ EXCEL_RANGE = (20000, 80000)  # serials of 1954..2119: plausible dates, unlike m
 # words in a column name that say its numbers may be dates
 _DATE_TOKENS = {"date", "time", "timestamp", "datetime", "day", "week", "month", "quarter", "year", "period", "yr",
                 "qtr", "mth", "dt", "ds", "ts", "yyyymm", "yyyymmdd", "ym", "ymd", "when", "asof"}
+# ...unless another word makes it an amount of time or a count (time_spent, days_since, n_years)
+_NOT_DATE_TOKENS = {"spent", "duration", "since", "elapsed", "length", "seconds", "minutes", "hours", "days",
+                    "weeks", "months", "years", "count", "num", "n", "number", "age", "delta", "diff", "lag", "runtime"}
 
 _TOKEN = re.compile(r"%-?[A-Za-z%]|[^%]+")
 _TOKEN_RX = {
@@ -89,6 +92,8 @@ def is_date_name(name: Optional[str]) -> bool:
     if not name:
         return False
     words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
+    if any(w in _NOT_DATE_TOKENS for w in words):
+        return False
     return any(w in _DATE_TOKENS or "date" in w or w.endswith("time") for w in words)
 
 
