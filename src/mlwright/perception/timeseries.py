@@ -82,8 +82,9 @@ def detect_forecasting(train: pd.DataFrame, test: pd.DataFrame, target: str, hin
                  and not train.duplicated([c, tcol]).any()]
         item = items[0] if items else None
         if item is None and train[tcol].duplicated().any():
-            item = _history_item(train, tcol, t_train, hints, (target,))  # series numbered 1, 2, 3
-            if item is None or item not in test.columns:
+            train_only = tuple(c for c in train.columns if c not in test.columns)  # the target among them
+            item = _history_item(train, tcol, t_train, hints, train_only)  # series numbered 1, 2, 3
+            if item is None:
                 continue
         tr = (train.assign(**{SERIES_COLUMN: "series"}) if item is None else train.copy())
         te = (test.assign(**{SERIES_COLUMN: "series"}) if item is None else test.copy())
