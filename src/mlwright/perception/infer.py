@@ -12,6 +12,7 @@ import pandas as pd
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.multitable import enrich
+from mlwright.perception.dates import detect_date_format, parse_dates
 from mlwright.perception.side_files import SideNotes
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
@@ -441,9 +442,11 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         if len(named) == 1 and not hints.output_columns and not any(hints.mentions(c) for c in train.columns):
             forced_target = named[0]
             notes.append(f"target {named[0]!r}: a side file describes it as the target ({side.meanings[named[0]][:80]})")
-    wide = detect_wide(train, test, hints) if test is not None and not forced_target else None
+    # a wide table's future date columns are empty in the test table: the wide detector sees them all
+    raw_test = tables[test_name] if test_name in tables else test
+    wide = detect_wide(train, raw_test, hints) if test is not None and not forced_target else None
     if wide is not None:
-        train, test = to_long(train, test, wide)
+        train, test = to_long(train, raw_test, wide)
         if wide.dates_as_columns:
             notes.append(f"wide time series: one row per {wide.item!r}, {len(wide.date_columns)} date columns "
                          f"({wide.date_columns[0]} .. {wide.date_columns[-1]}); forecast in long form, written back "
@@ -557,6 +560,12 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
             dropped[c] = f"{kind} in the training data"
         else:
             features.append(c)
+    for c in features:  # dates in the user's own form become timestamps, so every recipe reads them the same
+        if column_kind(labeled[c], c) == "datetime" and labeled[c].dtype == object:
+            fmt = detect_date_format(pd.concat([labeled[c], test[c]], ignore_index=True), c)
+            if fmt is not None and fmt.kind != "iso":
+                labeled[c], test[c] = parse_dates(labeled[c], fmt), parse_dates(test[c], fmt)
+                notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")
     if not features:
         raise DataError("No usable feature columns: every column shared by train and test is an id, constant or "
                         "empty.", where=train_name, hint="Check that the test file has the feature columns.")

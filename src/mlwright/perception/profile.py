@@ -20,20 +20,14 @@ def looks_like_id_name(name: str) -> bool:
     return bool(_ID_NAME.search(name) or _CAMEL_ID.search(name))
 
 
-def _is_datetime(s: pd.Series) -> bool:
+def _is_datetime(s: pd.Series, name: str = "") -> bool:
     if pd.api.types.is_datetime64_any_dtype(s):
         return True
     if s.dtype != object:
         return False
-    sample = s.dropna().astype(str).head(200)
-    if sample.empty or sample.str.len().median() > 40 or not sample.str.contains(r"\d", regex=True).all():
-        return False
-    if not sample.str.contains(r"[-/:.]", regex=True).all():
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return parsed.notna().mean() > 0.95
+    from mlwright.perception.dates import looks_like_dates  # the one date parser decides what a date is
+
+    return looks_like_dates(s, name)
 
 
 _NOT_PROSE = re.compile(r"^\S+\.[A-Za-z][A-Za-z0-9]{0,4}$|[/\\@]|://")  # file names, paths, URLs, e-mail addresses
@@ -93,7 +87,7 @@ def column_kind(s: pd.Series, name: str) -> str:
             if (d == 1).all():
                 return "id"  # a row counter
         return "numeric"
-    if _is_datetime(s):
+    if _is_datetime(s, name):
         return "datetime"
     # string statistics on a sample: profiling must stay cheap on wide, long tables
     text = (nonnull.sample(3000, random_state=0) if len(nonnull) > 3000 else nonnull).astype(str)
