@@ -1,17 +1,34 @@
-"""mlwright recipe: free text (any language) as word and character n-gram TF-IDF, other columns one-hot /
-scaled, a regularized linear model chosen by out-of-fold score; refit on all rows."""
+"""mlwright recipe: free text (any language or script, long documents or one short sentence per row) as
+character and word n-gram TF-IDF, other columns one-hot / scaled, a regularized linear model; the text
+representation (character n-grams alone, or words and characters) and the regularization C are chosen by
+out-of-fold score within the time budget; refit on all rows."""
 # <<common>>
-import joblib
+import pickle
+import warnings
+
 from scipy import sparse
-from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import make_pipeline, make_union
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 BUDGET = float(PARAMS.get("time_budget", 120))
+VEC_SHARE = 0.25  # of the budget for the n-grams of train + test texts: longer documents are cut to fit
+warnings.filterwarnings("ignore", category=ConvergenceWarning)  # a loose tol is enough to rank candidates
+
+
+def is_text(v):
+    """Several words or long strings; or mostly distinct strings that are not numbers (one short sentence per
+    row, a script written without spaces), which one-hot encoding would only see as unseen values."""
+    if not len(v):
+        return False
+    if v.str.count(" ").mean() >= 3 or v.str.len().mean() >= 40:
+        return True
+    digits = v.str.count(r"\d").sum() / max(v.str.len().sum(), 1)
+    return len(v) > 20 and v.nunique() > 0.5 * len(v) and v.str.len().mean() >= 4 and digits < 0.3
 
 
 def column_roles(df):
@@ -20,35 +37,11 @@ def column_roles(df):
         s = df[c]
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             nums.append(c)
-            continue
-        v = s.dropna().astype(str)
-        if len(v) and (v.str.count(" ").mean() >= 3 or v.str.len().mean() >= 40):
+        elif is_text(s[s.notna() & (s.astype(str) != "")].astype(str)):
             texts.append(c)
         else:
             cats.append(c)
     return texts, cats, nums
-
-
-def make_features(df):
-    texts, cats, nums = column_roles(df)
-    parts = []
-    for c in texts:
-        # word 1-2 grams; character n-grams for languages without spaces (few word tokens per document)
-        sample = df[c].dropna().astype(str).head(2000)
-        spaced = sample.str.count(" ").sum() / max(sample.str.len().sum(), 1) > 0.05
-        word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=300000, sublinear_tf=True,
-                               strip_accents="unicode", dtype=np.float32)
-        vec = word if spaced else make_union(word, TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2,
-                                                                   max_features=200000, sublinear_tf=True,
-                                                                   dtype=np.float32))
-        parts.append((f"text_{c}", vec, c))
-    if cats:
-        parts.append(("cats", make_pipeline(SimpleImputer(strategy="constant", fill_value="__missing__"),
-                                            OneHotEncoder(handle_unknown="ignore", min_frequency=3)), cats))
-    if nums:
-        parts.append(("nums", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums))
-    log(f"text columns {texts}, categorical {len(cats)}, numeric {len(nums)}")
-    return ColumnTransformer(parts, sparse_threshold=1.0)
 
 
 def prepare(df):
@@ -59,10 +52,124 @@ def prepare(df):
     return X
 
 
+def char_vectorizer(min_df=2):
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5), min_df=min_df, max_features=300000,
+                           sublinear_tf=True, dtype=np.float32)
+
+
+def word_vectorizer(min_df=2):
+    # no strip_accents: it deletes combining marks, which are letters in Indic, Thai or Arabic scripts
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, max_features=200000, sublinear_tf=True,
+                           dtype=np.float32)
+
+
+def text_cuts(texts, seconds):
+    """Characters per document for the word and the character n-grams (None: whole texts) so that vectorizing
+    these texts (train and test) takes about `seconds`, timed on a sample; long documents keep their start."""
+    lens = texts.str.len().to_numpy()
+    sample = texts.sample(min(len(texts), 300), random_state=0)
+    rate = {}  # characters per second
+    for kind, vec in (("word", word_vectorizer(1)), ("char", char_vectorizer(1))):
+        t = time.time()
+        try:
+            vec.fit_transform(sample)
+        except ValueError:  # no word tokens: costs nothing
+            pass
+        rate[kind] = max(sample.str.len().sum(), 1) / max(time.time() - t, 1e-3)
+
+    def cut_for(allowed_chars, floor):
+        if lens.sum() <= allowed_chars:
+            return None
+        lo, hi = 1, int(lens.max())
+        while lo < hi:  # the longest cut with sum(min(len, cut)) <= allowed_chars
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if np.minimum(lens, mid).sum() <= allowed_chars else (lo, mid - 1)
+        return max(lo, floor)
+
+    # words are cheap (several times faster per character): they get at most half, characters the rest
+    word_cut = cut_for(0.5 * seconds * rate["word"], 1000)
+    left = seconds - np.minimum(lens, word_cut or lens.max()).sum() / rate["word"]
+    return word_cut, cut_for(max(left, 0.0) * rate["char"], 100)
+
+
+def block_input(b, X):
+    x = X[b["cols"]]
+    return x.str[: b["cut"]] if b.get("cut") else x
+
+
+def block_output(b, m):
+    """Each block scaled to rows of about unit norm, like TF-IDF rows: one large row norm (an outlier, many
+    columns) shrinks saga's step size for every row and multiplies its iterations."""
+    if b.get("clip"):
+        m = np.clip(m, -b["clip"], b["clip"])
+    return sparse.csr_matrix(m * b.get("scale", 1.0), dtype=np.float32)
+
+
+def fit_blocks(X, Xt):
+    """Fitted feature blocks {name: {cols, tf (a fitted transformer), cut, scale, clip}} and their training
+    matrices. Vocabularies and IDF weights are fitted once on the training texts (no labels involved)."""
+    texts, cats, nums = column_roles(X)
+    min_df = 2 if len(X) >= 50 else 1
+    blocks, mats, shapes = {}, {}, []
+    for c in texts:
+        s = X[c][X[c] != ""]
+        spaced = s.head(2000).str.count(" ").sum() / max(s.head(2000).str.len().sum(), 1) > 0.05
+        # one sentence per row, or a script written without spaces: character n-grams carry the signal
+        shapes.append(not spaced or s.str.len().mean() < 80)
+        word_cut, char_cut = text_cuts(pd.concat([s, Xt[c]]), VEC_SHARE * BUDGET / len(texts))
+        for kind, cut in (("char", char_cut), ("word", word_cut)):
+            vec = char_vectorizer(min_df) if kind == "char" else word_vectorizer(min_df)
+            b = {"cols": c, "tf": vec, "cut": cut}
+            try:
+                mats[f"{kind}:{c}"] = block_output(b, vec.fit_transform(block_input(b, X)))
+                vec.stop_words_ = None  # every pruned n-gram: large, slow to save, not needed to transform
+                blocks[f"{kind}:{c}"] = b
+            except ValueError as e:  # empty vocabulary (e.g. no token of two word characters)
+                log(f"{kind} n-grams of {c!r} skipped: {e}")
+        cut = [f", {k} n-grams of the first {n} characters" for k, n in (("word", word_cut), ("char", char_cut)) if n]
+        log(f"text column {c!r}: {'short or unspaced' if shapes[-1] else 'long'} texts" + "".join(cut))
+    if cats:
+        blocks["cats"] = {"cols": cats, "scale": len(cats) ** -0.5,
+                          "tf": make_pipeline(SimpleImputer(strategy="constant", fill_value="__missing__"),
+                                              OneHotEncoder(handle_unknown="ignore", min_frequency=3))}
+    if nums:
+        blocks["nums"] = {"cols": nums, "scale": len(nums) ** -0.5, "clip": 3.0,
+                          "tf": make_pipeline(SimpleImputer(strategy="median"), StandardScaler())}
+    for name in ("cats", "nums"):
+        if name in blocks:
+            mats[name] = block_output(blocks[name], blocks[name]["tf"].fit_transform(X[blocks[name]["cols"]]))
+    log(f"text columns {texts}, categorical {len(cats)}, numeric {len(nums)}")
+    return blocks, mats, any(shapes)
+
+
+def candidates(blocks, char_first):
+    """Feature sets to compare, the likelier first: character n-grams alone, or words and characters."""
+    other = [b for b in ("cats", "nums") if b in blocks]
+    char = [b for b in blocks if b.startswith("char:")] + other
+    both = [b for b in blocks if b.startswith(("char:", "word:"))] + other
+    out = {"char": char, "word+char": both} if char_first else {"word+char": both, "char": char}
+    uniq = {}
+    for name, bl in out.items():
+        if bl and bl not in uniq.values():
+            uniq[name] = bl
+    return uniq
+
+
+def stack(mats):
+    return sparse.hstack(mats, format="csr", dtype=np.float32)
+
+
+def transform(blocks, names, X):
+    return stack([block_output(blocks[b], blocks[b]["tf"].transform(block_input(blocks[b], X))) for b in names])
+
+
 def make_model(c):
     if PROBLEM == "regression":
         return Ridge(alpha=1.0 / c)
-    return LogisticRegression(C=c, max_iter=2000, solver="liblinear" if PROBLEM == "binary" else "lbfgs")
+    if PROBLEM == "binary":
+        return LogisticRegression(C=c, solver="liblinear")
+    # saga: fast on L2-normalized sparse rows with many features and classes, where lbfgs takes minutes
+    return LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=300, random_state=0)
 
 
 def fold_score(y_true, pred):
@@ -77,34 +184,101 @@ def fit(train, test, out_dir, model_dir):
     X, Xt = prepare(train), prepare(test)
     y = target_series(train)
     y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    y_score = y if PROBLEM != "regression" else y_fit
     splits = cv_splits(X, y, N_FOLDS)
-    # the vocabulary and IDF weights are fitted once on the training texts (unsupervised: no labels involved)
-    feats = make_features(X)
-    M = feats.fit_transform(X).tocsr()
-    mats = [(M[tr], M[va]) for tr, va in splits]
-    best_c, best_s, best_oof = None, -np.inf, None
-    for c in PARAMS.get("c_grid", [2.0, 0.7, 6.0]):
-        if time.time() - T0 > 0.6 * BUDGET and best_c is not None:
-            break
-        parts = []
-        for (tr, va), (Mtr, Mva) in zip(splits, mats):
-            m = make_model(c).fit(Mtr, y_fit.iloc[tr])
-            parts.append(model_predictions(m, Mva))
+    k = len(splits)
+    blocks, mats, char_first = fit_blocks(X, Xt)
+    cands = candidates(blocks, char_first)
+    # (candidate, C) -> {fold: validation predictions}, and -> seconds of its last fold fit; the first fold model
+    preds, costs, fallback = {}, {}, []
+
+    def run(key, folds):
+        M = stack([mats[b] for b in cands[key[0]]])
+        t0, todo = time.time(), [i for i in folds if i not in preds.setdefault(key, {})]
+        for i in todo:
+            t = time.time()
+            tr, va = splits[i]
+            m = make_model(key[1]).fit(M[tr], y_fit.iloc[tr])
+            preds[key][i] = model_predictions(m, M[va])
+            costs[key] = time.time() - t
+            if not fallback:
+                fallback.append(m)  # predicts the test rows when there is no time to refit on all rows
+        s = score(key, folds)
+        if todo:
+            log(f"{key[0]} n-grams, C={key[1]:g}: out-of-fold score {s:.5f} on {len(folds)}/{k} folds "
+                f"({M.shape[1]} features, {time.time() - t0:.1f}s)")
+        return s
+
+    def score(key, folds):
+        parts = [preds[key][i] for i in folds]
         oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
-        rows = np.concatenate([va for _, va in splits])
-        s = fold_score(y.iloc[rows] if PROBLEM != "regression" else y_fit.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
-        log(f"C={c}: out-of-fold score {s:.5f}")
-        if s > best_s:
-            best_c, best_s, best_oof = c, s, oof
-    rows = np.concatenate([va for _, va in splits])
-    model = make_model(best_c).fit(M, y_fit)
-    joblib.dump({"features": feats, "model": model}, os.path.join(model_dir, "model.joblib"))
-    write_outputs(out_dir, test, model_predictions(model, feats.transform(Xt)), rows, best_oof)
+        rows = np.concatenate([splits[i][1] for i in folds])
+        return fold_score(y_score.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
+
+    def affordable(n_fits):
+        # n more fold fits, then the refit on all rows and the test predictions (about two fold fits)
+        return time.time() - T0 + max(costs.values()) * (n_fits + 2) < 0.75 * BUDGET
+
+    c0 = float(PARAMS.get("c", 3.0))
+    first = (next(iter(cands)), c0)
+    run(first, [0])
+    # every fold when about five evaluations fit, else the first two (large data): the candidates and C values
+    # are compared on the same folds, and the winner gets the other folds when there is time left
+    rank = list(range(k)) if affordable(5 * k) else list(range(min(2, k))) if affordable(k) else [0]
+    run(first, rank)
+
+    def trial(cand, c):
+        key = (cand, c)
+        if key not in preds:
+            if not affordable(k):  # this one on the ranking folds and, at worst, the winner's other folds
+                return None
+            run(key, rank)
+        return score(key, rank)
+
+    for cand in list(cands)[1:]:
+        trial(cand, c0)
+    best = max((key for key in preds if key[1] == c0), key=lambda key: score(key, rank))[0]
+    grid = PARAMS.get("c_grid")
+    if grid:
+        for c in grid:
+            trial(best, c)
+    else:  # factor-3 line search from c0: upwards while the score improves, else downwards (3 steps at most)
+        for step in (3.0, 1 / 3.0):
+            c = c0
+            for _ in range(3):
+                s = trial(best, c * step)
+                if s is None or s <= score((best, c), rank):
+                    break
+                c *= step
+            if c != c0:
+                break
+    key = max(preds, key=lambda key: score(key, rank))
+    done = rank
+    if len(rank) < k and affordable(k - len(rank)):
+        done = list(range(k))
+        run(key, done)
+    if time.time() - T0 + 1.5 * costs[key] < 0.85 * BUDGET:
+        model = make_model(key[1]).fit(stack([mats[b] for b in cands[key[0]]]), y_fit)
+    else:  # the first candidate's first fold model, trained on (k-1)/k of the rows, with its folds' predictions
+        log("no time to refit on all rows: the first fold's model predicts the test rows")
+        key, done, model = first, rank, fallback[0]
+    cand, best_c = key
+    rows = np.concatenate([splits[i][1] for i in done])
+    parts = [preds[key][i] for i in done]
+    best_oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
+    log(f"chosen: {cand} n-grams, C={best_c:g} (out-of-fold {score(key, done):.5f} on {len(done)}/{k} folds)")
+    names = cands[cand]
+    keep = {b: blocks[b] for b in names}
+    # pickle, not joblib: joblib's pure-python pickler takes seconds on vocabularies of 10^5 n-grams
+    with open(os.path.join(model_dir, "model.pkl"), "wb") as f:
+        pickle.dump({"blocks": keep, "names": names, "model": model}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    write_outputs(out_dir, test, model_predictions(model, transform(keep, names, Xt)), rows, best_oof)
 
 
 def predict(model_dir, new):
-    b = joblib.load(os.path.join(model_dir, "model.joblib"))
-    return model_predictions(b["model"], b["features"].transform(prepare(new)))
+    with open(os.path.join(model_dir, "model.pkl"), "rb") as f:
+        b = pickle.load(f)
+    return model_predictions(b["model"], transform(b["blocks"], b["names"], prepare(new)))
 
 
 if __name__ == "__main__":
