@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlwright.perception.images import _file_column, _Index, _test_ids
 from mlwright.perception.infer import Asker, Inferred, _is_sample_submission, infer_task
-from mlwright.perception.profile import looks_like_id_name
+from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import LoadedFolder
 from mlwright.perception.task_text import TextHints
@@ -107,7 +107,7 @@ def _text_column_of(df: pd.DataFrame) -> Optional[str]:
             continue
         v = v.astype(str).head(500)
         mean_len = float(v.str.len().mean())
-        if mean_len > best_len and (v.str.count(r"\s+").mean() >= 3 or mean_len >= 30):
+        if mean_len > best_len and (column_kind(df[c], str(c)) == "text" or mean_len >= 30):
             best, best_len = c, mean_len
     return best
 

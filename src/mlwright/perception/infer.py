@@ -364,7 +364,7 @@ def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample
             return c
     # the task names an id column the test lacks (e.g. a headerless file): the test's own key stands in
     out = hints.output_columns
-    keys = [c for c in tcols if _key_like(train, test, c)]
+    keys = [c for c in tcols if _key_like(train, test, c) and column_kind(test[c], c) != "text"]
     if len(out) >= 2 and out[0] not in tcols and looks_like_id_name(out[0]):
         if keys and (len(keys) == 1 or keys[0] == tcols[0]):
             notes.append(f"id column {keys[0]!r}: the task's {out[0]!r} is not a column; {keys[0]!r} is the test "
