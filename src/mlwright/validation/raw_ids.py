@@ -11,7 +11,7 @@ from typing import Optional
 
 import pandas as pd
 
-from mlwright.perception.profile import looks_like_id_name
+from mlwright.perception.profile import _natural_language as natural_language, looks_like_id_name
 from mlwright.schemas import TaskSpec
 
 _TEXT = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
@@ -81,7 +81,8 @@ def _id_like(col: list[str], n_rows: int) -> bool:
             if nums != list(range(nums[0], nums[0] + len(nums))):  # not a row counter
                 return True
             continue
-        if all(re.fullmatch(r"[\w\-.:/#]+", v) for v in vals) and n_rows >= 5:  # codes, not free text
+        if all(re.fullmatch(r"[\w\-.:/#]+", v) for v in vals) and n_rows >= 5 \
+                and not natural_language(pd.Series(vals)):  # codes, not free text (also unspaced scripts)
             return True
     return False
 
