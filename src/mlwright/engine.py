@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from mlwright import __version__
 from mlwright.coding.recipe_coder import write_script
 from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError
-from mlwright.execution.sandbox import network_isolation_prefix, run_sandboxed
+from mlwright.execution.sandbox import folders_of, isolation, paths_in, run_sandboxed
 from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.coding.llm_coder import CoderAgent
 from mlwright.journal.error_analyst import ErrorAnalyst
@@ -141,8 +141,12 @@ class Run:
                 if a.status == "running":  # the process died with the run: journal it as such
                     self.journal.save_attempt(a.model_copy(update={"status": "failed", "error": "interrupted"}))
             self.emit("resume", f"resuming with {self.time_left():.0f}s of the budget left")
-        self.summary.sandbox = {"network_isolated": bool(network_isolation_prefix()),
-                                "memory_limit_mb": self.opts.memory_limit_mb, "env": "scrubbed (allow-list)"}
+        iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
+        self.summary.sandbox = iso.as_dict() | {
+            "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
+            "env": "scrubbed (allow-list)"}
+        if iso.kind != "bubblewrap":
+            self.emit("warning", f"generated code runs without the bubblewrap sandbox: {iso.detail}")
         self.write_summary()
         try:
             spec, train, test = self.perceive()
@@ -496,16 +500,22 @@ class Run:
         self.emit("execution", f"attempt {plan.attempt_id}: {plan.title} ({plan.time_budget_s:.0f}s budget)",
                   attempt_id=plan.attempt_id, recipe=plan.recipe, budget=plan.time_budget_s)
         inputs = self.out / "inputs"
+        ro = [inputs, *paths_in(plan.params)]  # what the sandbox shows read-only: members' folders, weights
+        if spec.image is not None:  # the tables name the user's image files where they are
+            ro += folders_of([*train[spec.image.path_column], *test[spec.image.path_column]])
         res = run_sandboxed([sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"),
                              "--test", str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR],
-                            workdir, timeout_s=plan.time_budget_s, memory_mb=self.opts.memory_limit_mb)
+                            workdir, timeout_s=plan.time_budget_s, memory_mb=self.opts.memory_limit_mb,
+                            ro_paths=ro)
         self.attempt_seconds += res.seconds
         rec.ended_at, rec.seconds = time.time(), round(res.seconds, 2)
         rec.returncode, rec.peak_memory_mb = res.returncode, round(res.peak_memory_mb, 1)
         if res.timed_out:
             rec.status, rec.error = "timeout", f"no result within its {plan.time_budget_s:.0f}s budget (killed)"
         elif res.killed_for_memory:
-            rec.status, rec.error = "failed", f"killed: memory above the {self.opts.memory_limit_mb:.0f} MB limit"
+            rec.status, rec.error = "failed", f"killed: memory above the {res.memory_limit_mb:.0f} MB limit"
+        elif res.killed_for_processes:
+            rec.status, rec.error = "failed", "killed: more processes than the sandbox allows (a fork bomb?)"
         elif res.returncode != 0:
             rec.status = "failed"
             rec.error = f"exit code {res.returncode}: " + _last_error_line(res.tail())

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlwright.engine import MODEL_DIR, SOLUTION, load_summary
 from mlwright.errors import DataError, MlwrightError
-from mlwright.execution.sandbox import run_sandboxed
+from mlwright.execution.sandbox import folders_of, run_sandboxed
 from mlwright.perception.materialize import write_table
 from mlwright.perception.documents import TEXT_COLUMN
 from mlwright.perception.forecast_output import with_timestamps, write_dates_back
@@ -73,9 +73,10 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
     with tempfile.TemporaryDirectory(prefix="predict-", dir=run_dir) as tmp:
         work = Path(tmp)
         write_table(new, work / "new.parquet")
+        images = folders_of(new[spec.image.path_column]) if spec.image and spec.image.path_column in new else []
         res = run_sandboxed([sys.executable, str(run_dir / SOLUTION), "predict", "--model", str(run_dir / MODEL_DIR),
                              "--input", str(work / "new.parquet"), "--output", str(work / "out.csv")],
-                            work, timeout_s=timeout_s)
+                            work, timeout_s=timeout_s, ro_paths=[run_dir / SOLUTION, run_dir / MODEL_DIR, *images])
         if res.returncode != 0 or not (work / "out.csv").is_file():
             raise MlwrightError("Prediction failed: " + res.tail(1500), where=str(run_dir / SOLUTION))
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,8 @@ def run_reader(code: str, path: Path, workdir: Path, timeout_s: float = 60) -> O
     script = workdir / "reader.py"
     script.write_text(code + _READER_MAIN)
     out = workdir / "table.parquet"
-    res = run_sandboxed([sys.executable, str(script), str(path), str(out)], workdir, timeout_s=timeout_s)
+    res = run_sandboxed([sys.executable, str(script), str(path), str(out)], workdir, timeout_s=timeout_s,
+                        ro_paths=[path])  # the one file it reads; nothing else of the user's folder
     if res.returncode != 0 or not out.is_file():
         (workdir / "error.txt").write_text(res.tail(2000))
         return None
