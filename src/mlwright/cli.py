@@ -288,5 +288,28 @@ def demo_data(folder: Path = typer.Argument(..., help="Where to write the bundle
     err.print(f"wrote the example dataset to {folder}")
 
 
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Which isolation and limits generated code gets here, and why (bubblewrap or the basic fallback)."""
+    import json
+
+    from mlwright.execution import limits
+    from mlwright.execution.sandbox import isolation
+
+    iso = isolation()
+    report = iso.as_dict() | {
+        "memory_cap_mb": f"{limits.default_memory_mb()} (75% of the RAM available now; --memory-limit sets it)",
+        "process_cap": limits.default_max_processes(),
+        "log_cap": f"stdout/stderr keep their first {limits.LOG_HEAD_BYTES // 1024**2} MB and last "
+                   f"{limits.LOG_TAIL_BYTES // 1024**2} MB"}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"isolation: {iso.kind}" + ("" if iso.kind == "bubblewrap" else "  (WEAK: install bubblewrap)"))
+    for k, v in report.items():
+        if k != "kind":
+            typer.echo(f"  {k}: {v}")
+
+
 if __name__ == "__main__":
     app()
