@@ -5,9 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup demo test test-slow extras local-llm bench clean-venv
+.PHONY: setup sandbox demo test test-slow extras local-llm bench clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) sandbox
+
+# Generated code runs inside bubblewrap (Linux). Installed here when apt-get and root are at hand; otherwise
+# mlwright falls back to its basic isolation and says so (`mlwright doctor`).
+sandbox:
+	@if [ "$$(uname -s)" != Linux ] || command -v bwrap >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } \
+	    || echo "warning: could not install bubblewrap; generated code will run with the basic isolation" >&2; \
+	else echo "note: bubblewrap (bwrap) is not installed and cannot be installed here (needs root and apt-get);" \
+	  "generated code will run with the basic isolation. Install it: sudo apt-get install bubblewrap" >&2; fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
