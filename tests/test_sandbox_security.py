@@ -331,3 +331,32 @@ def test_doctor_and_run_json_say_which_isolation_is_in_force(churn_dir, tmp_path
     assert r.returncode == 0, r.stderr
     box = json.loads((out / "run.json").read_text())["sandbox"]
     assert box["kind"] == "bubblewrap" and box["network_isolated"] and "default: 75%" in box["memory_limit_mb"]
+
+
+def test_paths_named_in_params_are_shown_read_only(tmp_path):
+    """A blend reads its members' folders, a recipe its pretrained weights: readable, never writable."""
+    member = tmp_path / "run" / "attempts" / "001-lightgbm_baseline"
+    member.mkdir(parents=True)
+    (member / "oof_predictions.csv").write_text("__row__,prediction\n0,1\n")
+    params = {"members": [{"dir": str(member), "weight": 1.0}], "note": "/not/a/path", "n": 3}
+    assert sandbox.paths_in(params) == [str(member)]
+    res, out = attempt(tmp_path, f"""
+        import os
+        print(open(os.path.join({str(member)!r}, "oof_predictions.csv")).read().splitlines()[0])
+        try:
+            open(os.path.join({str(member)!r}, "x"), "w")
+            print("WROTE")
+        except OSError as e:
+            print("refused", e.strerror)
+    """, ro_paths=sandbox.paths_in(params))
+    assert "__row__,prediction" in out and "refused Read-only file system" in out
+
+
+def test_shared_memory_is_capped_too(tmp_path):
+    res, out = attempt(tmp_path, """
+        import os
+        st = os.statvfs("/dev/shm")
+        print("shm_mb", st.f_blocks * st.f_frsize // 1024**2)
+    """, memory_mb=300)
+    assert res.returncode == 0, res.tail()
+    assert int(out.split("shm_mb")[1]) <= 300

@@ -75,7 +75,7 @@ def _limits_prefix(max_processes: int) -> list[str]:
 
 
 def command(cmd: Sequence[str], workdir: Path, ro_paths: Sequence[Path | str] = (),
-            max_processes: int = 1024, share_net: bool = False) -> list[str]:
+            max_processes: int = 1024, share_net: bool = False, shm_mb: Optional[float] = None) -> list[str]:
     """The bwrap command line that runs `cmd` in `workdir` (read-write), seeing `ro_paths` read-only."""
     exe = shutil.which("bwrap") or "bwrap"
     args = [exe, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
@@ -85,6 +85,8 @@ def command(cmd: Sequence[str], workdir: Path, ro_paths: Sequence[Path | str] = 
     if "--disable-userns" in _help():
         args.append("--disable-userns")
     args += ["--proc", "/proc", "--dev", "/dev"]
+    if shm_mb and "--size" in _help():  # /dev/shm is RAM no process owns: at most the memory cap
+        args += ["--size", str(int(shm_mb * 1024**2)), "--tmpfs", "/dev/shm"]
     for pattern in _DEVICES:
         for dev in glob.glob(pattern):
             args += ["--dev-bind-try", dev, dev]

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from mlwright.execution import bwrap, cgroup
-from mlwright.execution.limits import (TOKEN_VAR, CappedLog, LogPump, default_max_processes, default_memory_mb,
-                                       kill_tagged, kill_tree, new_token, tree, tree_usage)
+from mlwright.execution.limits import (TOKEN_VAR, CappedLog, LogPump, count_processes, default_max_processes,
+                                       default_memory_mb, kill_tagged, kill_tree, namespace_processes, new_token,
+                                       tree, tree_usage)
 
 # Only these variables reach generated code; everything else (API keys, cloud credentials, tokens) stays out.
 _ALLOWED_ENV = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VIRTUAL_ENV", "PYTHONHASHSEED",
                 "LD_LIBRARY_PATH", "SSL_CERT_FILE"}
 POLL_S = 0.25  # the watcher's period (memory and process count where the kernel does not enforce them)
+TRIPWIRE_S = 0.025  # how often it counts the machine's processes (cheap) to catch a fork bomb early
 
 
 def scrubbed_env(workdir: Path, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -169,7 +171,8 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
     token = None
     if iso.kind == "bubblewrap":
         env["TMPDIR"] = "/tmp"  # private: a folder of the attempt, removed at the end
-        full = bwrap.command(cmd, workdir, list(ro_paths), max_processes, share_net=not isolate_network)
+        full = bwrap.command(cmd, workdir, list(ro_paths), max_processes, share_net=not isolate_network,
+                             shm_mb=memory_mb)
     else:
         token = new_token()
         env[TOKEN_VAR] = token
@@ -206,7 +209,19 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
 
     def watch():
         nonlocal peak, killed_mem, killed_procs, snapshot
-        while not stop.wait(POLL_S):
+        baseline, tick, every = count_processes(), 0, round(POLL_S / TRIPWIRE_S)
+        while not stop.wait(TRIPWIRE_S):
+            # A fork bomb outruns a full scan every POLL_S; in between, cheap counts: the sandbox's own /proc under
+            # bubblewrap (exact), else the machine's process count (a tripwire for the full scan).
+            tick += 1
+            inside = namespace_processes(proc.pid) if iso.kind == "bubblewrap" else None
+            if cg is None and inside is not None and inside > max_processes:
+                killed_procs = True
+                kill_tree(proc.pid, [])  # its PID namespace goes with it
+                return
+            if tick % every and (cg is not None or inside is not None
+                                 or count_processes() - baseline <= max_processes):
+                continue
             procs = tree(proc.pid)
             snapshot = procs or snapshot
             rss = tree_usage(procs)
