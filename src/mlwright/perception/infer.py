@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
+from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.multitable import enrich
 from mlwright.perception.dates import detect_date_format, parse_dates
 from mlwright.perception.side_files import SideNotes
@@ -115,7 +116,7 @@ def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints,
                 if a == b or forced_test and b != forced[0]:
                     continue
                 s = _pair_score(a, A, b, B)
-                if s is None:
+                if s is None or b in samples and _blank_rows_to_fill(A, B):
                     continue
                 s += 2 * hints.mentions(a.split("/")[-1].split("#")[0]) + \
                     2 * hints.mentions(b.split("/")[-1].split("#")[0])
@@ -140,6 +141,13 @@ def choose_tables(tables: dict[str, pd.DataFrame], hints: TextHints,
             hint="Give the test file the same feature columns as the training file (same names).")
     biggest = max(candidates, key=lambda n: candidates[n].shape[0] * max(candidates[n].shape[1], 1))
     return biggest, None, sample
+
+
+def _blank_rows_to_fill(train: pd.DataFrame, template: pd.DataFrame) -> bool:
+    """The template's blank column is blank in some training rows too: those rows are the ones to predict, and the
+    template only picks among them (see follow_template)."""
+    blank = [c for c in template.columns if c not in filled_columns(template).columns]
+    return any(c in train.columns and train[c].isna().any() for c in blank)
 
 
 _FLAG_NAME = re.compile(r"^(is[_ ]?)?(split|set|subset|fold|partition|part|dataset|usage|role|sample|group|"
@@ -201,8 +209,17 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
             if _norm(c) == _norm(oc):
                 notes.append(f"target {c!r}: the output column named in the task, absent from the test table")
                 return c
+    # 1b. the rows to predict carry every column (labels present, to be ignored): the named output value column
+    if test is not None and not cands and len(hints.output_columns) >= 2:
+        for oc in hints.output_columns[1:]:
+            for c in cols:
+                if _norm(c) == _norm(oc):
+                    notes.append(f"target {c!r}: the output value column named in the task")
+                    return c
     # 2. a candidate the text names (any column when the rows to predict carry every column)
     named = [c for c in (cands or (cols if test is not None else [])) if hints.mentions(c)]
+    if len(named) > 1 and not cands:  # a key the task names for the output is not what to predict
+        named = [c for c in named if not looks_like_id_name(c)] or named
     if len(named) == 1:
         notes.append(f"target {named[0]!r}: named in the task and absent from the test table")
         return named[0]
@@ -407,6 +424,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                side: Optional[SideNotes] = None) -> Inferred:
     notes: list[str] = []
     side = side or SideNotes()
+    tables = attach_labels(tables, {n for n, df in tables.items() if _is_sample_submission(n, df)}, notes)
     try:
         train_name, test_name, sample_name = choose_tables(tables, hints, forced_test)
     except DataError as e:
@@ -534,6 +552,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         out_id = ids_in_out[0] if ids_in_out else out_cols[0]
         if id_col is None and out_id in set(test.columns):
             id_col = out_id
+    elif len(hints.output_columns) == 1 and _norm(hints.output_columns[0]) == _norm(target):
+        out_cols = [hints.output_columns[0]]  # no key column: one row per test row, in the test table's order
+        notes.append(f"output: the single column {out_cols[0]!r} the task asks for, one row per test row in the "
+                     "order of the test table")
     elif sample is not None and sample.shape[1] >= 2:
         out_cols = [str(c) for c in sample.columns]
         out_id = out_cols[0]
@@ -598,7 +620,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     )
     if text_features:
         notes.append(f"free-text columns: {text_features}")
-    if id_col is None:
+    if id_col is None and spec.key_columns:
         notes.append(f"ids: the test rows carry no id column, so mlwright numbers them 0..{len(test) - 1} in the "
                      f"order of {test_name!r} (column {out_id!r})")
     return Inferred(spec=spec, train=labeled[features + [target]], test=test)
@@ -619,6 +641,12 @@ def _forecast_task(found: Forecast, target: str, hints: TextHints, notes: list[s
     metric = hints.metric if hints.metric in ("mase", "mae", "rmse", "mape", "mse") else "mase"
     notes.append(f"metric {metric}: " + ("named in the task" if metric == hints.metric else "default for forecasts"))
     keys = [c for c in (ts.item_column, ts.timestamp_column) if not c.startswith("__")]
+    row_keys = [c for c in hints.output_columns if c in test.columns and c not in keys + ts.known_covariates]
+    if row_keys and len(hints.output_columns) >= 2 and target in hints.output_columns:
+        ts.output_columns = list(hints.output_columns)  # keyed by the rows' own id: mapped back in the run's file
+        notes.append(f"output: {ts.output_columns}, keyed by the test rows' own {row_keys[0]!r}; forecasts are made per "
+                     f"({', '.join(keys)}) and written to those rows")
+        hints = hints.model_copy(update={"output_columns": []})
     out_cols = hints.output_columns if len(hints.output_columns) >= 2 else keys + [target]
     missing = [k for k in keys if k not in out_cols]
     if missing:
