@@ -64,6 +64,8 @@ class TimeSeriesSpec(BaseModel):
     known_covariates: list[str] = Field(default_factory=list)
     wide: Optional[WideLayout] = None  # set when the data came as a wide table
     date_format: Optional[DateFormat] = None  # how the user writes the dates; forecasts are written back so
+    output_columns: list[str] = Field(default_factory=list)  # the user's file when it is keyed by a row id the
+    # test rows carry (e.g. id,sales): attempts write (item, time, value), the run's file maps them to those rows
 
 
 class ImageSpec(BaseModel):
@@ -113,7 +115,7 @@ class TaskSpec(BaseModel):
     @property
     def key_columns(self) -> list[str]:
         """Output columns that identify a row (the id; for forecasts also the timestamp)."""
-        keys = [self.output_id_column] if self.output_id_column else []
+        keys = [self.output_id_column] if self.output_id_column in self.output_columns else []
         if self.timeseries and self.timeseries.timestamp_column not in keys:
             keys.append(self.timeseries.timestamp_column)
         return keys

@@ -101,6 +101,11 @@ def _split_columns(chunk: str) -> list[str]:
     return [p for p in out if p and _IDENT.match(p) and len(p) <= 60]
 
 
+_SINGLE_COLUMN = re.compile(r"\b(?:a single|single|one|only one|only the|just the|just one|only a)\s+column\s+"
+                            r"(?:named\s+|called\s+)?[`'\"]?([A-Za-z_][\w\-]*)[`'\"]?", re.I)
+_NOT_A_NAME = {"per", "for", "with", "of", "each", "that", "which", "the", "a", "an", "to", "in", "and", "only"}
+
+
 def _output_columns(text: str) -> list[str]:
     starts = re.finditer(rf"\b{_COLUMNS_WORD}\b\s*(?:named|called|:)?\s*|\.(?:csv|tsv)`?\s+(?:with|avec|mit|con|com)\s+"
                          r"(?=[`\w]+\s*,)", text, re.I)
@@ -122,6 +127,9 @@ def _output_columns(text: str) -> list[str]:
             cols.append(c)
         if len(cols) >= 2:
             return cols
+    one = _SINGLE_COLUMN.search(text)  # "a single column price": no key column, rows in the test file's order
+    if one and one.group(1).lower() not in _NOT_A_NAME:
+        return [one.group(1)]
     return []
 
 

@@ -49,19 +49,9 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
         raise ValidationFailure(f"wrong columns: expected {spec.output_columns}, got {list(df.columns)[:20]}")
     if len(df) != len(test):
         raise ValidationFailure(f"wrong row count: expected {len(test)} (one per test row), got {len(df)}")
-    keys = spec.key_columns
-    if df[keys].isna().any().any():
-        raise ValidationFailure(f"empty values in the key column(s) {keys}")
-    ids = _keys(df, keys)
-    want = expected_ids(spec, test)
-    if ids.duplicated().any() and not want.duplicated().any():
-        raise ValidationFailure(f"duplicated ids, e.g. {ids[ids.duplicated()][0]!r}")
-    missing = want.difference(ids)
-    if len(missing):
-        raise ValidationFailure(f"{len(missing)} test ids missing from the predictions, e.g. {missing[0]!r}")
-    unknown = ids.difference(want)
-    if len(unknown):
-        raise ValidationFailure(f"{len(unknown)} ids that are not in the test set, e.g. {unknown[0]!r}")
+    keys = spec.key_columns  # none: the rows follow the test table's order, one per row
+    if keys:
+        _check_keys(spec, df, keys, test)
     value_cols = spec.value_columns
     for c in value_cols:
         if df[c].isna().any():
@@ -84,6 +74,21 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
             if spec.metric == "rmsle" and (v < 0).any():
                 raise ValidationFailure(f"negative values in {c!r}, not allowed for RMSLE")
     return df
+
+
+def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.DataFrame) -> None:
+    if df[keys].isna().any().any():
+        raise ValidationFailure(f"empty values in the key column(s) {keys}")
+    ids = _keys(df, keys)
+    want = expected_ids(spec, test)
+    if ids.duplicated().any() and not want.duplicated().any():
+        raise ValidationFailure(f"duplicated ids, e.g. {ids[ids.duplicated()][0]!r}")
+    missing = want.difference(ids)
+    if len(missing):
+        raise ValidationFailure(f"{len(missing)} test ids missing from the predictions, e.g. {missing[0]!r}")
+    unknown = ids.difference(want)
+    if len(unknown):
+        raise ValidationFailure(f"{len(unknown)} ids that are not in the test set, e.g. {unknown[0]!r}")
 
 
 def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, int, pd.DataFrame]:

@@ -67,8 +67,9 @@ def raw_columns(path: Path) -> Optional[list[list[str]]]:
         return None
 
 
-def _id_like(col: list[str], n_rows: int) -> bool:
-    """A column that identifies the test rows: unique values, one per row (the first cell may be its name)."""
+def _id_like(col: list[str], n_rows: int, first: bool = True) -> bool:
+    """A column that identifies the test rows: unique values, one per row (the first cell may be its name).
+    Measurements are not ids: decimals never, unique whole numbers only in the first column (where keys sit)."""
     for values, name in ((col[1:], col[0]), (col, None)):
         vals = [v.strip() for v in values]
         if len(vals) != n_rows or any(not v for v in vals) or len(set(vals)) != len(vals):
@@ -78,8 +79,12 @@ def _id_like(col: list[str], n_rows: int) -> bool:
         ints = [v for v in vals if re.fullmatch(r"-?\d+", v)]
         if len(ints) == len(vals):
             nums = sorted(int(v) for v in ints)
-            if nums != list(range(nums[0], nums[0] + len(nums))):  # not a row counter
+            if any(len(v) > 1 and v[0] == "0" for v in ints):  # zero-padded: codes
                 return True
+            if first and nums != list(range(nums[0], nums[0] + len(nums))):  # not a row counter
+                return True
+            continue
+        if all(re.fullmatch(r"-?\d*[.,]?\d+(e[-+]?\d+)?", v, re.I) for v in vals):
             continue
         if all(re.fullmatch(r"[\w\-.:/#]+", v) for v in vals) and n_rows >= 5 \
                 and not natural_language(pd.Series(vals)):  # codes, not free text (also unspaced scripts)
@@ -90,7 +95,7 @@ def _id_like(col: list[str], n_rows: int) -> bool:
 def check_raw_ids(spec: TaskSpec, pred: pd.DataFrame, data_dir: Path, keys: Optional[list[str]] = None,
                   cache: Optional[dict] = None) -> Optional[str]:
     """None when the prediction file's ids agree with the raw test file(s); else the reason they do not."""
-    if not spec.test_sources:
+    if not spec.test_sources or not spec.key_columns:  # no key column asked for: rows in the test order
         return None
     cache = cache if cache is not None else {}
     columns: list[list[str]] = []
@@ -107,7 +112,7 @@ def check_raw_ids(spec: TaskSpec, pred: pd.DataFrame, data_dir: Path, keys: Opti
         if not dedicated:
             return None
         for j, col in enumerate(columns):
-            if _id_like(col, n):
+            if _id_like(col, n, first=j == 0):
                 shown = ", ".join(v for v in col[1:4])
                 return (f"the predictions number the rows 0..{n - 1}, but the raw test file "
                         f"{spec.test_sources[0]} has a column of unique ids (column {j + 1}, first cell "

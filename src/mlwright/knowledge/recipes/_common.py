@@ -48,7 +48,7 @@ def _norm(s):
 def format_predictions(test, pred):
     """pred: a 1-d array of values (regression) or a DataFrame of class probabilities (columns = CLASSES)."""
     cols = SPEC["output_columns"]
-    out = pd.DataFrame({SPEC["output_id_column"]: output_ids(test)})
+    out = pd.DataFrame({SPEC["output_id_column"] or "__key__": output_ids(test)})
     value_cols = [c for c in cols if c != SPEC["output_id_column"]]  # (forecast recipes write their own keys)
     kind = SPEC["output_kind"]
     if kind == "value":
