@@ -13,7 +13,7 @@ from mlwright.errors import DataError, MlwrightError
 from mlwright.execution.sandbox import folders_of, run_sandboxed
 from mlwright.perception.materialize import write_table
 from mlwright.perception.documents import TEXT_COLUMN
-from mlwright.perception.forecast_output import with_timestamps, write_dates_back
+from mlwright.perception.forecast_output import by_row_key, with_timestamps, write_dates_back
 from mlwright.perception.images import new_images_frame
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import load_folder
@@ -82,6 +82,10 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
         output.parent.mkdir(parents=True, exist_ok=True)
         if wide_new is not None:
             to_wide(pd.read_csv(work / "out.csv"), wide_new, wide).to_csv(output, index=False)
+        elif ts is not None and ts.output_columns and all(c in new.columns or c == spec.target
+                                                          for c in ts.output_columns):
+            by_row_key(pd.read_csv(work / "out.csv", dtype=str, keep_default_na=False), new,
+                       spec).to_csv(output, index=False)
         elif labels is not None:  # the forecast's dates as the new rows wrote them
             write_dates_back(work / "out.csv", output, ts, labels)
         else:

@@ -149,6 +149,20 @@ def _documents_beside_table(folder: LoadedFolder) -> list[str]:
     return []
 
 
+def _template_of(folder: LoadedFolder, names: list[str]) -> Optional[tuple[str, pd.DataFrame, bool]]:
+    """(name, table, keyed by stems) of a sample/template whose first column lists the test documents' file names
+    (with or without their extension)."""
+    for n, df in folder.tables.items():
+        if not _is_sample_submission(n, df) or df.shape[1] < 2 or len(df) == 0:
+            continue
+        keys = set(df.iloc[:, 0].astype(str).str.strip())
+        for stems in (False, True):
+            want = {x.rsplit(".", 1)[0] for x in names} if stems else set(names)
+            if len(keys & want) >= 0.9 * len(keys):
+                return n, df, stems
+    return None
+
+
 def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: Optional[str],
                          ask: Optional[Asker] = None) -> Optional[Inferred]:
     """An Inferred task when the folder holds labeled document folders and unlabeled test documents."""
@@ -173,12 +187,20 @@ def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: 
     label_col = value_cols[0] if len(value_cols) == 1 else "label"
     names = [r[0].split("/")[-1] for r in test_rows]
     use_names = len(set(names)) == len(names)
+    sample = _template_of(folder, names) if use_names else None
+    if sample is not None:  # a sample submission keyed by the file names: its columns, its spelling of the names
+        sname, sdf, stems = sample
+        id_col = str(sdf.columns[0])
+        if len(hints.output_columns) < 2 and sdf.shape[1] == 2:
+            label_col = str(sdf.columns[1])
+        if stems:
+            names = [n.rsplit(".", 1)[0] for n in names]
     train = pd.DataFrame({id_col: [r[0] for r in train_rows], TEXT_COLUMN: [r[1] for r in train_rows],
                           label_col: [r[2] for r in train_rows]})
     test = pd.DataFrame({id_col: names if use_names else [r[0] for r in test_rows],
                          TEXT_COLUMN: [r[1] for r in test_rows]})
-    inferred = infer_task({"train_documents": train, "test_documents": test}, hints, forced_target=forced_target,
-                          ask=ask)
+    tables = {"train_documents": train, "test_documents": test, **({sample[0]: sample[1]} if sample else {})}
+    inferred = infer_task(tables, hints, forced_target=forced_target, ask=ask)
     notes = inferred.spec.notes
     notes.insert(0, f"documents: {len(train_rows)} labeled in {len(labels)} class folders, {len(test_rows)} to "
                     f"predict (ids: {'file names' if use_names else 'relative paths'})")

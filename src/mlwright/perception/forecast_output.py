@@ -44,7 +44,34 @@ def write_forecast(spec: TaskSpec, src: Path, dst: Path, inputs: Path) -> None:
         long_test[ts.timestamp_column] = user_times(long_test[ts.timestamp_column], labels, ts.date_format).to_numpy()
         to_wide(pd.read_csv(src), first_series_rows(long_test, ts.wide), ts.wide).to_csv(dst, index=False)
         return
+    if ts.output_columns:
+        by_row_key(pd.read_csv(src, dtype=str, keep_default_na=False), pd.read_parquet(Path(inputs) / "test.parquet"),
+                   spec).to_csv(dst, index=False)
+        return
     write_dates_back(src, dst, ts, labels)
+
+
+def by_row_key(pred: pd.DataFrame, rows: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+    """Forecasts keyed by (item, time) as the columns the user asked for, one per row to predict in its order:
+    the rows' own columns (a row id) beside the forecast values."""
+    ts = spec.timeseries
+    keys = [c for c in (ts.item_column, ts.timestamp_column) if c in pred.columns and c in rows.columns]
+
+    def key(df: pd.DataFrame) -> pd.Series:
+        parts = [to_timestamps(df[c], time_axis=True).astype(str) if c == ts.timestamp_column
+                 else df[c].astype(str).str.strip() for c in keys]
+        return pd.Series(["\x1f".join(t) for t in zip(*parts)], index=df.index) if parts else \
+            pd.Series(range(len(df)), index=df.index).astype(str)
+
+    values = pred.set_index(key(pred).to_numpy())
+    at = key(rows).to_numpy()
+    out = pd.DataFrame(index=range(len(rows)))
+    for c in ts.output_columns:
+        if c in rows.columns and c not in pred.columns:
+            out[c] = rows[c].to_numpy()
+        else:
+            out[c] = values[c].reindex(at).to_numpy() if c in values.columns else ""
+    return out
 
 
 def with_timestamps(new: pd.DataFrame, ts: TimeSeriesSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
