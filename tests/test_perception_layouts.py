@@ -166,3 +166,88 @@ def test_train_table_with_a_test_folder_of_documents(tmp_path):
     assert sorted(pred["id"]) == sorted(r[0] for r in rows[120:])
     truth = dict((r[0], r[2]) for r in rows[120:])
     assert (pred["book"] == pred["id"].map(truth)).mean() > 0.6
+
+
+def test_labels_kept_apart_from_the_features(tmp_path):
+    """train_features + train_labels (key, outcome) + test_features: the labels join their features by the key."""
+    df = _table()
+    df[:240].drop(columns="label").to_csv(tmp_path / "train_features.csv", index=False)
+    df[:240][["cust", "label"]].sample(frac=1, random_state=2).to_csv(tmp_path / "train_labels.csv", index=False)
+    df[240:].drop(columns="label").to_csv(tmp_path / "test_features.csv", index=False)
+    s = explain(tmp_path, "Predict the label for test_features.csv; write predictions.csv with columns cust,label").spec
+    assert s.target == "label" and s.test_table == "test_features.csv" and s.n_train_rows == 240
+    assert s.feature_columns == ["x1", "x2", "cat"]
+    assert any(n.startswith("labels: 'train_labels.csv'") for n in s.notes)
+
+
+def test_labels_for_some_rows_and_a_template_of_the_rest(tmp_path):
+    """One features table for everyone, the known outcomes apart, a template listing the keys to predict."""
+    df = _table()
+    df.drop(columns="label").sample(frac=1, random_state=3).to_csv(tmp_path / "customers.csv", index=False)
+    df[:240][["cust", "label"]].to_csv(tmp_path / "labels.csv", index=False)
+    wanted = df["cust"][240:].sample(25, random_state=4)
+    pd.DataFrame({"cust": wanted, "label": ""}).to_csv(tmp_path / "submission_template.csv", index=False)
+    ex = explain(tmp_path, "predict label for the customers in the template")
+    assert ex.spec.target == "label" and ex.spec.n_train_rows == 240 and ex.spec.n_test_rows == 25
+    assert ex.test_keys == [str(v) for v in wanted.head(5)]
+
+
+def test_a_lookup_table_is_not_taken_for_labels(tmp_path):
+    """A one-to-one table of extra facts beside a normal train/test pair stays a join, never the target."""
+    df = _table()
+    df[:240].to_csv(tmp_path / "train.csv", index=False)
+    df[240:].drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
+    pd.DataFrame({"cust": df["cust"], "region": np.where(df["x1"] > 0, "n", "s")}).to_csv(tmp_path / "regions.csv",
+                                                                                        index=False)
+    s = explain(tmp_path, "predict label").spec
+    assert s.target == "label" and s.train_table == "train.csv" and s.joins
+
+
+def test_labels_present_in_the_rows_to_predict_are_ignored(tmp_path):
+    df = _table()
+    df["is_test"] = (np.arange(len(df)) >= 240).astype(int)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    s = explain(tmp_path, "Train on is_test = 0 and predict label for is_test = 1; write predictions.csv with "
+                          "columns cust,label").spec
+    assert s.target == "label" and s.n_test_rows == 60 and s.id_column == "cust"
+    assert "is_test" not in s.feature_columns
+
+
+def test_a_single_output_column_has_no_key(tmp_path):
+    df = _table().drop(columns="cust")
+    df[:240].to_csv(tmp_path / "train.csv", index=False)
+    df[240:].drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
+    s = explain(tmp_path, "Predict label. Write predictions.csv with a single column label, in the test order.").spec
+    assert s.output_columns == ["label"] and s.key_columns == []
+    ok = pd.DataFrame({"label": ["yes"] * 60})
+    assert check_raw_ids(s.model_copy(update={"test_sources": ["test.csv"]}), ok, tmp_path) is None
+
+
+def test_raw_id_check_does_not_take_measurements_for_ids(tmp_path):
+    df = _table()
+    df[240:].drop(columns=["label", "cust"]).to_csv(tmp_path / "test.csv", index=False)  # x1, x2 unique decimals
+    numbered = pd.DataFrame({"id": np.arange(60), "label": "yes"})
+    assert check_raw_ids(_spec(id_column=None, output_id_column="id", output_columns=["id", "label"],
+                               ids_numbered=True), numbered, tmp_path) is None
+
+
+def test_forecasts_keyed_by_the_rows_own_id(tmp_path):
+    """Test rows (id, store, month) and a task asking for id,sales: forecasts per (store, month), written per id."""
+    from mlwright.perception.forecast_output import by_row_key
+
+    months = pd.date_range("2018-01-01", periods=24, freq="MS")
+    hist = pd.DataFrame([(s, m.strftime("%Y-%m-%d"), 100 + 10 * (s == "b") + i) for s in "ab"
+                         for i, m in enumerate(months)], columns=["store", "month", "sales"])
+    hist.to_csv(tmp_path / "train.csv", index=False)
+    fut = pd.date_range("2020-01-01", periods=3, freq="MS").strftime("%Y-%m-%d")
+    test = pd.DataFrame([(9000 - i, s, m) for i, (s, m) in enumerate((s, m) for s in "ba" for m in fut)],
+                        columns=["id", "store", "month"])
+    test.to_csv(tmp_path / "test.csv", index=False)
+    s = explain(tmp_path, "Forecast `sales` for every row of test.csv. Write predictions.csv with columns id,sales.").spec
+    assert s.problem_type == "forecasting" and s.timeseries.output_columns == ["id", "sales"]
+    assert s.output_columns == ["store", "month", "sales"]  # what the attempts write
+    pred = pd.DataFrame({"store": ["a"] * 3 + ["b"] * 3, "month": list(fut) * 2, "sales": [1, 2, 3, 4, 5, 6]})
+    rows = test.assign(month=pd.to_datetime(test["month"]))
+    out = by_row_key(pred.astype(str), rows, s)
+    assert list(out.columns) == ["id", "sales"] and out["id"].tolist() == test["id"].tolist()
+    assert out["sales"].tolist() == ["4", "5", "6", "1", "2", "3"]
