@@ -46,12 +46,20 @@ def _is_sample_submission(name: str, df: pd.DataFrame) -> bool:
     return bool(_SAMPLE_WORDS.search(base)) and df.shape[1] <= 20
 
 
+def _blank(s: pd.Series) -> bool:
+    v = s.dropna()
+    if v.empty:
+        return True
+    if v.dtype != object or v.iloc[:50].astype(str).str.strip().ne("").any():  # cheap on big tables
+        return False
+    return bool(v.astype(str).str.strip().eq("").all())
+
+
 def filled_columns(df: pd.DataFrame) -> pd.DataFrame:
     """The table without its all-empty columns: a test table or template may carry the target column blank."""
     if df.empty:
         return df
-    keep = [c for c in df.columns if df[c].notna().any() and not (df[c].dtype == object and
-                                                                  df[c].astype(str).str.strip().eq("").all())]
+    keep = [c for c in df.columns if not _blank(df[c])]
     return df if len(keep) == df.shape[1] else df[keep]
 
 

@@ -27,6 +27,8 @@ def _overlap(left: pd.DataFrame, lcols: list[str], right: pd.DataFrame, rcols: l
     if len(left) > 5000:
         left = left.sample(5000, random_state=0)
     lk = _key_frame(left, lcols)
+    if len(rcols) == 1:  # distinct values first: a big table's key column casts to text once per value
+        right = pd.DataFrame({rcols[0]: pd.unique(right[rcols[0]])})
     return float(lk.isin(set(_key_frame(right, rcols))).mean()) if len(lk) else 0.0
 
 

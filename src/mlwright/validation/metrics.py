@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as M
 
 from mlwright.schemas import TaskSpec
 
 
 def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> float:
     """pred: column `prediction` (regression) or one probability column per class (`p::<class>`)."""
+    from sklearn import metrics as M  # here, not at import: reading a folder (explain) needs no scikit-learn
+
     m = spec.metric
     if spec.problem_type == "regression":
         yt = y_true.to_numpy(dtype=float)
