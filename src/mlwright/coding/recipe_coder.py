@@ -19,11 +19,14 @@ def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", 
     """`body` (LLM-written code with the `# <<common>>` marker) replaces the recipe when given."""
     body = body if body is not None else recipe_source(plan.recipe)
     common = recipe_source("_common")
-    config = json.dumps({"spec": spec.model_dump(mode="json"), "params": plan.params}, indent=1, sort_keys=True)
-    if "'''" in config:
-        raise ValueError("configuration cannot contain triple quotes")
+    # The spec is data, never code: ASCII-only JSON with every single quote escaped cannot close the raw string
+    # it sits in, whatever the column names and labels hold (quotes, backslashes, any unicode, undecodable bytes).
+    config = json.dumps({"spec": spec.model_dump(mode="json"), "params": plan.params}, indent=1, sort_keys=True,
+                        ensure_ascii=True).replace("'", "\\u0027")
     common = common.replace("__MLWRIGHT_CONFIG__", config)
-    header = _HEADER.format(recipe=plan.recipe, attempt=plan.attempt_id, title=plan.title, name=name)
+    one_line = lambda v: " ".join(str(v).split())  # noqa: E731 - a comment line must stay one line
+    header = _HEADER.format(recipe=one_line(plan.recipe), attempt=plan.attempt_id, title=one_line(plan.title),
+                            name=one_line(name))
     # `# <<include:NAME>>` inlines recipes/_NAME.py: helpers several recipes share, still one standalone file
     body = re.sub(r"^# <<include:(\w+)>>$", lambda m: recipe_source("_" + m.group(1)), body, flags=re.M)
     return header + body.replace("# <<common>>", common, 1)

@@ -184,7 +184,7 @@ def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: 
         return None
     value_cols = [c for c in hints.output_columns[1:]] if len(hints.output_columns) >= 2 else []
     id_col = hints.output_columns[0] if len(hints.output_columns) >= 2 else "filename"
-    label_col = value_cols[0] if len(value_cols) == 1 else "label"
+    label_col = value_cols[0] if len(value_cols) == 1 else hints.named_target or "label"
     names = [r[0].split("/")[-1] for r in test_rows]
     use_names = len(set(names)) == len(names)
     sample = _template_of(folder, names) if use_names else None

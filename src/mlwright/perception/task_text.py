@@ -86,6 +86,8 @@ class TextHints(BaseModel):
     horizon: Optional[int] = None
     horizon_unit: Optional[str] = None
     forecast_words: bool = False
+    named_target: Optional[str] = None  # "predict `churn`": a quoted name right after a verb of predicting
+
 
     def mentions(self, name: str) -> bool:
         """Whether the text names this column (as a word, case-insensitive)."""
@@ -146,6 +148,11 @@ def _prediction_file(text: str, data_files: set[str]) -> Optional[str]:
     return best
 
 
+_NAMED_TARGET = re.compile(r"\b(?:predict|forecast|estimate|classify|model|pr[ée]di(?:re|s|sez)|pr[ée]voir|"
+                           r"vorhersagen|prognostizieren|predecir|predizer|prever|prevedere)\s+(?:the\s+|le\s+|la\s+|"
+                           r"les\s+|die\s+|den\s+|das\s+|el\s+|o\s+|a\s+|il\s+)?[`\"']([^`\"'\n]{1,60})[`\"']", re.I)
+
+
 def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints:
     files = {f.split("/")[-1].split("#")[0].lower() for f in (data_files or [])}
     lowered = text.lower()
@@ -168,4 +175,5 @@ def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints
         horizon=horizon,
         horizon_unit=unit,
         forecast_words=bool(_FORECAST_WORDS.search(text)) or horizon is not None,
+        named_target=(m.group(1).strip() if (m := _NAMED_TARGET.search(text)) else None),
     )

@@ -48,7 +48,20 @@ class Prep:
             out[c + "__len"], out[c + "__words"] = t.str.len(), t.str.count(" ") + 1
         for c, levels in self.cats.items():
             out[c] = pd.Categorical(X[c].astype(str).where(X[c].notna(), None), categories=levels)
+        out.columns = safe_names(out.columns)
         return out
+
+
+def safe_names(cols):
+    """Feature names LightGBM accepts (it refuses JSON punctuation such as quotes, commas and brackets), unique."""
+    out, seen = [], set()
+    for c in cols:
+        n = "".join("_" if ch in '"\',:[]{}\\' or not ch.isprintable() else ch for ch in str(c)) or "_"
+        while n in seen:
+            n += "_"
+        seen.add(n)
+        out.append(n)
+    return out
 
 
 def make_model(n_rows):
