@@ -59,3 +59,8 @@ def test_quotes_backslashes_and_unicode_in_names_and_labels_end_to_end(tmp_path)
     assert list(pred.columns) == ["customer_id", "lab'''el"]
     assert set(pred["lab'''el"]) <= {"it's ''' \"no\"", "yes\\ 日本"}
     assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
+
+
+def test_a_quoted_class_label_is_not_taken_for_a_missing_column(tmp_path):
+    split_write(make_classification_frame(), tmp_path, "label")
+    assert explain(tmp_path, "Predict `yes` or `no` for each customer in test.csv").spec.target == "label"

@@ -121,11 +121,12 @@ def build_server(manager: RunManager):
             out["note"] = ("the run is still going: poll run_status" if info["status"] in ("queued", "running")
                            else "the run has no result; see error and run_status for the attempts")
             return out
-        pred = guarded(manager.result_file)(run_id, "predictions")
+        pred, f = guarded(manager.open_result)(run_id, "predictions")
+        with f:
+            out["predictions_preview"] = _preview(f)
         out["paths"] = {"predictions": str(pred), "report": s.get("report"),
                         "solution_script": s.get("solution_script"), "model_dir": s.get("model_dir"),
                         "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
-        out["predictions_preview"] = _preview(pred)
         out["reuse"] = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
         return out
 
@@ -169,14 +170,15 @@ def _task_brief(task: Optional[dict]) -> Optional[dict]:
     return {k: task.get(k) for k in keys}
 
 
-def _preview(path: Path) -> dict:
+def _preview(f) -> dict:
+    """The first rows of a prediction file opened by `RunManager.open_result`."""
     import json
 
     import pandas as pd
 
-    df = pd.read_csv(path, nrows=PREVIEW_ROWS)
-    with open(path, "rb") as f:
-        total = max(0, sum(1 for _ in f) - 1)
+    df = pd.read_csv(f, nrows=PREVIEW_ROWS)
+    f.seek(0)
+    total = max(0, sum(1 for _ in f) - 1)
     return {"columns": list(map(str, df.columns)), "rows": json.loads(df.to_json(orient="records")),
             "total_rows": total}
 

@@ -2,21 +2,26 @@
 
 Each run is the real CLI (`python -m mlwright run ...`) in its own process group, so the servers never
 re-implement the pipeline and never block on it. Progress, attempts and results are read back from the
-run folder (run.json and the journal), the single source of truth. Nothing here ever deletes anything.
+run folder (run.json and the journal), the single source of truth. Files are read out of a run folder only
+through `open_inside` (no symlinks, nothing outside the folder). Nothing here deletes anything but this
+manager's own expired uploads (see `sweep_uploads`).
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, Optional, Sequence
+from pathlib import Path, PurePath
+from typing import BinaryIO, Literal, Optional, Sequence
 
 import psutil
 
@@ -105,15 +110,111 @@ def _slug(text: str, n: int = 24) -> str:
     return (s[:n].rstrip("-") or "run")
 
 
-def _tail(path: Path, max_bytes: int) -> str:
+def _open_nofollow_walk(root: Path, parts: tuple[str, ...]) -> int:
+    """A read-only fd for root/parts[0]/.../parts[-1]; ELOOP when any component from `root` down is a symlink."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY"):
+        # race-free: each component is opened relative to the one before, never following a link
+        fd = os.open(root, flags | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for part in parts[:-1]:
+                nxt = os.open(part, flags | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        finally:
+            os.close(fd)
+    # elsewhere (Windows): check each component, then open
+    p = root
+    for part in ("", *parts):
+        p = p / part if part else p
+        if os.path.islink(p):
+            raise OSError(errno.ELOOP, "a symbolic link", str(p))
+    return os.open(p, flags | getattr(os, "O_BINARY", 0))
+
+
+def open_inside(root: Path, rel: str | PurePath, what: str = "file") -> BinaryIO:
+    """Open `root/rel` for reading, refusing (AccessRefused) a symlink anywhere from `root` down, a file with
+    other hard links, anything but a regular file, and anything whose real path is not inside `root`; a
+    missing file is UnknownRun. This is the only way the servers read a file out of a run folder."""
+    rel_path = PurePath(rel)
+    parts = tuple(x for x in rel_path.parts if x not in ("", "."))
+    if not parts or rel_path.is_absolute() or ".." in parts:
+        raise AccessRefused(f"Refusing to read {rel!s}: only plain paths inside the run folder are served.")
+    shown = "/".join(parts)
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
+        fd = _open_nofollow_walk(Path(root), parts)
+    except FileNotFoundError:
+        raise UnknownRun(f"The {what} {shown} does not exist in {root}.") from None
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            raise AccessRefused(f"Refusing to serve the {what} {shown}: it is (or lies under) a symbolic link.",
+                                where=str(root), hint="mlwright serves only regular files inside the run folder; "
+                                "remove the link.") from None
+        raise UnknownRun(f"The {what} {shown} cannot be read: {e.strerror or e}", where=str(root)) from None
+    f = os.fdopen(fd, "rb")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise AccessRefused(f"Refusing to serve the {what} {shown}: it is not a regular file.", where=str(root))
+        if st.st_nlink > 1:
+            raise AccessRefused(f"Refusing to serve the {what} {shown}: it has other hard links, so it may be a "
+                                "file from elsewhere.", where=str(root),
+                                hint="mlwright serves only files that belong to the run folder; copy the file "
+                                     "instead of linking it.")
+        real = Path(root).joinpath(*parts).resolve()
+        if not real.is_relative_to(Path(root).resolve()):
+            raise AccessRefused(f"Refusing to serve the {what} {shown}: it resolves outside {root}.")
+        if os.name == "nt":  # no O_NOFOLLOW there: make sure what was opened is what was checked
+            if not os.path.samestat(st, os.stat(real)):
+                raise AccessRefused(f"Refusing to serve the {what} {shown}: it changed while being opened.")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _tail_of(f: BinaryIO, max_bytes: int) -> str:
+    with f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - max_bytes))
+        return f.read().decode("utf-8", errors="replace")
+
+
+def _tail(root: Path, rel: str, max_bytes: int) -> str:
+    """The end of the log file root/rel, read through `open_inside` (no symlinks); '' when missing."""
+    try:
+        return _tail_of(open_inside(root, rel, "log"), max_bytes)
+    except AccessRefused as e:
+        return f"[{e.what}]"
+    except (UnknownRun, OSError):
         return ""
+
+
+def _rel_in_run(run_dir: Path, path: str) -> PurePath:
+    """Where a result path from run.json lies inside the run folder. run.json can be copied around: a path
+    elsewhere stands for the file of the same name in this run folder."""
+    p = Path(os.path.normpath(path))
+    if not p.is_absolute():
+        return PurePath(p)
+    for base in (run_dir, Path(os.path.realpath(run_dir))):
+        if p.is_relative_to(base):
+            return PurePath(p.relative_to(base))
+    try:  # the run folder reached through a differently spelled (e.g. symlinked) prefix
+        return PurePath(Path(os.path.realpath(p.parent)).relative_to(os.path.realpath(run_dir)), p.name)
+    except ValueError:
+        return PurePath(p.name)
+
+
+def _write_new(path: Path, data: bytes, append: bool = False) -> int:
+    """Open a launcher side file for writing without following a symlink planted at its name; returns the fd."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | \
+        (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    if data:
+        os.write(fd, data)
+    return fd
 
 
 class RunManager:
@@ -197,7 +298,7 @@ class RunManager:
         side = self.runs_root / SIDE_DIR
         side.mkdir(parents=True, exist_ok=True)
         task_file = side / f"{run.run_id}.task.md"
-        task_file.write_text(run.task)
+        os.close(_write_new(task_file, run.task.encode()))
         cmd = [self.python, "-m", "mlwright", "run", str(run.data_path), "--task-file", str(task_file),
                "--output", str(run.run_dir), "--time-limit", f"{run.time_limit:g}"]
         if run.llm:
@@ -207,7 +308,7 @@ class RunManager:
         # No --interactive: nobody is at the subprocess's terminal to answer a question. Interactive runs
         # get guidance through the journal instead; an ambiguous target is settled with `target`.
         cmd += list(run.extra_args)
-        with open(run.console_log, "ab") as log:
+        with os.fdopen(_write_new(run.console_log, b"", append=True), "ab") as log:
             run.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True, env={**os.environ, "COLUMNS": "120"})
         run.status, run.started_at = "running", time.time()
@@ -230,7 +331,8 @@ class RunManager:
             self._pump()
 
     def _console_error(self, run: ManagedRun) -> str:
-        lines = [ln.strip() for ln in _tail(run.console_log, 4000).splitlines() if ln.strip()]
+        tail = _tail(run.console_log.parent, run.console_log.name, 4000)
+        lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
         return "\n".join(lines[-6:]) or f"the run exited with code {run.returncode}"
 
     # -- acting on a run ---------------------------------------------------------------------------------
@@ -394,13 +496,14 @@ class RunManager:
         latest = attempt_dirs[-1] if attempt_dirs else None
         run = self._runs.get(run_id)
         return {"attempt": latest.name if latest else None,
-                "stdout": _tail(latest / "stdout.txt", max_bytes) if latest else "",
-                "stderr": _tail(latest / "stderr.txt", max_bytes) if latest else "",
-                "console": _tail(run.console_log, max_bytes) if run else ""}
+                "stdout": _tail(run_dir, f"attempts/{latest.name}/stdout.txt", max_bytes) if latest else "",
+                "stderr": _tail(run_dir, f"attempts/{latest.name}/stderr.txt", max_bytes) if latest else "",
+                "console": _tail(run.console_log.parent, run.console_log.name, max_bytes) if run else ""}
 
-    def result_file(self, run_id: str, which: Literal["predictions", "report", "code"]) -> Path:
-        """A finished run's prediction file, report.html or solution.py (inside the run folder only)."""
-        run_dir = self.run_dir(run_id).resolve()
+    def open_result(self, run_id: str, which: Literal["predictions", "report", "code"]) -> tuple[Path, BinaryIO]:
+        """A finished run's prediction file, report.html or solution.py, opened for reading: only a regular
+        file inside the run folder, never through a symlink (see `open_inside`). Returns (path, file)."""
+        run_dir = self.run_dir(run_id)
         summary = self._summary_or_none(run_dir)
         if summary is None or summary.status != "succeeded":
             state = self.status(run_id)["status"]
@@ -411,16 +514,15 @@ class RunManager:
                 "code": summary.solution_script}[which]
         if not path:
             raise UnknownRun(f"Run {run_id} has no {which} file (the report may have failed; see the events).")
-        p = Path(path)
-        p = (run_dir / p.name) if not p.is_absolute() else p
-        p = p.resolve()
-        # run.json can be copied around; only serve files inside this run's own folder
-        if not p.is_relative_to(run_dir) or not p.is_file():
-            candidate = run_dir / Path(path).name
-            if candidate.is_file():
-                return candidate
-            raise UnknownRun(f"The {which} file of run {run_id} is missing: {path}")
-        return p
+        rel = _rel_in_run(run_dir, path)
+        f = open_inside(run_dir, rel, f"{which} file")
+        return run_dir / rel, f
+
+    def result_file(self, run_id: str, which: Literal["predictions", "report", "code"]) -> Path:
+        """The checked path of a finished run's result file (see `open_result`)."""
+        path, f = self.open_result(run_id, which)
+        f.close()
+        return path
 
 
 def _signal_group(pid: int, sig: int) -> None:

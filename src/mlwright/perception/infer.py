@@ -199,15 +199,19 @@ def _target_candidates(train: pd.DataFrame, test: Optional[pd.DataFrame]) -> lis
     return [c for c in train.columns if train[c].isna().any() and train[c].notna().sum() >= MIN_TRAIN_ROWS]
 
 
-def _check_named_target(hints: TextHints, cols: list, train_name: str) -> None:
+def _check_named_target(hints: TextHints, train: pd.DataFrame, train_name: str) -> None:
     """"Predict `attrition`" when no column is called anything like it: say so, never predict another column under
     that name. Near names pass (`price` for SalePrice, `churn status` for churn_status)."""
-    name = hints.named_target
+    name, cols = hints.named_target, list(train.columns)
     if not name or re.search(r"\.\w{2,5}$", name) or not _norm(name):
         return
     n = _norm(name)
     if any(n in _norm(str(c)) or _norm(str(c)) in n for c in cols if _norm(str(c))):
         return
+    for c in train.columns:  # "predict `yes` or `no`": a value of the data, not a column's name
+        if train[c].dtype == object and train[c].head(5000).astype(str).str.strip().str.lower().eq(
+                name.lower()).any():
+            return
     raise DataError(f"The task asks to predict {name!r}, but the training table has no such column.",
                     where=train_name, hint=f"Its columns: {', '.join(map(str, cols[:40]))}. Name the target with "
                                            "--target COLUMN, or use the column's name in the task.")
@@ -223,7 +227,7 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
                             hint=f"Choose one of: {', '.join(cols[:30])}")
         notes.append(f"target {match[0]!r}: given with --target")
         return match[0]
-    _check_named_target(hints, cols, train_name)
+    _check_named_target(hints, train, train_name)
     cands = _target_candidates(train, test)
     out_cols = [c for c in hints.output_columns if test is None or c not in set(test.columns)]
     # 1. an output column the user named that is a candidate (or any train column when no test table)

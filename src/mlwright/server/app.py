@@ -2,18 +2,21 @@
 
 Runs are subprocesses of the real CLI and everything shown is read back from their run folders, so the
 event loop never waits on a fit. Handlers that touch files or SQLite are plain `def`s: FastAPI runs them
-in its thread pool.
+in its thread pool. Files from a run folder are served only through `RunManager.open_result` (regular
+files inside the run folder, never through a symlink), from the file object it opened.
 """
 from __future__ import annotations
 
 import json
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import BinaryIO, Iterator, Optional, Sequence
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
@@ -125,25 +128,28 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
 
     @api.get("/runs/{run_id}/predictions")
     def predictions(run_id: str, limit: int = Query(50, ge=1, le=1000)) -> dict:
-        path = manager.result_file(run_id, "predictions")
-        return _preview(path, limit)
+        path, f = manager.open_result(run_id, "predictions")
+        with f:
+            return _preview(path, f, limit)
 
     @api.get("/runs/{run_id}/download")
-    def download(run_id: str) -> FileResponse:
-        path = manager.result_file(run_id, "predictions")
-        return FileResponse(path, filename=path.name, media_type="text/csv")
+    def download(run_id: str) -> StreamingResponse:
+        path, f = manager.open_result(run_id, "predictions")
+        return _file_response(f, "text/csv", {"Content-Disposition": _attachment(path.name)})
 
     @api.get("/runs/{run_id}/report")
-    def report(run_id: str) -> FileResponse:
-        path = manager.result_file(run_id, "report")
-        return FileResponse(path, media_type="text/html; charset=utf-8",
-                            headers={"Content-Security-Policy": REPORT_CSP, "Referrer-Policy": "no-referrer",
-                                     "X-Content-Type-Options": "nosniff"})
+    def report(run_id: str) -> StreamingResponse:
+        _, f = manager.open_result(run_id, "report")
+        return _file_response(f, "text/html; charset=utf-8",
+                              {"Content-Security-Policy": REPORT_CSP, "Referrer-Policy": "no-referrer",
+                               "X-Content-Type-Options": "nosniff"})
 
     @api.get("/runs/{run_id}/code", response_class=PlainTextResponse)
     def code(run_id: str) -> PlainTextResponse:
-        path = manager.result_file(run_id, "code")
-        return PlainTextResponse(path.read_text(errors="replace"), headers={"X-Content-Type-Options": "nosniff"})
+        _, f = manager.open_result(run_id, "code")
+        with f:
+            text = f.read().decode("utf-8", errors="replace")
+        return PlainTextResponse(text, headers={"X-Content-Type-Options": "nosniff"})
 
     @api.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
     def not_found(rest: str):
@@ -162,18 +168,36 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
     return app
 
 
-def _preview(path: Path, limit: int) -> dict:
-    """The first `limit` rows of a prediction file as JSON (NaN -> null)."""
+def _preview(path: Path, f: BinaryIO, limit: int) -> dict:
+    """The first `limit` rows of a prediction file (already opened, see `open_result`) as JSON (NaN -> null)."""
     if path.suffix.lower() == ".parquet":
-        df = pd.read_parquet(path)
+        df = pd.read_parquet(f)
         total, df = len(df), df.head(limit)
     else:
-        df = pd.read_csv(path, nrows=limit, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-        with open(path, "rb") as f:
-            total = max(0, sum(1 for _ in f) - 1)  # data lines, header excluded
+        df = pd.read_csv(f, nrows=limit, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        f.seek(0)
+        total = max(0, sum(1 for _ in f) - 1)  # data lines, header excluded
     split = json.loads(df.to_json(orient="split", index=False))
     return {"file": path.name, "columns": split["columns"], "rows": split["data"], "total_rows": total,
             "shown_rows": len(df)}
+
+
+def _file_response(f: BinaryIO, media_type: str, headers: dict[str, str]) -> StreamingResponse:
+    """Stream a file object opened by `open_result` (never re-opened by name, so nothing can be swapped in
+    between the check and the read); the file is closed when the body is sent or the client goes away."""
+    size = os.fstat(f.fileno()).st_size
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            while chunk := f.read(1 << 16):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=media_type, headers={**headers, "Content-Length": str(size)})
+
+
+def _attachment(name: str) -> str:
+    quoted = quote(name)
+    return f"attachment; filename*=utf-8''{quoted}" if quoted != name else f'attachment; filename="{name}"'
 
 
 def _version() -> str:
