@@ -1,11 +1,15 @@
-"""Safe unpacking of zip/tar archives: nothing is written outside the destination folder."""
+"""Safe unpacking of zip/tar archives: nothing is written outside the destination folder, and all the archives of
+one folder (or one upload) together unpack at most a capped number of bytes and files, with bytes counted as
+written (declared sizes can lie) and bounded by the archives' own size (no bombs)."""
 from __future__ import annotations
 
 import os
 import shutil
 import tarfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Optional
 
 from mlwright.errors import DataError
 
@@ -13,6 +17,16 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".ta
 MAX_UNPACKED_BYTES = 4 * 1024**3
 MAX_MEMBERS = 100_000
 MAX_RATIO = 200  # a member that inflates more than this is treated as a bomb (when it is also large)
+TOTAL_RATIO = 100  # a whole archive may unpack to this many times its size...
+RATIO_FLOOR = 256 * 1024**2  # ...or this much, whichever is more
+
+
+@dataclass
+class UnpackBudget:
+    """What every archive of one folder or upload may unpack together (nested archives included)."""
+
+    bytes_left: int = field(default_factory=lambda: MAX_UNPACKED_BYTES)
+    members_left: int = field(default_factory=lambda: MAX_MEMBERS)
 
 
 def is_archive(path: Path) -> bool:
@@ -35,14 +49,22 @@ def _safe_member_path(dest: Path, name: str, archive: Path) -> Path:
     return target
 
 
-def unpack_archive(archive: Path, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
-    """Unpack `archive` into `dest` (created). Checks every member before writing anything."""
+def unpack_archive(archive: Path, dest: Path, max_bytes: Optional[int] = None,
+                   budget: Optional[UnpackBudget] = None) -> Path:
+    """Unpack `archive` into `dest` (created). Checks every member before writing anything; `budget` is shared
+    by all the archives of one folder or upload."""
+    max_bytes = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
+    budget = budget if budget is not None else UnpackBudget(max_bytes)
+    cap = min(max_bytes, budget.bytes_left, max(RATIO_FLOOR, TOTAL_RATIO * archive.stat().st_size))
     dest.mkdir(parents=True, exist_ok=True)
     try:
+        sink = _Sink(archive, cap)
         if archive.name.lower().endswith(".zip"):
-            _unpack_zip(archive, dest, max_bytes)
+            n = _unpack_zip(archive, dest, cap, budget, sink)
         else:
-            _unpack_tar(archive, dest, max_bytes)
+            n = _unpack_tar(archive, dest, cap, budget, sink)
+        budget.bytes_left -= sink.written
+        budget.members_left -= n
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
         shutil.rmtree(dest, ignore_errors=True)
         raise DataError(f"Cannot unpack archive: {type(e).__name__}: {e}", where=str(archive),
@@ -53,46 +75,64 @@ def unpack_archive(archive: Path, dest: Path, max_bytes: int = MAX_UNPACKED_BYTE
     return dest
 
 
-def _check_totals(archive: Path, n: int, total: int, max_bytes: int) -> None:
-    if n > MAX_MEMBERS:
-        raise DataError(f"Refusing to unpack archive with {n} members (limit {MAX_MEMBERS}).", where=str(archive),
+class _Sink:
+    """Copies members out, counting every byte against the archive's cap."""
+
+    def __init__(self, archive: Path, cap: int):
+        self.archive, self.cap, self.written = archive, cap, 0
+
+    def copy(self, src: BinaryIO, target: Path) -> None:
+        with open(target, "wb") as out:
+            while chunk := src.read(1 << 20):
+                self.written += len(chunk)
+                if self.written > self.cap:
+                    raise DataError(f"Refusing to unpack archive: it inflates beyond {self.cap / 1024**2:.0f} MB "
+                                    f"(from {self.archive.stat().st_size / 1024**2:.1f} MB packed; a bomb?).",
+                                    where=str(self.archive),
+                                    hint="Unpack it yourself into the data folder if this is intended.")
+                out.write(chunk)
+
+
+def _check_totals(archive: Path, n: int, total: int, max_bytes: int, budget: UnpackBudget) -> None:
+    if n > budget.members_left:
+        raise DataError(f"Refusing to unpack archive with {n} members (limit {MAX_MEMBERS} files over all the "
+                        f"archives, {budget.members_left} left).", where=str(archive),
                         hint="Unpack it yourself or split it.")
     if total > max_bytes:
-        raise DataError(f"Refusing to unpack archive: it would inflate to {total / 1e9:.1f} GB "
-                        f"(limit {max_bytes / 1e9:.1f} GB).", where=str(archive),
+        raise DataError(f"Refusing to unpack archive: it would inflate to {total / 1e9:.2f} GB "
+                        f"(limit {max_bytes / 1e9:.2f} GB here).", where=str(archive),
                         hint="Unpack it yourself into the data folder if this is intended.")
 
 
-def _unpack_zip(archive: Path, dest: Path, max_bytes: int) -> None:
+def _unpack_zip(archive: Path, dest: Path, max_bytes: int, budget: UnpackBudget, sink: _Sink) -> int:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
-        _check_totals(archive, len(infos), total, max_bytes)
+        _check_totals(archive, len(infos), total, max_bytes, budget)
         for i in infos:
             if i.file_size > 50 * 1024**2 and i.compress_size and i.file_size / i.compress_size > MAX_RATIO:
                 raise DataError(f"Refusing to unpack archive: member {i.filename!r} has a compression ratio of "
                                 f"{i.file_size / i.compress_size:.0f}:1 (a zip bomb?).", where=str(archive))
             _safe_member_path(dest, i.filename, archive)
-        written = 0
         for i in infos:
             target = _safe_member_path(dest, i.filename, archive)
             if i.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(i) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > max_bytes:  # declared sizes can lie
-                        raise DataError("Refusing to unpack archive: it inflates beyond the size limit.",
-                                        where=str(archive))
-                    out.write(chunk)
+            with zf.open(i) as src:
+                sink.copy(src, target)
+        return len(infos)
 
 
-def _unpack_tar(archive: Path, dest: Path, max_bytes: int) -> None:
+def _unpack_tar(archive: Path, dest: Path, max_bytes: int, budget: UnpackBudget, sink: _Sink) -> int:
     with tarfile.open(archive) as tf:
-        members = tf.getmembers()
-        _check_totals(archive, len(members), sum(m.size for m in members if m.isfile()), max_bytes)
+        members = []
+        for m in tf:  # streamed: a bomb of headers stops at the cap instead of being listed whole
+            members.append(m)
+            if len(members) > budget.members_left:
+                break
+        _check_totals(archive, len(members), sum(m.size for m in members if m.isfile()), max_bytes, budget)
         for m in members:
             if m.issym() or m.islnk() or m.isdev():
                 raise DataError(f"Refusing to unpack archive: member {m.name!r} is a link or device.",
@@ -107,5 +147,6 @@ def _unpack_tar(archive: Path, dest: Path, max_bytes: int) -> None:
                 src = tf.extractfile(m)
                 if src is None:
                     continue
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
+                with src:
+                    sink.copy(src, target)
+        return len(members)

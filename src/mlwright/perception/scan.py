@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlwright.errors import DataError
-from mlwright.perception.archives import is_archive, unpack_archive
+from mlwright.perception.archives import UnpackBudget, is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
 from mlwright.perception.readers import read_tables, sniff_kind
 from mlwright.perception.side_files import SideNotes, is_note_file, json_column_list, name_headerless_tables, read_note
@@ -83,6 +83,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
         roots = [(data_dir, list(_walk(data_dir)))]
     out = LoadedFolder(root=data_dir)
     seen_archives = 0
+    budget = UnpackBudget()  # every archive of the folder, nested ones too, shares one cap
     while roots:
         root, paths = roots.pop(0)
         per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
@@ -97,7 +98,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             if is_archive(p):
                 seen_archives += 1
                 dest = unpack_dir / f"{seen_archives:02d}_{p.name.split('.')[0]}"
-                unpack_archive(p, dest)
+                unpack_archive(p, dest, budget=budget)
                 roots.append((dest, list(_walk(dest))))
                 continue
             if p.suffix.lower() in IMAGE_SUFFIXES:
