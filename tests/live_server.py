@@ -22,9 +22,9 @@ def free_port() -> int:
 
 @contextmanager
 def live_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_upload_mb: float = 5,
-             extra_run_args: Sequence[str] = ("--no-autogluon",)) -> Iterator[str]:
+             extra_run_args: Sequence[str] = ("--no-autogluon",), **app_kwargs) -> Iterator[str]:
     """Yields the base URL; on exit the server stops (and cancels any run it still has going)."""
-    app = create_app(runs_root, allowed_roots, token, max_upload_mb, extra_run_args=extra_run_args)
+    app = create_app(runs_root, allowed_roots, token, max_upload_mb, extra_run_args=extra_run_args, **app_kwargs)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -37,8 +37,11 @@ ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 # the CLI requires a new or empty output folder.
 SIDE_DIR = ".mlwright-launcher"
 UPLOADS_DIR = "_uploads"
+UPLOAD_ID = re.compile(r"^u-[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CANCEL_GRACE_S = 20.0  # after SIGTERM, how long the CLI gets to write its 'cancelled' run.json
+# An upload folder is removed this long after it was uploaded or last used by a run (never while a run uses it).
+DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
 
 
 class AccessRefused(MlwrightError):
@@ -225,9 +228,12 @@ class RunManager:
     """
 
     def __init__(self, runs_root: Path, allowed_roots: Sequence[Path], max_concurrent: int = 1,
-                 extra_args: Sequence[str] = (), python: str = sys.executable):
+                 extra_args: Sequence[str] = (), python: str = sys.executable,
+                 upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
+        if upload_ttl_s <= 0:
+            raise ValueError("upload_ttl_s must be positive")
         self.runs_root = Path(runs_root).expanduser().resolve()
         self.runs_root.mkdir(parents=True, exist_ok=True)
         self.uploads_root = self.runs_root / UPLOADS_DIR
@@ -241,6 +247,96 @@ class RunManager:
         self._queue: list[str] = []
         self._lock = threading.RLock()
         self._closed = False
+        self.upload_ttl_s = float(upload_ttl_s)
+        self.sweep_uploads()  # what expired while no server was running
+
+    # -- uploads -----------------------------------------------------------------------------------------
+    def _upload_of(self, data: str | Path) -> Optional[Path]:
+        """The upload folder that `data` lies in, or None."""
+        data = Path(data)
+        for root in (self.uploads_root, Path(os.path.realpath(self.uploads_root))):
+            if data.is_relative_to(root) and data != root:
+                return root / data.relative_to(root).parts[0]
+        return None
+
+    def touch_upload(self, data: str | Path) -> None:
+        """Restart an upload's expiry clock (a run starts or ends on it)."""
+        up = self._upload_of(data)
+        if up is not None:
+            try:
+                os.utime(up, follow_symlinks=False)
+            except (OSError, NotImplementedError):
+                pass
+
+    def _uploads_in_use(self) -> set[str]:
+        """Uploads a queued or running run uses: ours, and runs another process is running in this runs
+        folder (run.json says running and the run wrote something within the expiry time)."""
+        used = {up.name for r in self._runs.values() if r.status in ACTIVE
+                for up in [self._upload_of(r.data_path)] if up is not None}
+        now = time.time()
+        for path, summary in find_runs(self.runs_root, depth=1):
+            if summary.status != "running" or not summary.data_dir:
+                continue
+            up = self._upload_of(summary.data_dir)
+            if up is None:
+                continue
+            stamps = [0.0]
+            for name in (RUN_JSON, JOURNAL_NAME, JOURNAL_NAME + "-wal"):
+                try:
+                    stamps.append((path / name).stat().st_mtime)
+                except OSError:
+                    pass
+            if now - max(stamps) < self.upload_ttl_s:  # a run.json left 'running' by a crash does not pin forever
+                used.add(up.name)
+        return used
+
+    def sweep_uploads(self) -> list[str]:
+        """Remove uploads nobody used for `upload_ttl_s` (counted from the upload, and from the start and the
+        end of every run on it); an upload a queued or running run uses is kept. Returns the removed ids."""
+        root = self.uploads_root
+        if os.path.islink(root) or not root.is_dir():
+            return []  # never delete through a link
+        now, doomed = time.time(), []
+        with self._lock:
+            try:
+                entries = list(os.scandir(root))
+            except OSError:
+                return []
+            expired = []
+            for e in entries:
+                try:
+                    age = now - e.stat(follow_symlinks=False).st_mtime
+                except OSError:
+                    continue
+                if e.name.startswith(".expired-") or \
+                        (age > self.upload_ttl_s and (UPLOAD_ID.match(e.name) or e.name.startswith(".incoming-"))):
+                    expired.append(e)
+            if not expired:
+                return []
+            used = self._uploads_in_use()
+            for e in expired:
+                if e.name in used:
+                    continue
+                target = Path(e.path)
+                if not e.name.startswith(".expired-"):
+                    # renamed first (instant, under the lock), so a run cannot start on a half-deleted upload
+                    try:
+                        target = target.rename(root / f".expired-{e.name}")
+                    except OSError:
+                        continue
+                doomed.append((e.name, target))
+        removed = []
+        for name, target in doomed:
+            try:
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+            except OSError:
+                continue
+            if UPLOAD_ID.match(name):
+                removed.append(name)
+        return removed
 
     # -- starting ----------------------------------------------------------------------------------------
     def data_roots(self) -> list[Path]:
@@ -255,7 +351,10 @@ class RunManager:
         """Queue a run; it starts as soon as fewer than `max_concurrent` runs are running."""
         if self._closed:
             raise RunStateError("The server is shutting down; no new runs are accepted.")
-        data = self.resolve_data_path(data_path)
+        self.sweep_uploads()
+        with self._lock:  # not while a sweep removes an upload
+            data = self.resolve_data_path(data_path)
+            self.touch_upload(data)
         in_runs = data == self.runs_root or data.is_relative_to(self.runs_root)
         if in_runs and not data.is_relative_to(self.uploads_root.resolve()):
             raise AccessRefused(f"The data path is inside the runs folder: {data}",
@@ -316,6 +415,7 @@ class RunManager:
 
     def _wait(self, run: ManagedRun) -> None:
         rc = run.proc.wait()
+        self.touch_upload(run.data_path)  # an upload expires upload_ttl_s after its last run ended
         with self._lock:
             run.returncode, run.ended_at = rc, time.time()
             summary = self._summary_or_none(run.run_dir)
@@ -455,6 +555,7 @@ class RunManager:
 
     def list_runs(self) -> list[dict]:
         """Queued and running runs first, then every run folder under the runs root, newest first."""
+        self.sweep_uploads()
         out: dict[str, dict] = {}
         with self._lock:
             managed = sorted(self._runs.values(), key=lambda r: -r.created_at)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from mlwright.errors import MlwrightError
-from mlwright.runs_manager import AccessRefused, RunManager, RunStateError, UnknownRun
+from mlwright.runs_manager import DEFAULT_UPLOAD_TTL_S, AccessRefused, RunManager, RunStateError, UnknownRun
 from mlwright.server.auth import TokenAuthMiddleware
 from mlwright.server.uploads import receive_upload, upload_dir
 
@@ -59,10 +59,13 @@ class Guidance(BaseModel):
 
 
 def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_upload_mb: float = 500, *,
-               max_concurrent: int = 1, extra_run_args: Sequence[str] = ()) -> FastAPI:
+               max_concurrent: int = 1, extra_run_args: Sequence[str] = (),
+               upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S) -> FastAPI:
     """The web app. `runs_root` holds the run folders (their names are the run ids); data paths must lie
-    under `allowed_roots`; every /api request needs `token`. `extra_run_args` go to every `mlwright run`."""
-    manager = RunManager(runs_root, allowed_roots, max_concurrent=max_concurrent, extra_args=extra_run_args)
+    under `allowed_roots`; every /api request needs `token`. `extra_run_args` go to every `mlwright run`.
+    Uploads are removed `upload_ttl_s` after their upload or their last run."""
+    manager = RunManager(runs_root, allowed_roots, max_concurrent=max_concurrent, extra_args=extra_run_args,
+                         upload_ttl_s=upload_ttl_s)
     max_upload = int(max_upload_mb * 1024**2)
 
     @asynccontextmanager
@@ -87,6 +90,7 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
     @api.post("/uploads", status_code=201)
     async def upload(request: Request) -> dict:
         """Multipart upload of data files, or of one zip/tar archive (unpacked safely)."""
+        await run_in_threadpool(manager.sweep_uploads)
         return await receive_upload(request, manager.uploads_root, max_upload)
 
     @api.post("/runs", status_code=201)

@@ -2,11 +2,12 @@
 
 The body is counted while it streams in, so an oversized upload is refused before it fills the disk, and
 archives go through `perception.archives.unpack_archive` (no `../` paths, no links, no zip bombs), so a
-bad archive is refused here, with a clear message, rather than later in the run.
+bad archive is refused here, with a clear message, rather than later in the run. Upload folders expire:
+the RunManager removes one `upload_ttl_s` after its upload or its last run (`RunManager.sweep_uploads`).
 """
 from __future__ import annotations
 
-import re
+import os
 import secrets
 import shutil
 import tempfile
@@ -20,8 +21,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mlwright.errors import MlwrightError
 from mlwright.perception.archives import is_archive, unpack_archive
+from mlwright.runs_manager import UPLOAD_ID
 
-UPLOAD_ID = re.compile(r"^u-[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 MAX_FILES = 1000
 
 
@@ -34,8 +35,9 @@ def upload_dir(uploads_root: Path, upload_id: str) -> Path:
         raise MlwrightError(f"Not a valid upload id: {upload_id!r}", hint="Use the upload_id that POST /api/uploads "
                             "returned.")
     d = uploads_root / upload_id
-    if not d.is_dir():
-        raise MlwrightError(f"No upload {upload_id!r}.", hint="Upload the files again.")
+    if d.is_symlink() or not d.is_dir():
+        raise MlwrightError(f"No upload {upload_id!r}.", hint="Upload the files again (uploads expire some time "
+                            "after their upload or their last run).")
     return d
 
 
@@ -90,6 +92,8 @@ def _store(files: list[UploadFile], uploads_root: Path) -> dict:
     if len(set(names)) != len(names):
         raise HTTPException(400, "The upload names the same file twice.")
     uploads_root.mkdir(parents=True, exist_ok=True)
+    if uploads_root.is_symlink():
+        raise HTTPException(500, f"The uploads folder {uploads_root} is a symbolic link; refusing to store there.")
     upload_id = f"u-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     dest = uploads_root / upload_id
     dest.mkdir()
@@ -111,6 +115,7 @@ def _store(files: list[UploadFile], uploads_root: Path) -> dict:
         # the half-written upload is this request's own scratch, not user data: leave no partial folder
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    os.utime(dest)  # the expiry clock starts now (an unpacked archive may have set an old time)
     stored = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return {"upload_id": upload_id, "data_path": str(dest), "files": stored,
             "bytes": sum((dest / s).stat().st_size for s in stored)}
