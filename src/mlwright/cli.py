@@ -233,50 +233,83 @@ _ALLOW_ROOT_HELP = "A folder data may come from (repeatable; default: the curren
 _RUN_ARG_HELP = "An extra argument for every `mlwright run` this server starts (repeatable; e.g. --no-autogluon)."
 
 
+_EXPOSED = ("any other address is reachable from other machines: a warning is printed and a --token needs 16+ "
+            "characters")
+_HOST_HELP = f"Address to bind; keep 127.0.0.1 unless you know why ({_EXPOSED})."
+_TTL_HELP = "Uploaded data is deleted this many hours after its upload or its last run (never while a run uses it)."
+
+
+def _listen(host: str, port: int, token: Optional[str]):
+    """Check the token against the host and bind the socket (before anything is printed: the real port)."""
+    from mlwright.server.binding import bind, check_token
+
+    try:
+        check_token(host, token)
+        return bind(host, port)
+    except MlwrightError as e:
+        _fail(e)
+
+
 @app.command()
 def ui(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 unless you know why."),
-    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help=_HOST_HELP),
+    port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free port)."),
     runs_root: Path = typer.Option(Path("runs"), "--runs-root", help="Folder for run folders (and uploads)."),
     allow_root: Optional[list[Path]] = typer.Option(None, "--allow-root", help=_ALLOW_ROOT_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
     max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=1, help="Largest upload accepted, in MB."),
+    upload_ttl_hours: float = typer.Option(24, "--upload-ttl-hours", min=0.0001, help=_TTL_HELP),
     max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, help="Runs at once; the others queue."),
     run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
 ) -> None:
     """Start the web UI: upload data or name a folder, describe the task, watch the run, get the results."""
-    import uvicorn
+    from rich.markup import escape
 
     from mlwright.server.app import create_app
     from mlwright.server.auth import new_token
+    from mlwright.server.binding import exposure_warning, listen_addresses, serve
 
+    sock = _listen(host, port, token)
+    addresses = listen_addresses(sock)
+    warning = exposure_warning("web UI", host, addresses)
+    if warning:
+        err.print(f"[bold yellow]{escape(warning)}[/]", highlight=False, soft_wrap=True)
     token = token or new_token()
     roots = allow_root or [Path.cwd()]
     web = create_app(runs_root, roots, token, max_upload_mb, max_concurrent=max_concurrent,
-                     extra_run_args=run_arg or ())
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    err.print(f"mlwright UI: [bold]http://{shown}:{port}/?token={token}[/]", highlight=False, soft_wrap=True)
+                     extra_run_args=run_arg or (), upload_ttl_s=upload_ttl_hours * 3600)
+    for i, addr in enumerate(addresses):
+        label = "mlwright UI:" if i == 0 else "        also:"
+        err.print(f"{label} [bold]http://{addr}/?token={escape(token)}[/]", highlight=False, soft_wrap=True)
     err.print(f"runs in {Path(runs_root).resolve()}; data allowed under: {', '.join(str(r) for r in roots)}",
               highlight=False, soft_wrap=True)
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    serve(web, sock)
 
 
 @app.command()
 def mcp(
     transport: str = typer.Option("stdio", "--transport", help="stdio, or http (streamable HTTP, bearer token)."),
-    port: int = typer.Option(8766, "--port", help="Port for --transport http (bound to 127.0.0.1)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help=f"Address to bind for --transport http; keep 127.0.0.1 ({_EXPOSED})."),
+    port: int = typer.Option(8766, "--port", help="Port for --transport http (0: any free port)."),
     runs_root: Path = typer.Option(Path("runs"), "--runs-root", help="Folder for run folders."),
     allow_root: Optional[list[Path]] = typer.Option(None, "--allow-root", help=_ALLOW_ROOT_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="Bearer token for http (default: random, printed)."),
+    max_upload_mb: float = typer.Option(100, "--max-upload-mb", min=1, help="Largest upload_data call, in MB of "
+                                        "files (sent as base64, so HTTP requests up to ~4/3 of it are accepted)."),
+    upload_ttl_hours: float = typer.Option(24, "--upload-ttl-hours", min=0.0001, help=_TTL_HELP),
     run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
 ) -> None:
-    """Start the MCP server (tools: start_run, run_status, send_guidance, cancel_run, list_runs, get_result)."""
+    """Start the MCP server (tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs,
+    get_result)."""
     if transport not in ("stdio", "http"):
         _fail(MlwrightError(f"Unknown transport {transport!r}.", hint="Use --transport stdio or --transport http."))
     from mlwright.mcp_server import serve
 
-    serve(transport, runs_root=runs_root, allowed_roots=allow_root or [Path.cwd()], port=port, token=token,
-          extra_run_args=run_arg or ())
+    sock = _listen(host, port, token) if transport == "http" else None
+    serve(transport, runs_root=runs_root, allowed_roots=allow_root or [Path.cwd()], port=port, host=host, token=token,
+          extra_run_args=run_arg or (), max_upload_mb=max_upload_mb, upload_ttl_s=upload_ttl_hours * 3600,
+          sock=sock)
 
 
 @app.command("demo-data")

@@ -1,20 +1,26 @@
 """The MCP server: mlwright's runs as tools for an AI assistant (official `mcp` Python SDK).
 
 Tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs, get_result. They all go through the
-RunManager (runs are `mlwright run` subprocesses; results are read from the run folders), refuse data
-paths outside the allowed roots and never delete anything. Transports: stdio, and streamable HTTP on
-127.0.0.1 behind a bearer token.
+RunManager (runs are `mlwright run` subprocesses; results are read from the run folders, never through a
+symlink), refuse data paths outside the allowed roots and delete nothing but their own expired uploads.
+Transports: stdio, and streamable HTTP (127.0.0.1 by default) behind a bearer token.
+
+Uploads: `upload_data` takes up to `max_upload_mb` (default 100 MB) of files as base64. Over HTTP the
+transport's request limit is set from that cap (base64 is 4/3 of the bytes, plus room for the JSON), so the
+documented cap is what the tool accepts; a larger request is refused with the same message.
 
 Works with the SDK's `MCPServer` (mcp 2.x) and its earlier name `FastMCP` (mcp 1.x).
 """
 from __future__ import annotations
 
+import math
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from mlwright.errors import MlwrightError
-from mlwright.runs_manager import RunManager
+from mlwright.runs_manager import DEFAULT_UPLOAD_TTL_S, RunManager
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
@@ -32,9 +38,21 @@ read the user's disk (a remote server), upload_data(files) stores small files an
 
 PREVIEW_ROWS = 10
 MAX_UPLOAD_MB = 100  # base64 in a JSON tool call: larger data belongs on the server's disk (--allow-root)
+JSON_ROOM = 1024**2  # JSON-RPC framing and file names around the base64 of an upload
 
 
-def build_server(manager: RunManager):
+def request_limit(max_upload_mb: float) -> int:
+    """The largest HTTP request an upload of `max_upload_mb` MB of files needs (base64 + JSON)."""
+    return 4 * math.ceil(max_upload_mb * 1024**2 / 3) + JSON_ROOM
+
+
+def upload_cap_message(max_upload_mb: float) -> str:
+    return (f"The upload exceeds {max_upload_mb:g} MB (upload_data's cap, counted in file bytes before base64); "
+            "put large data on the server's disk under an allowed root and pass its path to start_run, or "
+            "restart the server with a larger --max-upload-mb.")
+
+
+def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
     """The MCP server object with mlwright's tools bound to `manager`."""
     server = _Server("mlwright", instructions=INSTRUCTIONS)
 
@@ -52,10 +70,12 @@ def build_server(manager: RunManager):
         """Upload data files when the server cannot read them from a local path.
 
         files: file name (may include sub-folders, e.g. "train/cat/1.png") -> the file's content in base64.
-            One zip/tar archive is unpacked safely. At most 100 MB in all.
+            One zip/tar archive is unpacked safely. At most 100 MB in all (unless the server was started
+            with another --max-upload-mb). Uploads are deleted a while (default a day) after their upload
+            or their last run.
         Returns data_path (and upload_id) to pass to start_run.
         """
-        return _upload(manager, files)
+        return _upload(manager, files, max_upload_mb)
 
     @server.tool()
     def start_run(data_path: str, task: str, time_limit: float = 300, target: Optional[str] = None) -> dict:
@@ -133,7 +153,7 @@ def build_server(manager: RunManager):
     return server
 
 
-def _upload(manager: RunManager, files: dict[str, str]) -> dict:
+def _upload(manager: RunManager, files: dict[str, str], max_upload_mb: float = MAX_UPLOAD_MB) -> dict:
     import base64
     import binascii
     import io
@@ -152,10 +172,10 @@ def _upload(manager: RunManager, files: dict[str, str]) -> dict:
         except (binascii.Error, ValueError):
             raise ToolError(f"{name}: the content is not valid base64; encode the file's bytes in base64.") from None
         total += len(raw)
-        if total > MAX_UPLOAD_MB * 1024**2:
-            raise ToolError(f"The upload exceeds {MAX_UPLOAD_MB} MB; put large data on the server's disk under an "
-                            "allowed root and pass its path to start_run.")
+        if total > max_upload_mb * 1024**2:
+            raise ToolError(upload_cap_message(max_upload_mb))
         uploads.append(UploadFile(file=io.BytesIO(raw), filename=name))
+    manager.sweep_uploads()
     try:
         return _store(uploads, manager.uploads_root)
     except HTTPException as e:
@@ -185,32 +205,74 @@ def _preview(f) -> dict:
 
 def serve(transport: str = "stdio", *, runs_root: Path = Path("runs"), allowed_roots: Sequence[Path] = (),
           port: int = 8766, host: str = "127.0.0.1", token: Optional[str] = None,
-          extra_run_args: Sequence[str] = ()) -> None:
+          extra_run_args: Sequence[str] = (), max_upload_mb: float = MAX_UPLOAD_MB,
+          upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S, sock: Optional[socket.socket] = None) -> None:
     """Run the MCP server until its client (stdio) or the process (HTTP, Ctrl-C) ends; then the runs it
-    started are cancelled cleanly (their folders stay)."""
-    manager = RunManager(runs_root, list(allowed_roots) or [Path.cwd()], extra_args=extra_run_args)
-    server = build_server(manager)
+    started are cancelled cleanly (their folders stay). `sock`: an already bound socket for HTTP (the CLI
+    binds first, to print the real address)."""
+    manager = RunManager(runs_root, list(allowed_roots) or [Path.cwd()], extra_args=extra_run_args,
+                         upload_ttl_s=upload_ttl_s)
+    server = build_server(manager, max_upload_mb)
     try:
         if transport == "stdio":
             server.run("stdio")  # stdout is the protocol: runs write to their own log files, never here
         elif transport == "http":
-            _serve_http(server, host, port, token)
+            _serve_http(server, host, port, token, max_upload_mb, sock)
         else:
             raise MlwrightError(f"Unknown transport {transport!r}.", hint="Use stdio or http.")
     finally:
         manager.shutdown()
 
 
-def _serve_http(server, host: str, port: int, token: Optional[str]) -> None:
-    import uvicorn
+class _RequestCap:
+    """Refuses (413, with the upload cap explained) an HTTP request larger than any accepted upload_data call,
+    before the SDK reads it; the SDK's own limit is set just above, for bodies sent without a length."""
 
+    def __init__(self, app, limit: int, max_upload_mb: float):
+        self.app, self.limit, self.max_upload_mb = app, limit, max_upload_mb
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope.get("headers", [])).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                import json
+
+                body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+                    "code": -32600, "message": f"Request too large ({int(length) / 1024**2:.1f} MB). "
+                                               + upload_cap_message(self.max_upload_mb)}}).encode()
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _serve_http(server, host: str, port: int, token: Optional[str], max_upload_mb: float = MAX_UPLOAD_MB,
+                sock: Optional[socket.socket] = None) -> None:
     from mlwright.server.auth import TokenAuthMiddleware, new_token
+    from mlwright.server.binding import bind, check_token, exposure_warning, listen_addresses
+    from mlwright.server.binding import serve as serve_on
 
+    check_token(host, token)
     token = token or new_token()
-    try:
-        app = server.streamable_http_app(host=host)  # mcp 2: DNS-rebinding protection follows the host
-    except TypeError:
-        app = server.streamable_http_app()  # mcp 1: settings from the constructor
-    print(f"mlwright MCP server (streamable HTTP): http://{host}:{port}/mcp\n"
-          f"  send the header  Authorization: Bearer {token}", file=sys.stderr, flush=True)
-    uvicorn.run(TokenAuthMiddleware(app, token), host=host, port=port, log_level="warning")
+    limit = request_limit(max_upload_mb)
+    try:  # mcp 2: DNS-rebinding protection follows the host; the request limit fits the upload cap
+        app = server.streamable_http_app(host=host, max_request_body_size=limit + JSON_ROOM)
+    except TypeError:  # mcp 1: settings from the constructor; its request limit is a module constant
+        import mcp.server.streamable_http as sh
+
+        if hasattr(sh, "MAXIMUM_MESSAGE_SIZE"):
+            sh.MAXIMUM_MESSAGE_SIZE = max(sh.MAXIMUM_MESSAGE_SIZE, limit + JSON_ROOM)
+        app = server.streamable_http_app()
+    sock = sock or bind(host, port)
+    addresses = listen_addresses(sock)
+    warning = exposure_warning("MCP server", host, addresses)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(f"mlwright MCP server (streamable HTTP): http://{addresses[0]}/mcp", file=sys.stderr)
+    for addr in addresses[1:]:
+        print(f"                                 also: http://{addr}/mcp", file=sys.stderr)
+    print(f"  send the header  Authorization: Bearer {token}\n"
+          f"  upload_data takes up to {max_upload_mb:g} MB of files", file=sys.stderr, flush=True)
+    serve_on(TokenAuthMiddleware(_RequestCap(app, limit, max_upload_mb), token), sock)
