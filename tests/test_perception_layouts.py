@@ -251,3 +251,29 @@ def test_forecasts_keyed_by_the_rows_own_id(tmp_path):
     out = by_row_key(pred.astype(str), rows, s)
     assert list(out.columns) == ["id", "sales"] and out["id"].tolist() == test["id"].tolist()
     assert out["sales"].tolist() == ["4", "5", "6", "1", "2", "3"]
+
+
+def test_parts_of_one_table_are_stacked(tmp_path):
+    """train_2022 + train_2023 (same columns, names differing in numbers) train together; a lookup-table reading of
+    the second part would silently halve the training rows."""
+    df = _table()
+    df[:120].to_csv(tmp_path / "train_2022.csv", index=False)
+    df[120:240].to_csv(tmp_path / "train_2023.csv", index=False)
+    (tmp_path / "test").mkdir()
+    df[240:270].drop(columns="label").to_csv(tmp_path / "test" / "part-0.csv", index=False)
+    df[270:].drop(columns="label").to_csv(tmp_path / "test" / "part-1.csv", index=False)
+    s = explain(tmp_path, "predict label; write predictions.csv with columns cust,label").spec
+    assert s.n_train_rows == 240 and s.n_test_rows == 60 and not s.joins
+    assert s.test_table == "test/part-0.csv + test/part-1.csv"
+    ids = pd.DataFrame({"cust": df["cust"][240:].astype(str), "label": "yes"})
+    spec = s.model_copy(update={"test_sources": ["test/part-0.csv", "test/part-1.csv"]})
+    assert check_raw_ids(spec, ids, tmp_path) is None  # ids from both parts are the raw files' own
+
+
+def test_a_validation_split_trains_too(tmp_path):
+    df = _table()
+    df[:200].to_csv(tmp_path / "train.csv", index=False)
+    df[200:240].to_csv(tmp_path / "valid.csv", index=False)
+    df[240:].drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
+    s = explain(tmp_path, "predict label").spec
+    assert s.n_train_rows == 240 and s.train_table == "train.csv + valid.csv"

@@ -30,6 +30,7 @@ from mlwright.perception.documents import detect_document_task, inline_reference
 from mlwright.perception.images import detect_image_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.archives import is_archive
+from mlwright.perception.table_parts import part_names
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
 from mlwright.perception.forecast_output import LABELS, write_forecast
@@ -587,12 +588,12 @@ class Run:
 def test_sources(spec: TaskSpec, folder) -> list[str]:
     """The raw files (relative to the data folder) the rows to predict come from, for the final id check."""
     name = (spec.test_table or "").split(" (")[0]  # "train.csv (rows without y)" comes from train.csv
-    path = folder.table_paths.get(name)
-    if path is None:
+    paths = [folder.table_paths.get(n) for n in part_names(name)]  # a table stacked from parts: every file
+    if not paths or any(p is None for p in paths):
         return []
-    p = Path(path).resolve()
     root = Path(folder.root).resolve()
-    return [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)]
+    return [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+            for p in (Path(x).resolve() for x in paths)]
 
 
 def sniff_kind_safe(path: Path) -> Optional[str]:

@@ -12,6 +12,7 @@ import pandas as pd
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.profile import column_kind, looks_like_id_name
 from mlwright.perception.label_tables import attach_labels
+from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
 from mlwright.perception.dates import detect_date_format, parse_dates
 from mlwright.perception.side_files import SideNotes
@@ -451,7 +452,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                side: Optional[SideNotes] = None) -> Inferred:
     notes: list[str] = []
     side = side or SideNotes()
-    tables = attach_labels(tables, {n for n, df in tables.items() if _is_sample_submission(n, df)}, notes)
+    samples = {n for n, df in tables.items() if _is_sample_submission(n, df)}
+    tables = attach_labels(stack_parts(tables, samples, notes), samples, notes)
     try:
         train_name, test_name, sample_name = choose_tables(tables, hints, forced_test)
     except DataError as e:

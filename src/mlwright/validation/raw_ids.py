@@ -98,12 +98,16 @@ def check_raw_ids(spec: TaskSpec, pred: pd.DataFrame, data_dir: Path, keys: Opti
     if not spec.test_sources or not spec.key_columns:  # no key column asked for: rows in the test order
         return None
     cache = cache if cache is not None else {}
-    columns: list[list[str]] = []
+    parts: list[list[list[str]]] = []
     for src in spec.test_sources:
         p = Path(src) if Path(src).is_absolute() else Path(data_dir) / src
         if str(p) not in cache:
             cache[str(p)] = raw_columns(p)
-        columns += cache[str(p)] or []
+        parts.append(cache[str(p)] or [])
+    if len({len(c) for c in parts}) == 1:  # parts of one table: column j is the same column in every file
+        columns = [sum((c[j] for c in parts), []) for j in range(len(parts[0]))]
+    else:
+        columns = [col for c in parts for col in c]
     if not columns:
         return None
     n = len(pred)
