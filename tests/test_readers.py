@@ -127,3 +127,35 @@ def test_zip_bomb_is_refused(tmp_path):
     with pytest.raises(DataError, match="inflate"):
         unpack_archive(bomb, tmp_path / "dest2", max_bytes=1024**2)
     assert not (tmp_path / "dest2" / "zeros.csv").exists()
+
+
+def test_thousands_dots_with_decimal_commas(tmp_path):
+    """'343.649' in a ';' file that writes decimals with commas is 343649; '0.5'-like decimals stay decimals."""
+    from mlwright.perception.readers import read_delimited
+
+    p = tmp_path / "houses.csv"
+    p.write_text("id;price;area;rate\n1;343.649;120,5;0.5\n2;1.234.567;98;0.25\n3;95.000;75,25;0.125\n")
+    df = read_delimited(p)
+    assert df["price"].tolist() == [343649, 1234567, 95000]
+    assert df["area"].tolist() == [120.5, 98.0, 75.25]
+    assert df["rate"].tolist() == [0.5, 0.25, 0.125]
+
+
+def test_dots_without_other_evidence_stay_decimals(tmp_path):
+    from mlwright.perception.readers import read_delimited
+
+    p = tmp_path / "m.csv"
+    p.write_text("id;x\n1;1.234\n2;2.500\n3;3.141\n")
+    assert read_delimited(p)["x"].tolist() == [1.234, 2.5, 3.141]
+
+
+def test_a_header_line_alone_names_headerless_tables(tmp_path):
+    from mlwright.perception.scan import load_folder
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "column_names.csv").write_text("cust,x1,label\n")
+    (tmp_path / "d" / "train.csv").write_text("".join(f"{1000 + i},{i * 0.5},{'yes' if i % 2 else 'no'}\n"
+                                                      for i in range(30)))
+    folder = load_folder(tmp_path / "d", tmp_path / "u")
+    assert "column_names.csv" not in folder.tables and "column_names.csv" not in folder.skipped
+    assert list(folder.tables["train.csv"].columns) == ["cust", "x1", "label"]

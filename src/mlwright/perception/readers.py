@@ -199,11 +199,15 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
     # codes with leading zeros ("007") are strings: as numbers they would no longer match the user's ids
     zero_led = {j: str for j in range(max((len(r) for r in body), default=0))
                 if any(j < len(r) and re.fullmatch(r"\s*0\d+\s*", r[j]) for r in body)}
+    dotted = _thousands_dots(body) if sep != "," else set()  # "343.649" is 343649 here, not 343.649
+    as_text = {**zero_led, **{j: str for j in dotted}}
     df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, low_memory=False,
-                     skipinitialspace=True, on_bad_lines="error", converters=zero_led or None)
+                     skipinitialspace=True, on_bad_lines="error", converters=as_text or None)
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
-    df = _decimal_commas(_clean_columns(df)) if sep != "," else _clean_columns(df)
+    df = _clean_columns(df)
+    if sep != ",":
+        df = _decimal_commas(df, {df.columns[j] for j in dotted if j < df.shape[1]})
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
     return df
 
@@ -211,14 +215,37 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$")
 
 
-def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
-    """Numbers written the European way ("1.234,5") in a file whose delimiter is not the comma."""
+_THOUSANDS = re.compile(r"\s*[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?\s*")
+_EURO_NUMBER = re.compile(r"\s*[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?\s*")
+
+
+def _thousands_dots(rows: list[list[str]]) -> set[int]:
+    """Columns whose numbers group thousands with dots ("1.234.567", "343.649"): every value is such a number or
+    a plain integer (a decimal comma allowed), some have dot groups, and the file writes decimals with commas
+    elsewhere or a value has two dot groups (so "1.234" is not one and a quarter)."""
+    cells = [x for r in rows for x in r]
+    comma_decimals = any(re.fullmatch(r"\s*[-+]?\d+,\d+\s*", x) for x in cells)
+    out = set()
+    for j in range(max((len(r) for r in rows), default=0)):
+        vals = [r[j] for r in rows if j < len(r) and r[j].strip()]
+        if not vals or not all(_EURO_NUMBER.fullmatch(v) for v in vals):
+            continue
+        grouped = [v for v in vals if _THOUSANDS.fullmatch(v)]
+        if grouped and (comma_decimals or any(v.count(".") >= 2 for v in grouped)):
+            out.add(j)
+    return out
+
+
+def _decimal_commas(df: pd.DataFrame, dotted: set = frozenset()) -> pd.DataFrame:
+    """Numbers written the European way ("1.234,5") in a file whose delimiter is not the comma; `dotted` columns
+    group thousands with dots even where no value has a decimal comma."""
     for c in df.columns:
         s = df[c]
         if s.dtype != object:
             continue
         v = s.dropna().astype(str)
-        if v.empty or not v.str.contains(",", regex=False).any() or not v.str.match(_DECIMAL_COMMA).mean() > 0.95:
+        if v.empty or not (c in dotted or v.str.contains(",", regex=False).any()) \
+                or not v.str.match(_DECIMAL_COMMA).mean() > 0.95:
             continue
         as_num = pd.to_numeric(s.astype(str).str.strip().str.replace(".", "", regex=False)
                                .str.replace(",", ".", regex=False), errors="coerce")

@@ -124,6 +124,10 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                         continue
                 for name, df in tables.items():
                     key = f"{root.name}/{name}" if unpacked else name
+                    if len(df) == 0 and df.shape[1] >= 2 and kind == "text":  # a header line alone: names
+                        out.notes.column_lists.append((rel, [str(c) for c in df.columns]))
+                        out.notes.texts[rel] = ", ".join(map(str, df.columns))
+                        continue
                     if df.empty or df.shape[1] == 0:
                         out.skipped[key] = "no rows"
                         continue
