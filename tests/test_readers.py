@@ -159,3 +159,40 @@ def test_a_header_line_alone_names_headerless_tables(tmp_path):
     folder = load_folder(tmp_path / "d", tmp_path / "u")
     assert "column_names.csv" not in folder.tables and "column_names.csv" not in folder.skipped
     assert list(folder.tables["train.csv"].columns) == ["cust", "x1", "label"]
+
+
+@pytest.mark.parametrize("orient", ["columns", "index", "split", "records", "values"])
+def test_every_layout_pandas_writes_json_in(tmp_path, orient):
+    FRAME.to_json(tmp_path / "t.json", orient=orient)
+    df = _read_one(tmp_path / "t.json", tmp_path)
+    assert df.shape == FRAME.shape and df.iloc[:, 1].tolist() == FRAME["name"].tolist()
+    if orient != "values":
+        assert list(df.columns) == list(FRAME.columns)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".tsv.xz"])
+def test_compressed_text_tables(tmp_path, suffix):
+    sep = "\t" if ".tsv" in suffix else ","
+    FRAME.to_csv(tmp_path / f"t{suffix}", index=False, sep=sep)  # pandas compresses by the suffix
+    df = _read_one(tmp_path / f"t{suffix}", tmp_path)
+    assert df["name"].tolist() == FRAME["name"].tolist() and df["value"].tolist() == FRAME["value"].tolist()
+
+
+def test_uci_data_test_and_names_files(tmp_path):
+    """churn.data (class last) + churn.test (no class) + churn.names (attributes in order, the class apart)."""
+    rows = [(i, 20 + i % 40, ["no", "yes"][i % 2]) for i in range(1, 41)]
+    (tmp_path / "churn.data").write_text("".join(f"{i},{a},{c}\n" for i, a, c in rows[:30]))
+    (tmp_path / "churn.test").write_text("".join(f"{i},{a}\n" for i, a, _ in rows[30:]))
+    (tmp_path / "churn.names").write_text("| churn data\n\nchurn: yes, no.\n\nid: continuous.\nage: continuous.\n")
+    folder = load_folder(tmp_path, tmp_path / "u")
+    assert list(folder.tables["churn.data"].columns) == ["id", "age", "churn"]
+    assert list(folder.tables["churn.test"].columns) == ["id", "age"]
+
+
+def test_xlsx_title_rows_above_the_header(tmp_path):
+    with pd.ExcelWriter(tmp_path / "r.xlsx", engine="openpyxl") as w:
+        FRAME.to_excel(w, index=False, sheet_name="report", startrow=3)
+        w.sheets["report"]["A1"] = "Monthly report"
+        w.sheets["report"]["A2"] = "Exported 2024-05-01"
+    df = _read_one(tmp_path / "r.xlsx", tmp_path)
+    assert list(df.columns) == list(FRAME.columns) and df["value"].tolist() == FRAME["value"].tolist()

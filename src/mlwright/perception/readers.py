@@ -15,10 +15,13 @@ import psutil
 from mlwright.errors import DataError
 
 TEXT_TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
+SNIFFED_TEXT_SUFFIXES = {".data", ".test", ".train", ".trn", ".tst", ""}  # tables when their content is delimited
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 TABLE_SUFFIXES = TEXT_TABLE_SUFFIXES | {".xlsx", ".xlsm", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson",
                                         ".sqlite", ".sqlite3", ".db", ".feather"}
 # in-memory size of a table relative to its file size (text formats inflate when parsed)
-_INFLATION = {".parquet": 8.0, ".pq": 8.0, ".feather": 3.0, ".xlsx": 10.0, ".xlsm": 10.0, ".xls": 4.0}
+_INFLATION = {".parquet": 8.0, ".pq": 8.0, ".feather": 3.0, ".xlsx": 10.0, ".xlsm": 10.0, ".xls": 4.0,
+              ".gz": 20.0, ".bz2": 20.0, ".xz": 20.0, ".zst": 20.0}
 
 
 def table_name(path: Path, root: Path, sub: str | None = None) -> str:
@@ -40,12 +43,22 @@ def sniff_kind(path: Path) -> str | None:
     if head.startswith(b"ARROW1"):
         return "feather"
     suffix = path.suffix.lower()
+    if suffix in COMPRESSED_SUFFIXES:  # data.csv.gz: the format is the inner name's (tar.gz is an archive)
+        kind = _kind_by_suffix(Path(path.name[: -len(suffix)]).suffix.lower(), text_ok=False)
+        return kind if kind in ("text", "json", "jsonl") else None
     if head.startswith(b"PK\x03\x04") and suffix in (".xlsx", ".xlsm"):
         return "excel"
     if head.startswith(b"\xd0\xcf\x11\xe0") and suffix == ".xls":
         return "excel"
     if suffix in (".xlsx", ".xlsm", ".xls"):
         return "excel"  # let the reader report the corruption
+    kind = _kind_by_suffix(suffix)
+    if kind is None and suffix in SNIFFED_TEXT_SUFFIXES and _delimited_text(_more(path)):
+        return "text"  # UCI's churn.data / churn.test: delimited rows under another suffix
+    return kind
+
+
+def _kind_by_suffix(suffix: str, text_ok: bool = True) -> str | None:
     if suffix in (".parquet", ".pq"):
         return "parquet"
     if suffix in (".sqlite", ".sqlite3", ".db"):
@@ -54,9 +67,24 @@ def sniff_kind(path: Path) -> str | None:
         return "jsonl"
     if suffix == ".json":
         return "json"
-    if suffix in TEXT_TABLE_SUFFIXES:
+    if suffix in TEXT_TABLE_SUFFIXES or not text_ok and suffix in SNIFFED_TEXT_SUFFIXES:
         return "text"
     return None
+
+
+def _more(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(8192)
+
+
+def _delimited_text(raw: bytes) -> bool:
+    """Lines of text with the same number (>= 2) of commas, tabs, semicolons or pipes."""
+    if b"\x00" in raw:
+        return False
+    lines = [ln for ln in raw.decode("utf-8", "replace").splitlines()[:-1] if ln.strip()][:20]
+    if len(lines) < 2:
+        return False
+    return any(len({ln.count(d) for ln in lines}) == 1 and lines[0].count(d) >= 1 for d in ",\t;|")
 
 
 def check_fits_in_memory(path: Path, max_memory_mb: float | None = None) -> None:
@@ -85,6 +113,10 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
             return {table_name(path, root): read_delimited(path)}
         if kind == "excel":
             sheets = pd.read_excel(path, sheet_name=None)
+            heads = pd.read_excel(path, sheet_name=None, header=None, nrows=30)
+            for name, head in heads.items():  # a report's title and date lines above the header row
+                if (k := _title_rows(head)) and name in sheets:
+                    sheets[name] = pd.read_excel(path, sheet_name=name, header=k)
             sheets = {k: _excel_header(_clean_columns(v)) for k, v in sheets.items() if not v.dropna(how="all").empty}
             if len(sheets) == 1:
                 return {table_name(path, root): next(iter(sheets.values()))}
@@ -108,8 +140,32 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
     return {}
 
 
+def _raw_bytes(path: Path) -> bytes:
+    how = COMPRESSED_SUFFIXES.get(path.suffix.lower())
+    if how is None:
+        return path.read_bytes()
+    import bz2
+    import gzip
+    import lzma
+
+    cap = psutil.virtual_memory().available // 4  # text inflates again when parsed; a bomb stops here
+    if how == "zstd":
+        import zstandard  # optional; read_tables reports it missing like any unreadable file
+
+        f = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    else:
+        f = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[how](path, "rb")
+    with f:
+        raw = f.read(cap + 1)
+    if len(raw) > cap:
+        raise DataError(f"The compressed file unpacks to more than {cap / 1024**2:.0f} MB, more than fits in "
+                        "memory here.", where=str(path),
+                        hint="Unpack and sample it yourself, or run on a machine with more memory.")
+    return raw
+
+
 def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+    raw = _raw_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -275,6 +331,17 @@ def _drop_preamble(text: str) -> str:
     return "\n".join(text.splitlines()[k:])
 
 
+def _title_rows(head: pd.DataFrame) -> int:
+    """How many rows above a sheet's table are titles or blank (at most one filled cell, where the table has 3+)."""
+    filled = head.notna().sum(axis=1).to_numpy()
+    if len(filled) < 2 or filled.max() < 3:
+        return 0
+    k = 0
+    while k < min(10, len(filled) - 1) and filled[k] <= 1:
+        k += 1
+    return k if k and filled[k] >= 0.5 * filled.max() else 0
+
+
 def _excel_header(df: pd.DataFrame) -> pd.DataFrame:
     """A sheet's first row is its header only when it looks like one (the same rule as for text files)."""
     first = [str(c) for c in df.columns]
@@ -308,6 +375,9 @@ def read_json_table(path: Path) -> pd.DataFrame:
         obj = json.loads(text)
     except json.JSONDecodeError:
         return read_jsonl(path)  # a .json that is jsonl
+    framed = _pandas_layout(obj)
+    if framed is not None:
+        return _clean_columns(framed)
     if isinstance(obj, dict):
         lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if len(lists) == 1:
@@ -319,6 +389,27 @@ def read_json_table(path: Path) -> pd.DataFrame:
     if not isinstance(obj, list) or not obj:
         raise DataError("JSON file holds no table (expected a list of records).", where=str(path))
     return _clean_columns(pd.json_normalize(obj))
+
+
+def _pandas_layout(obj) -> pd.DataFrame | None:
+    """The other layouts `DataFrame.to_json` writes: split ({columns, data}), columns ({col: {row: v}}, its
+    default), index ({row: {col: v}}) and values ([[...], ...], no names); rows keep the file's order."""
+    if isinstance(obj, dict) and isinstance(obj.get("columns"), list) and isinstance(obj.get("data"), list) \
+            and all(isinstance(r, list) for r in obj["data"][:50]):
+        return pd.DataFrame(obj["data"], columns=obj["columns"])
+    if isinstance(obj, dict) and len(obj) >= 2 and all(isinstance(v, dict) for v in obj.values()):
+        inner = list(next(iter(obj.values())))
+        if inner and all(list(v) == inner for v in list(obj.values())[:200]):
+            numbered = lambda keys: all(re.fullmatch(r"-?\d+", str(k)) for k in keys)  # noqa: E731
+            if numbered(list(obj)[:200]) and not numbered(inner):  # index layout: one object per row
+                return pd.DataFrame([list(v.values()) for v in obj.values()], columns=inner)
+            return pd.DataFrame({c: list(v.values()) for c, v in obj.items()})  # columns layout
+    if isinstance(obj, list) and obj and all(isinstance(r, list) for r in obj[:200]):
+        df = pd.DataFrame(obj)
+        df.columns = [f"col_{i}" for i in range(df.shape[1])]
+        df.attrs["header"] = "absent"
+        return df
+    return None
 
 
 def read_sqlite(path: Path) -> dict[str, pd.DataFrame]:

@@ -30,6 +30,7 @@ class SideNotes:
     texts: dict[str, str] = field(default_factory=dict)  # file -> text
     column_lists: list[tuple[str, list[str]]] = field(default_factory=list)  # (file, names in order)
     meanings: dict[str, str] = field(default_factory=dict)  # column name -> description
+    entries: dict[str, str] = field(default_factory=dict)  # every "name: description" line, lists or not
 
     def id_columns(self) -> list[str]:
         return [n for n, d in self.meanings.items() if ID_WORDS.search(d)]
@@ -39,11 +40,40 @@ class SideNotes:
 
     def add(self, rel: str, text: str) -> None:
         self.texts[rel] = text
+        for m in _ENTRY_LINE.finditer(text):
+            self.entries.setdefault(m.group(1).strip(), m.group(2).strip())
         for names, descs in extract_column_lists(text):
             self.column_lists.append((rel, names))
             for n, d in zip(names, descs):
                 if d and n not in self.meanings:
                     self.meanings[n] = d
+
+
+_ENTRY_LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+)?([A-Za-z_][\w\-]{0,40})[ \t]*:[ \t]*(\S[^\n]*)$", re.M)
+
+
+def _listed_values(desc: str) -> set[str]:
+    """The values an entry enumerates ("yes, no." -> {yes, no}); empty when it is prose."""
+    parts = [p.strip().strip(".").strip() for p in desc.rstrip(".").split(",")]
+    return {p.lower() for p in parts if p} if len(parts) >= 2 and all(len(p) <= 40 for p in parts) else set()
+
+
+def _name_extra_column(df, names: list[str], notes: "SideNotes") -> Optional[list[str]]:
+    """Names for a table with one column more than a list names (UCI: the class attribute is defined apart, the
+    class column is the data's last): the column whose values an entry of the notes enumerates gets its name."""
+    best = None
+    for name, desc in notes.entries.items():
+        vals = _listed_values(desc)
+        if not vals or _norm(name) in {_norm(n) for n in names}:
+            continue
+        for j in range(df.shape[1]):
+            have = {str(v).strip().lower() for v in df.iloc[:, j].dropna().unique()[:1000]}
+            cover = len(have & vals) / max(len(have), 1)
+            if len(have) >= 2 and cover >= 0.9 and (best is None or cover > best[0]):
+                best = (cover, j, name)
+    if best is None:
+        return None
+    return names[: best[1]] + [best[2]] + names[best[1]:]
 
 
 def is_note_file(path: Path) -> bool:
@@ -239,5 +269,19 @@ def name_headerless_tables(tables: dict, table_paths: dict, notes: SideNotes) ->
                 done[key] = list(names)
                 said.append(f"{key}: no header row; column names from {f}"
                             + ("" if full else f" (without {names[k]!r}, which this table lacks)"))
+                break
+    for key, df in list(tables.items()):  # one column more than any list names: a class defined apart
+        if key in done or df.attrs.get("header") != "absent":
+            continue
+        for f, names in lists:
+            use = _name_extra_column(df, names, notes) if len(names) == df.shape[1] - 1 else None
+            if use:
+                extra = next(n for n in use if n not in names)
+                df = df.set_axis(use, axis=1)
+                df.attrs["header"] = "side file"
+                tables[key] = df
+                done[key] = use
+                said.append(f"{key}: no header row; column names from {f}, and {extra!r} for the column whose "
+                            "values the notes list for it")
                 break
     return said
