@@ -277,3 +277,12 @@ def test_a_validation_split_trains_too(tmp_path):
     df[240:].drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
     s = explain(tmp_path, "predict label").spec
     assert s.n_train_rows == 240 and s.train_table == "train.csv + valid.csv"
+
+
+def test_headerless_tables_take_names_from_the_task_text(tmp_path):
+    test = _headerless(tmp_path, {})
+    s = explain(tmp_path, "The files have no header row; the columns are, in order: cust, x1, x2, cat, label. "
+                          "Predict `label` for each test row; write predictions.csv with columns cust,label.").spec
+    assert s.target == "label" and s.id_column == "cust" and s.feature_columns == ["x1", "x2", "cat"]
+    assert any("column names from the task" in n for n in s.notes)
+    assert s.n_test_rows == len(test)

@@ -15,7 +15,7 @@ from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
 from mlwright.perception.dates import detect_date_format, parse_dates
-from mlwright.perception.side_files import SideNotes
+from mlwright.perception.side_files import SideNotes, name_headerless_tables
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
@@ -452,6 +452,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                side: Optional[SideNotes] = None) -> Inferred:
     notes: list[str] = []
     side = side or SideNotes()
+    if any(df.attrs.get("header") == "absent" for df in tables.values()):  # the task may list the columns too
+        told, tables = SideNotes(), dict(tables)
+        told.add("the task", hints.text)
+        notes += name_headerless_tables(tables, {}, told)
     samples = {n for n, df in tables.items() if _is_sample_submission(n, df)}
     tables = attach_labels(stack_parts(tables, samples, notes), samples, notes)
     try:

@@ -16,7 +16,8 @@ _ENTRY = re.compile(r"^`?(?P<name>[A-Za-z_\u00c0-\uffff][\w\u00c0-\uffff .\-/%#]
                     r"(?:(?P<sep>:|\s-\s|\s–\s|\s—\s|\t|\s{2,}|\s\(|=)\s*(?P<desc>.*))?$")
 _MD_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
 _MD_HEADER_WORDS = {"column", "columns", "name", "field", "variable", "feature", "attribute", "col"}
-_LIST_LINE = re.compile(r"(?:columns?|fields?|variables?|attributes?|header|names?)\s*(?:are|:|=)\s*(.+)$", re.I)
+_LIST_LINE = re.compile(r"(?:columns?|fields?|variables?|attributes?|header|names?)\s*(?:are|:|=)\s*"
+                        r"(?:,?\s*(?:in (?:this |that )?order|as follows)\s*)?:?\s*(.+?)(?:\.\s|\.?$)", re.I | re.M)
 ID_WORDS = re.compile(r"\b(identifier|unique (?:id|key|identifier)|row id|record id|primary key|is an? id|"
                       r"id of (?:the|each))\b", re.I)
 TARGET_WORDS = re.compile(r"\b(target|label to predict|to (?:be )?predict(?:ed)?|the outcome|what we (?:want to )?"
