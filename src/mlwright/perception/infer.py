@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
-from mlwright.perception.profile import column_kind, looks_like_id_name
+from mlwright.perception.profile import column_kind, key_text, looks_like_id_name
 from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
@@ -430,8 +430,7 @@ def follow_template(test: pd.DataFrame, id_col: Optional[str], sample: Optional[
     cols = [c for c in sample.columns if _norm(c) == _norm(id_col)]
     if not cols or len(sample) == 0:
         return test
-    want = sample[cols[0]].astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-    have = test[id_col].astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    want, have = key_text(sample[cols[0]]), key_text(test[id_col])
     if not want.is_unique or not have.is_unique or not set(want) <= set(have):
         if len(set(want) & set(have)) < len(want):
             notes.append(f"the template {sample_name!r} lists keys that are not all in the test table; its order is "

@@ -8,13 +8,13 @@ from typing import Optional
 
 import pandas as pd
 
+from mlwright.perception.profile import key_text
+
 MAX_LABEL_COLUMNS = 3  # besides the key: a labels table holds one outcome, or a few
 MIN_KEY_MATCH = 0.9  # share of the labels' keys that must be rows of the features table
 
 
-def _keys(s: pd.Series) -> pd.Series:
-    """Key values as text, so 7, 7.0 and '7' match (a float column after a blank)."""
-    return s.astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+_keys = key_text
 
 
 def _features_of(lname: str, L: pd.DataFrame, tables: dict[str, pd.DataFrame],

@@ -122,3 +122,9 @@ def profile_table(name: str, path: str, df: pd.DataFrame) -> TableProfile:
             example_values=[str(v)[:60] for v in nonnull.unique()[:5]],
         ))
     return TableProfile(name=name, path=path, n_rows=len(df), n_columns=df.shape[1], columns=cols)
+
+
+def key_text(values) -> pd.Series:
+    """Key values as text, the way they match across files: 7, 7.0 (a float column after a blank) and '7' agree."""
+    s = pd.Series(values).astype(str).str.strip()
+    return s.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.perception.dates import to_timestamps
+from mlwright.perception.profile import key_text
 from mlwright.schemas import TaskSpec
 from mlwright.validation.metrics import forecast_score, score_predictions
 
@@ -20,8 +21,7 @@ class ValidationFailure(Exception):
 
 
 def _norm_key(values) -> pd.Series:
-    s = pd.Series(values).astype(str).str.strip()
-    return s.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).reset_index(drop=True)
+    return key_text(values).reset_index(drop=True)
 
 
 def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Index:
