@@ -161,6 +161,10 @@ class AttemptRecord(BaseModel):
     workdir: str
     returncode: Optional[int] = None
     peak_memory_mb: Optional[float] = None
+    # sha256 of the outputs as validated (model: of the folder, see engine.tree_sha256); finish copies only these
+    prediction_sha256: Optional[str] = None
+    solution_sha256: Optional[str] = None
+    model_sha256: Optional[str] = None
 
 
 class LLMUsage(BaseModel):
@@ -241,6 +245,9 @@ class RunSummary(BaseModel):
     prediction_path: Optional[str] = None
     solution_script: Optional[str] = None
     model_dir: Optional[str] = None
+    # sha256 of the final files, path in the run folder -> hex ("model/": engine.tree_sha256 of the folder); each
+    # copied from the best attempt and checked against the checksums taken when it was validated
+    checksums: dict[str, str] = Field(default_factory=dict)
     report: Optional[str] = None
     sandbox: dict = Field(default_factory=dict)
     error: Optional[str] = None

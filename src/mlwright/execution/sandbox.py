@@ -18,7 +18,9 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import psutil
 
 from mlwright.execution import bwrap, cgroup
 from mlwright.execution.limits import (TOKEN_VAR, CappedLog, LogPump, count_processes, default_max_processes,
@@ -157,10 +159,13 @@ class ExecResult:
 def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb: Optional[float] = None,
                   env_extra: Optional[dict[str, str]] = None, isolate_network: bool = True,
                   log_prefix: str = "", ro_paths: Iterable[Path | str] = (),
-                  max_processes: Optional[int] = None) -> ExecResult:
+                  max_processes: Optional[int] = None,
+                  on_start: Optional[Callable[[dict], None]] = None) -> ExecResult:
     """Run `cmd` in `workdir`; stdout/stderr go to capped files there. `ro_paths`: the inputs the command reads
     (the sandbox shows them read-only; nothing else of the user's files). `memory_mb`: the cap (default: 75% of
-    the available RAM). The whole process tree is killed on timeout, past a cap, and when the command ends."""
+    the available RAM). The whole process tree is killed on timeout, past a cap, and when the command ends.
+    `on_start` gets what `kill_leftover` needs to find the process again if mlwright dies (kill -9) meanwhile;
+    the caller keeps it where the attempt cannot write (the journal)."""
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     out_p, err_p = workdir / f"{log_prefix}stdout.txt", workdir / f"{log_prefix}stderr.txt"
@@ -238,6 +243,8 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
+        if on_start is not None:
+            on_start(process_record(proc.pid, token, cg))
         rc = proc.wait(timeout=max(timeout_s, 1))
     except subprocess.TimeoutExpired:
         timed_out = True
@@ -260,3 +267,42 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
     return ExecResult(returncode=rc, seconds=time.time() - t0, timed_out=timed_out, killed_for_memory=killed_mem,
                       peak_memory_mb=peak / 1024**2, stdout_path=out_p, stderr_path=err_p,
                       killed_for_processes=killed_procs, memory_limit_mb=memory_mb, isolation=iso.kind)
+
+
+def process_record(pid: int, token: Optional[str], cg: Optional["cgroup.Cgroup"]) -> dict:
+    """Who an attempt's process is: pid (also its process group: start_new_session) with its start time, so a
+    reused pid is never taken for it; the basic mode's environment token; the cgroup it runs in."""
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        started = None
+    return {"pid": pid, "started": started, "token": token, "cgroup": str(cg.path) if cg else None}
+
+
+def kill_leftover(rec: dict) -> bool:
+    """Kill an attempt that a dead mlwright left running (`rec` from `process_record`); True when something was
+    still alive. Under bubblewrap `--die-with-parent` has usually done it; the basic mode needs this."""
+    killed = False
+    try:
+        p = psutil.Process(int(rec["pid"]))
+        if rec.get("started") is not None and abs(p.create_time() - float(rec["started"])) < 0.01:
+            kill_tree(p.pid, tree(p.pid))  # its process group and every descendant
+            killed = True
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        pass
+    if rec.get("token"):  # children that left the tree (setsid + double fork) still carry the token
+        killed = kill_tagged(rec["token"]) > 0 or killed
+    cg_path = rec.get("cgroup")
+    if cg_path and Path(cg_path).is_dir() and Path(cg_path).name.startswith("attempt-"):
+        try:
+            killed = bool((Path(cg_path) / "cgroup.procs").read_text().strip()) or killed
+            (Path(cg_path) / "cgroup.kill").write_text("1")
+        except OSError:
+            pass
+        for _ in range(50):
+            try:
+                Path(cg_path).rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+    return killed

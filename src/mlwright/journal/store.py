@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS attempts (
   peak_memory_mb REAL,
   code TEXT,
   params TEXT,
-  diagnosis TEXT
+  diagnosis TEXT,
+  process TEXT
 );
 CREATE TABLE IF NOT EXISTS guidance (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +56,11 @@ class Journal:
         self.path = Path(path)
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            # a journal from an older mlwright (resume): columns added since then
+            have = {r["name"] for r in con.execute("PRAGMA table_info(attempts)")}
+            for col in [*AttemptRecord.model_fields, "process"]:
+                if col not in have:
+                    con.execute(f"ALTER TABLE attempts ADD COLUMN {col}")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
@@ -127,6 +133,18 @@ class Journal:
         with self._connect() as con:
             r = con.execute("SELECT params FROM attempts WHERE attempt_id = ?", (attempt_id,)).fetchone()
         return json.loads(r["params"]) if r and r["params"] else None
+
+    def set_process(self, attempt_id: int, info: Optional[dict]) -> None:
+        """The running attempt's process (sandbox.process_record), None once it has ended: a resume after a kill -9
+        of mlwright finds and kills what was left running."""
+        with self._connect() as con:
+            con.execute("UPDATE attempts SET process = ? WHERE attempt_id = ?",
+                        (json.dumps(info) if info else None, attempt_id))
+
+    def processes(self) -> dict[int, dict]:
+        with self._connect() as con:
+            rows = con.execute("SELECT attempt_id, process FROM attempts WHERE process IS NOT NULL").fetchall()
+        return {r["attempt_id"]: json.loads(r["process"]) for r in rows}
 
     def attempt_code(self, attempt_id: int) -> Optional[str]:
         with self._connect() as con:
