@@ -1,9 +1,12 @@
 """The pipeline: perception -> knowledge -> planning -> coding -> execution -> validation -> journal -> report."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -14,7 +17,7 @@ from pydantic import BaseModel
 from mlwright import __version__
 from mlwright.coding.recipe_coder import write_script
 from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError
-from mlwright.execution.sandbox import folders_of, isolation, paths_in, run_sandboxed
+from mlwright.execution.sandbox import folders_of, isolation, kill_leftover, paths_in, run_sandboxed
 from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.coding.llm_coder import CoderAgent
 from mlwright.journal.error_analyst import ErrorAnalyst
@@ -36,7 +39,7 @@ from mlwright.perception.scan import load_folder
 from mlwright.perception.forecast_output import LABELS, write_forecast
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
-from mlwright.planning.planner import Planner, finish_reserve
+from mlwright.planning.planner import INTERRUPTED, Planner, finish_reserve
 from mlwright.schemas import (AblationResult, AttemptPlan, AttemptRecord, BestAttempt, Refinement, RunSummary,
                               TaskSpec)
 from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
@@ -46,6 +49,9 @@ from mlwright.validation.metrics import is_better
 RUN_JSON = "run.json"
 SOLUTION = "solution.py"
 MODEL_DIR = "model"
+FINISH_DIR = ".finish"  # finish copies and checks the winner's files here, then moves them into place
+HEARTBEAT_S = 2.0  # run.json's elapsed time is at most this old when mlwright is killed: resume gets the rest
+PAUSE_VAR = "MLWRIGHT_TEST_PAUSE_AT"  # test-only: stop at a stage (see _test_pause) so a test can kill -9 there
 
 
 class RunOptions(BaseModel):
@@ -96,6 +102,9 @@ class Run:
         self.t0 = time.time()
         self.attempt_seconds = 0.0
         self.journal: Optional[Journal] = None
+        self._summary_lock = threading.Lock()
+        self._beating = threading.Event()  # set while the heartbeat keeps run.json's elapsed time fresh
+        self._stop_beat = threading.Event()
         self._raw_cache: dict = {}  # raw test files as the id check reads them
         self.side_files: list[str] = []
         self.summary = RunSummary(status="running", data_dir=str(opts.data_dir.resolve()), output_dir=str(self.out),
@@ -117,18 +126,38 @@ class Run:
     def time_left(self) -> float:
         return self.opts.time_limit - (time.time() - self.t0)
 
-    def write_summary(self) -> None:
+    def write_summary(self, beat: bool = False) -> None:
         if self.llm is not None:
             self.summary.llm = self.summary.llm.model_copy(update={
                 k: v for k, v in self.usage.as_run_json().items() if k in self.summary.llm.model_fields} | {
                 "fallbacks": dict(self.failures.counts), "fallback_reasons": list(self.failures.reasons),
                 "attempts": self.llm_attempts, "attempts_failed": len(self.llm_attempt_failures),
                 "attempt_failures": self.llm_attempt_failures[-20:]})
-        self.summary.wall_seconds = round(time.time() - self.t0, 2)
-        self.summary.overhead_seconds = round(self.summary.wall_seconds - self.attempt_seconds, 2)
-        tmp = self.out / (RUN_JSON + ".tmp")
-        tmp.write_text(self.summary.model_dump_json(indent=2))
-        tmp.replace(self.out / RUN_JSON)
+        with self._summary_lock:  # the heartbeat thread writes it too
+            if beat and not self._beating.is_set():
+                return
+            self.summary.wall_seconds = round(time.time() - self.t0, 2)
+            self.summary.overhead_seconds = round(self.summary.wall_seconds - self.attempt_seconds, 2)
+            tmp = self.out / (RUN_JSON + ".tmp")
+            tmp.write_text(self.summary.model_dump_json(indent=2))
+            tmp.replace(self.out / RUN_JSON)
+
+    def _heartbeat(self) -> None:
+        while self._beating.is_set() and not self._stop_beat.wait(HEARTBEAT_S):
+            try:
+                self.write_summary(beat=True)
+            except Exception:  # noqa: BLE001 - a missed beat only makes a resume's budget a little larger
+                pass
+
+    def _test_pause(self, stage: str) -> None:
+        """Test-only (MLWRIGHT_TEST_PAUSE_AT=stage): mark the stage reached and wait until the test removes the
+        marker (or kills mlwright: the crash-safety tests)."""
+        if os.environ.get(PAUSE_VAR) != stage:
+            return
+        marker = self.out / f".test-paused-{stage}"
+        marker.touch()
+        while marker.exists():
+            time.sleep(0.05)
 
     # -- pipeline ----------------------------------------------------------------------------------------
     def execute(self) -> RunSummary:
@@ -137,11 +166,17 @@ class Run:
         else:
             prepare_output_dir(self.opts.output_dir, self.opts.data_dir)
         self.journal = Journal(self.out / JOURNAL_NAME)
+        self.write_summary()  # at once: a run killed from here on is a run folder that resume accepts
         if self.opts.resume:
+            for aid, proc in self.journal.processes().items():  # left running by the mlwright that died
+                if kill_leftover(proc):
+                    self.emit("resume", f"killed attempt {aid}, left running by the interrupted run", attempt_id=aid)
+                self.journal.set_process(aid, None)
             for a in self.journal.attempts():
                 if a.status == "running":  # the process died with the run: journal it as such
-                    self.journal.save_attempt(a.model_copy(update={"status": "failed", "error": "interrupted"}))
-            self.emit("resume", f"resuming with {self.time_left():.0f}s of the budget left")
+                    self.journal.save_attempt(a.model_copy(update={"status": "failed", "error": INTERRUPTED}))
+            self.emit("resume", f"resuming with {self.time_left():.0f}s of the budget left",
+                      time_left=round(self.time_left(), 1))
         iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
         self.summary.sandbox = iso.as_dict() | {
             "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
@@ -149,12 +184,14 @@ class Run:
         if iso.kind != "bubblewrap":
             self.emit("warning", f"generated code runs without the bubblewrap sandbox: {iso.detail}")
         self.write_summary()
+        self._beating.set()
+        threading.Thread(target=self._heartbeat, name="run.json heartbeat", daemon=True).start()
         try:
             spec, train, test = self.perceive()
             self.summary.task = spec
             self.write_summary()
             best = self.search(spec, train, test)
-            self.finish(spec, train, best)
+            self.finish(spec, train, test, best)
         except MlwrightError as e:
             self.summary.status = "failed"
             self.summary.error = e.render()
@@ -166,6 +203,8 @@ class Run:
                 e, KeyboardInterrupt) else "cancelled (interrupted before the end)"
             raise
         finally:
+            self._beating.clear()
+            self._stop_beat.set()
             self.write_summary()
         return self.summary
 
@@ -181,8 +220,19 @@ class Run:
         if prev.status == "succeeded":
             raise MlwrightError(f"The run already succeeded: {self.out}", hint="Start a new run instead.")
         self.t0 = time.time() - prev.wall_seconds
+        self.attempt_seconds = prev.wall_seconds - (prev.overhead_seconds or 0.0)
         self.summary.error = None
         self.summary.refinement = prev.refinement  # an ablation study already run is not repeated
+        # an interrupted finish may have left final files: none may stand beside a run.json that is not "succeeded"
+        stale = [FINISH_DIR, SOLUTION, MODEL_DIR, "report.html"]
+        if prev.task and Path(prev.task.prediction_file).name not in (RUN_JSON, JOURNAL_NAME):
+            stale.append(prev.task.prediction_file)
+        for name in stale:
+            p = self.out / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
 
     def perceive(self) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame]:
         self.emit("perception", f"scanning {self.opts.data_dir}")
@@ -507,7 +557,8 @@ class Run:
         res = run_sandboxed([sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"),
                              "--test", str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR],
                             workdir, timeout_s=plan.time_budget_s, memory_mb=self.opts.memory_limit_mb,
-                            ro_paths=ro)
+                            ro_paths=ro, on_start=lambda p: self.journal.set_process(plan.attempt_id, p))
+        self.journal.set_process(plan.attempt_id, None)
         self.attempt_seconds += res.seconds
         rec.ended_at, rec.seconds = time.time(), round(res.seconds, 2)
         rec.returncode, rec.peak_memory_mb = res.returncode, round(res.peak_memory_mb, 1)
@@ -522,6 +573,10 @@ class Run:
             rec.error = f"exit code {res.returncode}: " + _last_error_line(res.tail())
         else:
             try:
+                # checksums first (the attempt's processes are gone): finish copies exactly what was validated
+                rec.prediction_sha256 = file_sha256(workdir / spec.prediction_file)
+                rec.solution_sha256 = file_sha256(workdir / SOLUTION)
+                rec.model_sha256 = tree_sha256(workdir / MODEL_DIR)
                 pred = check_prediction_file(spec, workdir / spec.prediction_file, test)
                 self.check_ids(spec, pred, final=False)
                 rec.score, rec.validation_rows, _ = score_oof(spec, workdir / "oof_predictions.csv", train)
@@ -529,6 +584,7 @@ class Run:
             except ValidationFailure as e:
                 rec.status, rec.error = "invalid", str(e)
         self.journal.save_attempt(rec)
+        self.write_summary()  # the elapsed time, for a resume
         msg = (f"attempt {rec.attempt_id} {rec.status}" + (f": {spec.metric}={rec.score:.5f}" if rec.score is not None
                                                           else f": {rec.error}") + f" ({rec.seconds:.0f}s)")
         self.emit("validation", msg, attempt_id=rec.attempt_id, status=rec.status, score=rec.score, error=rec.error)
@@ -545,34 +601,34 @@ class Run:
         if why:
             raise ValidationFailure(why)
 
-    def finish(self, spec: TaskSpec, train: pd.DataFrame, best: Optional[AttemptRecord]) -> None:
+    def finish(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame,
+               best: Optional[AttemptRecord]) -> None:
+        """Copy the winner's files into the run folder, checked again: the copies must be the files that were
+        validated (sha256), the prediction file must pass the contract and the raw-id check once more. Safe to
+        repeat after a kill: everything is staged in FINISH_DIR, then moved into place."""
         if best is None:
             reasons = "; ".join(f"attempt {a.attempt_id} ({a.recipe}): {a.error}" for a in self.journal.attempts())
             raise RunFailedError("No attempt produced a valid prediction file. " + (reasons or "No attempt could run "
                                  "within the time limit."),
                                  hint="Raise --time-limit, check the attempts' logs in the run folder, or simplify "
                                       "the data.")
-        wd = Path(best.workdir)
-        if spec.timeseries is not None:  # the attempts write ISO dates in long form; the user's file has theirs
-            write_forecast(spec, wd / spec.prediction_file, self.out / spec.prediction_file, self.out / "inputs")
-        else:
-            shutil.copy2(wd / spec.prediction_file, self.out / spec.prediction_file)
-        final = pd.read_csv(self.out / spec.prediction_file, dtype=str, keep_default_na=False)
-        why = check_raw_ids(spec, final, Path(self.opts.data_dir), None, self._raw_cache)
-        if why:
-            (self.out / spec.prediction_file).rename(self.out / (spec.prediction_file + ".rejected"))
-            raise RunFailedError(f"The final prediction file failed the check against the raw test file: {why}.",
-                                 where=str(self.out / (spec.prediction_file + ".rejected")),
-                                 hint="Name the id column with --id COLUMN (or in the task), and check that the "
-                                      "test file is read as intended (mlwright explain DATA_DIR --task ...).")
-        shutil.copy2(wd / SOLUTION, self.out / SOLUTION)
-        shutil.copytree(wd / MODEL_DIR, self.out / MODEL_DIR, symlinks=True)
+        wd, stage = Path(best.workdir), self.out / FINISH_DIR
+        shutil.rmtree(stage, ignore_errors=True)  # an interrupted finish's leftovers
+        stage.mkdir()
+        try:
+            self._test_pause("finish")
+            self.summary.checksums = self._deliver(spec, test, best, wd, stage)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        self._test_pause("report")
         self.summary.best = BestAttempt(attempt_id=best.attempt_id, recipe=best.recipe, metric=spec.metric,
                                         validation_score=best.score, higher_is_better=spec.higher_is_better)
         self.summary.prediction_path = str(self.out / spec.prediction_file)
         self.summary.solution_script = str(self.out / SOLUTION)
         self.summary.model_dir = str(self.out / MODEL_DIR)
-        self.summary.status = "succeeded"
+        with self._summary_lock:  # from here run.json is written once, at the end: "succeeded" with the report
+            self._beating.clear()
+            self.summary.status = "succeeded"
         self.emit("report", "writing report.html")
         self.summary.wall_seconds = round(time.time() - self.t0, 2)  # the report shows the time up to now
         try:
@@ -583,6 +639,74 @@ class Run:
             self.emit("report", f"report failed: {type(e).__name__}: {e}")
         self.emit("done", f"done: {spec.prediction_file} from attempt {best.attempt_id}, "
                   f"validation {spec.metric}={best.score:.5f}")
+
+    def _deliver(self, spec: TaskSpec, test: pd.DataFrame, best: AttemptRecord, wd: Path,
+                 stage: Path) -> dict[str, str]:
+        """Copy `best`'s files to `stage`, check them, move them into the run folder (each move atomic); their
+        checksums."""
+        pred, final = stage / "attempt_predictions.csv", stage / "final_predictions.csv"
+        shutil.copy2(wd / spec.prediction_file, pred)
+        shutil.copy2(wd / SOLUTION, stage / SOLUTION)
+        shutil.copytree(wd / MODEL_DIR, stage / MODEL_DIR, symlinks=True)
+        sums = {spec.prediction_file: file_sha256(pred), SOLUTION: file_sha256(stage / SOLUTION),
+                MODEL_DIR + "/": tree_sha256(stage / MODEL_DIR)}
+        changed = [f"{name} (sha256 {sums[name]} now, {want} when validated)" for name, want in (
+            (spec.prediction_file, best.prediction_sha256), (SOLUTION, best.solution_sha256),
+            (MODEL_DIR + "/", best.model_sha256)) if want and sums[name] != want]
+        if changed:  # never report success with other files than the validated ones; a resume takes the next best
+            why = "files changed after validation: " + "; ".join(changed)
+            self.journal.save_attempt(best.model_copy(update={"status": "invalid", "error": why}))
+            raise RunFailedError(f"The best attempt's {why}.", where=str(wd),
+                                 hint="Something wrote into the attempt's folder after it was validated; find out "
+                                      "what, then `mlwright resume` finishes with the next valid attempt.")
+        try:
+            check_prediction_file(spec, pred, test)  # the contract again, on the very bytes that are delivered
+        except ValidationFailure as e:
+            raise RunFailedError(f"The final prediction file failed its check: {e}.", where=str(wd)) from e
+        if spec.timeseries is not None:  # the attempts write ISO dates in long form; the user's file has theirs
+            write_forecast(spec, pred, final, self.out / "inputs")
+            sums[spec.prediction_file] = file_sha256(final)
+        else:
+            final = pred
+        why = check_raw_ids(spec, pd.read_csv(final, dtype=str, keep_default_na=False), Path(self.opts.data_dir),
+                            None, self._raw_cache)
+        if why:
+            final.replace(self.out / (spec.prediction_file + ".rejected"))
+            raise RunFailedError(f"The final prediction file failed the check against the raw test file: {why}.",
+                                 where=str(self.out / (spec.prediction_file + ".rejected")),
+                                 hint="Name the id column with --id COLUMN (or in the task), and check that the "
+                                      "test file is read as intended (mlwright explain DATA_DIR --task ...).")
+        final.replace(self.out / spec.prediction_file)
+        (stage / SOLUTION).replace(self.out / SOLUTION)
+        if (self.out / MODEL_DIR).exists():  # from a finish killed after this point
+            shutil.rmtree(self.out / MODEL_DIR)
+        (stage / MODEL_DIR).replace(self.out / MODEL_DIR)
+        return sums
+
+
+def file_sha256(path: Path) -> Optional[str]:
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_sha256(folder: Path) -> Optional[str]:
+    """sha256 over a folder: each entry's relative path, then its file's sha256 or its link's target, sorted."""
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+            p = Path(root) / name
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+            h.update(b"L" + os.readlink(p).encode() if p.is_symlink() else (file_sha256(p) or "").encode())
+            h.update(b"\n")
+    return h.hexdigest()
 
 
 def test_sources(spec: TaskSpec, folder) -> list[str]:

@@ -11,6 +11,7 @@ from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 # seconds a finished run needs after the last attempt: copy the best model, write the report and run.json
 FINISH_RESERVE_S = 6.0
 BASELINE_SHARE = 0.25
+INTERRUPTED = "interrupted"  # the error of an attempt that mlwright's death cut short (journaled so on resume)
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -84,7 +85,7 @@ class Planner:
     def next_attempt(self, history: list[AttemptRecord], time_left: float) -> Optional[AttemptPlan]:
         usable = time_left - finish_reserve(self.time_limit)
         next_id = len(history) + 1
-        tried = {h.recipe for h in history}
+        tried = {h.recipe for h in history if h.error != INTERRUPTED}  # a kill of mlwright says nothing of a recipe
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
