@@ -171,6 +171,39 @@ def test_prediction_changed_after_validation_is_caught(churn_dir, tmp_path):
         check_result(out, churn_dir)
 
 
+def test_a_link_in_the_winners_files_is_refused_not_followed(churn_dir, tmp_path):
+    secret = tmp_path / "secret.txt"  # readable by mlwright, never by the attempt
+    secret.write_text("root-only secret")
+    out = tmp_path / "run"
+    p = start(churn_dir, out, MLWRIGHT_TEST_PAUSE_AT="finish")
+    marker = wait_for(lambda: (out / ".test-paused-finish").exists() and out / ".test-paused-finish")
+    for f in out.glob("attempts/*/solution.py"):
+        f.unlink()
+        f.symlink_to(secret)
+    marker.unlink()
+    _, err = p.communicate(timeout=60)
+    assert p.returncode != 0 and "Traceback" not in err
+    s = summary(out)
+    assert s["status"] == "failed" and "is a link" in s["error"], (s["error"], err)
+    assert not any("root-only secret" in f.read_text(errors="replace")
+                   for f in out.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def test_outputs_must_be_plain_files(tmp_path):
+    from mlwright.validation.checks import ValidationFailure, check_plain_files
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(b"w")
+    (tmp_path / "predictions.csv").write_text("id,y\n1,2\n")
+    check_plain_files(tmp_path, ["predictions.csv", "model", "absent.csv"])
+    (tmp_path / "model" / "stolen").symlink_to("/etc/hostname")
+    with pytest.raises(ValidationFailure, match="model/stolen is a link"):
+        check_plain_files(tmp_path, ["predictions.csv", "model"])
+    os.mkfifo(tmp_path / "oof_predictions.csv")
+    with pytest.raises(ValidationFailure, match="not a regular file"):
+        check_plain_files(tmp_path, ["oof_predictions.csv"])
+
+
 def test_journal_from_an_older_mlwright_gets_the_new_columns(tmp_path):
     from mlwright.journal.store import Journal
     from mlwright.schemas import AttemptRecord

@@ -42,7 +42,7 @@ from mlwright.planning.ensemble import select_blend
 from mlwright.planning.planner import INTERRUPTED, Planner, finish_reserve
 from mlwright.schemas import (AblationResult, AttemptPlan, AttemptRecord, BestAttempt, Refinement, RunSummary,
                               TaskSpec)
-from mlwright.validation.checks import ValidationFailure, check_prediction_file, score_oof
+from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
 from mlwright.validation.raw_ids import check_raw_ids
 from mlwright.validation.metrics import is_better
 
@@ -574,6 +574,7 @@ class Run:
         else:
             try:
                 # checksums first (the attempt's processes are gone): finish copies exactly what was validated
+                check_plain_files(workdir, [spec.prediction_file, SOLUTION, MODEL_DIR, "oof_predictions.csv"])
                 rec.prediction_sha256 = file_sha256(workdir / spec.prediction_file)
                 rec.solution_sha256 = file_sha256(workdir / SOLUTION)
                 rec.model_sha256 = tree_sha256(workdir / MODEL_DIR)
@@ -645,6 +646,11 @@ class Run:
         """Copy `best`'s files to `stage`, check them, move them into the run folder (each move atomic); their
         checksums."""
         pred, final = stage / "attempt_predictions.csv", stage / "final_predictions.csv"
+        try:  # validated as plain files; a link put there since is refused, never followed
+            check_plain_files(wd, [spec.prediction_file, SOLUTION, MODEL_DIR])
+        except ValidationFailure as e:
+            self.journal.save_attempt(best.model_copy(update={"status": "invalid", "error": str(e)}))
+            raise RunFailedError(f"The best attempt's {e}.", where=str(wd)) from e
         shutil.copy2(wd / spec.prediction_file, pred)
         shutil.copy2(wd / SOLUTION, stage / SOLUTION)
         shutil.copytree(wd / MODEL_DIR, stage / MODEL_DIR, symlinks=True)

@@ -38,6 +38,19 @@ def expected_ids(spec: TaskSpec, test: pd.DataFrame) -> pd.Index:
     return pd.Index(_norm_key(np.arange(len(test))))
 
 
+def check_plain_files(folder: Path, names: list[str]) -> None:
+    """An attempt's outputs must be its own regular files: mlwright (perhaps root) reads, checksums and copies
+    them outside the sandbox, so a link would hand it a file the attempt could not read itself."""
+    for name in names:
+        top = folder / name
+        paths = [top] + (sorted(top.rglob("*")) if top.is_dir() and not top.is_symlink() else [])
+        for p in paths:
+            if p.is_symlink():
+                raise ValidationFailure(f"{p.relative_to(folder)} is a link; outputs must be plain files")
+            if p.exists() and not (p.is_file() or p.is_dir()):
+                raise ValidationFailure(f"{p.relative_to(folder)} is not a regular file")
+
+
 def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.DataFrame:
     if not path.is_file():
         raise ValidationFailure(f"prediction file {spec.prediction_file} was not written")
