@@ -54,14 +54,14 @@ def test_queue_guidance_and_cancel_of_a_real_run(tmp_path):
         assert not queued.run_dir.exists()  # a queued run never started, so it has no folder
 
         def attempt_running(n):
-            return lambda info: any(e["stage"] == "execution" and f"attempt {n}" in e["message"]
+            return lambda info: any(e.stage == "execution" and f"attempt {n}" in e.message
                                     for e in m.events(run.run_id)) or info["status"] != "running"
 
         _wait(m, run.run_id, attempt_running(1))
         m.send_guidance(run.run_id, "prefer simple models")
         _wait(m, run.run_id, attempt_running(2))
-        guided = [e for e in m.events(run.run_id) if e["stage"] == "guidance"]
-        assert guided and "prefer simple models" in guided[0]["message"]  # read before attempt 2
+        guided = [e for e in m.events(run.run_id) if e.stage == "guidance"]  # typed events (mlwright.catalog.Event)
+        assert guided and "prefer simple models" in guided[0].message  # read before attempt 2
         time.sleep(2)
         m.cancel(run.run_id)
         info = _wait(m, run.run_id, lambda i: i["status"] != "running", timeout=40)

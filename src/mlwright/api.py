@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import pandas as pd
 
-from mlwright.engine import Run, RunOptions, load_summary
+from mlwright.catalog import RunFolder
 from mlwright.errors import MlwrightError
 from mlwright.schemas import RunSummary, TaskSpec
 
@@ -64,7 +64,7 @@ class Result:
     def load(cls, run_dir: Union[str, Path]) -> "Result":
         """Reopen a succeeded run folder (from `solve`, `mlwright run`, the web UI or the MCP server)."""
         run_dir = Path(run_dir).resolve()
-        summary = load_summary(run_dir)
+        summary = RunFolder(run_dir).summary()
         if summary.status != "succeeded" or summary.best is None or summary.task is None:
             raise MlwrightError(f"The run did not succeed ({summary.status}): {run_dir}",
                                 where=summary.error, hint="Only a succeeded run has predictions and a model.")
@@ -118,6 +118,8 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
         MlwrightError: bad input, an unreadable data folder, an ambiguous task, or no valid attempt
             (the run folder still holds run.json and the journal).
     """
+    from mlwright.engine import Run, RunOptions  # the pipeline, only when a run is made (Result.load reads only)
+
     if not isinstance(task, str) or not task.strip():
         raise MlwrightError("The task text is empty.", hint="Say what to predict, e.g. \"predict price\".")
     if interactive and ask is None:

@@ -189,11 +189,12 @@ def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Print a run's summary."""
     from rich.table import Table
 
-    from mlwright.engine import load_summary
-    from mlwright.journal.store import JOURNAL_NAME, Journal
+    from mlwright.catalog import RunFolder
 
+    folder = RunFolder(run_dir)
     try:
-        s = load_summary(run_dir)
+        s = folder.summary()
+        attempts = folder.attempts()
     except MlwrightError as e:
         _fail(e)
     out = Console()
@@ -205,9 +206,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
         out.print(f"best: attempt {s.best.attempt_id} ({s.best.recipe}) {s.best.metric}={s.best.validation_score:.5f}")
     if s.error:
         out.print(f"[red]error:[/] {s.error}")
-    if (Path(run_dir) / JOURNAL_NAME).is_file():
+    if folder.journal_path.is_file():
         t = Table("#", "recipe", "status", "score", "seconds", "error")
-        for a in Journal(Path(run_dir) / JOURNAL_NAME).attempts():
+        for a in attempts:
             t.add_row(str(a.attempt_id), a.recipe, a.status, "-" if a.score is None else f"{a.score:.5f}",
                       f"{a.seconds or 0:.0f}", (a.error or "")[:80])
         out.print(t)
@@ -218,7 +219,7 @@ def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run
     """List the runs under a folder, newest first."""
     from rich.table import Table
 
-    from mlwright.engine import find_runs
+    from mlwright.catalog import find_runs
 
     t = Table("run", "status", "task", "metric", "score", "wall s")
     for path, s in find_runs(root):

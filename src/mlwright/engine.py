@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from mlwright import __version__
+from mlwright.catalog import MODEL_DIR, RUN_JSON, SOLUTION, find_runs, load_summary  # noqa: F401 - re-exported
 from mlwright.coding.recipe_coder import write_script
 from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError
 from mlwright.execution.sandbox import folders_of, isolation, kill_leftover, paths_in, run_sandboxed
@@ -46,9 +47,6 @@ from mlwright.validation.checks import ValidationFailure, check_plain_files, che
 from mlwright.validation.raw_ids import check_raw_ids
 from mlwright.validation.metrics import is_better
 
-RUN_JSON = "run.json"
-SOLUTION = "solution.py"
-MODEL_DIR = "model"
 FINISH_DIR = ".finish"  # finish copies and checks the winner's files here, then moves them into place
 HEARTBEAT_S = 2.0  # run.json's elapsed time is at most this old when mlwright is killed: resume gets the rest
 PAUSE_VAR = "MLWRIGHT_TEST_PAUSE_AT"  # test-only: stop at a stage (see _test_pause) so a test can kill -9 there
@@ -198,9 +196,11 @@ class Run:
             self.emit("failed", e.what)
             raise
         except BaseException as e:
-            self.summary.status = "failed"
-            self.summary.error = f"internal error: {type(e).__name__}: {e}" if not isinstance(
-                e, KeyboardInterrupt) else "cancelled (interrupted before the end)"
+            if isinstance(e, KeyboardInterrupt):  # Ctrl-C, or a cancel (SIGTERM): a status, not an error
+                self.summary.status, self.summary.error = "cancelled", None
+            else:
+                self.summary.status = "failed"
+                self.summary.error = f"internal error: {type(e).__name__}: {e}"
             raise
         finally:
             self._beating.clear()
@@ -739,25 +739,3 @@ def _last_error_line(tail: str) -> str:
         if "Error" in ln or "error" in ln or "Exception" in ln:
             return ln[:400]
     return lines[-1][:400] if lines else "no output"
-
-
-def load_summary(run_dir: Path) -> RunSummary:
-    p = Path(run_dir) / RUN_JSON
-    if not p.is_file():
-        raise MlwrightError(f"Not a run folder (no {RUN_JSON}): {run_dir}", hint="Pass the --output folder of a run.")
-    return RunSummary.model_validate(json.loads(p.read_text()))
-
-
-def find_runs(root: Path, depth: int = 2) -> list[tuple[Path, RunSummary]]:
-    """Run folders under `root` (those with a readable run.json), newest first."""
-    root = Path(root)
-    found = []
-    candidates = [root] + [p for d in range(1, depth + 1) for p in root.glob("/".join(["*"] * d)) if p.is_dir()]
-    for p in candidates:
-        f = p / RUN_JSON
-        if f.is_file():
-            try:
-                found.append((p, RunSummary.model_validate(json.loads(f.read_text())), f.stat().st_mtime))
-            except (ValueError, OSError):
-                continue
-    return [(p, s) for p, s, _ in sorted(found, key=lambda t: -t[2])]

@@ -106,7 +106,7 @@ def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
                 "task": _task_brief(s.get("task")), "best": s.get("best"),
                 "attempts": [{"id": a.attempt_id, "recipe": a.recipe, "status": a.status, "score": a.score,
                               "seconds": a.seconds, "error": a.error} for a in attempts],
-                "recent_events": [f"{e['stage']}: {e['message']}" for e in events[-8:]]}
+                "recent_events": [f"{e.stage}: {e.message}" for e in events[-8:]]}
 
     @server.tool()
     def send_guidance(run_id: str, text: str) -> dict:

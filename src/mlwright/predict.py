@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlwright.engine import MODEL_DIR, SOLUTION, load_summary
+from mlwright.catalog import MODEL_DIR, SOLUTION, load_summary
 from mlwright.errors import DataError, MlwrightError
 from mlwright.execution.sandbox import folders_of, run_sandboxed
 from mlwright.perception.materialize import write_table

@@ -8,28 +8,30 @@ manager's own expired uploads (see `sweep_uploads`).
 """
 from __future__ import annotations
 
-import errno
 import os
 import re
 import secrets
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import BinaryIO, Literal, Optional, Sequence
 
 import psutil
 
-from mlwright.engine import RUN_JSON, find_runs, load_summary
+from mlwright.catalog import (JOURNAL_NAME, RUN_JSON, AccessRefused, Event, RunFolder, UnknownRun, find_runs,
+                              open_inside, rel_in_run, run_status, tail)
 from mlwright.errors import MlwrightError
-from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.schemas import AttemptRecord, RunSummary
 
+__all__ = ["AccessRefused", "UnknownRun", "RunStateError", "RunManager", "ManagedRun", "open_inside",
+           "resolve_inside", "run_status_from_summary"]
+
+# a launched run's status: queued (waiting for a slot), then the run folder's (RunSummary.status)
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 
@@ -42,14 +44,6 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CANCEL_GRACE_S = 20.0  # after SIGTERM, how long the CLI gets to write its 'cancelled' run.json
 # An upload folder is removed this long after it was uploaded or last used by a run (never while a run uses it).
 DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
-
-
-class AccessRefused(MlwrightError):
-    """A path outside the allowed roots (HTTP 403)."""
-
-
-class UnknownRun(MlwrightError):
-    """No such run under the runs root (HTTP 404)."""
 
 
 class RunStateError(MlwrightError):
@@ -100,114 +94,15 @@ def resolve_inside(path: str | Path, roots: Sequence[Path], what: str = "data pa
                              "naming its folder.")
 
 
-def run_status_from_summary(summary: RunSummary) -> RunStatus:
-    """A finished run's status; a SIGTERM ends a run as cancelled (run.json keeps what was done)."""
-    status = getattr(summary, "status", "failed")
-    if status == "cancelled" or (status == "failed" and (summary.error or "").lower().startswith("cancelled")):
-        return "cancelled"
-    return status if status in ("running", "succeeded", "failed") else "failed"
+def run_status_from_summary(summary: Optional[RunSummary]) -> RunStatus:
+    """A run's status from its run.json (cancelled is a status there; an older run.json's error text is read as
+    cancelled by RunSummary itself)."""
+    return run_status(summary)
 
 
 def _slug(text: str, n: int = 24) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return (s[:n].rstrip("-") or "run")
-
-
-def _open_nofollow_walk(root: Path, parts: tuple[str, ...]) -> int:
-    """A read-only fd for root/parts[0]/.../parts[-1]; ELOOP when any component from `root` down is a symlink."""
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-    if os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY"):
-        # race-free: each component is opened relative to the one before, never following a link
-        fd = os.open(root, flags | os.O_DIRECTORY | os.O_NOFOLLOW)
-        try:
-            for part in parts[:-1]:
-                nxt = os.open(part, flags | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-                os.close(fd)
-                fd = nxt
-            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        finally:
-            os.close(fd)
-    # elsewhere (Windows): check each component, then open
-    p = root
-    for part in ("", *parts):
-        p = p / part if part else p
-        if os.path.islink(p):
-            raise OSError(errno.ELOOP, "a symbolic link", str(p))
-    return os.open(p, flags | getattr(os, "O_BINARY", 0))
-
-
-def open_inside(root: Path, rel: str | PurePath, what: str = "file") -> BinaryIO:
-    """Open `root/rel` for reading, refusing (AccessRefused) a symlink anywhere from `root` down, a file with
-    other hard links, anything but a regular file, and anything whose real path is not inside `root`; a
-    missing file is UnknownRun. This is the only way the servers read a file out of a run folder."""
-    rel_path = PurePath(rel)
-    parts = tuple(x for x in rel_path.parts if x not in ("", "."))
-    if not parts or rel_path.is_absolute() or ".." in parts:
-        raise AccessRefused(f"Refusing to read {rel!s}: only plain paths inside the run folder are served.")
-    shown = "/".join(parts)
-    try:
-        fd = _open_nofollow_walk(Path(root), parts)
-    except FileNotFoundError:
-        raise UnknownRun(f"The {what} {shown} does not exist in {root}.") from None
-    except OSError as e:
-        if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-            raise AccessRefused(f"Refusing to serve the {what} {shown}: it is (or lies under) a symbolic link.",
-                                where=str(root), hint="mlwright serves only regular files inside the run folder; "
-                                "remove the link.") from None
-        raise UnknownRun(f"The {what} {shown} cannot be read: {e.strerror or e}", where=str(root)) from None
-    f = os.fdopen(fd, "rb")
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise AccessRefused(f"Refusing to serve the {what} {shown}: it is not a regular file.", where=str(root))
-        if st.st_nlink > 1:
-            raise AccessRefused(f"Refusing to serve the {what} {shown}: it has other hard links, so it may be a "
-                                "file from elsewhere.", where=str(root),
-                                hint="mlwright serves only files that belong to the run folder; copy the file "
-                                     "instead of linking it.")
-        real = Path(root).joinpath(*parts).resolve()
-        if not real.is_relative_to(Path(root).resolve()):
-            raise AccessRefused(f"Refusing to serve the {what} {shown}: it resolves outside {root}.")
-        if os.name == "nt":  # no O_NOFOLLOW there: make sure what was opened is what was checked
-            if not os.path.samestat(st, os.stat(real)):
-                raise AccessRefused(f"Refusing to serve the {what} {shown}: it changed while being opened.")
-    except BaseException:
-        f.close()
-        raise
-    return f
-
-
-def _tail_of(f: BinaryIO, max_bytes: int) -> str:
-    with f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - max_bytes))
-        return f.read().decode("utf-8", errors="replace")
-
-
-def _tail(root: Path, rel: str, max_bytes: int) -> str:
-    """The end of the log file root/rel, read through `open_inside` (no symlinks); '' when missing."""
-    try:
-        return _tail_of(open_inside(root, rel, "log"), max_bytes)
-    except AccessRefused as e:
-        return f"[{e.what}]"
-    except (UnknownRun, OSError):
-        return ""
-
-
-def _rel_in_run(run_dir: Path, path: str) -> PurePath:
-    """Where a result path from run.json lies inside the run folder. run.json can be copied around: a path
-    elsewhere stands for the file of the same name in this run folder."""
-    p = Path(os.path.normpath(path))
-    if not p.is_absolute():
-        return PurePath(p)
-    for base in (run_dir, Path(os.path.realpath(run_dir))):
-        if p.is_relative_to(base):
-            return PurePath(p.relative_to(base))
-    try:  # the run folder reached through a differently spelled (e.g. symlinked) prefix
-        return PurePath(Path(os.path.realpath(p.parent)).relative_to(os.path.realpath(run_dir)), p.name)
-    except ValueError:
-        return PurePath(p.name)
 
 
 def _write_new(path: Path, data: bytes, append: bool = False) -> int:
@@ -431,7 +326,7 @@ class RunManager:
             self._pump()
 
     def _console_error(self, run: ManagedRun) -> str:
-        tail = _tail(run.console_log.parent, run.console_log.name, 4000)
+        tail = tail(run.console_log.parent, run.console_log.name, 4000)
         lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
         return "\n".join(lines[-6:]) or f"the run exited with code {run.returncode}"
 
@@ -478,6 +373,8 @@ class RunManager:
         journal = self.run_dir(run_id) / JOURNAL_NAME
         if not journal.is_file():  # creating it ourselves would make the output folder non-empty for the CLI
             raise RunStateError(f"Run {run_id} is starting up and has no journal yet.", hint="Try again in a second.")
+        from mlwright.journal.store import Journal  # the one write: guidance for the running engine
+
         return Journal(journal).add_guidance(text)
 
     def shutdown(self) -> None:
@@ -518,10 +415,7 @@ class RunManager:
 
     @staticmethod
     def _summary_or_none(run_dir: Path) -> Optional[RunSummary]:
-        try:
-            return load_summary(run_dir) if (run_dir / RUN_JSON).is_file() else None
-        except (MlwrightError, ValueError, OSError):
-            return None  # being rewritten right now, or unreadable
+        return RunFolder(run_dir).summary_or_none()  # None: being rewritten right now, or unreadable
 
     def status(self, run_id: str) -> dict:
         """Status and summary of one run: managed, or found on disk."""
@@ -550,8 +444,7 @@ class RunManager:
         return info
 
     def _last_stage(self, run_dir: Path) -> Optional[str]:
-        events = self.events(run_dir.name, 0, limit=None) if (run_dir / JOURNAL_NAME).is_file() else []
-        return events[-1]["stage"] if events else None
+        return RunFolder(run_dir).last_stage()
 
     def list_runs(self) -> list[dict]:
         """Queued and running runs first, then every run folder under the runs root, newest first."""
@@ -577,29 +470,23 @@ class RunManager:
                 "score": s.best.validation_score if s and s.best else None,
                 "attempts": s.attempts if s else 0, "wall_seconds": s.wall_seconds if s else None}
 
-    def events(self, run_id: str, after_id: int = 0, limit: Optional[int] = 500) -> list[dict]:
+    def events(self, run_id: str, after_id: int = 0, limit: Optional[int] = 500) -> list[Event]:
         """Journal events after `after_id` (the live progress feed)."""
-        journal = self.run_dir(run_id) / JOURNAL_NAME
-        if not journal.is_file():
-            return []
-        events = Journal(journal).events(after_id)
-        return events[:limit] if limit else events
+        return RunFolder(self.run_dir(run_id)).events(after_id, limit)
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
-        journal = self.run_dir(run_id) / JOURNAL_NAME
-        return Journal(journal).attempts() if journal.is_file() else []
+        return RunFolder(self.run_dir(run_id)).attempts()
 
     def logs(self, run_id: str, max_bytes: int = 20_000) -> dict:
         """The latest attempt's stdout/stderr tails, and the run's own console output (when launched here)."""
         run_dir = self.run_dir(run_id)
-        attempt_dirs = sorted((run_dir / "attempts").glob("[0-9][0-9][0-9]-*")) if (run_dir / "attempts").is_dir() \
-            else []
+        attempt_dirs = RunFolder(run_dir).attempt_dirs()
         latest = attempt_dirs[-1] if attempt_dirs else None
         run = self._runs.get(run_id)
-        return {"attempt": latest.name if latest else None,
-                "stdout": _tail(run_dir, f"attempts/{latest.name}/stdout.txt", max_bytes) if latest else "",
-                "stderr": _tail(run_dir, f"attempts/{latest.name}/stderr.txt", max_bytes) if latest else "",
-                "console": _tail(run.console_log.parent, run.console_log.name, max_bytes) if run else ""}
+        return {"attempt": latest,
+                "stdout": tail(run_dir, f"attempts/{latest}/stdout.txt", max_bytes) if latest else "",
+                "stderr": tail(run_dir, f"attempts/{latest}/stderr.txt", max_bytes) if latest else "",
+                "console": tail(run.console_log.parent, run.console_log.name, max_bytes) if run else ""}
 
     def open_result(self, run_id: str, which: Literal["predictions", "report", "code"]) -> tuple[Path, BinaryIO]:
         """A finished run's prediction file, report.html or solution.py, opened for reading: only a regular
@@ -615,7 +502,7 @@ class RunManager:
                 "code": summary.solution_script}[which]
         if not path:
             raise UnknownRun(f"Run {run_id} has no {which} file (the report may have failed; see the events).")
-        rel = _rel_in_run(run_dir, path)
+        rel = rel_in_run(run_dir, path)
         f = open_inside(run_dir, rel, f"{which} file")
         return run_dir / rel, f
 

@@ -3,14 +3,37 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mlwright.perception.dates import DateFormat
 
 ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
 OutputKind = Literal["label", "probability", "class_probabilities", "value"]
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped"]
 Modality = Literal["tabular", "text", "image", "timeseries", "multitable"]
+# a run: running, then one of the others; cancelled = stopped by the user (SIGTERM, Ctrl-C), journal kept
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+class DateFormat(BaseModel):
+    """How a column writes its dates (the spec's copy of perception.dates.DateFormat, kept here so that reading
+    a run.json needs no pandas): `kind` iso, pattern (strftime-like) or excel (serial days); `pattern` is also
+    how dates are written back."""
+
+    kind: Literal["iso", "pattern", "excel"]
+    pattern: str = "%Y-%m-%d"
+    month_case: Literal["title", "upper", "lower"] = "title"
+    numeric: bool = False  # the values were numbers (years, yyyymmdd, serial days)
+    note: str = ""  # why this reading, when another one was possible
+
+    @property
+    def unit(self) -> str:
+        """The finest calendar field the format writes: second, minute, hour, day, week, month, quarter, year."""
+        p = self.pattern.replace("-", "")
+        for tok, unit in (("%S", "second"), ("%M", "minute"), ("%H", "hour"), ("%I", "hour"), ("%d", "day"),
+                          ("%V", "week"), ("%m", "month"), ("%b", "month"), ("%B", "month"), ("%q", "quarter")):
+            if tok in p:
+                return unit
+        return "day" if self.kind != "pattern" else "year"
 
 
 class ColumnProfile(BaseModel):
@@ -66,6 +89,12 @@ class TimeSeriesSpec(BaseModel):
     date_format: Optional[DateFormat] = None  # how the user writes the dates; forecasts are written back so
     output_columns: list[str] = Field(default_factory=list)  # the user's file when it is keyed by a row id the
     # test rows carry (e.g. id,sales): attempts write (item, time, value), the run's file maps them to those rows
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _any_date_format(cls, v):
+        # perception.dates builds its own DateFormat (same fields): taken by value
+        return v.model_dump() if isinstance(v, BaseModel) and not isinstance(v, DateFormat) else v
 
 
 class ImageSpec(BaseModel):
@@ -229,7 +258,7 @@ class Refinement(BaseModel):
 class RunSummary(BaseModel):
     """run.json: the contract the benchmark, the UI and the MCP server read."""
 
-    status: Literal["running", "succeeded", "failed"]
+    status: RunStatus
     data_dir: str
     output_dir: str
     task_text: str
@@ -252,3 +281,12 @@ class RunSummary(BaseModel):
     sandbox: dict = Field(default_factory=dict)
     error: Optional[str] = None
     mlwright_version: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cancelled_was_an_error(cls, d):
+        # a run.json from before "cancelled" was a status: status "failed", error "cancelled (...)"
+        if isinstance(d, dict) and d.get("status") == "failed" and \
+                str(d.get("error") or "").lower().startswith("cancelled"):
+            d = {**d, "status": "cancelled"}
+        return d

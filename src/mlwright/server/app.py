@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Sequence
 from urllib.parse import quote
 
-import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -113,7 +112,7 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
     @api.get("/runs/{run_id}/events")
     def get_events(run_id: str, after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)) -> dict:
         events = manager.events(run_id, after, limit=limit)
-        return {"events": events, "last_id": events[-1]["id"] if events else after,
+        return {"events": [e.model_dump(mode="json") for e in events], "last_id": events[-1].id if events else after,
                 "status": manager.status(run_id)["status"]}
 
     @api.get("/runs/{run_id}/logs")
@@ -174,6 +173,8 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
 
 def _preview(path: Path, f: BinaryIO, limit: int) -> dict:
     """The first `limit` rows of a prediction file (already opened, see `open_result`) as JSON (NaN -> null)."""
+    import pandas as pd  # only here: the server itself needs no pandas
+
     if path.suffix.lower() == ".parquet":
         df = pd.read_parquet(f)
         total, df = len(df), df.head(limit)
