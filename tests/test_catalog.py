@@ -81,6 +81,8 @@ def test_a_real_run_folder_reads_back_as_typed_models(run_dir):
     assert [p for p, _ in find_runs(run_dir.parent.parent)] == [run_dir]
     assert load_summary(run_dir) == s
     assert tree_digest(run_dir) == before  # reading wrote nothing (not even the journal)
+    # the report's run log is the same typed events (Journal.events uses the catalog's parser)
+    assert f"[perception] {events[0].message}" in (run_dir / "report.html").read_text()
 
 
 def test_a_journal_that_cannot_be_written_is_still_read(run_dir, tmp_path):

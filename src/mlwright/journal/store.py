@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from mlwright.catalog import Event, parse_event
 from mlwright.schemas import AttemptRecord
 
 _SCHEMA = """
@@ -72,10 +73,12 @@ class Journal:
             con.execute("INSERT INTO events (ts, stage, message, data) VALUES (?, ?, ?, ?)",
                         (time.time(), stage, message, json.dumps(data) if data else None))
 
-    def events(self, after_id: int = 0) -> list[dict]:
+    def events(self, after_id: int = 0) -> list[Event]:
+        """The stage events after `after_id`, typed (the catalog's one parser)."""
         with self._connect() as con:
-            rows = con.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
-        return [dict(r) | {"data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+            rows = con.execute("SELECT id, ts, stage, message, data FROM events WHERE id > ? ORDER BY id",
+                               (after_id,)).fetchall()
+        return [parse_event(dict(r)) for r in rows]
 
     def save_attempt(self, rec: AttemptRecord, code: Optional[str] = None, params: Optional[dict] = None) -> None:
         d = rec.model_dump()
