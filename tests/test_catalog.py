@@ -171,3 +171,27 @@ def test_open_inside_is_what_the_catalog_serves_with(run_dir, tmp_path):
     from mlwright.runs_manager import open_inside as served
 
     assert served is open_inside
+
+
+def test_mcp_uploads_without_the_web_servers_code(tmp_path):
+    """MCP's upload_data stores files through mlwright.uploads, as the web server does, without importing the web
+    server's upload module or fastapi."""
+    code = """
+import base64, sys
+from pathlib import Path
+import mlwright.mcp_server as m
+from mlwright.runs_manager import RunManager
+root = Path(sys.argv[1])
+mgr = RunManager(root / "runs", [root])
+out = m._upload(mgr, {"data/train.csv": base64.b64encode(b"x,y\\n1,2\\n").decode()})
+assert out["files"] == ["data/train.csv"] and Path(out["data_path"], "data/train.csv").read_bytes() == b"x,y\\n1,2\\n"
+try:
+    m._upload(mgr, {"../evil.csv": base64.b64encode(b"x").decode()})
+    raise SystemExit("a '..' name was stored")
+except m.ToolError as e:
+    assert "Refusing the uploaded file name" in str(e)
+assert "fastapi" not in sys.modules and "mlwright.server.uploads" not in sys.modules
+"""
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -158,10 +158,7 @@ def _upload(manager: RunManager, files: dict[str, str], max_upload_mb: float = M
     import binascii
     import io
 
-    from fastapi import HTTPException
-    from starlette.datastructures import UploadFile
-
-    from mlwright.server.uploads import _store
+    from mlwright.uploads import UploadRefused, store_files
 
     if not files:
         raise ToolError("No files given: pass {file name: base64 content}.")
@@ -174,12 +171,12 @@ def _upload(manager: RunManager, files: dict[str, str], max_upload_mb: float = M
         total += len(raw)
         if total > max_upload_mb * 1024**2:
             raise ToolError(upload_cap_message(max_upload_mb))
-        uploads.append(UploadFile(file=io.BytesIO(raw), filename=name))
+        uploads.append((name, io.BytesIO(raw)))
     manager.sweep_uploads()
     try:
-        return _store(uploads, manager.uploads_root)
-    except HTTPException as e:
-        raise ToolError(str(e.detail)) from None
+        return store_files(uploads, manager.uploads_root)
+    except UploadRefused as e:
+        raise ToolError(e.what) from None
 
 
 def _task_brief(task: Optional[dict]) -> Optional[dict]:

@@ -1,10 +1,11 @@
-"""Runs started on behalf of the web UI and the MCP server.
+"""The launcher: runs started on behalf of the web UI and the MCP server (process lifecycle, queue, cancel).
 
 Each run is the real CLI (`python -m mlwright run ...`) in its own process group, so the servers never
-re-implement the pipeline and never block on it. Progress, attempts and results are read back from the
-run folder (run.json and the journal), the single source of truth. Files are read out of a run folder only
-through `open_inside` (no symlinks, nothing outside the folder). Nothing here deletes anything but this
-manager's own expired uploads (see `sweep_uploads`).
+re-implement the pipeline and never block on it. What a run folder holds (run.json, attempts, events, files)
+is read through the read-only catalog (`mlwright.catalog`), the single way to read a run; this module adds what
+only the launcher knows (queued, started/ended times, return codes, console output) and the one write, user
+guidance into the journal. Files are read out of a run folder only through `open_inside` (no symlinks, nothing
+outside the folder). Nothing here deletes anything but this manager's own expired uploads (`sweep_uploads`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from mlwright.catalog import (JOURNAL_NAME, RUN_JSON, AccessRefused, Event, RunF
                               open_inside, rel_in_run, run_status, tail)
 from mlwright.errors import MlwrightError
 from mlwright.schemas import AttemptRecord, RunSummary
+from mlwright.uploads import UPLOAD_ID
 
 __all__ = ["AccessRefused", "UnknownRun", "RunStateError", "RunManager", "ManagedRun", "open_inside",
            "resolve_inside", "run_status_from_summary"]
@@ -39,7 +41,6 @@ ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 # the CLI requires a new or empty output folder.
 SIDE_DIR = ".mlwright-launcher"
 UPLOADS_DIR = "_uploads"
-UPLOAD_ID = re.compile(r"^u-[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CANCEL_GRACE_S = 20.0  # after SIGTERM, how long the CLI gets to write its 'cancelled' run.json
 # An upload folder is removed this long after it was uploaded or last used by a run (never while a run uses it).
