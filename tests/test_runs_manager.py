@@ -78,3 +78,12 @@ def test_queue_guidance_and_cancel_of_a_real_run(tmp_path):
         assert statuses == {run.run_id: "cancelled", queued.run_id: "cancelled"}
     finally:
         m.shutdown()
+
+
+def test_a_run_that_fails_before_its_run_json_reports_its_console_error(tmp_path):
+    # the CLI refuses the argument before any run folder exists: the launcher's error is the console's last lines
+    data = split_write(make_classification_frame(), tmp_path / "data" / "churn", "label")
+    m = RunManager(tmp_path / "runs", [tmp_path / "data"], extra_args=["--no-such-option"])
+    run = m.start(data, "predict label", time_limit=30)
+    info = _wait(m, run.run_id, lambda i: i["status"] not in ("queued", "running"), timeout=60)
+    assert info["status"] == "failed" and "no-such-option" in info["error"], info

@@ -327,8 +327,8 @@ class RunManager:
             self._pump()
 
     def _console_error(self, run: ManagedRun) -> str:
-        tail = tail(run.console_log.parent, run.console_log.name, 4000)
-        lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+        text = tail(run.console_log.parent, run.console_log.name, 4000)
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         return "\n".join(lines[-6:]) or f"the run exited with code {run.returncode}"
 
     # -- acting on a run ---------------------------------------------------------------------------------
