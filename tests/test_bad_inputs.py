@@ -64,3 +64,74 @@ def test_quotes_backslashes_and_unicode_in_names_and_labels_end_to_end(tmp_path)
 def test_a_quoted_class_label_is_not_taken_for_a_missing_column(tmp_path):
     split_write(make_classification_frame(), tmp_path, "label")
     assert explain(tmp_path, "Predict `yes` or `no` for each customer in test.csv").spec.target == "label"
+
+
+def _repeat_x(df: pd.DataFrame) -> pd.DataFrame:
+    """A header that names `x` twice (two different columns), as a join or a spreadsheet export leaves it."""
+    df = df.copy()
+    df.insert(2, "x1_twice", df["x1"] * 2 + 1)
+    return df
+
+
+def _write_repeated(df: pd.DataFrame, path, fmt: str) -> None:
+    names = ["x" if c in ("x1", "x1_twice") else c for c in df.columns]
+    if fmt in ("csv", "tsv"):
+        body = df.to_csv(index=False, header=False, sep="," if fmt == "csv" else "\t")
+        path.write_text(("," if fmt == "csv" else "\t").join(names) + "\n" + body)
+    elif fmt == "xlsx":
+        df.set_axis(names, axis=1).to_excel(path, index=False)
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_arrays([pa.array(df[c]) for c in df.columns], names=names), path)
+    elif fmt in ("json", "jsonl"):  # objects that repeat a key ({"x": 1.2, "x": 3.4}): json.loads keeps the last
+        rows = ["{" + ", ".join(f"{json.dumps(n)}: {json.dumps(v)}" for n, v in zip(names, r)) + "}"
+                for r in df.astype(object).values.tolist()]
+        path.write_text("[" + ",\n".join(rows) + "]" if fmt == "json" else "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "xlsx", "parquet", "json", "jsonl"])
+def test_a_repeated_column_name_is_renamed_and_reported_never_read_as_data(tmp_path, fmt):
+    df = _repeat_x(make_classification_frame())
+    _write_repeated(df.iloc[60:], tmp_path / f"train.{fmt}", fmt)
+    _write_repeated(df.iloc[:60].drop(columns=["label"]), tmp_path / f"test.{fmt}", fmt)
+    ex = explain(tmp_path, "predict the label for each customer")
+    assert ex.spec.target == "label" and ex.spec.class_labels == ["no", "yes"]  # no header row as a third class
+    assert (ex.spec.n_train_rows, ex.spec.n_test_rows) == (240, 60)
+    assert {"x", "x_1"} <= set(ex.spec.feature_columns)
+    assert f"train.{fmt}: the header names 'x' 2 times; the columns are renamed 'x', 'x_1' (left to right)" \
+        in ex.spec.notes
+    assert any(c["name"] == "x_1" for c in ex.columns)
+
+
+def test_a_repeated_name_end_to_end_has_one_prediction_per_row_and_says_so(tmp_path):
+    df = _repeat_x(make_classification_frame(n=200))
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_repeated(df.iloc[60:], data / "train.csv", "csv")
+    _write_repeated(df.iloc[:60].drop(columns=["label"]), data / "test.csv", "csv")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "predict the label for each customer", "--output", str(out),
+                "--time-limit", "60", "--no-autogluon", "--llm", "none")
+    assert r.returncode == 0, r.stderr[-3000:]
+    pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(pred["customer_id"]) == list(df["customer_id"].iloc[:60])
+    assert set(pred["label"]) <= {"no", "yes"}
+    notes = json.loads((out / "run.json").read_text())["task"]["notes"]
+    assert any("names 'x' 2 times" in n for n in notes)
+
+
+@pytest.mark.parametrize("how", ["task", "--target"])
+def test_a_target_named_twice_is_a_clear_error(tmp_path, how):
+    df = make_classification_frame()
+    df["label_copy"] = df["label"].map({"no": "yes", "yes": "no"})
+    (tmp_path / "train.csv").write_text("customer_id,x1,x2,label,color,label\n" + df.iloc[60:][
+        ["customer_id", "x1", "x2", "label_copy", "color", "label"]].to_csv(index=False, header=False))
+    df.iloc[:60].drop(columns=["label", "label_copy"]).to_csv(tmp_path / "test.csv", index=False)
+    extra = ["--target", "label"] if how == "--target" else []
+    r = run_cli("explain", str(tmp_path), "--task", "predict `label` for each customer", *extra)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out[-2000:]
+    assert "'label' appears 2 times in the header of train.csv" in " ".join(out.split())
+    assert "Traceback" not in out

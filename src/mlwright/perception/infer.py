@@ -218,6 +218,23 @@ def _check_named_target(hints: TextHints, train: pd.DataFrame, train_name: str) 
                                            "--target COLUMN, or use the column's name in the task.")
 
 
+def _refuse_repeated_name(col: str, role: str, repeated: dict[str, dict[str, list[str]]], table: str,
+                          df: pd.DataFrame, other: Optional[str] = None) -> None:
+    """A header that names the target (or the id) twice: which copy is meant cannot be told, and the other copy
+    would be a feature holding the answer. A clear error, never a silent pick; identical id copies pass."""
+    for name in (table.split(" (")[0], other):
+        for given in (repeated.get(name) or {}).values() if name else ():
+            if col not in given:
+                continue
+            copies = [c for c in given if c in df.columns]
+            if role == "id" and len(copies) > 1 and all(df[c].equals(df[copies[0]]) for c in copies[1:]):
+                return
+            raise DataError(f"The {role} column {given[0]!r} appears {len(given)} times in the header of {name} "
+                            f"(read as {', '.join(map(repr, given))}); mlwright cannot tell which one is meant.",
+                            where=name, hint="Give each column a unique name in the file (or delete the extra copy), "
+                                             "then run again.")
+
+
 def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: TextHints, forced: Optional[str],
                   train_name: str, ask: Optional[Asker], notes: list[str]) -> str:
     cols = list(train.columns)
@@ -455,6 +472,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         told, tables = SideNotes(), dict(tables)
         told.add("the task", hints.text)
         notes += name_headerless_tables(tables, {}, told)
+    repeated = {n: df.attrs.get("duplicate_columns", {}) for n, df in tables.items()}
     samples = {n for n, df in tables.items() if _is_sample_submission(n, df)}
     tables = attach_labels(stack_parts(tables, samples, notes), samples, notes)
     try:
@@ -512,6 +530,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         if history is not None:
             return _forecast_task(history, history.target, hints, notes, train_name, history.test_name, sample_name)
     target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+    _refuse_repeated_name(target, "target", repeated, train_name, train)
     if test is not None and target in test.columns:
         notes.append(f"the rows to predict carry a {target!r} column too; its values there are ignored")
         test = test.drop(columns=[target])
@@ -573,6 +592,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     notes.append(f"problem type {problem_type}: {y.nunique()} distinct target values")
 
     id_col = _choose_id(labeled, test, hints, sample, target, notes, forced_id, tuple(side.id_columns()))
+    if id_col is not None:
+        _refuse_repeated_name(id_col, "id", repeated, test_name or train_name, test, train_name)
     test = follow_template(test, id_col, sample, sample_name or "", notes)
     if id_col is not None and not test[id_col].is_unique:
         notes.append(f"id column {id_col!r} has duplicates in the test table; using it anyway as the output key")

@@ -114,15 +114,19 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
         if kind == "excel":
             sheets = pd.read_excel(path, sheet_name=None)
             heads = pd.read_excel(path, sheet_name=None, header=None, nrows=30)
+            raw_header = {}
             for name, head in heads.items():  # a report's title and date lines above the header row
                 if (k := _title_rows(head)) and name in sheets:
                     sheets[name] = pd.read_excel(path, sheet_name=name, header=k)
-            sheets = {k: _excel_header(_clean_columns(v)) for k, v in sheets.items() if not v.dropna(how="all").empty}
+                if len(head) > k:
+                    raw_header[name] = list(head.iloc[k])
+            sheets = {k: _excel_header(_clean_columns(v, raw_header.get(k))) for k, v in sheets.items()
+                      if not v.dropna(how="all").empty}
             if len(sheets) == 1:
                 return {table_name(path, root): next(iter(sheets.values()))}
             return {table_name(path, root, k): v for k, v in sheets.items()}
         if kind == "parquet":
-            return {table_name(path, root): _clean_columns(pd.read_parquet(path))}
+            return {table_name(path, root): read_parquet(path)}
         if kind == "feather":
             return {table_name(path, root): _clean_columns(pd.read_feather(path))}
         if kind == "jsonl":
@@ -138,6 +142,20 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> d
                         hint="Check that the file is complete and in the format its name says, "
                              "or remove it from the data folder.") from e
     return {}
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A parquet file; one whose schema repeats a name (pyarrow writes that, pandas cannot select it) is read by
+    position and its names made unique like any header's."""
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(path).read()
+    names = table.column_names
+    if len(set(names)) == len(names):
+        return _clean_columns(table.to_pandas())
+    df = table.rename_columns([f"__{i}" for i in range(len(names))]).to_pandas()
+    df.columns = names
+    return _clean_columns(df)
 
 
 def _raw_bytes(path: Path) -> bytes:
@@ -219,9 +237,10 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     """A first row is a header unless it looks like the data below it (numbers where they have numbers)."""
     if not rest:
         return True
-    if len(set(first)) < len(first) or any(not c.strip() for c in first):
+    if any(not c.strip() for c in first):  # a blank name: a header only with no number and no name twice
         numeric_like = sum(bool(_NUMBER.match(c)) for c in first)
         return numeric_like == 0 and len(set(first)) == len(first)
+    # a name given twice does not make a header a data row: the content below decides, as for any header
     if _period_names(first):
         return True
     for j, cell in enumerate(first):
@@ -261,7 +280,7 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
                      skipinitialspace=True, on_bad_lines="error", converters=as_text or None)
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
-    df = _clean_columns(df)
+    df = _clean_columns(df, sample_rows[0] if header and sample_rows else None)
     if sep != ",":
         df = _decimal_commas(df, {df.columns[j] for j in dotted if j < df.shape[1]})
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
@@ -361,34 +380,65 @@ def _excel_header(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+class _RepeatedKeys:
+    """`object_pairs_hook` that keeps a key an object repeats ({"x": 1, "x": 2}) as `x`, `x_1` instead of
+    silently keeping the last value only; what it renamed ends up in the table's duplicate_columns."""
+
+    def __init__(self):
+        self.groups: dict[str, list[str]] = {}
+
+    def __call__(self, pairs):
+        out: dict = {}
+        for k, v in pairs:
+            if k in out:
+                n = 1
+                while f"{k}_{n}" in out:
+                    n += 1
+                group = self.groups.setdefault(k, [k])
+                if f"{k}_{n}" not in group:
+                    group.append(f"{k}_{n}")
+                k = f"{k}_{n}"
+            out[k] = v
+        return out
+
+    def mark(self, df: pd.DataFrame) -> pd.DataFrame:
+        groups = {k: [c for c in g if c in set(df.columns)] for k, g in self.groups.items()}
+        groups = {k: g for k, g in groups.items() if len(g) > 1}
+        if groups:
+            df.attrs["duplicate_columns"] = {**df.attrs.get("duplicate_columns", {}), **groups}
+        return df
+
+
 def read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object per line; nested objects become dotted columns (as json_normalize names them)."""
-    records = [json.loads(ln) for ln in _decode(path).splitlines() if ln.strip()]
+    keys = _RepeatedKeys()
+    records = [json.loads(ln, object_pairs_hook=keys) for ln in _decode(path).splitlines() if ln.strip()]
     if records and all(isinstance(r, dict) for r in records):
-        return _clean_columns(pd.json_normalize(records))
-    return _clean_columns(pd.DataFrame(records))
+        return keys.mark(_clean_columns(pd.json_normalize(records)))
+    return keys.mark(_clean_columns(pd.DataFrame(records)))
 
 
 def read_json_table(path: Path) -> pd.DataFrame:
     text = _decode(path)
+    keys = _RepeatedKeys()
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=keys)
     except json.JSONDecodeError:
         return read_jsonl(path)  # a .json that is jsonl
     framed = _pandas_layout(obj)
     if framed is not None:
-        return _clean_columns(framed)
+        return keys.mark(_clean_columns(framed))
     if isinstance(obj, dict):
         lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if len(lists) == 1:
             obj = lists[0]
         elif all(isinstance(v, list) for v in obj.values()):
-            return _clean_columns(pd.DataFrame(obj))
+            return keys.mark(_clean_columns(pd.DataFrame(obj)))
         else:
             obj = [obj]
     if not isinstance(obj, list) or not obj:
         raise DataError("JSON file holds no table (expected a list of records).", where=str(path))
-    return _clean_columns(pd.json_normalize(obj))
+    return keys.mark(_clean_columns(pd.json_normalize(obj)))
 
 
 def _pandas_layout(obj) -> pd.DataFrame | None:
@@ -420,15 +470,47 @@ def read_sqlite(path: Path) -> dict[str, pd.DataFrame]:
         return {n: _clean_columns(pd.read_sql_query(f'SELECT * FROM "{n}"', con)) for n in names}
 
 
-def _clean_columns(df: pd.DataFrame) -> pd.DataFrame:
-    cols, seen = [], {}
-    for i, c in enumerate(df.columns):
-        name = str(c).strip().lstrip("\ufeff") or f"col_{i}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_{seen[name]}"
-        else:
-            seen[name] = 0
+def _clean_columns(df: pd.DataFrame, raw_names: list | None = None) -> pd.DataFrame:
+    """Column names as text, stripped, unique. A name the header holds twice or more is renamed deterministically,
+    left to right (`x`, `x_1`, `x_2`, never a name the table already has), and the renaming is kept in
+    `df.attrs["duplicate_columns"]` ({name: [the names given]}) for the read notes and for the target/id checks.
+    `raw_names`: the header as the file writes it, where the reader had already made the names unique its own way
+    (pandas' `x.1`)."""
+    names = list(df.columns)
+    if raw_names is not None and len(raw_names) == len(names):
+        names = [_unmangled(c, r) for c, r in zip(names, raw_names)]
+    base = [str(c).strip().lstrip("\ufeff") or f"col_{i}" for i, c in enumerate(names)]
+    taken, cols, groups = set(base), [], {}
+    counts = {n: base.count(n) for n in base}
+    used: set[str] = set()
+    for name in base:
+        if counts[name] > 1:
+            new, k = name, 0
+            while new in used or (new != name and new in taken):
+                k += 1
+                new = f"{name}_{k}"
+            groups.setdefault(name, []).append(new)
+            name = new
+        used.add(name)
         cols.append(name)
     df.columns = cols
+    if groups:
+        df.attrs["duplicate_columns"] = groups
     return df
+
+
+def _unmangled(name, raw) -> object:
+    """The header cell `raw` where a reader renamed a repeated name its own way (pandas: `x` -> `x.1`)."""
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)):
+        return name
+    r = str(raw).strip()
+    if r and isinstance(name, str) and name != r and re.fullmatch(re.escape(r) + r"\.\d+", name.strip()):
+        return r
+    return name
+
+
+def duplicate_note(table: str, df: pd.DataFrame) -> list[str]:
+    """The read notes for a table whose header repeats names."""
+    return [f"{table}: the header names {name!r} {len(given)} times; the columns are renamed "
+            f"{', '.join(map(repr, given))} (left to right)"
+            for name, given in df.attrs.get("duplicate_columns", {}).items()]

@@ -11,7 +11,7 @@ import pandas as pd
 from mlwright.errors import DataError
 from mlwright.perception.archives import UnpackBudget, is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
-from mlwright.perception.readers import read_tables, sniff_kind
+from mlwright.perception.readers import duplicate_note, read_tables, sniff_kind
 from mlwright.perception.side_files import SideNotes, is_note_file, json_column_list, name_headerless_tables, read_note
 from mlwright.schemas import DataProfile
 
@@ -31,7 +31,7 @@ class LoadedFolder:
     images: dict[str, Path] = field(default_factory=dict)  # image files (by suffix, not yet decoded): rel -> absolute
     documents: dict[str, Path] = field(default_factory=dict)  # one-document-per-file text: rel -> absolute
     notes: SideNotes = field(default_factory=SideNotes)  # READMEs, data dictionaries, column-name files
-    read_notes: list[str] = field(default_factory=list)  # what the side files changed (for the task's notes)
+    read_notes: list[str] = field(default_factory=list)  # what reading decided (for the task's notes)
 
     def check_readable(self) -> None:
         if not self.tables and not self.images and not self.documents:  # images only: the caller judges
@@ -133,6 +133,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                         continue
                     out.tables[key] = df
                     out.table_paths[key] = str(p)
+                    out.read_notes += duplicate_note(key, df)
             except DataError as e:
                 if "too large" in e.what:
                     raise
@@ -141,7 +142,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                     out.notes.add(rel, text)
                     continue
                 out.skipped[rel] = e.what
-    out.read_notes = name_headerless_tables(out.tables, out.table_paths, out.notes)
+    out.read_notes += name_headerless_tables(out.tables, out.table_paths, out.notes)
     if not out.files:
         raise DataError("The data folder is empty.", where=str(data_dir),
                         hint="Put the training data (and the rows to predict) in the folder.")
