@@ -1,6 +1,8 @@
 """Command line: `mlwright run`, `mlwright predict`, `mlwright show`, `mlwright demo-data`."""
 from __future__ import annotations
 
+import errno
+import sqlite3
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +20,16 @@ err = Console(stderr=True)
 def _fail(e: MlwrightError) -> None:
     err.print(f"[bold red]error:[/] {e.render()}", highlight=False)
     raise typer.Exit(e.exit_code)
+
+
+def _fail_if_disk_full(e: Exception, where: Optional[Path]) -> None:
+    """A full disk (or quota) is the user's to fix, not a crash: a clear error; anything else is re-raised."""
+    full = (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e))
+    if not full:
+        raise e
+    _fail(MlwrightError(f"No space left on the disk: {e}", where=str(where) if where else None,
+                        hint="Free some space (or use a folder on another disk), then `mlwright resume` the run."))
 
 
 def _ask(question: str, candidates: list[str]) -> str:
@@ -99,6 +111,8 @@ def run(
             summary = Run(opts, emit=progress, ask=_ask).execute()
     except MlwrightError as e:
         _fail(e)
+    except (OSError, sqlite3.OperationalError) as e:
+        _fail_if_disk_full(e, output)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]; the journal and run.json in the output folder keep what was done")
         raise typer.Exit(130)
@@ -164,6 +178,8 @@ def resume(
             summary = Run(opts, emit=progress).execute()
     except MlwrightError as e:
         _fail(e)
+    except (OSError, sqlite3.OperationalError) as e:
+        _fail_if_disk_full(e, run_dir)
     err.print(f"[bold green]done[/]: {summary.prediction_path} (validation {summary.best.metric}="
               f"{summary.best.validation_score:.5f})")
 

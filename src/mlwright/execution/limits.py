@@ -77,6 +77,7 @@ class LogPump(threading.Thread):
         self.fd, self.log, self.stopping = fd, log, threading.Event()
 
     def run(self) -> None:
+        writable = True
         try:
             while True:
                 ready, _, _ = select.select([self.fd], [], [], 0.2)
@@ -87,10 +88,17 @@ class LogPump(threading.Thread):
                 chunk = os.read(self.fd, 1 << 16)
                 if not chunk:
                     break
-                self.log.write(chunk)
+                if writable:
+                    try:
+                        self.log.write(chunk)
+                    except OSError:  # a full disk: the pipe is still drained (the attempt must not block)
+                        writable = False
         finally:
             os.close(self.fd)
-            self.log.close()
+            try:
+                self.log.close()
+            except OSError:
+                pass
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()

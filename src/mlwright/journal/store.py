@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from mlwright.errors import MlwrightError
 from mlwright.catalog import Event, parse_event
 from mlwright.schemas import AttemptRecord
 
@@ -55,13 +56,17 @@ JOURNAL_NAME = "journal.sqlite"
 class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            # a journal from an older mlwright (resume): columns added since then
-            have = {r["name"] for r in con.execute("PRAGMA table_info(attempts)")}
-            for col in [*AttemptRecord.model_fields, "process"]:
-                if col not in have:
-                    con.execute(f"ALTER TABLE attempts ADD COLUMN {col}")
+        try:
+            with self._connect() as con:
+                con.executescript(_SCHEMA)
+                # a journal from an older mlwright (resume): columns added since then
+                have = {r["name"] for r in con.execute("PRAGMA table_info(attempts)")}
+                for col in [*AttemptRecord.model_fields, "process"]:
+                    if col not in have:
+                        con.execute(f"ALTER TABLE attempts ADD COLUMN {col}")
+        except sqlite3.DatabaseError as e:  # not a database, or a full disk: a clear error, not a traceback
+            raise MlwrightError(f"The run's journal cannot be opened: {e}", where=str(self.path),
+                                hint="If the disk is full, free some space; a damaged journal needs a new run.") from e
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
