@@ -3,7 +3,10 @@ holding quotes, backslashes and any unicode, which reach the generated scripts a
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,3 +138,94 @@ def test_a_target_named_twice_is_a_clear_error(tmp_path, how):
     assert r.returncode == 2, out[-2000:]
     assert "'label' appears 2 times in the header of train.csv" in " ".join(out.split())
     assert "Traceback" not in out
+
+
+_ACCENTED = {"red": "rouge é", "green": "grün", "blue": "São ñ"}
+_LOCAL = {"cp1250": ({"red": "Łódź", "green": "Kraków ż", "blue": "gęślą jaźń"}, "wielkość"),
+          "cp1251": ({"red": "Москва", "green": "Привет мир", "blue": "Київ"}, "размер"),
+          "cp1253": ({"red": "Αθήνα", "green": "Καλημέρα κόσμε", "blue": "Θεσσαλονίκη"}, "μέγεθος")}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32", "cp1252", "latin-1", "cp1250",
+                                      "cp1251", "cp1253"])
+@pytest.mark.parametrize("accents", [True, False])
+def test_text_tables_in_other_encodings_read_right_and_say_so(tmp_path, encoding, accents):
+    """UTF-16/32 with or without a byte order mark (pure ASCII in UTF-16 is also valid UTF-8, NULs and all),
+    Windows and Latin code pages: the columns and values come out exactly, and the encoding is a read note."""
+    df = make_classification_frame()
+    if accents:
+        values, name = _LOCAL.get(encoding, (_ACCENTED, "größe"))
+        df["color"] = df["color"].map(values)
+        df = df.rename(columns={"x1": name})
+    split_write(df, tmp_path, "label")
+    for name in ("train.csv", "test.csv"):
+        p = tmp_path / name
+        p.write_bytes(p.read_text(encoding="utf-8").encode(encoding))
+    ex = explain(tmp_path, "predict the label for each customer")
+    assert (ex.spec.n_train_rows, ex.spec.n_test_rows) == (240, 60)
+    assert set(ex.spec.feature_columns) == set(df.columns) - {"customer_id", "label"}
+    assert ex.spec.class_labels == ["no", "yes"]
+    if encoding.startswith("utf"):
+        assert any(n.startswith("train.csv: not UTF-8; read as utf-") for n in ex.spec.notes), ex.spec.notes
+    elif accents:  # a code page is only told from text that uses it; Latin-1's letters are cp1252's
+        assert f"train.csv: not UTF-8; read as {'cp1252' if encoding == 'latin-1' else encoding}" in ex.spec.notes
+    from mlwright.perception.readers import read_delimited
+
+    back = read_delimited(tmp_path / "train.csv")
+    assert list(back.columns) == list(df.columns)
+    assert list(back["color"]) == list(df["color"].iloc[60:])
+
+
+def test_text_whose_encoding_cannot_be_told_is_skipped_with_the_reason(tmp_path):
+    split_write(make_classification_frame(), tmp_path, "label")
+    (tmp_path / "extra.csv").write_bytes(bytes(range(256)) * 40)
+    from mlwright.perception.scan import load_folder
+
+    folder = load_folder(tmp_path, tmp_path / "unpacked")
+    assert folder.skipped["extra.csv"].startswith("Cannot tell the text encoding of the file")
+
+
+def _bytes_digest(folder: Path) -> list:
+    return sorted((os.fsencode(p), p.read_bytes() if p.is_file() else b"") for p in folder.rglob("*"))
+
+
+def test_file_names_that_are_not_utf8_are_read_and_shown_printably(tmp_path):
+    df = make_classification_frame(n=200)
+    data = tmp_path / "data"
+    os.makedirs(os.fsencode(data) + b"/sub\xe9")
+    with open(os.fsencode(data) + b"/sub\xe9/train\xff.csv", "wb") as f:
+        f.write(df.iloc[60:].to_csv(index=False).encode())
+    with open(os.fsencode(data) + b"/te\xfest.csv", "wb") as f:
+        f.write(df.iloc[:60].drop(columns=["label"]).to_csv(index=False).encode())
+    before = _bytes_digest(data)
+    r = run_cli("explain", str(data), "--task", "predict the label for each customer")
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
+    assert "sub\\xe9/train\\xff.csv: training rows" in r.stdout
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "predict the label for each customer", "--output", str(out),
+                "--time-limit", "60", "--no-autogluon", "--llm", "none")
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
+    assert _bytes_digest(data) == before
+    pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(pred["customer_id"]) == list(df["customer_id"].iloc[:60])
+    summary = json.loads((out / "run.json").read_bytes().decode("utf-8"))  # strict UTF-8 JSON
+    assert summary["status"] == "succeeded" and summary["task"]["train_table"] == "sub\\xe9/train\\xff.csv"
+    assert any(n.startswith("te\\xfest.csv: the file name is not valid UTF-8") for n in summary["task"]["notes"])
+    assert (out / "report.html").read_bytes().decode("utf-8")
+
+
+@pytest.mark.parametrize("which", ["data", "output"])
+def test_a_data_or_output_folder_whose_path_is_not_utf8_is_a_clear_error(tmp_path, which):
+    data = split_write(make_classification_frame(), tmp_path / "data", "label")
+    out = tmp_path / "run"
+    if which == "data":
+        data = Path(os.fsdecode(os.fsencode(tmp_path) + b"/d\xffta"))
+        shutil.copytree(tmp_path / "data", data)
+    else:
+        out = Path(os.fsdecode(os.fsencode(tmp_path) + b"/r\xffn"))
+    r = run_cli("run", str(data), "--task", "predict the label", "--output", str(out), "--time-limit", "30",
+                "--no-autogluon", "--llm", "none")
+    text = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in text, text[-3000:]
+    assert f"The {which} folder's path is not valid UTF-8" in text and "\\xff" in text
+    assert not out.exists()

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from mlwright import __version__
 from mlwright.catalog import MODEL_DIR, RUN_JSON, SOLUTION, find_runs, load_summary  # noqa: F401 - re-exported
 from mlwright.coding.recipe_coder import write_script
-from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError
+from mlwright.errors import AmbiguousTaskError, DataError, MlwrightError, RunFailedError, printable
 from mlwright.execution.sandbox import folders_of, isolation, kill_leftover, paths_in, run_sandboxed
 from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.coding.llm_coder import CoderAgent
@@ -77,6 +77,11 @@ def _noop(stage: str, message: str, data: dict) -> None:
 
 
 def prepare_output_dir(out: Path, data_dir: Path) -> None:
+    for what, p in (("data folder", data_dir), ("output folder", out)):  # run.json and the journal store both
+        if printable(str(p)) != str(p):
+            raise MlwrightError(f"The {what}'s path is not valid UTF-8 text, so the run could not record it.",
+                                where=printable(str(p)), hint=f"Rename the {what} (or give a UTF-8 name that links "
+                                                              "to it) and run again.")
     out = out.resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MlwrightError(f"Output folder is not empty: {out}", hint="mlwright never overwrites a run; "

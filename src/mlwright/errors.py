@@ -19,7 +19,21 @@ class MlwrightError(Exception):
             parts.append(f"  where: {self.where}")
         if self.hint:
             parts.append(f"  what to do: {self.hint}")
-        return "\n".join(parts)
+        return printable("\n".join(parts))
+
+
+def printable(text: str) -> str:
+    """`text` as valid UTF-8: a file name's bytes that are not UTF-8 (Python holds them as lone surrogates,
+    b"\\xff" -> "\\udcff") are written as `\\xff`, so the name can be printed, logged and stored in JSON."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class DataError(MlwrightError):

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -182,25 +183,130 @@ def _raw_bytes(path: Path) -> bytes:
     return raw
 
 
-def _decode(path: Path) -> str:
-    raw = _raw_bytes(path)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+_BOMS = [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")]
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """UTF-16/32 without a byte order mark, told by where the zero bytes of mostly-ASCII text fall (such text is
+    also valid UTF-8, NULs and all: decoded so, it reads as garbage)."""
+    head = head[: len(head) // 4 * 4]
+    if len(head) < 8 or b"\x00" not in head:
+        return None
+    zeros = [sum(b == 0 for b in head[i::4]) / (len(head) // 4) for i in range(4)]
+    if min(zeros[1:]) > 0.6 and zeros[0] < 0.2:
+        return "utf-32-le"
+    if min(zeros[:3]) > 0.6 and zeros[3] < 0.2:
+        return "utf-32-be"
+    even, odd = (zeros[0] + zeros[2]) / 2, (zeros[1] + zeros[3]) / 2
+    if odd > 0.3 and even < 0.05:
+        return "utf-16-le"
+    if even > 0.3 and odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+_CODE_PAGES = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1257", "cp1254")  # Western first: the usual export
+_TYPOGRAPHY = set("’‘“”„–—…•€£°«»·§©®™¡¿ªº")
+
+
+def _oddness(text: str) -> tuple[int, int]:
+    """How wrong a code page reads: (odd spots, non-ASCII characters). Odd: a symbol that is no letter right
+    beside a letter ("gêœl¹": Polish bytes read as cp1252), a whole word of non-ASCII letters in a Latin script
+    ("Ïðèâåò": Cyrillic bytes read as cp1252), a non-ASCII lower-case letter right before an upper-case one
+    ("żQué": Spanish bytes read as cp1250)."""
+    sample = text[: 1024**2]
+    odd = sum(1 for m in re.finditer(r"[^\x00-\x7f]", sample)
+              if not (ch := m.group()).isalpha() and ch not in _TYPOGRAPHY
+              and any(0 <= i < len(sample) and sample[i].isalpha() for i in (m.start() - 1, m.start() + 1))
+              and not (ch in "²³" and not sample[m.start() + 1: m.start() + 2].isalpha()))  # m², cm³
+    odd += sum(1 for w in re.findall(r"[^\W\d_]{3,}", sample)
+               if all(not c.isascii() for c in w) and all("LATIN" in unicodedata.name(c, "") for c in w))
+    odd += sum(1 for m in re.finditer(r"[^\x00-\x7f][A-Z]", sample) if m.group()[0].islower())
+    odd += sum(1 for w in re.findall(r"[^\W\d_]{2,}", sample)  # "cњur": Latin and another script in one word
+               if not w.isascii() and any(c.isascii() for c in w)
+               and not all("LATIN" in unicodedata.name(c, "") for c in w if not c.isascii() and c.isalpha()))
+    return odd, sum(not c.isascii() for c in sample)
+
+
+def _code_page(raw: bytes) -> tuple[str, str] | None:
+    """The single-byte Windows code page that reads `raw` best, when it reads it well (few odd spots)."""
+    reads = []
+    for enc in _CODE_PAGES:
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        reads.append((*_oddness(text), text, enc))
+    if not reads:
+        return None
+    least = min(r[0] for r in reads)
+    tied = [r for r in reads if r[0] == least]
+    if least > 0.05 * max(tied[0][1], 1):
+        return None
+    if len(tied) > 1 and tied[0][3] != "cp1252":  # e.g. Greek or Cyrillic: both read cleanly; the language tells
+        from charset_normalizer import from_bytes
+
+        guess = from_bytes(raw[: 1024**2], cp_isolation=[r[3] for r in tied]).best()
+        tied = [r for r in tied if guess is not None and r[3] == guess.encoding.replace("_", "")] or tied
+    return tied[0][2], tied[0][3]
+
+
+def decode_text(raw: bytes, where: str = "") -> tuple[str, str]:
+    """Bytes of a text table as text, and the encoding used. Order: a byte order mark; UTF-16/32 told by its zero
+    bytes; UTF-8; the Windows code page that reads it with no odd spots (cp1252, Western, first: a superset of
+    Latin-1's printable range; then Central European, Cyrillic, Greek, Baltic, Turkish); else charset detection when it is confident. Otherwise a DataError: guessed wrong, every
+    column would be silently garbled."""
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom):].decode(enc.replace("-sig", "")), enc
+            except UnicodeDecodeError as e:
+                raise _undecodable(where, f"it starts with a {enc} byte order mark but is not {enc} ({e.reason} "
+                                          f"at byte {e.start + len(bom)})") from e
+    if (wide := _wide_encoding(raw[:4096])) is not None:
+        try:
+            return raw[: len(raw) - len(raw) % (4 if "32" in wide else 2)].decode(wide), wide
+        except UnicodeDecodeError:
+            pass
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    if (read := _code_page(raw)) is not None:
+        return read
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw[: 4 * 1024**2]).best()
-    if best is not None:
+    if best is not None and best.chaos < 0.2:
         try:
-            return raw.decode(best.encoding)
+            return raw.decode(best.encoding), best.encoding
         except (UnicodeDecodeError, LookupError):
             pass
-    return raw.decode("latin-1")  # never fails; keeps bytes as characters
+    raise _undecodable(where, "it is not UTF-8, UTF-16/32 or Windows-1252, and its encoding cannot be told")
+
+
+def _undecodable(where: str, why: str) -> DataError:
+    return DataError(f"Cannot tell the text encoding of the file: {why}.", where=where,
+                     hint="Save the file as UTF-8 (e.g. in Excel: Save As > CSV UTF-8) and run again.")
+
+
+def _decode(path: Path) -> str:
+    """Lenient, for prose (documents, side notes): an encoding that cannot be told reads as Latin-1 (never fails)."""
+    try:
+        return _decode_with(path)[0]
+    except DataError:
+        return _raw_bytes(path).decode("latin-1")
+
+
+def _decode_with(path: Path) -> tuple[str, str]:
+    return decode_text(_raw_bytes(path), str(path))
+
+
+def _encoding_note(df: pd.DataFrame, encoding: str) -> pd.DataFrame:
+    if encoding not in ("utf-8", "utf-8-sig"):
+        df.attrs["encoding"] = encoding
+    return df
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -260,7 +366,7 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
 def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
     """`header=None`: decided from the content (see `_looks_like_header`); the decision is kept in
     `df.attrs["header"]` ("detected" / "absent" / "given") so side files can correct it."""
-    text = _decode(path)
+    text, encoding = _decode_with(path)
     if not text.strip():
         raise DataError("File is empty.", where=str(path), hint="Remove it or provide the data.")
     text = _drop_preamble(text)
@@ -284,7 +390,7 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
     if sep != ",":
         df = _decimal_commas(df, {df.columns[j] for j in dotted if j < df.shape[1]})
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
-    return df
+    return _encoding_note(df, encoding)
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$")
@@ -412,14 +518,14 @@ class _RepeatedKeys:
 def read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object per line; nested objects become dotted columns (as json_normalize names them)."""
     keys = _RepeatedKeys()
-    records = [json.loads(ln, object_pairs_hook=keys) for ln in _decode(path).splitlines() if ln.strip()]
+    records = [json.loads(ln, object_pairs_hook=keys) for ln in _decode_with(path)[0].splitlines() if ln.strip()]
     if records and all(isinstance(r, dict) for r in records):
         return keys.mark(_clean_columns(pd.json_normalize(records)))
     return keys.mark(_clean_columns(pd.DataFrame(records)))
 
 
 def read_json_table(path: Path) -> pd.DataFrame:
-    text = _decode(path)
+    text = _decode_with(path)[0]
     keys = _RepeatedKeys()
     try:
         obj = json.loads(text, object_pairs_hook=keys)
@@ -510,7 +616,10 @@ def _unmangled(name, raw) -> object:
 
 
 def duplicate_note(table: str, df: pd.DataFrame) -> list[str]:
-    """The read notes for a table whose header repeats names."""
-    return [f"{table}: the header names {name!r} {len(given)} times; the columns are renamed "
-            f"{', '.join(map(repr, given))} (left to right)"
-            for name, given in df.attrs.get("duplicate_columns", {}).items()]
+    """The read notes for a table: a header that repeats names, a text encoding other than UTF-8."""
+    notes = [f"{table}: the header names {name!r} {len(given)} times; the columns are renamed "
+             f"{', '.join(map(repr, given))} (left to right)"
+             for name, given in df.attrs.get("duplicate_columns", {}).items()]
+    if enc := df.attrs.get("encoding"):
+        notes.append(f"{table}: not UTF-8; read as {enc}")
+    return notes

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from mlwright.errors import DataError
+from mlwright.errors import DataError, printable
 from mlwright.perception.archives import UnpackBudget, is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
 from mlwright.perception.readers import duplicate_note, read_tables, sniff_kind
@@ -71,10 +72,27 @@ def _json_object_document(p: Path) -> bool:
     return p.suffix.lower() == ".json" or len([ln for ln in raw.splitlines() if ln.strip()]) == 1
 
 
+def _printable_copy(p: Path, root: Path, into: Path) -> Path:
+    """A copy of `p` (whose path under `root` is not valid UTF-8) at the same place under `into`, named printably;
+    the run then names, stores and re-reads the file by that name."""
+    target = into / printable(p.relative_to(root).as_posix())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(p, target)
+    except OSError as e:
+        raise DataError(f"Cannot copy the file to read it: {e.strerror}", where=printable(str(p)),
+                        hint="Rename the file to a UTF-8 name and run again.") from e
+    return target
+
+
 def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = None,
                 require_data: bool = True) -> LoadedFolder:
     """`require_data=False` leaves the "nothing readable" verdict to the caller (an LLM may write a reader)."""
     data_dir = Path(data_dir)
+    if printable(str(data_dir)) != str(data_dir):
+        raise DataError("The data folder's path is not valid UTF-8 text, so it cannot be recorded or shown.",
+                        where=printable(str(data_dir)), hint="Rename the folder (or link it under a UTF-8 name) "
+                                                             "and run again.")
     if not data_dir.exists():
         raise DataError(f"Data folder does not exist: {data_dir}", hint="Check the path.")
     if data_dir.is_file():  # a single file (table or archive) is accepted as a folder of one
@@ -94,6 +112,12 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
         for p in paths:
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
+            read_root = root
+            if printable(rel) != rel:  # bytes that are not UTF-8 in the name: read a copy under a printable name
+                p, read_root = _printable_copy(p, root, unpack_dir / "renamed"), unpack_dir / "renamed"
+                out.read_notes.append(f"{printable(rel)}: the file name is not valid UTF-8; read from a copy, "
+                                      f"unpacked/renamed/{p.relative_to(read_root).as_posix()}, in the run folder")
+                rel = printable(rel)
             out.files.append(rel)
             if is_archive(p):
                 seen_archives += 1
@@ -116,7 +140,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                     out.notes.add(rel, text)
                 continue
             try:
-                tables = read_tables(p, root, max_memory_mb)
+                tables = read_tables(p, read_root, max_memory_mb)
                 if kind == "text" and is_note_file(p) and all(df.shape[1] < 2 for df in tables.values()):
                     text = read_note(p)  # a list of names or prose in a .txt: a note, not a table
                     if text is not None:
