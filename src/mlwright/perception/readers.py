@@ -20,9 +20,6 @@ SNIFFED_TEXT_SUFFIXES = {".data", ".test", ".train", ".trn", ".tst", ""}  # tabl
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 TABLE_SUFFIXES = TEXT_TABLE_SUFFIXES | {".xlsx", ".xlsm", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson",
                                         ".sqlite", ".sqlite3", ".db", ".feather"}
-# in-memory size of a table relative to its file size (text formats inflate when parsed)
-_INFLATION = {".parquet": 8.0, ".pq": 8.0, ".feather": 3.0, ".xlsx": 10.0, ".xlsm": 10.0, ".xls": 4.0,
-              ".gz": 20.0, ".bz2": 20.0, ".xz": 20.0, ".zst": 20.0}
 
 
 def table_name(path: Path, root: Path, sub: str | None = None) -> str:
@@ -88,27 +85,17 @@ def _delimited_text(raw: bytes) -> bool:
     return any(len({ln.count(d) for ln in lines}) == 1 and lines[0].count(d) >= 1 for d in ",\t;|")
 
 
-def check_fits_in_memory(path: Path, max_memory_mb: float | None = None) -> None:
-    size = path.stat().st_size
-    need = size * _INFLATION.get(path.suffix.lower(), 3.0)
-    avail = psutil.virtual_memory().available
-    limit = min(avail, max_memory_mb * 1024**2) if max_memory_mb else avail
-    if need > limit:
-        raise DataError(
-            f"File is too large to load into memory: {size / 1024**2:.0f} MB on disk, about "
-            f"{need / 1024**2:.0f} MB once parsed, with {limit / 1024**2:.0f} MB available.",
-            where=str(path),
-            hint="Sample the file down (e.g. the first million rows), convert it to parquet, "
-                 "or run on a machine with more memory (--memory-limit raises mlwright's own cap).",
-        )
+def read_tables(path: Path, root: Path, max_memory_mb: float | None = None,
+                budget: "MemoryBudget | None" = None) -> dict[str, pd.DataFrame]:
+    """Read every table in `path`. Raises DataError with a specific reason when the file cannot be read, and
+    before reading anything when it would not fit in memory (`budget`, shared by a folder's files; else the memory
+    available or `max_memory_mb`, whichever is less: see sizing.py)."""
+    from mlwright.perception.sizing import MemoryBudget
 
-
-def read_tables(path: Path, root: Path, max_memory_mb: float | None = None) -> dict[str, pd.DataFrame]:
-    """Read every table in `path`. Raises DataError with a specific reason when the file cannot be read."""
     kind = sniff_kind(path)
     if kind is None:
         return {}
-    check_fits_in_memory(path, max_memory_mb)
+    (budget or MemoryBudget.for_reading(max_memory_mb)).charge(path, kind)
     try:
         if kind == "text":
             return {table_name(path, root): read_delimited(path)}
@@ -367,8 +354,17 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
     """`header=None`: decided from the content (see `_looks_like_header`); the decision is kept in
     `df.attrs["header"]` ("detected" / "absent" / "given") so side files can correct it."""
     text, encoding = _decode_with(path)
+    box = [text]
+    del text  # parse_delimited drops the text once encoded: no copy of the file outlives its use
+    return _encoding_note(parse_delimited(box, str(path), header), encoding)
+
+
+def parse_delimited(box: list[str], where: str, header: bool | None = None) -> pd.DataFrame:
+    """The table in the text `box` holds (see `read_delimited`); taken out of the box, so the caller keeps no
+    reference to it. The sizing rule parses a file's first rows with it too."""
+    text = box.pop()
     if not text.strip():
-        raise DataError("File is empty.", where=str(path), hint="Remove it or provide the data.")
+        raise DataError("File is empty.", where=where, hint="Remove it or provide the data.")
     text = _drop_preamble(text)
     sep = _sniff_delimiter(text[:65536])
     sample_rows = list(csv.reader(io.StringIO("\n".join(text[:65536].splitlines()[:30])), delimiter=sep))
@@ -382,15 +378,20 @@ def read_delimited(path: Path, header: bool | None = None) -> pd.DataFrame:
                 if any(j < len(r) and re.fullmatch(r"\s*0\d+\s*", r[j]) for r in body)}
     dotted = _thousands_dots(body) if sep != "," else set()  # "343.649" is 343649 here, not 343.649
     as_text = {**zero_led, **{j: str for j in dotted}}
-    df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, low_memory=False,
+    # pandas gets UTF-8 bytes, not a StringIO: a StringIO holds the text as 4 bytes a character, and that copy was
+    # most of the peak (a 62 MB csv: 650 MB above the start through StringIO, 400 MB through bytes; see sizing.py)
+    data = text.encode("utf-8")
+    del text
+    df = pd.read_csv(io.BytesIO(data), encoding="utf-8", sep=sep, header=0 if header else None, low_memory=False,
                      skipinitialspace=True, on_bad_lines="error", converters=as_text or None)
+    del data
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
     df = _clean_columns(df, sample_rows[0] if header and sample_rows else None)
     if sep != ",":
         df = _decimal_commas(df, {df.columns[j] for j in dotted if j < df.shape[1]})
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
-    return _encoding_note(df, encoding)
+    return df
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$")

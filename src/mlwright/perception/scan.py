@@ -13,6 +13,7 @@ from mlwright.errors import DataError, printable
 from mlwright.perception.archives import UnpackBudget, is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
 from mlwright.perception.readers import duplicate_note, read_tables, sniff_kind
+from mlwright.perception.sizing import MemoryBudget
 from mlwright.perception.side_files import SideNotes, is_note_file, json_column_list, name_headerless_tables, read_note
 from mlwright.schemas import DataProfile
 
@@ -102,6 +103,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     out = LoadedFolder(root=data_dir)
     seen_archives = 0
     budget = UnpackBudget()  # every archive of the folder, nested ones too, shares one cap
+    memory = MemoryBudget.for_reading(max_memory_mb)  # every table of the folder too (sizing.py)
     while roots:
         root, paths = roots.pop(0)
         per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
@@ -140,7 +142,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                     out.notes.add(rel, text)
                 continue
             try:
-                tables = read_tables(p, read_root, max_memory_mb)
+                tables = read_tables(p, read_root, budget=memory)
                 if kind == "text" and is_note_file(p) and all(df.shape[1] < 2 for df in tables.values()):
                     text = read_note(p)  # a list of names or prose in a .txt: a note, not a table
                     if text is not None:
