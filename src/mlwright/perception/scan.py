@@ -115,10 +115,12 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
             read_root = root
+            document = p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or p in json_docs
             if printable(rel) != rel:  # bytes that are not UTF-8 in the name: read a copy under a printable name
-                p, read_root = _printable_copy(p, root, unpack_dir / "renamed"), unpack_dir / "renamed"
+                read_root = unpack_dir / "renamed" / (root.name if unpacked else "")  # one place per archive
+                p = _printable_copy(p, root, read_root)
                 out.read_notes.append(f"{printable(rel)}: the file name is not valid UTF-8; read from a copy, "
-                                      f"unpacked/renamed/{p.relative_to(read_root).as_posix()}, in the run folder")
+                                      f"{p.relative_to(unpack_dir.parent).as_posix()}, in the run folder")
                 rel = printable(rel)
             out.files.append(rel)
             if is_archive(p):
@@ -130,7 +132,7 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 out.images[rel] = Path(os.path.abspath(p))
                 continue
-            if p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or p in json_docs:
+            if document:
                 out.documents[rel] = Path(os.path.abspath(p))
                 continue
             kind = sniff_kind(p)
