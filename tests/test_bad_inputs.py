@@ -229,3 +229,22 @@ def test_a_data_or_output_folder_whose_path_is_not_utf8_is_a_clear_error(tmp_pat
     assert r.returncode == 2 and "Traceback" not in text, text[-3000:]
     assert f"The {which} folder's path is not valid UTF-8" in text and "\\xff" in text
     assert not out.exists()
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_an_id_named_twice_is_used_only_when_both_copies_agree(tmp_path, same):
+    df = make_classification_frame()
+    df["other_id"] = df["customer_id"] if same else df["customer_id"].iloc[::-1].to_numpy()
+    cols = ["customer_id", "x1", "x2", "color", "other_id"]
+    for name, part, extra in (("train.csv", df.iloc[60:], ["label"]), ("test.csv", df.iloc[:60], [])):
+        (tmp_path / name).write_text(",".join(["customer_id", "x1", "x2", "color", "customer_id"] + extra) + "\n"
+                                     + part[cols + extra].to_csv(index=False, header=False))
+    task = "predict the label; write predictions.csv with columns customer_id,label"
+    if same:
+        ex = explain(tmp_path, task)
+        assert ex.spec.id_column == "customer_id" and ex.spec.n_test_rows == 60
+        assert "test.csv: the header names 'customer_id' 2 times; the columns are renamed 'customer_id', " \
+               "'customer_id_1' (left to right)" in ex.spec.notes
+    else:
+        with pytest.raises(DataError, match="The id column 'customer_id' appears 2 times in the header of test.csv"):
+            explain(tmp_path, task)
