@@ -64,6 +64,44 @@ def test_quotes_backslashes_and_unicode_in_names_and_labels_end_to_end(tmp_path)
     assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
 
 
+def test_an_output_column_naming_nothing_in_the_data_is_refused(tmp_path):
+    split_write(make_classification_frame(), tmp_path, "label")
+    task = "Predict attrition for each customer; write predictions.csv with columns customer_id,attrition"
+    with pytest.raises(DataError, match="output column 'attrition'") as e:
+        explain(tmp_path, task)
+    assert "--target label" in e.value.render()
+    # --target is the user's word: the asked output name is kept
+    spec = explain(tmp_path, task, target="label").spec
+    assert (spec.target, spec.output_columns) == ("label", ["customer_id", "attrition"])
+    # a generic output word, a class of the target, or a near name is not an error
+    for cols, want in (("customer_id,prediction", "prediction"), ("customer_id,yes", "yes"),
+                       ("customer_id,label_probability", "label_probability")):
+        spec = explain(tmp_path, f"write predictions.csv with columns {cols}").spec
+        assert spec.target == "label" and spec.output_columns[-1] == want
+
+
+def test_ids_with_a_repeat_or_blanks_are_kept_as_in_the_test_file(tmp_path):
+    """An id column with flaws still names the rows: never replaced by row numbers mlwright makes up."""
+    df = make_classification_frame(n=200)
+    df["customer_id"] = range(1000, 1200)  # whole numbers: a blank must not turn them into 1003.0
+    data = tmp_path / "data"
+    data.mkdir()
+    df.iloc[60:].to_csv(data / "train.csv", index=False)
+    test = df.iloc[:60].drop(columns=["label"]).astype({"customer_id": object})
+    test.iloc[10, 0] = test.iloc[9, 0]  # two rows share an id
+    test.iloc[[3, 40], 0] = None  # two rows have none
+    test.to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "predict label for each customer", "--output", str(out),
+                "--time-limit", "60", "--no-autogluon", "--llm", "none")
+    assert r.returncode == 0, r.stderr[-3000:]
+    pred = pd.read_csv(out / "predictions.csv", dtype=str, keep_default_na=False)
+    want = ["" if v is None else str(v) for v in test["customer_id"]]
+    assert list(pred.columns) == ["customer_id", "label"] and list(pred["customer_id"]) == want
+    notes = json.loads((out / "run.json").read_text())["task"]["notes"]
+    assert any("named like an id, but 1 value(s) repeat and 2 test row(s) have none" in n for n in notes), notes
+
+
 def test_a_quoted_class_label_is_not_taken_for_a_missing_column(tmp_path):
     split_write(make_classification_frame(), tmp_path, "label")
     assert explain(tmp_path, "Predict `yes` or `no` for each customer in test.csv").spec.target == "label"

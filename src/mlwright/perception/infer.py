@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
-from mlwright.perception.profile import column_kind, key_text, looks_like_id_name
+from mlwright.perception.profile import column_kind, key_text, looks_like_id_name, nearly_unique_ids
 from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
@@ -216,6 +216,33 @@ def _check_named_target(hints: TextHints, train: pd.DataFrame, train_name: str) 
     raise DataError(f"The task asks to predict {name!r}, but the training table has no such column.",
                     where=train_name, hint=f"Its columns: {', '.join(map(str, cols[:40]))}. Name the target with "
                                            "--target COLUMN, or use the column's name in the task.")
+
+
+_OUTPUT_WORDS = {"prediction", "predictions", "predicted", "pred", "preds", "target", "label", "labels", "class",
+                 "category", "value", "score", "probability", "probabilities", "prob", "proba", "y", "yhat", "output",
+                 "answer", "result", "forecast", "estimate", "expected", "outcome", "response"}
+
+
+def _check_output_columns(hints: TextHints, train: pd.DataFrame, test: pd.DataFrame, target: str,
+                          train_name: str) -> None:
+    """"Write columns customer_id,attrition" when nothing in the data is called anything like `attrition`: the
+    answer would be another column's prediction under the asked name. A value column passes when it is near a
+    training column's name, a class of the target (`great` = P(great)) or a generic word (prediction, label...)."""
+    out = [c for c in hints.output_columns if c not in set(test.columns)]
+    if len(hints.output_columns) >= 2 and out and out[0] == hints.output_columns[0] and looks_like_id_name(out[0]):
+        out = out[1:]  # the key column's name, which the test table may spell differently or lack
+    known = [_norm(str(c)) for c in train.columns] + \
+        [_norm(v) for v in train[target].dropna().astype(str).unique()[:1000]]
+    for oc in out:
+        n = _norm(oc)
+        words = set(re.findall(r"[a-z]+", str(oc).lower()))
+        if not n or words & _OUTPUT_WORDS or any(k and (n in k or k in n) for k in known):
+            continue
+        raise DataError(f"The task asks for an output column {oc!r}, but no column of the training table (nor any "
+                        f"class of the target {target!r}) is called anything like it.", where=train_name,
+                        hint=f"Its columns: {', '.join(map(str, list(train.columns)[:40]))}. If {target!r} is what "
+                             f"to predict, say so with --target {target} (the output column keeps the name "
+                             f"{oc!r}); else name the column to predict with --target COLUMN.")
 
 
 def _refuse_repeated_name(col: str, role: str, repeated: dict[str, dict[str, list[str]]], table: str,
@@ -424,6 +451,15 @@ def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample
         if column_kind(test[c], c) == "id" and test[c].is_unique and test[c].dtype == object:
             notes.append(f"id column {c!r}: unique codes per test row")
             return c
+    for c in tcols:  # an id with flaws (a repeat, a blank) still names the rows: kept as it is, one row each
+        if looks_like_id_name(c) and nearly_unique_ids(test[c]) and column_kind(test[c], c) != "text":
+            repeats = int(key_text(test[c].dropna()).duplicated().sum())
+            blanks = int(test[c].isna().sum())
+            flaws = ([f"{repeats} value(s) repeat"] if repeats else []) + \
+                ([f"{blanks} test row(s) have none"] if blanks else [])
+            notes.append(f"id column {c!r}: named like an id, but {' and '.join(flaws)}; the ids are kept as in "
+                         "the test file (one prediction per test row, in its order; a missing id stays empty)")
+            return c
     # the task names an id column the test lacks (e.g. a headerless file): the test's own key stands in
     out = hints.output_columns
     keys = [c for c in tcols if _key_like(train, test, c) and column_kind(test[c], c) != "text"]
@@ -505,6 +541,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
             test_name = f"{train_name} (rows where {how})"
             notes.append(f"test rows: the {len(test)} rows of {train_name!r} where {how}; {flag!r} marks the split "
                          "and is not a feature")
+    user_target = forced_target
     if forced_target is None:
         named = [c for c in side.target_columns() if c in train.columns and (test is None or c not in test.columns)]
         if len(named) == 1 and not hints.output_columns and not any(hints.mentions(c) for c in train.columns):
@@ -573,6 +610,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     found = detect_forecasting(labeled, test, target, hints, notes)
     if found:
         return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name, wide)
+    if not user_target:  # --target is the user's word that this column fills the asked output
+        _check_output_columns(hints, labeled, test, target, train_name)
     if wide is not None:
         raise DataError("The table looks like wide time series (one column per series), but the test timestamps "
                         "do not continue the series.", where=train_name,
@@ -595,6 +634,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     if id_col is not None:
         _refuse_repeated_name(id_col, "id", repeated, test_name or train_name, test, train_name)
     test = follow_template(test, id_col, sample, sample_name or "", notes)
+    if id_col is not None and pd.api.types.is_float_dtype(test[id_col]):
+        whole = test[id_col].dropna()
+        if len(whole) and bool((np.mod(whole.to_numpy(), 1) == 0).all()):  # whole ids made floats by a blank
+            test = test.assign(**{id_col: test[id_col].map(lambda v: None if pd.isna(v) else str(int(v)))})
     if id_col is not None and not test[id_col].is_unique:
         notes.append(f"id column {id_col!r} has duplicates in the test table; using it anyway as the output key")
     # output format

@@ -124,7 +124,19 @@ def profile_table(name: str, path: str, df: pd.DataFrame) -> TableProfile:
     return TableProfile(name=name, path=path, n_rows=len(df), n_columns=df.shape[1], columns=cols)
 
 
+def nearly_unique_ids(values: pd.Series) -> bool:
+    """An id column with a few flaws: at most 10% of the rows without a value and at most 5% of the others
+    repeating one. Named like an id, such a column still names the rows (flawed data, not a group key: a key shared
+    by several rows repeats far more often); fully unique columns pass too."""
+    s = pd.Series(values).replace("", np.nan)
+    present = s.dropna()
+    if len(s) < 5 or len(present) < 0.9 * len(s):
+        return False
+    return int(key_text(present).duplicated().sum()) <= 0.05 * len(present)
+
+
 def key_text(values) -> pd.Series:
     """Key values as text, the way they match across files: 7, 7.0 (a float column after a blank) and '7' agree."""
-    s = pd.Series(values).astype(str).str.strip()
+    raw = pd.Series(values)
+    s = raw.astype(str).str.strip().where(raw.notna(), "")  # a missing key (None, NaN) is empty everywhere
     return s.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)

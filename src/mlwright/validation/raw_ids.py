@@ -11,7 +11,7 @@ from typing import Optional
 
 import pandas as pd
 
-from mlwright.perception.profile import _natural_language as natural_language, looks_like_id_name
+from mlwright.perception.profile import _natural_language as natural_language, looks_like_id_name, nearly_unique_ids
 from mlwright.schemas import TaskSpec
 
 _TEXT = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
@@ -72,6 +72,9 @@ def _id_like(col: list[str], n_rows: int, first: bool = True) -> bool:
     Measurements are not ids: decimals never, unique whole numbers only in the first column (where keys sit)."""
     for values, name in ((col[1:], col[0]), (col, None)):
         vals = [v.strip() for v in values]
+        if name is not None and looks_like_id_name(name) and len(vals) == n_rows \
+                and nearly_unique_ids(pd.Series(vals)):  # an id with a few flaws still names the rows
+            return True
         if len(vals) != n_rows or any(not v for v in vals) or len(set(vals)) != len(vals):
             continue
         if name is not None and looks_like_id_name(name):
@@ -126,7 +129,7 @@ def check_raw_ids(spec: TaskSpec, pred: pd.DataFrame, data_dir: Path, keys: Opti
     for k in keys if keys is not None else spec.key_columns:
         if k not in pred.columns:
             continue
-        got = {_norm(v) for v in pred[k].astype(str)}
+        got = {_norm(v) for v in pred[k].dropna().astype(str)} - {""}  # an empty id matches nothing
         if not any(got <= s for s in sets):
             example = next(iter(got - set().union(*sets)), next(iter(got), ""))
             return (f"the prediction ids in {k!r} are not the values of any column of the raw test file(s) "
