@@ -73,10 +73,13 @@ def test_an_output_column_naming_nothing_in_the_data_is_refused(tmp_path):
     # --target is the user's word: the asked output name is kept
     spec = explain(tmp_path, task, target="label").spec
     assert (spec.target, spec.output_columns) == ("label", ["customer_id", "attrition"])
-    # a generic output word, a class of the target, or a near name is not an error
-    for cols, want in (("customer_id,prediction", "prediction"), ("customer_id,yes", "yes"),
-                       ("customer_id,label_probability", "label_probability")):
-        spec = explain(tmp_path, f"write predictions.csv with columns {cols}").spec
+    # a generic output word, a class of the target, a near name, or a bare header (a name chosen for the answer,
+    # not a claim about the data) is not an error
+    for task, want in (("predict the prediction; columns customer_id,prediction", "prediction"),
+                       ("predict yes for each customer; columns customer_id,yes", "yes"),
+                       ("predict label_probability; columns customer_id,label_probability", "label_probability"),
+                       ("give me probabilities; columns customer_id,attrition", "attrition")):
+        spec = explain(tmp_path, task).spec
         assert spec.target == "label" and spec.output_columns[-1] == want
 
 
@@ -286,3 +289,29 @@ def test_an_id_named_twice_is_used_only_when_both_copies_agree(tmp_path, same):
     else:
         with pytest.raises(DataError, match="The id column 'customer_id' appears 2 times in the header of test.csv"):
             explain(tmp_path, task)
+
+
+def test_numbers_with_odd_entries_and_dates_in_the_users_form_are_read_the_same_for_new_rows(tmp_path):
+    """A numeric column with a few 'n/a'/'--' entries is numbers (the odd ones missing), not categories; a date
+    column in the user's own form is timestamps. Both decisions are in run.json and `predict` reads new rows the
+    same way."""
+    df = make_classification_frame(n=300)
+    df["x1"] = df["x1"].astype(object)
+    for i in range(0, 300, 7):
+        df.loc[i, "x1"] = ["abc", "--", "?", "1,5"][i % 4]
+    df.insert(1, "signup", pd.date_range("2020-01-01", periods=300).strftime("%d/%m/%Y"))
+    data = split_write(df, tmp_path / "data", "label")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "predict label for each customer", "--output", str(out),
+                "--time-limit", "60", "--no-autogluon", "--llm", "none")
+    assert r.returncode == 0, r.stderr[-3000:]
+    task = json.loads((out / "run.json").read_text())["task"]
+    assert task["numeric_columns"] == ["x1"] and task["date_columns"]["signup"]["pattern"] == "%d/%m/%Y"
+    assert any(n.startswith("column 'x1': numbers with 4 odd form(s)") for n in task["notes"])
+    new = df.iloc[:20].drop(columns=["label"])
+    new.to_csv(tmp_path / "new.csv", index=False)
+    r = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--output", str(tmp_path / "new_pred.csv"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    new_pred = pd.read_csv(tmp_path / "new_pred.csv", dtype=str)
+    run_pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(new_pred["label"]) == list(run_pred["label"][:20])  # the same rows read the same way

@@ -13,6 +13,7 @@ from mlwright.errors import DataError, MlwrightError
 from mlwright.execution.sandbox import folders_of, run_sandboxed
 from mlwright.perception.materialize import write_table
 from mlwright.perception.documents import TEXT_COLUMN
+from mlwright.perception.feature_readings import read_as_learned
 from mlwright.perception.forecast_output import by_row_key, with_timestamps, write_dates_back
 from mlwright.perception.images import new_images_frame
 from mlwright.perception.readers import _decode
@@ -67,6 +68,7 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
     ts, labels = spec.timeseries, None
     if ts is not None and ts.timestamp_column in new.columns:  # the model reads timestamps, not the user's strings
         new, labels = with_timestamps(new, ts)
+    new = read_as_learned(new, spec)
     problem = compare_columns(spec, new)
     if problem:
         raise DataError(problem, where=str(new_data), hint="Give the new rows the same columns as the training data.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 
 ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
@@ -15,9 +15,10 @@ RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
 
 class DateFormat(BaseModel):
-    """How a column writes its dates (the spec's copy of perception.dates.DateFormat, kept here so that reading
-    a run.json needs no pandas): `kind` iso, pattern (strftime-like) or excel (serial days); `pattern` is also
-    how dates are written back."""
+    """How a column writes its dates: `kind` iso (pandas' ISO 8601 reader), pattern (strftime-like: %Y %y %m %d
+    %b %B %H %M %S, %-m / %-d / %-H without zero padding, %q quarter, %G-W%V ISO week) or excel (serial days).
+    `pattern` is also how dates are written back (for iso and excel too). Here, not in perception.dates, so that
+    reading a run.json needs no pandas."""
 
     kind: Literal["iso", "pattern", "excel"]
     pattern: str = "%Y-%m-%d"
@@ -90,11 +91,6 @@ class TimeSeriesSpec(BaseModel):
     output_columns: list[str] = Field(default_factory=list)  # the user's file when it is keyed by a row id the
     # test rows carry (e.g. id,sales): attempts write (item, time, value), the run's file maps them to those rows
 
-    @field_validator("date_format", mode="before")
-    @classmethod
-    def _any_date_format(cls, v):
-        # perception.dates builds its own DateFormat (same fields): taken by value
-        return v.model_dump() if isinstance(v, BaseModel) and not isinstance(v, DateFormat) else v
 
 
 class ImageSpec(BaseModel):
@@ -124,6 +120,9 @@ class TaskSpec(BaseModel):
     class_labels: list[str] = Field(default_factory=list)  # as strings, sorted
     positive_class: Optional[str] = None  # binary: the class whose probability is asked for
     feature_columns: list[str]
+    # feature columns read differently from their raw text, the same for train, test and new rows
+    date_columns: dict[str, DateFormat] = Field(default_factory=dict)  # the user's date forms, read as timestamps
+    numeric_columns: list[str] = Field(default_factory=list)  # numbers with a few odd entries (read as missing)
     dropped_columns: dict[str, str] = Field(default_factory=dict)  # column -> reason
     n_train_rows: int
     n_test_rows: int

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
-from pydantic import BaseModel
+from mlwright.schemas import DateFormat
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -63,28 +63,7 @@ _LAYOUTS: list[tuple[str, bool]] = [(p, False) for p in [
     ("%Y%m%d", True), ("%Y%m", True), ("%Y", True)]
 
 
-class DateFormat(BaseModel):
-    """How a column writes its dates: `kind` iso (pandas' ISO 8601 reader), pattern (strftime-like: %Y %y %m %d
-    %b %B %H %M %S, %-m / %-d / %-H without zero padding, %q quarter, %G-W%V ISO week) or excel (serial days).
-    `pattern` is also how dates are written back (for iso and excel too)."""
-
-    kind: Literal["iso", "pattern", "excel"]
-    pattern: str = "%Y-%m-%d"
-    month_case: Literal["title", "upper", "lower"] = "title"
-    numeric: bool = False  # the values were numbers (years, yyyymmdd, serial days)
-    note: str = ""  # why this reading, when another one was possible
-
-    @property
-    def unit(self) -> str:
-        """The finest calendar field the format writes: second, minute, hour, day, week, month, quarter, year."""
-        p = self.pattern.replace("-", "")
-        for tok, unit in (("%S", "second"), ("%M", "minute"), ("%H", "hour"), ("%I", "hour"), ("%d", "day"),
-                          ("%V", "week"), ("%m", "month"), ("%b", "month"), ("%B", "month"), ("%q", "quarter")):
-            if tok in p:
-                return unit
-        return "day" if self.kind != "pattern" else "year"
-
-
+# DateFormat (how a column writes its dates) lives in schemas: reading a run.json needs no pandas
 # ---- reading --------------------------------------------------------------------------------------------------
 
 def is_date_name(name: Optional[str]) -> bool:

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
+from mlwright.perception.feature_readings import learn_readings
 from mlwright.perception.profile import column_kind, key_text, looks_like_id_name, nearly_unique_ids
 from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
-from mlwright.perception.dates import detect_date_format, parse_dates
 from mlwright.perception.side_files import SideNotes, name_headerless_tables
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
@@ -225,9 +225,11 @@ _OUTPUT_WORDS = {"prediction", "predictions", "predicted", "pred", "preds", "tar
 
 def _check_output_columns(hints: TextHints, train: pd.DataFrame, test: pd.DataFrame, target: str,
                           train_name: str) -> None:
-    """"Write columns customer_id,attrition" when nothing in the data is called anything like `attrition`: the
-    answer would be another column's prediction under the asked name. A value column passes when it is near a
-    training column's name, a class of the target (`great` = P(great)) or a generic word (prediction, label...)."""
+    """"Predict attrition ...; write columns customer_id,attrition" when nothing in the data is called anything like
+    `attrition`: the answer would be another column's prediction under the asked name. Only a column the text asks
+    to predict counts (a bare output header such as `churn` for the one candidate `left_company` is a name the user
+    chose for the answer); it passes when near a training column's name, a class of the target (`great` =
+    P(great)) or a generic word (prediction, label...)."""
     out = [c for c in hints.output_columns if c not in set(test.columns)]
     if len(hints.output_columns) >= 2 and out and out[0] == hints.output_columns[0] and looks_like_id_name(out[0]):
         out = out[1:]  # the key column's name, which the test table may spell differently or lack
@@ -236,7 +238,8 @@ def _check_output_columns(hints: TextHints, train: pd.DataFrame, test: pd.DataFr
     for oc in out:
         n = _norm(oc)
         words = set(re.findall(r"[a-z]+", str(oc).lower()))
-        if not n or words & _OUTPUT_WORDS or any(k and (n in k or k in n) for k in known):
+        if not n or not hints.asks_to_predict(oc) or words & _OUTPUT_WORDS or \
+                any(k and (n in k or k in n) for k in known):
             continue
         raise DataError(f"The task asks for an output column {oc!r}, but no column of the training table (nor any "
                         f"class of the target {target!r}) is called anything like it.", where=train_name,
@@ -662,6 +665,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
                                                             class_labels, y, target, notes)
 
+    date_columns, numeric_columns = learn_readings(labeled, test, [c for c in shared if c != id_col], notes)
     # features: shared columns, minus ids and columns that carry nothing
     dropped: dict[str, str] = {}
     features = []
@@ -678,12 +682,6 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
             dropped[c] = f"{kind} in the training data"
         else:
             features.append(c)
-    for c in features:  # dates in the user's own form become timestamps, so every recipe reads them the same
-        if column_kind(labeled[c], c) == "datetime" and labeled[c].dtype == object:
-            fmt = detect_date_format(pd.concat([labeled[c], test[c]], ignore_index=True), c)
-            if fmt is not None and fmt.kind != "iso":
-                labeled[c], test[c] = parse_dates(labeled[c], fmt), parse_dates(test[c], fmt)
-                notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")
     if not features:
         raise DataError("No usable feature columns: every column shared by train and test is an id, constant or "
                         "empty.", where=train_name, hint="Check that the test file has the feature columns.")
@@ -705,6 +703,8 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         class_labels=class_labels,
         positive_class=positive,
         feature_columns=features,
+        date_columns={c: f for c, f in date_columns.items() if c in features},
+        numeric_columns=[c for c in numeric_columns if c in features],
         dropped_columns=dropped,
         ids_numbered=id_col is None,
         n_train_rows=len(labeled),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import warnings
 from collections import Counter
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -122,6 +122,24 @@ def profile_table(name: str, path: str, df: pd.DataFrame) -> TableProfile:
             example_values=[str(v)[:60] for v in nonnull.unique()[:5]],
         ))
     return TableProfile(name=name, path=path, n_rows=len(df), n_columns=df.shape[1], columns=cols)
+
+
+def numbers_with_odd_values(s: pd.Series) -> Optional[tuple[pd.Series, list[str]]]:
+    """A text column of numbers with a few odd entries ('n/a', '--', 'abc'): at least 80% of the values are
+    numbers and the others take at most 10 distinct forms. Returns the numbers (odd entries missing) and the odd
+    forms; None otherwise. Zero-led codes ('007') are codes, not numbers."""
+    if s.dtype != object:
+        return None
+    text = s.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if len(text) < 10 or text.str.match(r"^-?0\d").any():
+        return None
+    nums = pd.to_numeric(text, errors="coerce")
+    odd = text[nums.isna()]
+    if nums.notna().mean() < 0.8 or odd.nunique() > 10 or odd.empty:
+        return None
+    out = pd.to_numeric(s.astype(str).str.strip().where(s.notna(), None), errors="coerce").astype(float)
+    return out, sorted(odd.unique().tolist())
 
 
 def nearly_unique_ids(values: pd.Series) -> bool:

@@ -89,6 +89,11 @@ class TextHints(BaseModel):
     named_target: Optional[str] = None  # "predict `churn`": a quoted name right after a verb of predicting
 
 
+    def asks_to_predict(self, name: str) -> bool:
+        """Whether the text names this as the thing to predict: a verb of predicting, then the name (quoted or not)."""
+        return bool(re.search(_PREDICT_VERBS + r"\s+(?:the\s+|an?\s+|le\s+|la\s+|les\s+|die\s+|den\s+|das\s+|"
+                              r"el\s+|o\s+|il\s+)?[`\"']?" + re.escape(name) + r"(?![\w])", self.text, re.I))
+
     def mentions(self, name: str) -> bool:
         """Whether the text names this column (as a word, case-insensitive)."""
         if name in self.backticked:
@@ -148,8 +153,9 @@ def _prediction_file(text: str, data_files: set[str]) -> Optional[str]:
     return best
 
 
-_NAMED_TARGET = re.compile(r"\b(?:predict|forecast|estimate|classify|model|pr[ée]di(?:re|s|sez)|pr[ée]voir|"
-                           r"vorhersagen|prognostizieren|predecir|predizer|prever|prevedere)\s+(?:the\s+|le\s+|la\s+|"
+_PREDICT_VERBS = (r"\b(?:predict|forecast|estimate|classify|model|pr[ée]di(?:re|s|sez)|pr[ée]voir|vorhersagen|"
+                  r"prognostizieren|predecir|predizer|prever|prevedere)")
+_NAMED_TARGET = re.compile(_PREDICT_VERBS + r"\s+(?:the\s+|le\s+|la\s+|"
                            r"les\s+|die\s+|den\s+|das\s+|el\s+|o\s+|a\s+|il\s+)?[`\"']([^`\"'\n]{1,60})[`\"']", re.I)
 
 

@@ -1,0 +1,47 @@
+"""How feature columns are read, decided once on the training and test rows and applied the same way to new rows
+(`mlwright predict`): dates written in the user's own form become timestamps, and numbers with a few odd entries
+('n/a', '--') become numbers with those entries missing. The decisions live in the TaskSpec (date_columns,
+numeric_columns), so every recipe, LLM script and later prediction sees the same columns."""
+from __future__ import annotations
+
+import pandas as pd
+
+from mlwright.perception.dates import detect_date_format, parse_dates
+from mlwright.perception.profile import column_kind, numbers_with_odd_values
+from mlwright.schemas import DateFormat, TaskSpec
+
+
+def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
+                   notes: list[str]) -> tuple[dict[str, DateFormat], list[str]]:
+    """Convert `columns` of train and test in place where a reading applies; return what was decided."""
+    dates: dict[str, DateFormat] = {}
+    numeric: list[str] = []
+    for c in columns:
+        both = pd.concat([train[c], test[c]], ignore_index=True)
+        found = numbers_with_odd_values(both)
+        if found is not None:
+            nums, odd = found
+            train[c], test[c] = nums[:len(train)].to_numpy(), nums[len(train):].to_numpy()
+            numeric.append(c)
+            notes.append(f"column {c!r}: numbers with {len(odd)} odd form(s) ({', '.join(map(repr, odd[:5]))}), "
+                         "read as missing values")
+            continue
+        if column_kind(train[c], c) == "datetime" and train[c].dtype == object:
+            fmt = detect_date_format(both, c)
+            if fmt is not None and fmt.kind != "iso":
+                train[c], test[c] = parse_dates(train[c], fmt), parse_dates(test[c], fmt)
+                dates[c] = fmt
+                notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")
+    return dates, numeric
+
+
+def read_as_learned(df: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+    """New rows read the way the run read its training rows."""
+    out = df.copy()
+    for c, fmt in spec.date_columns.items():
+        if c in out.columns and out[c].dtype == object:
+            out[c] = parse_dates(out[c], fmt)
+    for c in spec.numeric_columns:
+        if c in out.columns and not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = pd.to_numeric(out[c].astype(str).str.strip().where(out[c].notna(), None), errors="coerce")
+    return out
