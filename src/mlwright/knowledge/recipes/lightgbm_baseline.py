@@ -5,6 +5,8 @@ import lightgbm as lgb
 
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 SEED = int(PARAMS.get("seed", 0))
+BUDGET = float(PARAMS.get("time_budget", 600))
+TREES = {"n": int(PARAMS.get("n_estimators", 600)), "lr": 0.03}  # fewer, larger steps when time is short
 
 
 class Prep:
@@ -36,7 +38,7 @@ class Prep:
         return pd.to_datetime(v, errors="coerce", format="mixed").notna().mean() > 0.95
 
     def transform(self, X):
-        out = pd.DataFrame(index=X.index)
+        out = {}  # built in one go: a frame grown column by column is slow on wide tables
         for c in self.nums:
             out[c] = pd.to_numeric(X[c], errors="coerce")
         for c in self.dates:
@@ -47,9 +49,11 @@ class Prep:
             t = X[c].fillna("").astype(str)
             out[c + "__len"], out[c + "__words"] = t.str.len(), t.str.count(" ") + 1
         for c, levels in self.cats.items():
-            out[c] = pd.Categorical(X[c].astype(str).where(X[c].notna(), None), categories=levels)
-        out.columns = safe_names(out.columns)
-        return out
+            out[c] = pd.Series(pd.Categorical(X[c].astype(str).where(X[c].notna(), None), categories=levels),
+                               index=X.index)
+        frame = pd.DataFrame(out, index=X.index)
+        frame.columns = safe_names(frame.columns)
+        return frame
 
 
 def safe_names(cols):
@@ -64,14 +68,34 @@ def safe_names(cols):
     return out
 
 
-def make_model(n_rows):
-    params = dict(n_estimators=int(PARAMS.get("n_estimators", 600)), learning_rate=0.03,
+def make_model(n_rows, n_features=0):
+    # wide tables: each tree sees about 500 columns (a tree's cost grows with the columns it scans)
+    colsample = 0.7 if n_features <= 700 else max(0.1, 500 / n_features)
+    params = dict(n_estimators=TREES["n"], learning_rate=TREES["lr"],
                   num_leaves=15 if n_rows < 2000 else 31, min_child_samples=5 if n_rows < 500 else 20,
-                  subsample=0.8, subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0,
+                  subsample=0.8, subsample_freq=1, colsample_bytree=colsample, reg_lambda=1.0,
                   random_state=SEED, n_jobs=1 if n_rows < 20000 else min(4, os.cpu_count() or 1), verbose=-1)
     if PROBLEM == "regression":
         return lgb.LGBMRegressor(**params)
     return lgb.LGBMClassifier(**params)
+
+
+def fit_trees_to_budget(X, y, n_fits, probe=40):
+    """Time a few trees on one fold's rows; when the (n_folds + 1) fits would not end in 80% of the budget, use
+    fewer trees with a larger learning rate (the same total step size, up to a rate of 0.3)."""
+    want = TREES["n"]
+    TREES["n"] = probe
+    t = time.time()
+    make_model(len(X), X.shape[1]).fit(X, y)
+    per_tree = (time.time() - t) / probe
+    TREES["n"] = want
+    left = 0.8 * BUDGET - (time.time() - T0)
+    affordable = int(left / (n_fits * max(per_tree, 1e-6)))
+    if affordable < want:
+        TREES["n"] = max(20, affordable)
+        TREES["lr"] = min(0.3, 0.03 * want / TREES["n"])
+        log(f"{per_tree * 1000:.1f} ms a tree: {TREES['n']} trees at learning rate {TREES['lr']:.3f} fit the "
+            f"{BUDGET:.0f}s budget ({want} wanted)")
 
 
 def fit(train, test, out_dir, model_dir):
@@ -81,9 +105,11 @@ def fit(train, test, out_dir, model_dir):
     X, Xt = prep.transform(train), prep.transform(test)
     log(f"{len(X)} rows, {X.shape[1]} features after preparation")
     folds = cv_splits(X, y, N_FOLDS, SEED)
+    if X.shape[0] * X.shape[1] > 200_000:
+        fit_trees_to_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], len(folds) + 1)
     oof_parts, rows = [], []
     for i, (tr, va) in enumerate(folds):
-        m = make_model(len(tr)).fit(X.iloc[tr], y_fit.iloc[tr])
+        m = make_model(len(tr), X.shape[1]).fit(X.iloc[tr], y_fit.iloc[tr])
         oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
         log(f"fold {i + 1} done")
@@ -92,7 +118,7 @@ def fit(train, test, out_dir, model_dir):
         oof = np.concatenate(oof_parts)
     else:
         oof = pd.concat(oof_parts, ignore_index=True)
-    model = make_model(len(X)).fit(X, y_fit)
+    model = make_model(len(X), X.shape[1]).fit(X, y_fit)
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
