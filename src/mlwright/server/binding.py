@@ -3,8 +3,9 @@
 Loopback (127.0.0.1, ::1, localhost) is the default. Any other address reaches beyond this machine: the
 server then prints a warning, refuses a short hand-picked token (a generated one is always strong) and
 prints the addresses it really listens on — every interface address when bound to 0.0.0.0 or ::, never
-127.0.0.1 alone. The socket is bound before anything is printed, so the printed port is the real one
-(also for --port 0) and a busy port is a clear error rather than a traceback.
+127.0.0.1 alone. The socket is bound and listening before anything is printed, so the printed port is the real one
+(also for --port 0), a client that connects as soon as it reads the address is queued rather than refused
+while the server starts, and a busy port is a clear error rather than a traceback.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def check_token(host: str, token: str | None) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port (not yet listening); a clear error when that is impossible."""
+    """A TCP socket bound to host:port and listening (the server accepts from it later); a clear error when that
+    is impossible."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as e:
@@ -70,6 +72,7 @@ def bind(host: str, port: int) -> socket.socket:
             except (OSError, AttributeError):
                 pass
         sock.bind(addr)
+        sock.listen(socket.SOMAXCONN)
     except OSError as e:
         sock.close()
         raise MlwrightError(f"Cannot listen on {host}:{port}: {e.strerror or e}.",
