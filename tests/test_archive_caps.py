@@ -85,3 +85,17 @@ def test_member_count_is_capped(tmp_path, monkeypatch):
             z.writestr(f"f{i}.txt", "x")
     with pytest.raises(DataError, match="60 members"):
         unpack_archive(tmp_path / "many.zip", tmp_path / "out", budget=UnpackBudget(members_left=50))
+
+
+def test_the_archives_of_one_upload_share_the_cap(tmp_path, small_caps):
+    """Five archives of 3 MB each are each under the caps; together (15 MB) they pass the upload's 12 MB."""
+    from mlwright.uploads import UploadRefused, store_files
+
+    _tgz_of_zeros(tmp_path / "part.tar.gz", 3 * MB)
+    payload = (tmp_path / "part.tar.gz").read_bytes()
+    root = tmp_path / "uploads"
+    ok = store_files([(f"p{i}.tar.gz", io.BytesIO(payload)) for i in range(3)], root)
+    assert len(ok["files"]) == 3
+    with pytest.raises(UploadRefused, match="inflate|limit"):
+        store_files([(f"p{i}.tar.gz", io.BytesIO(payload)) for i in range(5)], root)
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == [ok["upload_id"]]  # nothing half-kept

@@ -55,7 +55,8 @@ def _clean_name(name: str | None) -> PurePosixPath:
 def store_files(files: Sequence[tuple[str | None, BinaryIO]], uploads_root: Path) -> dict:
     """Store (name, binary file) pairs in a new upload folder under `uploads_root`; one archive is unpacked into
     it, several archives each into a folder of their name. Returns upload_id, data_path, files and bytes."""
-    from mlwright.perception.archives import is_archive  # only when storing: the launcher needs UPLOAD_ID alone
+    # only when storing: the launcher needs UPLOAD_ID alone
+    from mlwright.perception.archives import UnpackBudget, is_archive
 
     names = [_clean_name(name) for name, _ in files]
     if len(set(names)) != len(names):
@@ -67,6 +68,7 @@ def store_files(files: Sequence[tuple[str | None, BinaryIO]], uploads_root: Path
     upload_id = f"u-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     dest = uploads_root / upload_id
     dest.mkdir()
+    budget = UnpackBudget()  # every archive of one upload unpacks against one byte and file budget
     try:
         single_archive = len(files) == 1 and is_archive(Path(names[0].name))
         for (_, f), name in zip(files, names):
@@ -74,7 +76,7 @@ def store_files(files: Sequence[tuple[str | None, BinaryIO]], uploads_root: Path
                 target = dest if single_archive else dest / name.parent / _archive_stem(name.name)
                 if target != dest and target.exists():
                     raise UploadRefused(f"Archive {name} would unpack over an uploaded file of the same name.")
-                _unpack(f, name, target, uploads_root)
+                _unpack(f, name, target, uploads_root, budget)
             else:
                 out = dest / Path(*name.parts)
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,7 @@ def _archive_stem(name: str) -> str:
     return name
 
 
-def _unpack(f: BinaryIO, name: PurePosixPath, target: Path, uploads_root: Path) -> None:
+def _unpack(f: BinaryIO, name: PurePosixPath, target: Path, uploads_root: Path, budget) -> None:
     from mlwright.perception.archives import unpack_archive
 
     # the archive is staged in a temporary file (removed afterwards); only its checked contents are kept
@@ -109,6 +111,6 @@ def _unpack(f: BinaryIO, name: PurePosixPath, target: Path, uploads_root: Path) 
         with open(staged, "wb") as o:
             shutil.copyfileobj(f, o, 1 << 20)
         try:
-            unpack_archive(staged, target)
+            unpack_archive(staged, target, budget=budget)
         except MlwrightError as e:
             raise UploadRefused(f"Refusing the archive {name}: {e.render()}") from None
