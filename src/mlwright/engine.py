@@ -39,7 +39,8 @@ from mlwright.perception.scan import load_folder
 from mlwright.perception.forecast_output import LABELS, write_forecast
 from mlwright.perception.task_text import parse_task_text
 from mlwright.planning.ensemble import select_blend
-from mlwright.planning.planner import INTERRUPTED, Planner, finish_reserve
+from mlwright.planning.budget import RunClock
+from mlwright.planning.planner import INTERRUPTED, Planner
 from mlwright.schemas import (AblationResult, AttemptPlan, AttemptRecord, BestAttempt, Refinement, RunSummary,
                               TaskSpec)
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
@@ -101,7 +102,7 @@ class Run:
         self.out = opts.output_dir.resolve()
         self._emit = emit
         self.ask = ask
-        self.t0 = time.time()
+        self.clock = RunClock(opts.time_limit)
         self.attempt_seconds = 0.0
         self.journal: Optional[Journal] = None
         self._summary_lock = threading.Lock()
@@ -125,9 +126,6 @@ class Run:
             self.journal.event(stage, message, data or None)
         self._emit(stage, message, data)
 
-    def time_left(self) -> float:
-        return self.opts.time_limit - (time.time() - self.t0)
-
     def write_summary(self, beat: bool = False) -> None:
         if self.llm is not None:
             self.summary.llm = self.summary.llm.model_copy(update={
@@ -138,7 +136,7 @@ class Run:
         with self._summary_lock:  # the heartbeat thread writes it too
             if beat and not self._beating.is_set():
                 return
-            self.summary.wall_seconds = round(time.time() - self.t0, 2)
+            self.summary.wall_seconds = round(self.clock.elapsed(), 2)
             self.summary.overhead_seconds = round(self.summary.wall_seconds - self.attempt_seconds, 2)
             tmp = self.out / (RUN_JSON + ".tmp")
             tmp.write_text(self.summary.model_dump_json(indent=2))
@@ -177,8 +175,8 @@ class Run:
             for a in self.journal.attempts():
                 if a.status == "running":  # the process died with the run: journal it as such
                     self.journal.save_attempt(a.model_copy(update={"status": "failed", "error": INTERRUPTED}))
-            self.emit("resume", f"resuming with {self.time_left():.0f}s of the budget left",
-                      time_left=round(self.time_left(), 1))
+            self.emit("resume", f"resuming with {self.clock.left():.0f}s of the budget left",
+                      time_left=round(self.clock.left(), 1))
         iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
         self.summary.sandbox = iso.as_dict() | {
             "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
@@ -215,7 +213,7 @@ class Run:
     def agent(self, cls):
         """An LLM agent whose calls end before the run's budget does."""
         a = cls(self.llm, self.failures, lambda m: self.emit("llm", m))
-        a.deadline = self.t0 + self.opts.time_limit - finish_reserve(self.opts.time_limit) - 5
+        a.deadline = self.clock.llm_deadline()
         return a
 
     def reopen(self) -> None:
@@ -223,7 +221,7 @@ class Run:
         prev = load_summary(self.out)
         if prev.status == "succeeded":
             raise MlwrightError(f"The run already succeeded: {self.out}", hint="Start a new run instead.")
-        self.t0 = time.time() - prev.wall_seconds
+        self.clock.resume(prev.wall_seconds)
         self.attempt_seconds = prev.wall_seconds - (prev.overhead_seconds or 0.0)
         self.summary.error = None
         self.summary.refinement = prev.refinement  # an ablation study already run is not repeated
@@ -366,7 +364,7 @@ class Run:
         history: list[AttemptRecord] = self.journal.attempts() if self.opts.resume else []
         best = self._best(spec, history, None)
         self.knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
-        while (plan := planner.next_attempt(history, self.time_left())) is not None:
+        while (plan := planner.next_attempt(history, self.clock.usable())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
                 # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
                 self.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {g}", attempt_id=plan.attempt_id)
@@ -386,7 +384,7 @@ class Run:
     def ensemble(self, spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame, history: list[AttemptRecord],
                  best: Optional[AttemptRecord]) -> Optional[AttemptRecord]:
         """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
-        usable = self.time_left() - finish_reserve(self.opts.time_limit)
+        usable = self.clock.usable()
         if usable < 10:
             return best
         blend = select_blend(spec, train, history)
@@ -417,7 +415,7 @@ class Run:
         analyst, refiner = self.agent(ErrorAnalyst), self.agent(RefinementAgent)
         unusable_in_a_row = 0
         while self.llm_attempts < self.opts.max_llm_attempts and unusable_in_a_row < 2:
-            usable = self.time_left() - finish_reserve(self.opts.time_limit)
+            usable = self.clock.usable()
             if usable < 25 or self.usage.stopped_reason:
                 if self.usage.stopped_reason:
                     self.emit("planning", f"LLM use stopped: {self.usage.stopped_reason}; finishing with what we have")
@@ -448,7 +446,7 @@ class Run:
                         self.journal.move_guidance(next_id, len(history) + 1)
                         next_id = len(history) + 1
                     best = self._best(spec, history, best)
-                    usable = self.time_left() - finish_reserve(self.opts.time_limit)
+                    usable = self.clock.usable()
                     if usable < 25:
                         break
                 focus_block = self.summary.refinement.focus
@@ -512,7 +510,7 @@ class Run:
         params = (self.journal.attempt_params(parent.attempt_id) or {}) | {"time_budget": round(per_variant, 1)}
         results = []
         for ab in plan.ablations:
-            usable = self.time_left() - finish_reserve(self.opts.time_limit)
+            usable = self.clock.usable()
             if usable < 2 * per_variant + 25:  # keep time for the refinement attempts themselves
                 self.emit("planning", f"ablation of `{ab.block}` skipped: not enough time left")
                 continue
@@ -635,7 +633,7 @@ class Run:
             self._beating.clear()
             self.summary.status = "succeeded"
         self.emit("report", "writing report.html")
-        self.summary.wall_seconds = round(time.time() - self.t0, 2)  # the report shows the time up to now
+        self.summary.wall_seconds = round(self.clock.elapsed(), 2)  # the report shows the time up to now
         try:
             from mlwright.report.html import write_report
 

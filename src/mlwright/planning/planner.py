@@ -8,14 +8,8 @@ from typing import Callable, Optional
 from mlwright.knowledge.library import Card, recipes_for
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 
-# seconds a finished run needs after the last attempt: copy the best model, write the report and run.json
-FINISH_RESERVE_S = 6.0
 BASELINE_SHARE = 0.25
 INTERRUPTED = "interrupted"  # the error of an attempt that mlwright's death cut short (journaled so on resume)
-
-
-def finish_reserve(time_limit: float) -> float:
-    return FINISH_RESERVE_S + 0.02 * time_limit
 
 
 def autogluon_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
@@ -82,8 +76,8 @@ class Planner:
     def recipes(self) -> list[str]:
         return [c.recipe for c in self.baselines + self.mains]
 
-    def next_attempt(self, history: list[AttemptRecord], time_left: float) -> Optional[AttemptPlan]:
-        usable = time_left - finish_reserve(self.time_limit)
+    def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
+        """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
         next_id = len(history) + 1
         tried = {h.recipe for h in history if h.error != INTERRUPTED}  # a kill of mlwright says nothing of a recipe
         valid = [h for h in history if h.status == "succeeded"]

@@ -1,0 +1,98 @@
+"""The time budget in one place (issue #11, item 4): the run clock's arithmetic and the planner's split of what
+it says is usable, tested in-process with an injected clock and made-up recipe cards (no fitting)."""
+from __future__ import annotations
+
+import pytest
+
+from mlwright.knowledge.library import Card
+from mlwright.planning.budget import LLM_MARGIN_S, RunClock, finish_reserve
+from mlwright.planning.planner import INTERRUPTED, Planner
+from mlwright.schemas import AttemptRecord, TaskSpec
+
+
+class FakeTime:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_clock_counts_down_and_keeps_the_finish_reserve():
+    now = FakeTime()
+    clock = RunClock(300, now=now)
+    assert clock.reserve == finish_reserve(300) == pytest.approx(12.0)
+    now.t += 100
+    assert (clock.elapsed(), clock.left(), clock.usable()) == pytest.approx((100, 200, 188))
+    assert clock.llm_deadline() == pytest.approx(1000 + 300 - 12 - LLM_MARGIN_S)
+    now.t += 250
+    assert clock.left() == pytest.approx(-50) and clock.usable() < 0  # past the limit: nothing is usable
+
+
+def test_a_resumed_clock_starts_from_what_was_spent():
+    now = FakeTime()
+    clock = RunClock(200, now=now)
+    now.t += 5000  # mlwright was dead for a while: that time is not the run's
+    clock.resume(spent=120)
+    assert clock.elapsed() == pytest.approx(120) and clock.left() == pytest.approx(80)
+
+
+def _spec() -> TaskSpec:
+    return TaskSpec(problem_type="binary", target="y", metric="roc_auc", higher_is_better=True, train_table="t",
+                    test_table="u", id_column="id", prediction_file="p.csv", output_id_column="id",
+                    output_columns=["id", "y"], output_kind="probability", class_labels=["0", "1"],
+                    positive_class="1", feature_columns=["a"], n_train_rows=100, n_test_rows=10)
+
+
+def _planner(limit: float, keep: float = 0.0) -> Planner:
+    p = Planner(_spec(), limit, use_autogluon=False, keep_for_later_s=keep)
+    p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline")]
+    p.mains = [Card(key="m1", name="strong", body="", recipe="strong", min_time_s=45, time_share=0.6),
+               Card(key="m2", name="other", body="", recipe="other", min_time_s=40, time_share=1.0)]
+    return p
+
+
+def _done(plan, status="succeeded", error=None) -> AttemptRecord:
+    return AttemptRecord(attempt_id=plan.attempt_id, kind=plan.kind, recipe=plan.recipe, title=plan.title,
+                         status=status, time_budget_s=plan.time_budget_s, metric="roc_auc", error=error,
+                         score=0.8 if status == "succeeded" else None, started_at=0.0, workdir="w")
+
+
+def test_the_planner_splits_the_usable_time():
+    p = _planner(600)
+    first = p.next_attempt([], 588)
+    assert first.recipe == "fast" and first.time_budget_s == pytest.approx(150)  # a quarter of the limit
+    history = [_done(first)]
+    second = p.next_attempt(history, 430)
+    # its share of what is usable, leaving the later main recipe its minimum
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(min(0.6 * 430, 430 - 40))
+    assert second.kind == "improve" and second.parent_id == 1 and second.attempt_id == 2
+    history.append(_done(second))
+    third = p.next_attempt(history, 170)
+    assert third.recipe == "other" and third.time_budget_s == pytest.approx(170)  # the last one takes the rest
+    history.append(_done(third))
+    assert p.next_attempt(history, 100) is None  # everything tried, nothing failed
+
+
+def test_the_planner_keeps_time_for_later_and_stops_when_too_little_is_left():
+    p = _planner(300, keep=100)
+    first = p.next_attempt([], 288)
+    assert first.time_budget_s == pytest.approx(75)
+    history = [_done(first)]
+    main = p.next_attempt(history, 200)
+    assert main.time_budget_s <= 100  # the kept share stays for the LLM attempts
+    assert _planner(300).next_attempt([], 7.9) is None
+    only_baseline = _planner(30).next_attempt([], 18)
+    assert only_baseline.time_budget_s == pytest.approx(18)  # no main recipe fits: the baseline takes it all
+
+
+def test_a_failed_attempt_gets_one_lighter_retry_and_an_interrupted_one_is_run_again():
+    p = _planner(600)
+    first = p.next_attempt([], 588)
+    assert p.next_attempt([_done(first, "failed", "boom")], 100).recipe == "strong"  # main recipes come first
+    p.mains = []
+    retry = p.next_attempt([_done(first, "failed", "boom")], 100)
+    assert retry.kind == "debug" and retry.parent_id == 1 and retry.time_budget_s == pytest.approx(80)
+    assert p.next_attempt([_done(first, "failed", "boom"), _done(retry, "failed", "again")], 100) is None
+    again = p.next_attempt([_done(first, "failed", INTERRUPTED)], 100)
+    assert again.recipe == "fast" and again.kind != "debug"  # a kill of mlwright says nothing about the recipe
