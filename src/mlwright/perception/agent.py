@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from mlwright.execution.sandbox import run_sandboxed
 from mlwright.llm.agent import Agent, extract_code
-from mlwright.perception.task_text import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
 from mlwright.schemas import DataProfile, TaskSpec
 
 

@@ -26,7 +26,8 @@ from mlwright.perception.infer import (MIN_TRAIN_ROWS, Inferred, _is_sample_subm
                                        infer_problem_type, output_format)
 from mlwright.perception.profile import looks_like_id_name
 from mlwright.perception.scan import LoadedFolder
-from mlwright.perception.task_text import HIGHER_IS_BETTER, TextHints
+from mlwright.perception.task_text import TextHints
+from mlwright.validation.metrics import HIGHER_IS_BETTER
 from mlwright.schemas import ImageSpec, TaskSpec
 
 PATH_COLUMN = "path"

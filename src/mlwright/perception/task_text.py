@@ -23,10 +23,6 @@ _METRIC_PATTERNS: list[tuple[str, list[str]]] = [
     ("r2", [r"\br2\b", r"r²", r"r-squared", r"coefficient of determination"]),
 ]
 
-HIGHER_IS_BETTER = {"mase": False, "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True, "r2": True,
-                    "log_loss": False, "rmse": False, "rmsle": False, "mae": False, "mse": False, "mape": False}
-CLASSIFICATION_METRICS = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss"}
-REGRESSION_METRICS = {"mase", "rmse", "rmsle", "mae", "mse", "mape", "r2"}
 
 _FILE = re.compile(r"`?([\w\-./]*[\w\-]\.(?:csv|tsv|parquet|json|jsonl|txt))\b`?", re.I)
 _WRITE_VERB = re.compile(r"\b(write|save|output|produce|create|return|submit|give me|store|export|"

@@ -1,5 +1,13 @@
-"""The task metrics, computed by mlwright itself (never read from a script's or an LLM's output)."""
+"""The task metrics, computed by mlwright itself (never read from a script's or an LLM's output).
+
+`METRICS` is the one registry: each metric's name, direction, what it scores (values, labels or class
+probabilities), the problem kinds it applies to and its function. Perception (which metric a task gets and
+which way is better), validation, ensembling and the report all read it; scikit-learn is imported only when a
+score is computed (reading a folder needs none)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -7,46 +15,72 @@ import pandas as pd
 from mlwright.schemas import TaskSpec
 
 
+def _sk():
+    from sklearn import metrics
+
+    return metrics
+
+
+def _roc_auc(yt, proba, classes, positive):
+    if len(classes) == 2:
+        return _sk().roc_auc_score((yt == positive).astype(int), proba[:, classes.index(positive)])
+    return _sk().roc_auc_score(yt, proba / proba.sum(axis=1, keepdims=True), multi_class="ovr", labels=classes)
+
+
+def _log_loss(yt, proba, classes, positive):
+    p = np.clip(proba, 1e-15, 1)
+    return _sk().log_loss(yt, p / p.sum(axis=1, keepdims=True), labels=classes)
+
+
+def _rmsle(yt, yp):
+    return np.sqrt(np.mean((np.log1p(np.clip(yt, 0, None)) - np.log1p(np.clip(yp, 0, None))) ** 2))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    scores: Literal["values", "labels", "probabilities"]  # what the function is given besides the truth
+    kind: Literal["regression", "classification"]  # forecasts use the regression metrics (and MASE)
+    fn: Callable[..., float]  # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("rmse", False, "values", "regression", lambda yt, yp: np.sqrt(np.mean((yt - yp) ** 2))),
+    Metric("mse", False, "values", "regression", lambda yt, yp: np.mean((yt - yp) ** 2)),
+    Metric("rmsle", False, "values", "regression", _rmsle),
+    Metric("mae", False, "values", "regression", lambda yt, yp: np.mean(np.abs(yt - yp))),
+    Metric("mape", False, "values", "regression", lambda yt, yp: _sk().mean_absolute_percentage_error(yt, yp)),
+    Metric("r2", True, "values", "regression", lambda yt, yp: _sk().r2_score(yt, yp)),
+    # per series MAE over the in-sample seasonal-naive MAE: needs the series, so forecast_score computes it
+    Metric("mase", False, "values", "regression", lambda yt, yp: float("nan")),
+    Metric("accuracy", True, "labels", "classification", lambda yt, lab, classes: np.mean(lab == yt)),
+    Metric("balanced_accuracy", True, "labels", "classification",
+           lambda yt, lab, classes: _sk().balanced_accuracy_score(yt, lab)),
+    Metric("macro_f1", True, "labels", "classification",
+           lambda yt, lab, classes: _sk().f1_score(yt, lab, average="macro", labels=classes)),
+    Metric("roc_auc", True, "probabilities", "classification", _roc_auc),
+    Metric("log_loss", False, "probabilities", "classification", _log_loss),
+]}
+HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
+CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
+REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
+
+
 def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> float:
     """pred: column `prediction` (regression) or one probability column per class (`p::<class>`)."""
-    from sklearn import metrics as M  # here, not at import: reading a folder (explain) needs no scikit-learn
-
-    m = spec.metric
-    if spec.problem_type == "regression":
-        yt = y_true.to_numpy(dtype=float)
-        yp = pred["prediction"].to_numpy(dtype=float)
-        if m == "rmse":
-            return float(np.sqrt(np.mean((yt - yp) ** 2)))
-        if m == "mse":
-            return float(np.mean((yt - yp) ** 2))
-        if m == "rmsle":
-            return float(np.sqrt(np.mean((np.log1p(np.clip(yt, 0, None)) - np.log1p(np.clip(yp, 0, None))) ** 2)))
-        if m == "mae":
-            return float(np.mean(np.abs(yt - yp)))
-        if m == "mape":
-            return float(M.mean_absolute_percentage_error(yt, yp))
-        if m == "r2":
-            return float(M.r2_score(yt, yp))
-        raise ValueError(f"metric {m} does not apply to regression")
+    metric = METRICS.get(spec.metric)
+    kind = "regression" if spec.problem_type == "regression" else "classification"
+    if metric is None or metric.kind != kind or metric.name == "mase":
+        raise ValueError(f"metric {spec.metric} does not apply to {kind}")
+    if kind == "regression":
+        return float(metric.fn(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float)))
     classes = spec.class_labels
     proba = pred[[f"p::{c}" for c in classes]].to_numpy(dtype=float)
     yt = y_true.astype(str).to_numpy()
-    labels = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
-    if m == "accuracy":
-        return float(np.mean(labels == yt))
-    if m == "balanced_accuracy":
-        return float(M.balanced_accuracy_score(yt, labels))
-    if m == "macro_f1":
-        return float(M.f1_score(yt, labels, average="macro", labels=classes))
-    if m == "roc_auc":
-        if spec.problem_type == "binary":
-            pos = classes.index(spec.positive_class)
-            return float(M.roc_auc_score((yt == spec.positive_class).astype(int), proba[:, pos]))
-        return float(M.roc_auc_score(yt, proba / proba.sum(axis=1, keepdims=True), multi_class="ovr", labels=classes))
-    if m == "log_loss":
-        p = np.clip(proba, 1e-15, 1)
-        return float(M.log_loss(yt, p / p.sum(axis=1, keepdims=True), labels=classes))
-    raise ValueError(f"metric {m} does not apply to classification")
+    if metric.scores == "labels":
+        return float(metric.fn(yt, np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)], classes))
+    return float(metric.fn(yt, proba, classes, spec.positive_class))
 
 
 def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> float:

@@ -1,0 +1,72 @@
+"""The metric registry (issue #11, item 6): one entry per metric, used by perception, validation, ensembling and
+the report. Each metric is checked on a small hand-made example against scikit-learn or its textbook formula."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from mlwright.perception.task_text import _METRIC_PATTERNS, parse_task_text
+from mlwright.schemas import TaskSpec
+from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, METRICS, REGRESSION_METRICS,
+                                         constant_baseline, is_better, score_predictions)
+
+Y = pd.Series([3.0, -0.5, 2.0, 7.0, 4.0])
+P = np.array([2.5, 0.0, 2.0, 8.0, 3.0])
+
+
+def _spec(problem: str, metric: str, classes=(), positive=None) -> TaskSpec:
+    return TaskSpec(problem_type=problem, target="y", metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
+                    train_table="t", test_table="u", id_column="id", prediction_file="p.csv",
+                    output_id_column="id", output_columns=["id", "y"], output_kind="label",
+                    class_labels=list(classes), positive_class=positive, feature_columns=["a"], n_train_rows=5,
+                    n_test_rows=5)
+
+
+@pytest.mark.parametrize("metric, want", [
+    ("rmse", np.sqrt(skm.mean_squared_error(Y, P))), ("mse", skm.mean_squared_error(Y, P)),
+    ("mae", skm.mean_absolute_error(Y, P)), ("r2", skm.r2_score(Y, P)),
+    ("mape", skm.mean_absolute_percentage_error(Y, P)),
+    ("rmsle", np.sqrt(skm.mean_squared_log_error(Y.clip(lower=0), np.clip(P, 0, None))))])
+def test_regression_metrics(metric, want):
+    got = score_predictions(_spec("regression", metric), Y, pd.DataFrame({"prediction": P}))
+    assert got == pytest.approx(want)
+
+
+YC = pd.Series(["a", "b", "c", "a", "b", "c"])
+PROBA = np.array([[.7, .2, .1], [.2, .5, .3], [.1, .6, .3], [.4, .4, .2], [.3, .3, .4], [.2, .2, .6]])
+
+
+@pytest.mark.parametrize("metric, want", [
+    ("accuracy", 4 / 6), ("balanced_accuracy", skm.balanced_accuracy_score(YC, ["a", "b", "b", "a", "c", "c"])),
+    ("macro_f1", skm.f1_score(YC, ["a", "b", "b", "a", "c", "c"], average="macro")),
+    ("log_loss", skm.log_loss(YC, PROBA, labels=["a", "b", "c"])),
+    ("roc_auc", skm.roc_auc_score(YC, PROBA, multi_class="ovr", labels=["a", "b", "c"]))])
+def test_classification_metrics(metric, want):
+    pred = pd.DataFrame(PROBA, columns=["p::a", "p::b", "p::c"])
+    got = score_predictions(_spec("multiclass", metric, ("a", "b", "c")), YC, pred)
+    assert got == pytest.approx(want)  # ties (row 4: .4/.4) go to the first class, as argmax does
+
+
+def test_binary_roc_auc_scores_the_positive_class():
+    y = pd.Series(["no", "yes", "yes", "no"])
+    pred = pd.DataFrame({"p::no": [.9, .2, .4, .3], "p::yes": [.1, .8, .6, .7]})
+    spec = _spec("binary", "roc_auc", ("no", "yes"), positive="yes")
+    assert score_predictions(spec, y, pred) == pytest.approx(skm.roc_auc_score([0, 1, 1, 0], [.1, .8, .6, .7]))
+
+
+def test_the_registry_is_the_one_list():
+    assert set(HIGHER_IS_BETTER) == set(METRICS) == CLASSIFICATION_METRICS | REGRESSION_METRICS
+    assert not CLASSIFICATION_METRICS & REGRESSION_METRICS
+    assert {m for m, _ in _METRIC_PATTERNS} <= set(METRICS)  # every metric a task can name is scored
+    assert parse_task_text("Metric: macro F1").metric == "macro_f1"
+    for name, m in METRICS.items():
+        assert m.higher_is_better == (name in {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"})
+
+
+def test_a_metric_of_the_wrong_kind_is_refused_and_direction_decides_better():
+    with pytest.raises(ValueError, match="does not apply"):
+        score_predictions(_spec("regression", "accuracy"), Y, pd.DataFrame({"prediction": P}))
+    assert is_better(_spec("regression", "rmse"), 1.0, 2.0) and not is_better(_spec("regression", "r2"), 0.1, 0.2)
+    assert constant_baseline(_spec("regression", "mae"), Y) == pytest.approx(np.mean(np.abs(Y - Y.median())))
