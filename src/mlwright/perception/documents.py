@@ -19,6 +19,8 @@ from mlwright.perception.task_text import TextHints
 
 _TEST_DIR = re.compile(r"^(test|tests|testing|unlabell?ed|new|predict|to_predict|holdout|eval)([_\- ].*)?$", re.I)
 TEXT_COLUMN = "text"
+# the table mlwright builds from class folders; its label column is mlwright's name, not the user's
+CLASS_FOLDER_TABLE = "train_documents"
 
 
 def _strings(obj) -> list[str]:
@@ -141,7 +143,7 @@ def _documents_beside_table(folder: LoadedFolder) -> list[str]:
                 f"file name{'' if keep_ext else ' without extension'}, their text = column {tcol!r} as in {name})"]
     if len(classes) >= 2 and not test_docs:
         label = "label"
-        folder.tables["train_documents"] = pd.DataFrame({tcol: [_read(folder.documents[r]) or "" for r in labeled],
+        folder.tables[CLASS_FOLDER_TABLE] = pd.DataFrame({tcol: [_read(folder.documents[r]) or "" for r in labeled],
                                                          label: [r.split("/")[-2] for r in labeled]})
         folder.documents = {}
         return [f"documents: {len(labeled)} labeled documents in {len(classes)} class folders train; their text is "
@@ -199,7 +201,7 @@ def detect_document_task(folder: LoadedFolder, hints: TextHints, forced_target: 
                           label_col: [r[2] for r in train_rows]})
     test = pd.DataFrame({id_col: names if use_names else [r[0] for r in test_rows],
                          TEXT_COLUMN: [r[1] for r in test_rows]})
-    tables = {"train_documents": train, "test_documents": test, **({sample[0]: sample[1]} if sample else {})}
+    tables = {CLASS_FOLDER_TABLE: train, "test_documents": test, **({sample[0]: sample[1]} if sample else {})}
     inferred = infer_task(tables, hints, forced_target=forced_target, ask=ask)
     notes = inferred.spec.notes
     notes.insert(0, f"documents: {len(train_rows)} labeled in {len(labels)} class folders, {len(test_rows)} to "

@@ -18,8 +18,9 @@ from mlwright.perception.multitable import enrich
 from mlwright.perception.side_files import SideNotes, name_headerless_tables
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
-from mlwright.perception.task_text import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, TextHints)
+from mlwright.perception.task_text import TextHints
 from mlwright.schemas import TaskSpec, WideLayout
+from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
 
 Asker = Callable[[str, list[str]], str]  # (question, candidates) -> chosen candidate
 
@@ -613,7 +614,10 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     found = detect_forecasting(labeled, test, target, hints, notes)
     if found:
         return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name, wide)
-    if not user_target:  # --target is the user's word that this column fills the asked output
+    from mlwright.perception.documents import CLASS_FOLDER_TABLE  # (documents imports this module)
+
+    # --target is the user's word that this column fills the asked output; class folders have no column name
+    if not user_target and train_name != CLASS_FOLDER_TABLE:
         _check_output_columns(hints, labeled, test, target, train_name)
     if wide is not None:
         raise DataError("The table looks like wide time series (one column per series), but the test timestamps "
