@@ -24,7 +24,7 @@ def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
             train[c], test[c] = nums[:len(train)].to_numpy(), nums[len(train):].to_numpy()
             numeric.append(c)
             notes.append(f"column {c!r}: numbers with {len(odd)} odd form(s) ({', '.join(map(repr, odd[:5]))}), "
-                         "read as missing values")
+                         "read as missing values" if odd else f"column {c!r}: numbers written as text, read as numbers")
             continue
         if column_kind(train[c], c) == "datetime" and train[c].dtype == object:
             fmt = detect_date_format(both, c)

@@ -125,8 +125,8 @@ def profile_table(name: str, path: str, df: pd.DataFrame) -> TableProfile:
 
 
 def numbers_with_odd_values(s: pd.Series) -> Optional[tuple[pd.Series, list[str]]]:
-    """A text column of numbers with a few odd entries ('n/a', '--', 'abc'): at least 80% of the values are
-    numbers and the others take at most 10 distinct forms. Returns the numbers (odd entries missing) and the odd
+    """A text column of numbers, perhaps with a few odd entries ('n/a', '--', 'abc'): at least 80% of the values
+    are numbers and the others take at most 10 distinct forms. Returns the numbers (odd entries missing) and the odd
     forms; None otherwise. Zero-led codes ('007') are codes, not numbers."""
     if s.dtype != object:
         return None
@@ -136,7 +136,7 @@ def numbers_with_odd_values(s: pd.Series) -> Optional[tuple[pd.Series, list[str]
         return None
     nums = pd.to_numeric(text, errors="coerce")
     odd = text[nums.isna()]
-    if nums.notna().mean() < 0.8 or odd.nunique() > 10 or odd.empty:
+    if nums.notna().mean() < 0.8 or odd.nunique() > 10:
         return None
     out = pd.to_numeric(s.astype(str).str.strip().where(s.notna(), None), errors="coerce").astype(float)
     return out, sorted(odd.unique().tolist())
