@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -1158,7 +1157,7 @@ def run_escapes(work: Path, picked: set = frozenset()) -> list[dict]:
 
             def recording(tmp_path, code, name="probe.py", **kw):
                 res, out = real_attempt(tmp_path, code, name=name, **kw)
-                outputs.append(out)
+                outputs.append(out)  # noqa: B023 - called only within this iteration (sec.attempt is reset)
                 return res, out
             sec.attempt = recording
             mp = pytest.MonkeyPatch()

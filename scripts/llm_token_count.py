@@ -41,7 +41,8 @@ def out(m, X):
 def fit(train, test, out_dir, model_dir):
     X, y = prepare(train), target_series(train)
     BUG
-    cv = KFold(5, shuffle=True, random_state=0) if PROBLEM == "regression" else StratifiedKFold(5, shuffle=True, random_state=0)
+    cv = (KFold(5, shuffle=True, random_state=0) if PROBLEM == "regression"
+          else StratifiedKFold(5, shuffle=True, random_state=0))
     parts, rows = [], []
     for tr, va in cv.split(X, y):
         parts.append(out(model().fit(X.iloc[tr], y.iloc[tr]), X.iloc[va]))

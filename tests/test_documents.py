@@ -52,7 +52,8 @@ def test_document_folders_end_to_end(tmp_path):
 def test_predict_on_a_folder_of_new_documents(tmp_path):
     root, _ = _corpus(tmp_path)
     out = tmp_path / "run"
-    r = run_cli("run", str(root), "--task", "Classify each review; write predictions.csv with columns filename,sentiment",
+    r = run_cli("run", str(root), "--task",
+                "Classify each review; write predictions.csv with columns filename,sentiment",
                 "--output", str(out), "--time-limit", "60", "--no-autogluon")
     assert r.returncode == 0, r.stderr
     new = tmp_path / "new_docs"

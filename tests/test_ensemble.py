@@ -20,7 +20,8 @@ def _spec():
 def _attempt(tmp_path, i, p, score):
     d = tmp_path / f"a{i}"
     d.mkdir()
-    pd.DataFrame({"__row__": np.arange(len(p)), "p::0": 1 - p, "p::1": p}).to_csv(d / "oof_predictions.csv", index=False)
+    pd.DataFrame({"__row__": np.arange(len(p)), "p::0": 1 - p, "p::1": p}).to_csv(d / "oof_predictions.csv",
+                                                                                  index=False)
     pd.DataFrame({"p::0": [0.5] * 10, "p::1": [0.5] * 10}).to_csv(d / "test_predictions_raw.csv", index=False)
     return AttemptRecord(attempt_id=i, kind="draft", recipe=f"r{i}", title="t", status="succeeded",
                          started_at=time.time(), time_budget_s=1, score=score, workdir=str(d))

@@ -17,7 +17,8 @@ def _tables(df, target, n_test=50, train="train.csv", test="test.csv"):
 
 
 @pytest.mark.parametrize("text,file,cols,metric,proba", [
-    ("predict the sale price; write submission.csv with Id,SalePrice", "submission.csv", ["Id", "SalePrice"], None, False),
+    ("predict the sale price; write submission.csv with Id,SalePrice", "submission.csv", ["Id", "SalePrice"], None,
+     False),
     ("Write `out.csv` with columns `id,species`. Metric: accuracy.", "out.csv", ["id", "species"], "accuracy", False),
     ("save them as preds.csv with columns customer_id and churn (churn = probability)", "preds.csv",
      ["customer_id", "churn"], None, True),

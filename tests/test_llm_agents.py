@@ -74,7 +74,8 @@ def test_llm_fixes_a_failing_script_on_the_second_try(churn_dir, tmp_path):
         if role == "perception":
             return '{"comments": "looks right"}'
         if role == "planner":
-            return json.dumps({"candidates": ["lightgbm", "logistic regression"], "action": "draft", "plan": "lightgbm"}) \
+            return json.dumps({"candidates": ["lightgbm", "logistic regression"], "action": "draft",
+                               "plan": "lightgbm"}) \
                 if not coder_calls else json.dumps({"action": "debug", "parent_id": 2, "plan": "fix the bug"})
         if role == "coder":
             coder_calls.append(req.prompt_text)
@@ -164,7 +165,8 @@ def test_interactive_guidance_reaches_the_coder_and_is_journaled(churn_dir, tmp_
     assert r.returncode == 0, r.stderr
     assert "use at most 150 trees" in prompts[0]
     with sqlite3.connect(out / "journal.sqlite") as con:
-        assert con.execute("SELECT text, consumed_by_attempt FROM guidance").fetchall() == [("use at most 150 trees", 2)]
+        assert con.execute("SELECT text, consumed_by_attempt FROM guidance").fetchall() == \
+            [("use at most 150 trees", 2)]
 
 
 READER = '''```python

@@ -43,7 +43,8 @@ def local_server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("the llama.cpp server did not start")
-    probe = urllib.request.Request(base + "/chat/completions", method="POST", headers={"Content-Type": "application/json"},
+    probe = urllib.request.Request(base + "/chat/completions", method="POST",
+                                   headers={"Content-Type": "application/json"},
                                    data=json.dumps({"messages": [{"role": "user", "content": "hi"}],
                                                     "max_tokens": 4}).encode())
     try:

@@ -107,7 +107,8 @@ def test_forced_id_and_test_are_checked(tmp_path):
 
 
 def _spec(**kw) -> TaskSpec:
-    base = dict(problem_type="binary", target="label", metric="accuracy", higher_is_better=True, train_table="train.csv",
+    base = dict(problem_type="binary", target="label", metric="accuracy", higher_is_better=True,
+                train_table="train.csv",
                 test_table="test.csv", id_column="cust", prediction_file="predictions.csv", output_id_column="cust",
                 output_columns=["cust", "label"], output_kind="label", feature_columns=["x1"], n_train_rows=1,
                 n_test_rows=1, test_sources=["test.csv"])
@@ -243,7 +244,8 @@ def test_forecasts_keyed_by_the_rows_own_id(tmp_path):
     test = pd.DataFrame([(9000 - i, s, m) for i, (s, m) in enumerate((s, m) for s in "ba" for m in fut)],
                         columns=["id", "store", "month"])
     test.to_csv(tmp_path / "test.csv", index=False)
-    s = explain(tmp_path, "Forecast `sales` for every row of test.csv. Write predictions.csv with columns id,sales.").spec
+    s = explain(tmp_path,
+                "Forecast `sales` for every row of test.csv. Write predictions.csv with columns id,sales.").spec
     assert s.problem_type == "forecasting" and s.timeseries.output_columns == ["id", "sales"]
     assert s.output_columns == ["store", "month", "sales"]  # what the attempts write
     pred = pd.DataFrame({"store": ["a"] * 3 + ["b"] * 3, "month": list(fut) * 2, "sales": [1, 2, 3, 4, 5, 6]})

@@ -51,7 +51,8 @@ def test_valid_file_and_label_set(tmp_path):
 def test_score_oof_uses_mlwrights_labels(tmp_path):
     y = pd.Series(["no", "yes", "no", "yes", "no", "yes"] * 5)
     p = tmp_path / "oof.csv"
-    good = pd.DataFrame({"__row__": np.arange(30), "p::no": (y == "no") * 0.8 + 0.1, "p::yes": (y == "yes") * 0.8 + 0.1})
+    good = pd.DataFrame({"__row__": np.arange(30), "p::no": (y == "no") * 0.8 + 0.1,
+                         "p::yes": (y == "yes") * 0.8 + 0.1})
     good.to_csv(p, index=False)
     score, n, _ = score_oof(_spec(n_train_rows=30), p, pd.DataFrame({'y': y}))
     assert score == 1.0 and n == 30

@@ -67,7 +67,8 @@ def run(
     max_llm_cost: Optional[float] = typer.Option(None, "--max-llm-cost", help="Stop LLM use past this cost (USD)."),
     max_llm_tokens: Optional[int] = typer.Option(None, "--max-llm-tokens", help="Stop LLM use past this many tokens."),
     max_llm_attempts: int = typer.Option(6, "--max-llm-attempts", help="At most this many LLM-written attempts."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Settings file (default: ./mlwright.yaml if present)."),
+    config: Optional[Path] = typer.Option(None, "--config",
+                                          help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
 ) -> None:
     """Understand the data and the task, write, run and validate solutions, keep the best."""
@@ -97,7 +98,8 @@ def run(
     if settings.available and not settings.model:
         _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
-                      id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit, llm=settings.provider,
+                      id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
+                      llm=settings.provider,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts,
                       use_autogluon=False if no_autogluon else None)
     import signal
@@ -115,7 +117,7 @@ def run(
         _fail_if_disk_full(e, output)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]; the journal and run.json in the output folder keep what was done")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     b = summary.best
     if summary.task and summary.task.ids_numbered:
         err.print(f"[yellow]note:[/] the rows to predict carry no id column; the ids in {summary.task.prediction_file} "

@@ -367,7 +367,8 @@ class Run:
         while (plan := planner.next_attempt(history, self.clock.usable())) is not None:
             for g in self.journal.take_guidance(plan.attempt_id):
                 # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
-                self.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {g}", attempt_id=plan.attempt_id)
+                self.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {g}",
+                          attempt_id=plan.attempt_id)
             rec = self.run_attempt(plan, spec, train, test)
             history.append(rec)
             if rec.status == "succeeded" and is_better(spec, rec.score, best.score if best else None):

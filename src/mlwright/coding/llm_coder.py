@@ -29,7 +29,7 @@ write_outputs with out-of-fold or holdout predictions on >= 20% of the training 
 as test_pred). End with:
 if __name__ == "__main__":
     cli(fit, predict)
-Use only: pandas, numpy, scikit-learn, lightgbm, joblib""" 
+Use only: pandas, numpy, scikit-learn, lightgbm, joblib"""
 
 
 class CodeAnswer(BaseModel):

@@ -261,8 +261,10 @@ class AnthropicBackend:
         if tin is None or tout is None:
             tin, tout = rough_tokens(system + "".join(t["content"] for t in turns)), rough_tokens(text)
         # prompt-cache reads/writes are input too (priced differently; the estimate ignores that)
-        tin += (getattr(usage, "cache_creation_input_tokens", 0) or 0) + (getattr(usage, "cache_read_input_tokens", 0) or 0)
-        return Result(text, int(tin), int(tout), getattr(resp, "model", None) or model, getattr(resp, "stop_reason", None))
+        tin += ((getattr(usage, "cache_creation_input_tokens", 0) or 0)
+                + (getattr(usage, "cache_read_input_tokens", 0) or 0))
+        return Result(text, int(tin), int(tout), getattr(resp, "model", None) or model,
+                      getattr(resp, "stop_reason", None))
 
     def classify(self, exc: BaseException) -> Failure | None:
         return _classify_stainless(self.sdk, exc)
@@ -301,7 +303,8 @@ class BedrockBackend:
             if self.send_temperature:
                 inference["temperature"] = temperature
             kwargs: dict[str, Any] = {"modelId": model, "inferenceConfig": inference,
-                                      "messages": [{"role": t["role"], "content": [{"text": t["content"]}]} for t in turns]}
+                                      "messages": [{"role": t["role"], "content": [{"text": t["content"]}]}
+                                                   for t in turns]}
             if system:
                 kwargs["system"] = [{"text": system}]
             try:

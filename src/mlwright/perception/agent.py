@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -46,7 +46,8 @@ class PerceptionAgent(Agent[TaskReview]):
     max_tokens = 600
     system = ("You check how an AutoML system understood a user's request. Given the data profile, the user's "
               "words and the system's reading (a TaskSpec), answer with a JSON object with the fields to CORRECT "
-              "(omit or null what is right): target, id_column (the test rows' key), metric (accuracy, balanced_accuracy, macro_f1, roc_auc, log_loss,"
+              "(omit or null what is right): target, id_column (the test rows' key), metric (accuracy, "
+              "balanced_accuracy, macro_f1, roc_auc, log_loss,"
               " rmse, rmsle, mae, mse, mape, r2, mase), prediction_file, output_columns, positive_class, and "
               "question (only when the request cannot be decided without the user), comments.")
 

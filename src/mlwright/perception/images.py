@@ -341,7 +341,7 @@ def detect_image_task(folder: LoadedFolder, hints: TextHints, forced_target: Opt
 def _train_from_folders(labeled: dict, test_roots: dict, forced_target: Optional[str], hints: TextHints,
                         notes: list[str]) -> dict:
     train_rels, labels = [], []
-    for root, classes in sorted(labeled.items()):
+    for _root, classes in sorted(labeled.items()):
         for cls, files in sorted(classes.items()):
             train_rels += files
             labels += [cls] * len(files)

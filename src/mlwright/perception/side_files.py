@@ -228,7 +228,6 @@ def _header_like_data(df) -> bool:
 def name_headerless_tables(tables: dict, table_paths: dict, notes: SideNotes) -> list[str]:
     """Give headerless tables the column names a side file lists (in place); re-read a table whose first row was
     taken for a header when a side file lists as many names and none of them. Returns what was done."""
-    import pandas as pd
 
     from mlwright.perception.readers import read_delimited
 

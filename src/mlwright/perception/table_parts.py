@@ -42,7 +42,7 @@ def stack_parts(tables: dict[str, pd.DataFrame], samples: set[str], notes: list[
         groups[own].remove(name)
         groups[key].append(name)
     out = dict(tables)
-    for (cols, _), names in groups.items():
+    for (_cols, _), names in groups.items():
         if len(names) < 2:
             continue
         names = sorted(names, key=lambda n: (bool(_VALID.search(n.rsplit("/", 1)[-1])), n))

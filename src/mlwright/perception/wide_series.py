@@ -56,9 +56,10 @@ def detect_dates_as_columns(train: pd.DataFrame, test: pd.DataFrame) -> Optional
 
 
 def detect_wide(train: pd.DataFrame, test: pd.DataFrame, hints: Optional[TextHints] = None) -> Optional[WideLayout]:
-    """Dates as columns (see detect_dates_as_columns), or dates as rows: a wide layout when a timestamp column is unique per training row, every test timestamp lies after the
-    last training one, and at least two numeric columns of the training table are absent or empty in the test
-    (unless the task names some of them but not all: then it asks for one target among train-only columns)."""
+    """Dates as columns (see detect_dates_as_columns), or dates as rows: a wide layout when a timestamp column is
+    unique per training row, every test timestamp lies after the last training one, and at least two numeric
+    columns of the training table are absent or empty in the test (unless the task names some of them but not
+    all: then it asks for one target among train-only columns)."""
     by_columns = detect_dates_as_columns(train, test)
     if by_columns is not None:
         return by_columns

@@ -100,7 +100,8 @@ class Planner:
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
         last = history[-1] if history else None
-        if last and last.status != "succeeded" and last.kind != "debug" and last.recipe in self.recipes and usable >= 30:
+        if (last and last.status != "succeeded" and last.kind != "debug" and last.recipe in self.recipes
+                and usable >= 30):
             budget = usable * 0.8
             return AttemptPlan(attempt_id=next_id, parent_id=last.attempt_id, kind="debug", recipe=last.recipe,
                                title=f"retry of attempt {last.attempt_id} with a lighter configuration",

@@ -94,8 +94,8 @@ class _Simplify(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign):
         self.generic_visit(node)
         t = node.targets[0]
-        if self.drop_columns and len(node.targets) == 1 and isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) \
-                and isinstance(t.slice.value, str):
+        if self.drop_columns and len(node.targets) == 1 and isinstance(t, ast.Subscript) \
+                and isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str):
             self.dropped += 1
             return ast.Pass()
         return node
@@ -162,7 +162,8 @@ class RefinementAgent(Agent[RefinementPlan]):
                 "Write the ablation variants.")
 
     def fallback(self, *, code: str, spec: TaskSpec, score: float) -> RefinementPlan:
-        return RefinementPlan(block=_guess_block(code), reason="feature preparation usually matters most on tabular data",
+        return RefinementPlan(block=_guess_block(code),
+                              reason="feature preparation usually matters most on tabular data",
                               ideas=["add interaction and ratio features", "encode categoricals by target statistics"],
                               ablations=deterministic_ablations(code))
 

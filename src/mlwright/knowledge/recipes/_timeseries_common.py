@@ -19,7 +19,8 @@ def elapsed():
 
 
 def to_time(values):
-    """Timestamps as a tz-naive DatetimeIndex (NaT where unparseable); integer stamps like 20140801 or 2014 are dates."""
+    """Timestamps as a tz-naive DatetimeIndex (NaT where unparseable); integer stamps like 20140801 or 2014 are
+    dates."""
     s = pd.Series(values).reset_index(drop=True)
     if not pd.api.types.is_datetime64_any_dtype(s):
         if pd.api.types.is_numeric_dtype(s):

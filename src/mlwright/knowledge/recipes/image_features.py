@@ -285,7 +285,7 @@ def sample_rows(y, n_keep):
     if PROBLEM == "regression":
         return np.sort(rng.choice(n, n_keep, replace=False))
     keep = []
-    for c, idx in pd.Series(np.arange(n)).groupby(y.to_numpy()):
+    for _c, idx in pd.Series(np.arange(n)).groupby(y.to_numpy()):
         k = max(min(len(idx), 5), int(round(n_keep * len(idx) / n)))
         keep.append(rng.choice(idx.to_numpy(), min(k, len(idx)), replace=False))
     return np.sort(np.concatenate(keep))

@@ -282,16 +282,16 @@ def run_candidates(names, hist, H, deadline):
         for r in ready:
             name, p, t0 = running.pop(r)
             try:
-                status, payload, secs = r.recv()
+                status, payload, _secs = r.recv()
             except (EOFError, OSError):
-                status, payload, secs = "error", f"process ended without a result (exit code {p.exitcode})", 0.0
+                status, payload, _secs = "error", f"process ended without a result (exit code {p.exitcode})", 0.0
             p.join(5)
             if status == "ok":
                 results[name] = (payload, time.time() - t0)
             else:
                 log(f"candidate {name} failed: {payload.splitlines()[0]}")
         if time.time() > deadline:
-            for r, (name, p, t0) in running.items():
+            for _r, (name, p, t0) in running.items():
                 p.kill()
                 p.join(5)
                 log(f"candidate {name}: stopped at the deadline after {time.time() - t0:.0f}s")
