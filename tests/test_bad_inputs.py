@@ -315,3 +315,29 @@ def test_numbers_with_odd_entries_and_dates_in_the_users_form_are_read_the_same_
     new_pred = pd.read_csv(tmp_path / "new_pred.csv", dtype=str)
     run_pred = pd.read_csv(out / "predictions.csv", dtype=str)
     assert list(new_pred["label"]) == list(run_pred["label"][:20])  # the same rows read the same way
+
+
+@pytest.mark.timeout(30)  # before: opening the first fifo blocked for ever (the signal ends the test)
+def test_fifos_and_other_files_that_are_not_regular_are_skipped_unopened(tmp_path):
+    """A named pipe among the files (opening one blocks until something writes to it), under any name the scan
+    treats specially (a table, a json document, an archive, a compressed table, a note, an unknown suffix), is
+    never opened, read, copied or unpacked: it is skipped with the reason, noted, and the rest is read. A named
+    pipe given as the data itself is a clear error."""
+    data = split_write(make_classification_frame(), tmp_path / "data", "label")
+    fifos = ["extra.csv", "doc.json", "bundle.zip", "more.csv.gz", "README.txt", "rows.data", "db.sqlite",
+             "sub/x.parquet", "odd\udcff.csv"]  # the last: a name that is not UTF-8 (read from a copy when regular)
+    (data / "sub").mkdir()
+    for name in fifos:
+        os.mkfifo(data / name)
+    ex = explain(data, "predict the label for each customer")
+    assert (ex.spec.n_train_rows, ex.spec.n_test_rows) == (240, 60)
+    for name in ("extra.csv", "doc.json", "bundle.zip", "sub/x.parquet", "odd\\xff.csv"):
+        assert ex.files[name].startswith("skipped: not a regular file (a named pipe)"), ex.files
+        assert any(n.startswith(f"{name}: not a regular file (a named pipe)") for n in ex.spec.notes), ex.spec.notes
+    with pytest.raises(DataError, match="not a regular file") as e:
+        explain(data / "extra.csv", "predict the label for each customer")
+    assert e.value.where.endswith("extra.csv")
+    from mlwright.perception.readers import read_tables
+
+    with pytest.raises(DataError, match="not a regular file"):  # the readers refuse one too, unopened
+        read_tables(data / "extra.csv", data)

@@ -136,3 +136,79 @@ def test_the_cli_says_what_to_do_and_exits_non_zero_without_a_traceback(tmp_path
     summary = json.loads((out / "run.json").read_text())
     assert summary["status"] == "failed" and "too large" in summary["error"]
     assert MemoryBudget.for_reading(0.2).limit_bytes == 0.2 * MB
+
+
+def _fast(seconds: float):
+    """Times a block: it must end (by returning or raising) within `seconds`."""
+    import time
+    from contextlib import contextmanager
+
+    @contextmanager
+    def block():
+        t0 = time.monotonic()
+        yield
+        assert time.monotonic() - t0 < seconds, f"took {time.monotonic() - t0:.1f} s"
+
+    return block()
+
+
+def test_a_header_wider_than_the_column_cap_is_a_clear_error_at_once(tmp_path):
+    """A first line of 400,000 fields with no newline (3 MB, longer than the sizing sample): a clear error that
+    names the file, the count and the cap, before any per-column work (it ran for minutes); the run stops."""
+    with open(tmp_path / "train.csv", "w") as f:
+        f.write("customer_id,x1,label" + "".join(f",v{i}" for i in range(400_000)))
+    (tmp_path / "test.csv").write_text("customer_id,x1\nC1,0.5\n")
+    with _fast(3), pytest.raises(DataError) as e:
+        load_folder(tmp_path, tmp_path / "unpacked")
+    err = e.value
+    assert err.where.endswith("train.csv")
+    assert f"more than the {readers.MAX_COLUMNS:,} columns mlwright reads" in err.what, err.what
+    assert "its first line holds at least" in err.what  # counted on the sizing sample: no more is read
+    assert "Drop or aggregate columns" in err.hint
+
+
+def test_the_column_cap_counts_fields_as_the_reader_does(tmp_path, monkeypatch):
+    """Just within the cap reads (quoted delimiters are not fields); one more is refused, sized or read."""
+    monkeypatch.setattr(readers, "MAX_COLUMNS", 50)
+    names = [f'"c,{i}"' for i in range(50)]
+    (tmp_path / "ok.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 50) + "\n")
+    assert readers.read_tables(tmp_path / "ok.csv", tmp_path)["ok.csv"].shape == (1, 50)
+    (tmp_path / "wide.csv").write_text(",".join(names + ["x"]) + "\n" + ",".join(["1"] * 51) + "\n")
+    with pytest.raises(DataError, match="more than the 50 columns"):
+        readers.read_tables(tmp_path / "wide.csv", tmp_path)
+    with pytest.raises(DataError, match="more than the 50 columns"):
+        readers.read_delimited(tmp_path / "wide.csv")
+
+
+def test_a_wide_header_and_many_repeated_names_take_linear_time(tmp_path):
+    """A header-only file of 20,000 names (a column list) and a table whose 20,000 names all repeat: read in well
+    under a second each (pandas' header-only parse and the renaming of repeats were quadratic: 20 s)."""
+    names = [f"v{i}" for i in range(20_000)]
+    (tmp_path / "names.csv").write_text(",".join(names) + "\n")
+    with _fast(3):
+        df = readers.read_delimited(tmp_path / "names.csv")
+    assert df.shape == (0, 20_000) and list(df.columns) == names
+    (tmp_path / "dup.csv").write_text(",".join(["x"] * 20_000) + "\n" + ",".join(["1"] * 20_000) + "\n")
+    with _fast(3):
+        df = readers.read_delimited(tmp_path / "dup.csv")
+    assert list(df.columns[:3]) == ["x", "x_1", "x_2"] and df.columns[-1] == "x_19999"
+    assert df.attrs["duplicate_columns"]["x"][-1] == "x_19999"
+
+
+def test_a_compressed_bomb_is_refused_while_streaming(tmp_path):
+    """A .csv.gz that inflates more than an archive member may (200x, past 50 MB) is refused as a bomb after
+    unpacking no more than that (the whole 1.1 GB was read and parsed before), whatever the memory allows;
+    the run stops with what to do."""
+    split_write(make_classification_frame(), tmp_path, "label")
+    rows = b"C99999,0.1,0.2,red,yes\n" * 100_000
+    with gzip.open(tmp_path / "train.csv.gz", "wb", compresslevel=6) as f:
+        f.write((tmp_path / "train.csv").read_bytes())
+        for _ in range(40):  # 92 MB of rows in about 0.2 MB
+            f.write(rows)
+    (tmp_path / "train.csv").unlink()
+    with _fast(4), pytest.raises(DataError, match="a compression bomb") as e:
+        load_folder(tmp_path, tmp_path / "unpacked")
+    assert e.value.where.endswith("train.csv.gz")
+    assert "Unpack it yourself" in e.value.hint
+    with _fast(4), pytest.raises(DataError, match="a compression bomb"):  # the reader, without the sizing
+        readers._raw_bytes(tmp_path / "train.csv.gz")

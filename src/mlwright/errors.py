@@ -40,6 +40,11 @@ class DataError(MlwrightError):
     """The data folder cannot be read or does not make a learnable task."""
 
 
+class DataTooLargeError(DataError):
+    """A file that cannot be taken in here at all (more memory than allowed, a compression bomb, more columns than
+    the cap): the run stops with what to do, rather than skipping the file and failing later for want of it."""
+
+
 class AmbiguousTaskError(MlwrightError):
     """The target or the task cannot be determined without the user's help."""
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Optional
 
-from mlwright.errors import DataError
+from mlwright.errors import DataError, DataTooLargeError
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 MAX_UNPACKED_BYTES = 4 * 1024**3
 MAX_MEMBERS = 100_000
-MAX_RATIO = 200  # a member that inflates more than this is treated as a bomb (when it is also large)
+MAX_RATIO = 200  # a member that inflates more than this is treated as a bomb (when it is also large)...
+BOMB_FLOOR = 50 * 1024**2  # ...than this: also the rule for a compressed table file (readers, sizing)
 TOTAL_RATIO = 100  # a whole archive may unpack to this many times its size...
 RATIO_FLOOR = 256 * 1024**2  # ...or this much, whichever is more
 
@@ -27,6 +28,20 @@ class UnpackBudget:
 
     bytes_left: int = field(default_factory=lambda: MAX_UNPACKED_BYTES)
     members_left: int = field(default_factory=lambda: MAX_MEMBERS)
+
+
+def inflation_cap(packed_bytes: int) -> int:
+    """The most a compressed file of `packed_bytes` may unpack to before it counts as a bomb (archive members and
+    gzip/bz2/xz/zstd table files alike)."""
+    return max(BOMB_FLOOR, MAX_RATIO * packed_bytes)
+
+
+def bomb_error(path: Path, cap: int) -> DataError:
+    return DataTooLargeError(
+        f"Refusing to read the compressed file: it unpacks to more than {cap / 1024**2:,.0f} MB from "
+        f"{path.stat().st_size / 1024**2:,.1f} MB (over {MAX_RATIO}x its size: a compression bomb?).", where=str(path),
+        hint="Unpack it yourself into the data folder if this is intended (the plain file is then sized like any "
+             "other), or sample it down.")
 
 
 def is_archive(path: Path) -> bool:
@@ -110,7 +125,7 @@ def _unpack_zip(archive: Path, dest: Path, max_bytes: int, budget: UnpackBudget,
         total = sum(i.file_size for i in infos)
         _check_totals(archive, len(infos), total, max_bytes, budget)
         for i in infos:
-            if i.file_size > 50 * 1024**2 and i.compress_size and i.file_size / i.compress_size > MAX_RATIO:
+            if i.file_size > BOMB_FLOOR and i.compress_size and i.file_size / i.compress_size > MAX_RATIO:
                 raise DataError(f"Refusing to unpack archive: member {i.filename!r} has a compression ratio of "
                                 f"{i.file_size / i.compress_size:.0f}:1 (a zip bomb?).", where=str(archive))
             _safe_member_path(dest, i.filename, archive)

@@ -5,21 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
+import stat
 import unicodedata
 from pathlib import Path
 
+from collections import Counter
+
+import numpy as np
 import pandas as pd
 import psutil
 
-from mlwright.errors import DataError
+from mlwright.errors import DataError, DataTooLargeError
 
 TEXT_TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
 SNIFFED_TEXT_SUFFIXES = {".data", ".test", ".train", ".trn", ".tst", ""}  # tables when their content is delimited
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 TABLE_SUFFIXES = TEXT_TABLE_SUFFIXES | {".xlsx", ".xlsm", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson",
                                         ".sqlite", ".sqlite3", ".db", ".feather"}
+# The widest table read (any format). Wider is refused before any per-column work: a header of millions of fields (a
+# file that is one long line, a wrong delimiter, a matrix written sideways) otherwise ran for hours. Perception does
+# some work per column (profile, inference: `mlwright explain` on 8,000 columns x 150 rows takes 20 s, linearly), so
+# the cap keeps a table at the cap to about two minutes; gene-expression tables (20,000-60,000 genes) fit.
+MAX_COLUMNS = 50_000
 
 
 def table_name(path: Path, root: Path, sub: str | None = None) -> str:
@@ -27,8 +37,42 @@ def table_name(path: Path, root: Path, sub: str | None = None) -> str:
     return f"{rel}#{sub}" if sub else rel
 
 
+def not_regular(path: Path) -> str | None:
+    """What `path` is when it is not a regular file (or a link to one): a named pipe, a socket, a device, a folder.
+    Such a path is never opened as data: opening a named pipe blocks until something writes to it, and a device may
+    never end. None for a regular file, and for a path that cannot be looked at (opening it then says why)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder" if stat.S_ISDIR(mode) else "special"
+
+
+def not_regular_reason(what: str) -> str:
+    return f"not a regular file ({what}): skipped without opening it"
+
+
+def not_regular_error(path: Path, what: str) -> DataError:
+    return DataError(f"The path is not a regular file ({what}), so it is not opened: reading one could block or never "
+                     "end.", where=str(path), hint="Put the data in regular files (copy it out of the pipe or device) "
+                                                   "and run again.")
+
+
+def too_wide_error(where: str, n: int, how: str = "") -> DataError:
+    return DataTooLargeError(
+        f"Table is too wide: {how or 'it has'} {n:,} columns, more than the {MAX_COLUMNS:,} columns mlwright reads.",
+        where=where,
+        hint="Drop or aggregate columns you do not need (or transpose a table written sideways); if it should have "
+             "few columns, check its delimiter and line breaks (one long line?).")
+
+
 def sniff_kind(path: Path) -> str | None:
     """The table format of a file, from its magic bytes first and its suffix second."""
+    if (what := not_regular(path)) is not None:
+        raise not_regular_error(path, what)
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -96,6 +140,14 @@ def read_tables(path: Path, root: Path, max_memory_mb: float | None = None,
     if kind is None:
         return {}
     (budget or MemoryBudget.for_reading(max_memory_mb)).charge(path, kind)
+    tables = _read_kind(path, root, kind)
+    for df in tables.values():  # text and parquet are refused before reading; any other format once read
+        if df.shape[1] > MAX_COLUMNS:
+            raise too_wide_error(str(path), df.shape[1])
+    return tables
+
+
+def _read_kind(path: Path, root: Path, kind: str) -> dict[str, pd.DataFrame]:
     try:
         if kind == "text":
             return {table_name(path, root): read_delimited(path)}
@@ -154,7 +206,10 @@ def _raw_bytes(path: Path) -> bytes:
     import gzip
     import lzma
 
-    cap = psutil.virtual_memory().available // 4  # text inflates again when parsed; a bomb stops here
+    from mlwright.perception.archives import bomb_error, inflation_cap
+
+    cap = psutil.virtual_memory().available // 4  # text inflates again when parsed
+    bomb = inflation_cap(path.stat().st_size)  # a bomb stops here (sizing refuses it first, when it sizes the file)
     if how == "zstd":
         import zstandard  # optional; read_tables reports it missing like any unreadable file
 
@@ -162,7 +217,9 @@ def _raw_bytes(path: Path) -> bytes:
     else:
         f = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[how](path, "rb")
     with f:
-        raw = f.read(cap + 1)
+        raw = f.read(min(cap, bomb) + 1)
+    if len(raw) > bomb:
+        raise bomb_error(path, bomb)
     if len(raw) > cap:
         raise DataError(f"The compressed file unpacks to more than {cap / 1024**2:.0f} MB, more than fits in "
                         "memory here.", where=str(path),
@@ -363,10 +420,12 @@ def parse_delimited(box: list[str], where: str, header: bool | None = None) -> p
     """The table in the text `box` holds (see `read_delimited`); taken out of the box, so the caller keeps no
     reference to it. The sizing rule parses a file's first rows with it too."""
     text = box.pop()
-    if not text.strip():
+    if not text or text.isspace():  # (not text.strip(): a copy of the whole text)
         raise DataError("File is empty.", where=where, hint="Remove it or provide the data.")
     text = _drop_preamble(text)
     sep = _sniff_delimiter(text[:65536])
+    first_end = m.start() if (m := _LINE_BREAK.search(text)) else len(text)
+    _check_width(text[:first_end], sep, where)
     sample_rows = list(csv.reader(io.StringIO("\n".join(text[:65536].splitlines()[:30])), delimiter=sep))
     sample_rows = [r for r in sample_rows if r]
     decided = header is None
@@ -378,13 +437,26 @@ def parse_delimited(box: list[str], where: str, header: bool | None = None) -> p
                 if any(j < len(r) and re.fullmatch(r"\s*0\d+\s*", r[j]) for r in body)}
     dotted = _thousands_dots(body) if sep != "," else set()  # "343.649" is 343649 here, not 343.649
     as_text = {**zero_led, **{j: str for j in dotted}}
-    # pandas gets UTF-8 bytes, not a StringIO: a StringIO holds the text as 4 bytes a character, and that copy was
-    # most of the peak (a 62 MB csv: 650 MB above the start through StringIO, 400 MB through bytes; see sizing.py)
-    data = text.encode("utf-8")
-    del text
-    df = pd.read_csv(io.BytesIO(data), encoding="utf-8", sep=sep, header=0 if header else None, low_memory=False,
-                     skipinitialspace=True, on_bad_lines="error", converters=as_text or None)
-    del data
+    names = _header_names(text[:first_end], sep) if header else None  # None: a quoted name spans lines
+    if names is not None and not _NON_SPACE.search(text, first_end):
+        df = pd.DataFrame(np.empty((0, len(names)), dtype=object), columns=names)  # a header alone: pandas takes
+        del text  # quadratic time over one with no rows (20,000 names: 7 s)
+    else:
+        # pandas gets UTF-8 bytes, not a StringIO: a StringIO holds the text as 4 bytes a character, and that copy
+        # was most of the peak (a 62 MB csv: 650 MB above the start through StringIO, 400 MB through bytes; see
+        # sizing.py)
+        data = text.encode("utf-8")
+        del text
+        # a name given many times: pandas' own renaming (x.1, x.2) takes quadratic time (20,000 repeats: 5 s), so
+        # it skips the header line and gets placeholders; the names go back on the frame, made unique below
+        repeated = names is not None and len(set(names)) < len(names)
+        df = pd.read_csv(io.BytesIO(data), encoding="utf-8", sep=sep, header=0 if header and not repeated else None,
+                         names=[f"__{j}" for j in range(len(names))] if repeated else None,
+                         skiprows=1 if repeated else None, low_memory=False, skipinitialspace=True,
+                         on_bad_lines="error", converters=as_text or None)
+        del data
+        if repeated:
+            df.columns = names[: df.shape[1]] + list(df.columns[len(names):])
     if not header:
         df.columns = [f"col_{i}" for i in range(df.shape[1])]
     df = _clean_columns(df, sample_rows[0] if header and sample_rows else None)
@@ -392,6 +464,31 @@ def parse_delimited(box: list[str], where: str, header: bool | None = None) -> p
         df = _decimal_commas(df, {df.columns[j] for j in dotted if j < df.shape[1]})
     df.attrs["header"] = "given" if not decided else "detected" if header else "absent"
     return df
+
+
+_LINE_BREAK = re.compile(r"[\r\n]")
+_NON_SPACE = re.compile(r"\S")
+
+
+def _check_width(first_line: str, sep: str, where: str) -> None:
+    """Refuse a table wider than MAX_COLUMNS from its first line alone (its fields: a header, or a first row)."""
+    if first_line.count(sep) < MAX_COLUMNS:  # an upper bound (a quoted delimiter counts too): nothing to parse
+        return
+    try:
+        n = len(next(csv.reader([first_line], delimiter=sep), []))
+    except csv.Error:  # a quoted field the line does not close
+        n = first_line.count(sep) + 1
+    if n > MAX_COLUMNS:
+        raise too_wide_error(where, n, "its first line holds at least")
+
+
+def _header_names(line: str, sep: str) -> list[str] | None:
+    """The names of a header line, as pandas reads them (a blank one is `Unnamed: i`), or None when a quoted name
+    goes on past the line (an odd number of quotes): then pandas reads the header itself."""
+    if line.count('"') % 2:
+        return None
+    names = next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    return [n if n else f"Unnamed: {i}" for i, n in enumerate(names)]
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$")
@@ -437,8 +534,12 @@ def _decimal_commas(df: pd.DataFrame, dotted: set = frozenset()) -> pd.DataFrame
 
 
 def _drop_preamble(text: str) -> str:
-    """Title or comment lines above the table (fewer fields than the table's rows) are not data."""
-    lines = text.splitlines()[:40]
+    """Title or comment lines above the table (fewer fields than the table's rows) are not data. Judged on the whole
+    lines of the text's first 4 MB (splitting all of a big file's text was seconds and gigabytes)."""
+    head = text[: 4 * 1024**2]
+    if len(head) < len(text):
+        head = head[: max(head.rfind("\n"), head.rfind("\r")) + 1]
+    lines = head.splitlines(keepends=True)[:40]
     if len(lines) < 4:
         return text
     counts = []
@@ -454,7 +555,7 @@ def _drop_preamble(text: str) -> str:
         k += 1
     if k == 0:
         return text
-    return "\n".join(text.splitlines()[k:])
+    return text[sum(map(len, lines[:k])):]
 
 
 def _title_rows(head: pd.DataFrame) -> int:
@@ -509,7 +610,8 @@ class _RepeatedKeys:
         return out
 
     def mark(self, df: pd.DataFrame) -> pd.DataFrame:
-        groups = {k: [c for c in g if c in set(df.columns)] for k, g in self.groups.items()}
+        present = set(df.columns)
+        groups = {k: [c for c in g if c in present] for k, g in self.groups.items()}
         groups = {k: g for k, g in groups.items() if len(g) > 1}
         if groups:
             df.attrs["duplicate_columns"] = {**df.attrs.get("duplicate_columns", {}), **groups}
@@ -588,14 +690,17 @@ def _clean_columns(df: pd.DataFrame, raw_names: list | None = None) -> pd.DataFr
         names = [_unmangled(c, r) for c, r in zip(names, raw_names)]
     base = [str(c).strip().lstrip("\ufeff") or f"col_{i}" for i, c in enumerate(names)]
     taken, cols, groups = set(base), [], {}
-    counts = {n: base.count(n) for n in base}
+    counts = Counter(base)
     used: set[str] = set()
+    last_k: dict[str, int] = {}  # the suffix a repeated name got last: the ones below it stay taken (linear time)
     for name in base:
         if counts[name] > 1:
-            new, k = name, 0
+            k = last_k.get(name, 0)
+            new = f"{name}_{k}" if k else name
             while new in used or (new != name and new in taken):
                 k += 1
                 new = f"{name}_{k}"
+            last_k[name] = k
             groups.setdefault(name, []).append(new)
             name = new
         used.add(name)

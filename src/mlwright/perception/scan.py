@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlwright.errors import DataError, printable
+from mlwright.errors import DataError, DataTooLargeError, printable
 from mlwright.perception.archives import UnpackBudget, is_archive, unpack_archive
 from mlwright.perception.profile import profile_table
-from mlwright.perception.readers import duplicate_note, read_tables, sniff_kind
+from mlwright.perception.readers import (duplicate_note, not_regular, not_regular_error, not_regular_reason,
+                                         read_tables, sniff_kind)
 from mlwright.perception.sizing import MemoryBudget
 from mlwright.perception.side_files import SideNotes, is_note_file, json_column_list, name_headerless_tables, read_note
 from mlwright.schemas import DataProfile
@@ -96,6 +97,8 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                                                              "and run again.")
     if not data_dir.exists():
         raise DataError(f"Data folder does not exist: {data_dir}", hint="Check the path.")
+    if (what := not_regular(data_dir)) not in (None, "a folder"):  # a named pipe given as the data: never opened
+        raise not_regular_error(data_dir, what)
     if data_dir.is_file():  # a single file (table or archive) is accepted as a folder of one
         roots = [(data_dir.parent, [data_dir])]
     else:
@@ -106,15 +109,23 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
     memory = MemoryBudget.for_reading(max_memory_mb)  # every table of the folder too (sizing.py)
     while roots:
         root, paths = roots.pop(0)
-        per_dir = Counter(p.parent for p in paths if p.suffix.lower() in DOCUMENT_SUFFIXES)
+        # named pipes, sockets, devices: never opened, read, hashed, copied or unpacked (a pipe blocks the open)
+        special = {p: what for p in paths if (what := not_regular(p)) is not None}
+        per_dir = Counter(p.parent for p in paths if p not in special and p.suffix.lower() in DOCUMENT_SUFFIXES)
         doc_dirs = {d for d, n in per_dir.items() if n >= MIN_DOCUMENTS_PER_DIR}
-        json_objects = {p for p in paths if _json_object_document(p)}
+        json_objects = {p for p in paths if p not in special and _json_object_document(p)}
         json_dirs = Counter(p.parent for p in json_objects)
         json_docs = {p for p in json_objects if json_dirs[p.parent] >= MIN_DOCUMENTS_PER_DIR}
         for p in paths:
             unpacked = root.is_relative_to(unpack_dir)
             rel = f"{root.name}/{p.relative_to(root).as_posix()}" if unpacked else p.relative_to(root).as_posix()
             read_root = root
+            if p in special:
+                rel = printable(rel)
+                out.files.append(rel)
+                out.skipped[rel] = not_regular_reason(special[p])
+                out.read_notes.append(f"{rel}: {out.skipped[rel]}")
+                continue
             document = p.parent in doc_dirs and p.suffix.lower() in DOCUMENT_SUFFIXES or p in json_docs
             if printable(rel) != rel:  # bytes that are not UTF-8 in the name: read a copy under a printable name
                 read_root = unpack_dir / "renamed" / (root.name if unpacked else "")  # one place per archive
@@ -162,9 +173,9 @@ def load_folder(data_dir: Path, unpack_dir: Path, max_memory_mb: float | None = 
                     out.tables[key] = df
                     out.table_paths[key] = str(p)
                     out.read_notes += duplicate_note(key, df)
+            except DataTooLargeError:  # too much memory, a bomb, too many columns: the run cannot go on without it
+                raise
             except DataError as e:
-                if "too large" in e.what:
-                    raise
                 text = read_note(p) if is_note_file(p) else None
                 if text is not None and text.strip():  # prose that no table reader makes sense of
                     out.notes.add(rel, text)

@@ -5,7 +5,9 @@ what to do, instead of a process that grows until the machine kills it.
 How a file is sized: its table is estimated FROM A SAMPLE, per format, and extrapolated:
 - delimited text (csv/tsv/..., also gz/bz2/xz/zst): the first 2 MB (decompressed) are parsed by the reader's own
   parser; the frame's `memory_usage(deep=True)` per input byte, times the (decompressed) size. Compressed files are
-  counted by streaming them through the decompressor (no memory held), stopping once they cannot fit anyway.
+  counted by streaming them through the decompressor (no memory held), stopping once they cannot fit anyway; one
+  that unpacks to more than an archive member may (200x its size, past 50 MB: archives.inflation_cap) is refused as
+  a bomb there, whatever the memory would allow.
 - parquet / feather: rows from the metadata (nothing decoded), the first 10,000 rows converted to pandas.
 - jsonl: the first 2 MB of lines, as the reader reads them; json (one document): the document must be parsed whole,
   so measured factors of its size (JSON_FRAME, JSON_READ).
@@ -27,7 +29,7 @@ from typing import Optional
 import pandas as pd
 import psutil
 
-from mlwright.errors import DataError
+from mlwright.errors import DataError, DataTooLargeError
 
 # Peak resident memory of perception (read + infer + the typed copies), over the in-memory size of the tables it
 # read. Measured on a generated 62.6 MB csv (900,000 rows x 10 columns: 5 numeric, 5 strings of which 4 repeat a
@@ -86,13 +88,13 @@ class MemoryBudget:
     def charge(self, path: Path, kind: str) -> Estimate:
         """Size `path` (a table file of reader kind `kind`) and charge it, or raise the DataError that says why it
         cannot be read here and what to do."""
-        est = estimate(path, kind, stop_after=self.limit_bytes)
+        est = estimate(path, kind, stop_after=max(self.limit_bytes - self.used_bytes, 0.0) / PEAK_FACTOR)
         need = est.need_bytes
         if self.used_bytes + need > self.limit_bytes:
             mb = 1024**2
             before = f" (the folder's other tables already take about {self.used_bytes / mb:,.0f} MB)" \
                 if self.used_bytes else ""
-            raise DataError(
+            raise DataTooLargeError(
                 f"File is too large to load into memory: {path.stat().st_size / mb:,.1f} MB on disk, about "
                 f"{est.frame_bytes / mb:,.0f} MB as a table ({est.how}) and about {need / mb:,.0f} MB while mlwright "
                 f"works on it, with {self.limit_bytes / mb:,.0f} MB allowed ({self.source}){before}.",
@@ -132,7 +134,10 @@ def estimate(path: Path, kind: str, stop_after: float = float("inf")) -> Estimat
 def _text(path: Path, size: int, stop_after: float) -> Estimate:
     from mlwright.perception.readers import COMPRESSED_SUFFIXES, decode_text, parse_delimited
 
+    from mlwright.perception.archives import bomb_error, inflation_cap
+
     how = COMPRESSED_SUFFIXES.get(path.suffix.lower())
+    bomb = inflation_cap(size)
     with _open_text(path, how) as f:
         head = f.read(SAMPLE_BYTES)
         total = len(head)
@@ -142,6 +147,8 @@ def _text(path: Path, size: int, stop_after: float) -> Estimate:
         else:  # the decompressed size: counted by streaming, no more held than one chunk
             while chunk := f.read(1 << 22):
                 total += len(chunk)
+                if total > bomb:  # more than an archive member may inflate (archives.py), whatever fits in memory
+                    raise bomb_error(path, bomb)
                 if total * per_byte > stop_after:
                     break
     frame = total * per_byte
@@ -196,10 +203,14 @@ def _jsonl(path: Path, size: int) -> Estimate:
 def _columnar(path: Path, kind: str) -> Estimate:
     import pyarrow as pa
 
+    from mlwright.perception.readers import MAX_COLUMNS, too_wide_error
+
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
+        if pf.metadata.num_columns > MAX_COLUMNS:  # before any column is converted
+            raise too_wide_error(str(path), pf.metadata.num_columns)
         rows = pf.metadata.num_rows
         batch = next(pf.iter_batches(batch_size=SAMPLE_ROWS), None)
         sample = pa.Table.from_batches([batch]) if batch is not None else None
