@@ -554,7 +554,8 @@ class Run:
         self.emit("execution", f"attempt {plan.attempt_id}: {plan.title} ({plan.time_budget_s:.0f}s budget)",
                   attempt_id=plan.attempt_id, recipe=plan.recipe, budget=plan.time_budget_s)
         inputs = self.out / "inputs"
-        ro = [inputs, *paths_in(plan.params)]  # what the sandbox shows read-only: members' folders, weights
+        # what the sandbox shows read-only: members' folders, weights
+        ro: list[Path | str] = [inputs, *paths_in(plan.params)]
         if spec.image is not None:  # the tables name the user's image files where they are
             ro += folders_of([*train[spec.image.path_column], *test[spec.image.path_column]])
         res = run_sandboxed([sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"),

@@ -26,8 +26,8 @@ try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
     from mcp.server.mcpserver.exceptions import ToolError
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as _Server
-    from mcp.server.fastmcp.exceptions import ToolError
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[attr-defined,no-redef,unused-ignore]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,unused-ignore]
 
 INSTRUCTIONS = """mlwright solves tabular prediction tasks from a folder of raw data and a sentence.
 Start with start_run(data_path, task, time_limit); poll run_status(run_id) until the status is

@@ -4,7 +4,7 @@ output contract, the CLI), so the final script is still standalone."""
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from typing import Optional, Sequence
 
 from pydantic import BaseModel
 
@@ -56,7 +56,7 @@ class CoderAgent(Agent[CodeAnswer]):
               "machine learning. Answer with one ```python code block and nothing else.")
 
     def prompt(self, *, spec: TaskSpec, plan: str, knowledge: str, parent_code: Optional[str] = None,
-               diagnosis: Optional[str] = None, focus_block: Optional[str] = None, guidance: list[str] = (),
+               diagnosis: Optional[str] = None, focus_block: Optional[str] = None, guidance: Sequence[str] = (),
                extra_libs: str = "", focus_note: str = "") -> str:
         parts = [COMMON_API + extra_libs + ".",
                  f"Task: {spec.problem_type} on target {spec.target!r}, metric {spec.metric} "

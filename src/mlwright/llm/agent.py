@@ -7,7 +7,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -73,10 +73,11 @@ class Agent(Generic[T]):
         self.failures = failures
         self.on_event = on_event or (lambda msg: None)
 
-    def prompt(self, **ctx) -> str:  # pragma: no cover - abstract
+    # (*args, **ctx): Any-typed, so a subclass may take its own keyword arguments; `ask()` passes them through.
+    def prompt(self, *args: Any, **ctx: Any) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fallback(self, **ctx) -> T:  # pragma: no cover - abstract
+    def fallback(self, *args: Any, **ctx: Any) -> T:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def parse(self, text: str) -> T:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -278,7 +278,7 @@ def _writing_pattern(layout: str, groups: pd.DataFrame) -> str:
     return out
 
 
-def _month_case(groups: pd.DataFrame) -> str:
+def _month_case(groups: pd.DataFrame) -> Literal["title", "upper", "lower"]:
     cols = [groups[k].dropna() for k in ("b", "B") if k in groups]
     names = pd.concat(cols) if cols else pd.Series(dtype=object)
     if len(names) and names.str.isupper().all():

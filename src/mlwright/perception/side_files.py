@@ -123,6 +123,7 @@ def _clean(name: str) -> str:
 
 
 def _markdown_table(lines: list[str]) -> list[tuple[list[str], list[str]]]:
+    names: list[str]
     out, names, descs = [], [], []
     for ln in lines + [""]:
         m = _MD_ROW.match(ln)
@@ -144,6 +145,8 @@ def _markdown_table(lines: list[str]) -> list[tuple[list[str], list[str]]]:
 
 def _entry_runs(lines: list[str]) -> list[tuple[list[str], list[str]]]:
     """Runs of consecutive lines that each start with a name (bulleted or numbered, maybe with a description)."""
+    names: list[str]
+    descs: list[str]
     out, names, descs = [], [], []
 
     def close():

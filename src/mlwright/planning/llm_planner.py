@@ -3,7 +3,7 @@ the next node of the attempt tree (draft / debug / improve), with a deterministi
 block the improve attempts may change) is in refinement.py."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -66,7 +66,7 @@ class PlannerAgent(Agent[PlanDecision]):
               '{"candidates": [str], "action": "draft|debug|improve|stop", "parent_id": int|null, "plan": str}.')
 
     def prompt(self, *, spec: TaskSpec, history: list[AttemptRecord], diagnoses: dict[int, str], time_left: float,
-               guidance: list[str] = ()) -> str:
+               guidance: Sequence[str] = ()) -> str:
         return (f"Task: {spec.problem_type} on {spec.target!r}, metric {spec.metric} "
                 f"({'higher' if spec.higher_is_better else 'lower'} is better), {spec.n_train_rows} rows, "
                 f"{len(spec.feature_columns)} features. Time left: {time_left:.0f}s.\n"

@@ -6,7 +6,7 @@ them from the code (hyperparameter constants back to library defaults, derived c
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
@@ -189,7 +189,8 @@ class RefinementAgent(Agent[RefinementPlan]):
         return p, from_llm
 
 
-def decide_focus(results: list[AblationResult], guess: str) -> tuple[str, str]:
+def decide_focus(results: list[AblationResult],
+                 guess: str) -> tuple[str, Literal["ablation", "llm guess", "heuristic"]]:
     """The block whose simplification moved the score most (either way: a block that hurts also matters);
     the agent's guess when no variant was measured or none changed the score."""
     measured = [r for r in results if r.delta is not None]

@@ -40,7 +40,7 @@ def is_loopback(host: str) -> bool:
         addrs = {info[4][0] for info in socket.getaddrinfo(h, None, type=socket.SOCK_STREAM)}
     except OSError:
         return False
-    return bool(addrs) and all((_ip(a) is not None and _ip(a).is_loopback) for a in addrs)
+    return bool(addrs) and all((_ip(str(a)) is not None and _ip(str(a)).is_loopback) for a in addrs)
 
 
 def check_token(host: str, token: str | None) -> None:
@@ -66,7 +66,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and _ip(addr[0]) is not None and _ip(addr[0]).is_unspecified:
+        if family == socket.AF_INET6 and _ip(str(addr[0])) is not None and _ip(str(addr[0])).is_unspecified:
             try:  # '::' takes IPv4 too where the system allows it
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             except (OSError, AttributeError):
@@ -119,7 +119,7 @@ def _interface_ips(families: set) -> list[str]:
                 if a.family in families]
     except Exception:  # noqa: BLE001 - no interface list: fall back to the host name's addresses
         try:
-            return [i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None) if i[0] in families] + \
+            return [str(i[4][0]) for i in socket.getaddrinfo(socket.gethostname(), None) if i[0] in families] + \
                 ["127.0.0.1"]
         except OSError:
             return []
