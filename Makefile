@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup sandbox demo test test-slow extras local-llm bench clean-venv
+.PHONY: setup sandbox demo test lint test-slow extras local-llm bench clean-venv
 
 setup: $(STAMP) sandbox
 
@@ -32,6 +32,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# ruff and mypy, configured in pyproject.toml (installed with the dev extra); CI runs it before the tests.
+lint: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
 
 # The slow suite also covers the optional extras: sentence embeddings (torch CPU build + a model shipped in a
 # PyPI package) and, when it can be built here, a real local LLM (llama-cpp-python + Gemma 3 270M GGUF).
