@@ -9,7 +9,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Optional
+from typing import IO, Optional
 
 from mlwright.errors import DataError, DataTooLargeError
 
@@ -96,7 +96,7 @@ class _Sink:
     def __init__(self, archive: Path, cap: int):
         self.archive, self.cap, self.written = archive, cap, 0
 
-    def copy(self, src: BinaryIO, target: Path) -> None:
+    def copy(self, src: IO[bytes], target: Path) -> None:
         with open(target, "wb") as out:
             while chunk := src.read(1 << 20):
                 self.written += len(chunk)

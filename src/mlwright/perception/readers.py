@@ -11,6 +11,7 @@ import sqlite3
 import stat
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 from collections import Counter
 
@@ -19,6 +20,9 @@ import pandas as pd
 import psutil
 
 from mlwright.errors import DataError, DataTooLargeError
+
+if TYPE_CHECKING:  # sizing imports this module
+    from mlwright.perception.sizing import MemoryBudget
 
 TEXT_TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
 SNIFFED_TEXT_SUFFIXES = {".data", ".test", ".train", ".trn", ".tst", ""}  # tables when their content is delimited
@@ -215,7 +219,8 @@ def _raw_bytes(path: Path) -> bytes:
 
         f = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
     else:
-        f = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[how](path, "rb")
+        openers: dict[str, Callable[..., Any]] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+        f = openers[how](path, "rb")
     with f:
         raw = f.read(min(cap, bomb) + 1)
     if len(raw) > bomb:
@@ -299,8 +304,8 @@ def _code_page(raw: bytes) -> tuple[str, str] | None:
 def decode_text(raw: bytes, where: str = "") -> tuple[str, str]:
     """Bytes of a text table as text, and the encoding used. Order: a byte order mark; UTF-16/32 told by its zero
     bytes; UTF-8; the Windows code page that reads it with no odd spots (cp1252, Western, first: a superset of
-    Latin-1's printable range; then Central European, Cyrillic, Greek, Baltic, Turkish); else charset detection when it is confident. Otherwise a DataError: guessed wrong, every
-    column would be silently garbled."""
+    Latin-1's printable range; then Central European, Cyrillic, Greek, Baltic, Turkish); else charset detection
+    when it is confident. Otherwise a DataError: guessed wrong, every column would be silently garbled."""
     for bom, enc in _BOMS:
         if raw.startswith(bom):
             try:
@@ -515,7 +520,7 @@ def _thousands_dots(rows: list[list[str]]) -> set[int]:
     return out
 
 
-def _decimal_commas(df: pd.DataFrame, dotted: set = frozenset()) -> pd.DataFrame:
+def _decimal_commas(df: pd.DataFrame, dotted: Collection = frozenset()) -> pd.DataFrame:
     """Numbers written the European way ("1.234,5") in a file whose delimiter is not the comma; `dotted` columns
     group thousands with dots even where no value has a decimal comma."""
     for c in df.columns:
@@ -689,7 +694,8 @@ def _clean_columns(df: pd.DataFrame, raw_names: list | None = None) -> pd.DataFr
     if raw_names is not None and len(raw_names) == len(names):
         names = [_unmangled(c, r) for c, r in zip(names, raw_names)]
     base = [str(c).strip().lstrip("\ufeff") or f"col_{i}" for i, c in enumerate(names)]
-    taken, cols, groups = set(base), [], {}
+    taken, cols = set(base), []
+    groups: dict[str, list[str]] = {}
     counts = Counter(base)
     used: set[str] = set()
     last_k: dict[str, int] = {}  # the suffix a repeated name got last: the ones below it stay taken (linear time)

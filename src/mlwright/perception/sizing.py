@@ -24,7 +24,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
 import psutil
@@ -168,7 +168,8 @@ def _open_text(path: Path, how: Optional[str]):
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    return {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[how](path, "rb")
+    openers: dict[str, Callable[..., Any]] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+    return openers[how](path, "rb")
 
 
 def _text_per_byte(head: bytes, whole: bool, decode_text, parse_delimited, where: str) -> float:
