@@ -139,7 +139,7 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
         data_dir = _write_frames(data, tmp_data)
     try:
         opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=out, time_limit=time_limit, target=target,
-                          interactive=interactive, memory_limit_mb=memory_limit_mb, llm=llm,
+                          interactive=interactive, memory_limit_mb=memory_limit_mb,
                           use_autogluon=use_autogluon, **run_options)
         Run(opts, emit=on_event or _quiet, ask=ask).execute()
     finally:

@@ -99,7 +99,6 @@ def run(
         _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
-                      llm=settings.provider,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts,
                       use_autogluon=False if no_autogluon else None)
     import signal

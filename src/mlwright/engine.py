@@ -62,7 +62,6 @@ class RunOptions(BaseModel):
     test: Optional[str] = None  # --test: the table (file name, or file#sheet) holding the rows to predict
     interactive: bool = False
     memory_limit_mb: Optional[float] = None
-    llm: str = "none"
     llm_settings: Optional[LLMSettings] = None  # provider "none" or None: the offline expert engine only
     max_llm_attempts: int = 6
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts

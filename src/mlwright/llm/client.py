@@ -64,7 +64,7 @@ class LLM:
             hint = {"openai": "e.g. 'gpt-4.1-mini'", "anthropic": "e.g. 'claude-haiku-4-5'",
                     "openai-compatible": "the name the server knows (e.g. 'llama3.1:8b' for Ollama)",
                     "bedrock": "a model or inference-profile id enabled in your region"}[s.provider]
-            raise self._config_error(f"{_LABELS[s.provider]}: no model set. Pass --llm-model or set "
+            raise self._config_error(f"{_LABELS[s.provider]}: no model set. Pass --model or set "
                                      f"MLWRIGHT_LLM_MODEL ({hint}; the provider's model list has the current ones).")
         if price_per_mtok(s.provider, self.model) is None:
             log.warning("no list price known for %s model %r: its cost counts as $0.00%s", s.provider, self.model,
@@ -72,7 +72,7 @@ class LLM:
         try:
             if s.provider == "bedrock":
                 if not s.region:
-                    raise self._config_error("AWS Bedrock: no region set. Pass --llm-region or set AWS_REGION "
+                    raise self._config_error("AWS Bedrock: no region set. Pass --region or set AWS_REGION "
                                              "(a region where the model is enabled, e.g. us-east-1).")
                 return BedrockBackend(s)
             key = self._api_key()
@@ -80,7 +80,7 @@ class LLM:
                 return AnthropicBackend(s, key)
             if s.provider == "openai-compatible" and not s.base_url:
                 raise self._config_error(
-                    "OpenAI-compatible provider needs base_url (--llm-base-url / MLWRIGHT_LLM_BASE_URL), e.g. "
+                    "OpenAI-compatible provider needs base_url (--base-url / MLWRIGHT_LLM_BASE_URL), e.g. "
                     "http://localhost:11434/v1 for Ollama, http://localhost:8000/v1 for vLLM, "
                     "https://openrouter.ai/api/v1 for OpenRouter.")
             return OpenAIBackend(s, key)
@@ -178,7 +178,7 @@ class LLM:
                               "an IAM role) and that access to this model is granted in this region."}[s.provider]
             msg = f"{who} rejected the credentials{http}{detail}. {fix}"
         elif f.kind == "not_found":
-            fix = "Check the model name (--llm-model)."
+            fix = "Check the model name (--model)."
             if compat:
                 fix += f" For an OpenAI-compatible server also check that base_url ends in /v1 and the model is " \
                        f"pulled/loaded (GET {s.base_url.rstrip('/')}/models lists them)."

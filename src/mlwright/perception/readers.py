@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # sizing imports this module
 TEXT_TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ".tab", ".psv"}
 SNIFFED_TEXT_SUFFIXES = {".data", ".test", ".train", ".trn", ".tst", ""}  # tables when their content is delimited
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
-TABLE_SUFFIXES = TEXT_TABLE_SUFFIXES | {".xlsx", ".xlsm", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson",
-                                        ".sqlite", ".sqlite3", ".db", ".feather"}
 # The widest table read (any format). Wider is refused before any per-column work: a header of millions of fields (a
 # file that is one long line, a wrong delimiter, a matrix written sideways) otherwise ran for hours. Perception does
 # some work per column (profile, inference: `mlwright explain` on 8,000 columns x 150 rows takes 20 s, linearly), so
