@@ -96,3 +96,23 @@ def test_a_failed_attempt_gets_one_lighter_retry_and_an_interrupted_one_is_run_a
     assert p.next_attempt([_done(first, "failed", "boom"), _done(retry, "failed", "again")], 100) is None
     again = p.next_attempt([_done(first, "failed", INTERRUPTED)], 100)
     assert again.recipe == "fast" and again.kind != "debug"  # a kill of mlwright says nothing about the recipe
+
+
+def test_an_attempt_that_said_its_work_cannot_fit_its_time_is_not_retried_with_less():
+    import re
+    from pathlib import Path
+
+    import mlwright
+    from mlwright.planning.planner import NO_TIME_EXIT
+
+    common = (Path(mlwright.__file__).parent / "knowledge" / "recipes" / "_common.py").read_text()
+    assert int(re.search(r"^NO_TIME_EXIT = (\d+)", common, re.M).group(1)) == NO_TIME_EXIT  # one number, two sides
+    p = _planner(600)
+    p.mains = []
+    first = p.next_attempt([], 588)
+    gave_up = _done(first, "failed", "embedding would take longer").model_copy(
+        update={"returncode": NO_TIME_EXIT, "time_budget_s": 150.0})
+    assert p.next_attempt([gave_up], 100) is None  # 80 s < its 150 s: it would give up again
+    assert p.next_attempt([gave_up], 300).kind == "debug"  # more time than it had: worth a lighter retry
+    crashed = _done(first, "failed", "boom").model_copy(update={"returncode": 1})
+    assert p.next_attempt([crashed], 100).kind == "debug"

@@ -10,6 +10,7 @@ from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 
 BASELINE_SHARE = 0.25
 INTERRUPTED = "interrupted"  # the error of an attempt that mlwright's death cut short (journaled so on resume)
+NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the recipes' _common.stop_for_time)
 
 
 def autogluon_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
@@ -103,6 +104,8 @@ class Planner:
         if (last and last.status != "succeeded" and last.kind != "debug" and last.recipe in self.recipes
                 and usable >= 30):
             budget = usable * 0.8
+            if last.returncode == NO_TIME_EXIT and budget <= (last.time_budget_s or 0):
+                return None  # it said its work cannot fit its time: with less, it would say so again
             return AttemptPlan(attempt_id=next_id, parent_id=last.attempt_id, kind="debug", recipe=last.recipe,
                                title=f"retry of attempt {last.attempt_id} with a lighter configuration",
                                time_budget_s=budget, params=params_for(last.recipe, self.spec, budget, light=True))

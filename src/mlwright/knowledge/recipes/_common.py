@@ -19,6 +19,16 @@ LOG_TARGET = SPEC["metric"] == "rmsle"  # regression on log1p(target); predictio
 T0 = time.time()
 
 
+# exit status of a script that stops itself because its work cannot fit the time it was given: the planner does
+# not retry it with less time (planning/planner.py NO_TIME_EXIT holds the same number; a test checks)
+NO_TIME_EXIT = 75
+
+
+def stop_for_time(msg):
+    print(msg, file=sys.stderr, flush=True)
+    sys.exit(NO_TIME_EXIT)
+
+
 def log(msg):
     print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
 

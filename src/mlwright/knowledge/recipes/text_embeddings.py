@@ -50,8 +50,8 @@ def fit_encoder_to_budget(enc, train, test, texts):
             f"{left:.0f}s left")
         if projected < 0.75 * left:
             return
-    sys.exit(f"error: embedding {n} texts would take about {projected:.0f}s, more than the {left:.0f}s left "
-             "(stopped early so the time goes to other attempts)")
+    stop_for_time(f"error: embedding {n} texts would take about {projected:.0f}s, more than the {left:.0f}s left "
+                  "(stopped early so the time goes to other attempts)")
 
 
 def roles(df):
