@@ -15,9 +15,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 from mlwright.errors import MlwrightError
+
+if TYPE_CHECKING:  # imported when storing only: the launcher needs UPLOAD_ID alone
+    from mlwright.perception.archives import UnpackBudget
 
 UPLOAD_ID = re.compile(r"^u-[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 MAX_FILES = 1000
@@ -101,7 +104,7 @@ def _archive_stem(name: str) -> str:
     return name
 
 
-def _unpack(f: BinaryIO, name: PurePosixPath, target: Path, uploads_root: Path, budget) -> None:
+def _unpack(f: BinaryIO, name: PurePosixPath, target: Path, uploads_root: Path, budget: UnpackBudget) -> None:
     from mlwright.perception.archives import unpack_archive
 
     # the archive is staged in a temporary file (removed afterwards); only its checked contents are kept

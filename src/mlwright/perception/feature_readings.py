@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mlwright.perception.dates import detect_date_format, parse_dates
-from mlwright.perception.profile import column_kind, numbers_with_odd_values
+from mlwright.perception.profile import as_numbers, column_kind, numbers_with_odd_values
 from mlwright.schemas import DateFormat, TaskSpec
 
 
@@ -43,5 +43,5 @@ def read_as_learned(df: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
             out[c] = parse_dates(out[c], fmt)
     for c in spec.numeric_columns:
         if c in out.columns and not pd.api.types.is_numeric_dtype(out[c]):
-            out[c] = pd.to_numeric(out[c].astype(str).str.strip().where(out[c].notna(), None), errors="coerce")
+            out[c] = as_numbers(out[c])
     return out

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlwright.errors import AmbiguousTaskError, DataError
 from mlwright.perception.feature_readings import learn_readings
-from mlwright.perception.profile import column_kind, key_text, looks_like_id_name, nearly_unique_ids
+from mlwright.perception.profile import column_kind, id_flaws, key_text, looks_like_id_name, nearly_unique_ids
 from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
@@ -202,52 +202,51 @@ def _target_candidates(train: pd.DataFrame, test: Optional[pd.DataFrame]) -> lis
     return [c for c in train.columns if train[c].isna().any() and train[c].notna().sum() >= MIN_TRAIN_ROWS]
 
 
-def _check_named_target(hints: TextHints, train: pd.DataFrame, train_name: str) -> None:
-    """"Predict `attrition`" when no column is called anything like it: say so, never predict another column under
-    that name. Near names pass (`price` for SalePrice, `churn status` for churn_status)."""
-    name, cols = hints.named_target, list(train.columns)
-    if not name or re.search(r"\.\w{2,5}$", name) or not _norm(name):
-        return
-    n = _norm(name)
-    if any(n in _norm(str(c)) or _norm(str(c)) in n for c in cols if _norm(str(c))):
-        return
-    for c in train.columns:  # "predict `yes` or `no`": a value of the data, not a column's name
-        if train[c].dtype == object and train[c].head(5000).astype(str).str.strip().str.lower().eq(
-                name.lower()).any():
-            return
-    raise DataError(f"The task asks to predict {name!r}, but the training table has no such column.",
-                    where=train_name, hint=f"Its columns: {', '.join(map(str, cols[:40]))}. Name the target with "
-                                           "--target COLUMN, or use the column's name in the task.")
-
-
 _OUTPUT_WORDS = {"prediction", "predictions", "predicted", "pred", "preds", "target", "label", "labels", "class",
                  "category", "value", "score", "probability", "probabilities", "prob", "proba", "y", "yhat", "output",
                  "answer", "result", "forecast", "estimate", "expected", "outcome", "response"}
 
 
-def _check_output_columns(hints: TextHints, train: pd.DataFrame, test: pd.DataFrame, target: str,
-                          train_name: str) -> None:
-    """"Predict attrition ...; write columns customer_id,attrition" when nothing in the data is called anything like
-    `attrition`: the answer would be another column's prediction under the asked name. Only a column the text asks
-    to predict counts (a bare output header such as `churn` for the one candidate `left_company` is a name the user
-    chose for the answer); it passes when near a training column's name, a class of the target (`great` =
-    P(great)) or a generic word (prediction, label...)."""
-    out = [c for c in hints.output_columns if c not in set(test.columns)]
+def _names_something(name: str, train: pd.DataFrame) -> bool:
+    """A near column name (`price` for SalePrice, `churn status` for churn_status) or a value of the data
+    ("predict `yes` or `no`", `great` = P(great))."""
+    n = _norm(name)
+    if any(n in _norm(str(c)) or _norm(str(c)) in n for c in train.columns if _norm(str(c))):
+        return True
+    return any(train[c].dtype == object and train[c].head(5000).astype(str).str.strip().str.lower().eq(
+        name.lower()).any() for c in train.columns)
+
+
+def _check_asked_names(hints: TextHints, train: pd.DataFrame, test: Optional[pd.DataFrame], train_name: str) -> None:
+    """What the text asks to predict must be something in the data: "predict `attrition`", or "predict attrition;
+    write columns customer_id,attrition", when nothing is called anything like it, is an error, never another
+    column's prediction under that name. An output column counts only when the text asks to predict it (a bare
+    header such as `churn` for the one candidate `left_company` is the user's name for the answer), and generic
+    output words (prediction, label...) pass. Class folders pass: their label column is mlwright's own name."""
+    from mlwright.perception.documents import CLASS_FOLDER_TABLE  # (documents imports this module)
+
+    if train_name == CLASS_FOLDER_TABLE:
+        return
+    name = hints.named_target
+    if name and not re.search(r"\.\w{2,5}$", name) and _norm(name) and not _names_something(name, train):
+        raise DataError(f"The task asks to predict {name!r}, but the training table has no such column.",
+                        where=train_name, hint=f"Its columns: {', '.join(map(str, list(train.columns)[:40]))}. Name "
+                                               "the target with --target COLUMN, or use the column's name in the task.")
+    in_test = set(test.columns) if test is not None else set()
+    out = [c for c in hints.output_columns if c not in in_test]
     if len(hints.output_columns) >= 2 and out and out[0] == hints.output_columns[0] and looks_like_id_name(out[0]):
         out = out[1:]  # the key column's name, which the test table may spell differently or lack
-    known = [_norm(str(c)) for c in train.columns] + \
-        [_norm(v) for v in train[target].dropna().astype(str).unique()[:1000]]
     for oc in out:
-        n = _norm(oc)
-        words = set(re.findall(r"[a-z]+", str(oc).lower()))
-        if not n or not hints.asks_to_predict(oc) or words & _OUTPUT_WORDS or \
-                any(k and (n in k or k in n) for k in known):
+        if not _norm(oc) or not hints.asks_to_predict(oc) or set(re.findall(r"[a-z]+", oc.lower())) & _OUTPUT_WORDS \
+                or _names_something(oc, train):
             continue
+        cands = _target_candidates(train, test)
+        guess = (f"If {cands[0]!r} is what to predict, say so with --target {cands[0]} (the output column keeps the "
+                 f"name {oc!r}); else name" if len(cands) == 1 else "Name")
         raise DataError(f"The task asks for an output column {oc!r}, but no column of the training table (nor any "
-                        f"class of the target {target!r}) is called anything like it.", where=train_name,
-                        hint=f"Its columns: {', '.join(map(str, list(train.columns)[:40]))}. If {target!r} is what "
-                             f"to predict, say so with --target {target} (the output column keeps the name "
-                             f"{oc!r}); else name the column to predict with --target COLUMN.")
+                        "value in it) is called anything like it.", where=train_name,
+                        hint=f"Its columns: {', '.join(map(str, list(train.columns)[:40]))}. {guess} the column to "
+                             "predict with --target COLUMN.")
 
 
 def _refuse_repeated_name(col: str, role: str, repeated: dict[str, dict[str, list[str]]], table: str,
@@ -277,7 +276,7 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
                             hint=f"Choose one of: {', '.join(cols[:30])}")
         notes.append(f"target {match[0]!r}: given with --target")
         return match[0]
-    _check_named_target(hints, train, train_name)
+    _check_asked_names(hints, train, test, train_name)
     cands = _target_candidates(train, test)
     out_cols = [c for c in hints.output_columns if test is None or c not in set(test.columns)]
     # 1. an output column the user named that is a candidate (or any train column when no test table)
@@ -458,8 +457,7 @@ def _choose_id(train: pd.DataFrame, test: pd.DataFrame, hints: TextHints, sample
             return c
     for c in tcols:  # an id with flaws (a repeat, a blank) still names the rows: kept as it is, one row each
         if looks_like_id_name(c) and nearly_unique_ids(test[c]) and column_kind(test[c], c) != "text":
-            repeats = int(key_text(test[c].dropna()).duplicated().sum())
-            blanks = int(test[c].isna().sum())
+            blanks, repeats = id_flaws(test[c])
             flaws = ([f"{repeats} value(s) repeat"] if repeats else []) + \
                 ([f"{blanks} test row(s) have none"] if blanks else [])
             notes.append(f"id column {c!r}: named like an id, but {' and '.join(flaws)}; the ids are kept as in "
@@ -546,7 +544,6 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
             test_name = f"{train_name} (rows where {how})"
             notes.append(f"test rows: the {len(test)} rows of {train_name!r} where {how}; {flag!r} marks the split "
                          "and is not a feature")
-    user_target = forced_target
     if forced_target is None:
         named = [c for c in side.target_columns() if c in train.columns and (test is None or c not in test.columns)]
         if len(named) == 1 and not hints.output_columns and not any(hints.mentions(c) for c in train.columns):
@@ -618,11 +615,6 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     found = detect_forecasting(labeled, test, target, hints, notes)
     if found:
         return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name, wide)
-    from mlwright.perception.documents import CLASS_FOLDER_TABLE  # (documents imports this module)
-
-    # --target is the user's word that this column fills the asked output; class folders have no column name
-    if not user_target and train_name != CLASS_FOLDER_TABLE:
-        _check_output_columns(hints, labeled, test, target, train_name)
     if wide is not None:
         raise DataError("The table looks like wide time series (one column per series), but the test timestamps "
                         "do not continue the series.", where=train_name,

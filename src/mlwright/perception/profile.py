@@ -124,33 +124,42 @@ def profile_table(name: str, path: str, df: pd.DataFrame) -> TableProfile:
     return TableProfile(name=name, path=path, n_rows=len(df), n_columns=df.shape[1], columns=cols)
 
 
+def as_numbers(s: pd.Series) -> pd.Series:
+    """Text read as numbers: surrounding spaces ignored, anything else (blank, 'n/a', '--') missing."""
+    return pd.to_numeric(s.astype(str).str.strip().where(s.notna(), None), errors="coerce").astype(float)
+
+
 def numbers_with_odd_values(s: pd.Series) -> Optional[tuple[pd.Series, list[str]]]:
     """A text column of numbers, perhaps with a few odd entries ('n/a', '--', 'abc'): at least 80% of the values
     are numbers and the others take at most 10 distinct forms. Returns the numbers (odd entries missing) and the odd
     forms; None otherwise. Zero-led codes ('007') are codes, not numbers."""
     if s.dtype != object:
         return None
-    text = s.dropna().astype(str).str.strip()
-    text = text[text != ""]
-    if len(text) < 10 or text.str.match(r"^-?0\d").any():
+    text = s.astype(str).str.strip().where(s.notna(), "")
+    given = text != ""
+    if given.sum() < 10 or text[given].str.match(r"^-?0\d").any():
         return None
-    nums = pd.to_numeric(text, errors="coerce")
-    odd = text[nums.isna()]
-    if nums.notna().mean() < 0.8 or odd.nunique() > 10:
+    nums = as_numbers(s)
+    odd = text[given & nums.isna()]
+    if nums[given].notna().mean() < 0.8 or odd.nunique() > 10:
         return None
-    out = pd.to_numeric(s.astype(str).str.strip().where(s.notna(), None), errors="coerce").astype(float)
-    return out, sorted(odd.unique().tolist())
+    return nums, sorted(odd.unique().tolist())
+
+
+def id_flaws(values: pd.Series) -> tuple[int, int]:
+    """(rows without a value, values that repeat one before them) of an id column."""
+    s = pd.Series(values).replace("", np.nan)
+    present = s.dropna()
+    return len(s) - len(present), int(key_text(present).duplicated().sum())
 
 
 def nearly_unique_ids(values: pd.Series) -> bool:
     """An id column with a few flaws: at most 10% of the rows without a value and at most 5% of the others
     repeating one. Named like an id, such a column still names the rows (flawed data, not a group key: a key shared
     by several rows repeats far more often); fully unique columns pass too."""
-    s = pd.Series(values).replace("", np.nan)
-    present = s.dropna()
-    if len(s) < 5 or len(present) < 0.9 * len(s):
-        return False
-    return int(key_text(present).duplicated().sum()) <= 0.05 * len(present)
+    blanks, repeats = id_flaws(values)
+    present = len(values) - blanks
+    return len(values) >= 5 and present >= 0.9 * len(values) and repeats <= 0.05 * present
 
 
 def key_text(values) -> pd.Series:

@@ -31,8 +31,12 @@ def _keys(df: pd.DataFrame, cols: list[str]) -> pd.Index:
     return pd.Index(key)
 
 
+def _test_key_columns(spec: TaskSpec, test: pd.DataFrame) -> list[str]:
+    return [c for c in spec.test_keys() if c in test.columns]
+
+
 def expected_ids(spec: TaskSpec, test: pd.DataFrame) -> pd.Index:
-    cols = [c for c in spec.test_keys() if c in test.columns]
+    cols = _test_key_columns(spec, test)
     if cols:
         return _keys(test, cols)
     return pd.Index(_norm_key(np.arange(len(test))))
@@ -91,7 +95,7 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
 
 def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.DataFrame) -> None:
     want = expected_ids(spec, test)
-    own = [c for c in spec.test_keys() if c in test.columns]  # a test row without an id keeps an empty one
+    own = _test_key_columns(spec, test)  # a test row without an id keeps an empty one
     allowed_empty = int(test[own].isna().any(axis=1).sum()) if own else 0
     if int(df[keys].isna().any(axis=1).sum()) > allowed_empty:
         raise ValidationFailure(f"empty values in the key column(s) {keys}")

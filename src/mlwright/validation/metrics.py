@@ -7,7 +7,7 @@ score is computed (reading a folder needs none)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,8 @@ class Metric:
     higher_is_better: bool
     scores: Literal["values", "labels", "probabilities"]  # what the function is given besides the truth
     kind: Literal["regression", "classification"]  # forecasts use the regression metrics (and MASE)
-    fn: Callable[..., float]  # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos)
+    # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score
+    fn: Optional[Callable[..., float]]
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
@@ -53,7 +54,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("mape", False, "values", "regression", lambda yt, yp: _sk().mean_absolute_percentage_error(yt, yp)),
     Metric("r2", True, "values", "regression", lambda yt, yp: _sk().r2_score(yt, yp)),
     # per series MAE over the in-sample seasonal-naive MAE: needs the series, so forecast_score computes it
-    Metric("mase", False, "values", "regression", lambda yt, yp: float("nan")),
+    Metric("mase", False, "values", "regression", None),
     Metric("accuracy", True, "labels", "classification", lambda yt, lab, classes: np.mean(lab == yt)),
     Metric("balanced_accuracy", True, "labels", "classification",
            lambda yt, lab, classes: _sk().balanced_accuracy_score(yt, lab)),
@@ -71,7 +72,7 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> 
     """pred: column `prediction` (regression) or one probability column per class (`p::<class>`)."""
     metric = METRICS.get(spec.metric)
     kind = "regression" if spec.problem_type == "regression" else "classification"
-    if metric is None or metric.kind != kind or metric.name == "mase":
+    if metric is None or metric.kind != kind or metric.fn is None:
         raise ValueError(f"metric {spec.metric} does not apply to {kind}")
     if kind == "regression":
         return float(metric.fn(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float)))

@@ -6,7 +6,7 @@ import lightgbm as lgb
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 SEED = int(PARAMS.get("seed", 0))
 BUDGET = float(PARAMS.get("time_budget", 600))
-TREES = {"n": int(PARAMS.get("n_estimators", 600)), "lr": 0.03}  # fewer, larger steps when time is short
+N_TREES, LEARNING_RATE = int(PARAMS.get("n_estimators", 600)), 0.03
 
 
 class Prep:
@@ -68,10 +68,10 @@ def safe_names(cols):
     return out
 
 
-def make_model(n_rows, n_features=0):
+def make_model(n_rows, n_features=0, trees=(N_TREES, LEARNING_RATE)):
     # wide tables: each tree sees about 500 columns (a tree's cost grows with the columns it scans)
     colsample = 0.7 if n_features <= 700 else max(0.1, 500 / n_features)
-    params = dict(n_estimators=TREES["n"], learning_rate=TREES["lr"],
+    params = dict(n_estimators=trees[0], learning_rate=trees[1],
                   num_leaves=15 if n_rows < 2000 else 31, min_child_samples=5 if n_rows < 500 else 20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=colsample, reg_lambda=1.0,
                   random_state=SEED, n_jobs=1 if n_rows < 20000 else min(4, os.cpu_count() or 1), verbose=-1)
@@ -80,22 +80,20 @@ def make_model(n_rows, n_features=0):
     return lgb.LGBMClassifier(**params)
 
 
-def fit_trees_to_budget(X, y, n_fits, probe=40):
-    """Time a few trees on one fold's rows; when the (n_folds + 1) fits would not end in 80% of the budget, use
-    fewer trees with a larger learning rate (the same total step size, up to a rate of 0.3)."""
-    want = TREES["n"]
-    TREES["n"] = probe
+def trees_for_budget(X, y, n_fits, probe=40):
+    """(trees, learning rate): time a few trees on one fold's rows; when the (n_folds + 1) fits would not end in
+    80% of the budget, fewer trees with a larger learning rate (the same total step size, up to a rate of 0.3)."""
     t = time.time()
-    make_model(len(X), X.shape[1]).fit(X, y)
+    make_model(len(X), X.shape[1], (probe, LEARNING_RATE)).fit(X, y)
     per_tree = (time.time() - t) / probe
-    TREES["n"] = want
-    left = 0.8 * BUDGET - (time.time() - T0)
-    affordable = int(left / (n_fits * max(per_tree, 1e-6)))
-    if affordable < want:
-        TREES["n"] = max(20, affordable)
-        TREES["lr"] = min(0.3, 0.03 * want / TREES["n"])
-        log(f"{per_tree * 1000:.1f} ms a tree: {TREES['n']} trees at learning rate {TREES['lr']:.3f} fit the "
-            f"{BUDGET:.0f}s budget ({want} wanted)")
+    affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_tree, 1e-6)))
+    if affordable >= N_TREES:
+        return N_TREES, LEARNING_RATE
+    n = max(20, affordable)
+    lr = min(0.3, LEARNING_RATE * N_TREES / n)
+    log(f"{per_tree * 1000:.1f} ms a tree: {n} trees at learning rate {lr:.3f} fit the {BUDGET:.0f}s budget "
+        f"({N_TREES} wanted)")
+    return n, lr
 
 
 def fit(train, test, out_dir, model_dir):
@@ -105,11 +103,11 @@ def fit(train, test, out_dir, model_dir):
     X, Xt = prep.transform(train), prep.transform(test)
     log(f"{len(X)} rows, {X.shape[1]} features after preparation")
     folds = cv_splits(X, y, N_FOLDS, SEED)
-    if X.shape[0] * X.shape[1] > 200_000:
-        fit_trees_to_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], len(folds) + 1)
+    trees = (trees_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], len(folds) + 1)
+             if X.shape[0] * X.shape[1] > 200_000 else (N_TREES, LEARNING_RATE))
     oof_parts, rows = [], []
     for i, (tr, va) in enumerate(folds):
-        m = make_model(len(tr), X.shape[1]).fit(X.iloc[tr], y_fit.iloc[tr])
+        m = make_model(len(tr), X.shape[1], trees).fit(X.iloc[tr], y_fit.iloc[tr])
         oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
         log(f"fold {i + 1} done")
@@ -118,7 +116,7 @@ def fit(train, test, out_dir, model_dir):
         oof = np.concatenate(oof_parts)
     else:
         oof = pd.concat(oof_parts, ignore_index=True)
-    model = make_model(len(X), X.shape[1]).fit(X, y_fit)
+    model = make_model(len(X), X.shape[1], trees).fit(X, y_fit)
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
