@@ -116,3 +116,20 @@ def test_an_attempt_that_said_its_work_cannot_fit_its_time_is_not_retried_with_l
     assert p.next_attempt([gave_up], 300).kind == "debug"  # more time than it had: worth a lighter retry
     crashed = _done(first, "failed", "boom").model_copy(update={"returncode": 1})
     assert p.next_attempt([crashed], 100).kind == "debug"
+
+
+def test_a_recipe_whose_work_grows_with_the_rows_keeps_that_time_from_the_one_before_it():
+    """Encoding every text cannot shrink with the budget: the recipe before it leaves it time for all rows."""
+    from mlwright.knowledge.library import usable_cores
+
+    p = _planner(600)
+    p.mains[0].time_share = 1.0  # it would take everything its successor does not need
+    p.mains[1].row_core_s = 0.5 * usable_cores()  # half a second per row on this machine: 55 s for 110 rows
+    need = p.mains[1].min_time_for(p.spec)
+    assert need == pytest.approx(40 + 0.5 * 110)
+    first = p.next_attempt([], 588)
+    second = p.next_attempt([_done(first)], 430)
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(430 - need)
+    # with less than it needs left, it is not started at all (it would only stop itself for lack of time)
+    history = [_done(first), _done(second)]
+    assert p.next_attempt(history, need - 1) is None

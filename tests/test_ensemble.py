@@ -87,3 +87,27 @@ def test_ensemble_recipe_reproduces_the_cross_fitted_score(tmp_path):
     assert r.returncode == 0, r.stderr
     score, n_rows, _ = score_oof(_spec(), work / "oof_predictions.csv", train)
     assert n_rows == 400 and abs(score - blend.score) < 1e-9
+
+
+def test_a_weaker_attempt_joins_at_the_weight_that_helps_even_when_an_even_blend_does_not(tmp_path):
+    """Errors of spread 1 and 2: the half-half blend is worse than the better attempt alone (1.25 against 1 in
+    squared error) but four-to-one is better (0.8): greedy selection must not stop at the first even blend."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=4000)
+    spec = TaskSpec(problem_type="regression", target="y", metric="rmse", higher_is_better=False, train_table="t",
+                    test_table="s", id_column="id", prediction_file="p.csv", output_id_column="id",
+                    output_columns=["id", "y"], output_kind="value", feature_columns=["a"], n_train_rows=4000,
+                    n_test_rows=10)
+    history = []
+    for i, spread in ((1, 1.0), (2, 2.0)):
+        d = tmp_path / f"a{i}"
+        d.mkdir()
+        pred = y + spread * rng.normal(size=len(y))
+        pd.DataFrame({"__row__": np.arange(len(y)), "prediction": pred}).to_csv(d / "oof_predictions.csv", index=False)
+        pd.DataFrame({"prediction": np.zeros(10)}).to_csv(d / "test_predictions_raw.csv", index=False)
+        history.append(AttemptRecord(attempt_id=i, kind="draft", recipe=f"r{i}", title="t", status="succeeded",
+                                     started_at=time.time(), time_budget_s=1, score=spread, workdir=str(d)))
+    blend = select_blend(spec, pd.DataFrame({"y": y}), history)
+    assert blend is not None and [m.attempt_id for m in blend.members] == [1, 2]
+    assert 0.7 <= blend.weights[0] <= 0.9  # the best mix is 0.8 of the better attempt
+    assert blend.score < 0.95  # about sqrt(0.8) = 0.89, against 1.0 for the better attempt alone

@@ -2,6 +2,7 @@
 turn a TaskSpec into a complete script; BM25 retrieval picks the cards that fit a task."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,9 +28,24 @@ class Card:
     stage: str = "main"  # baseline: fast, runs first so a valid answer exists early; main: gets the rest
     needs: list[str] = field(default_factory=list)  # python modules the recipe imports (skipped when absent)
     time_share: float = 1.0  # fraction of the remaining budget a main recipe may take
+    # core-seconds each train and test row adds to min_time_s: work that cannot shrink with the budget
+    # (encoding every text with a transformer), so the planner keeps enough time for it
+    row_core_s: float = 0.0
 
     def available(self) -> bool:
         return all(_need_met(m) for m in self.needs)
+
+    def min_time_for(self, spec: TaskSpec) -> float:
+        """Seconds below which this recipe cannot do its work on this task on this machine."""
+        rows = spec.n_train_rows + spec.n_test_rows
+        return self.min_time_s + self.row_core_s * rows / usable_cores()
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _need_met(need: str) -> bool:
@@ -68,7 +84,8 @@ def load_cards() -> tuple[Card, ...]:
                           modalities=meta.get("modalities", []), problem_types=meta.get("problem_types", []),
                           min_time_s=float(meta.get("min_time_s", 0)), strength=int(meta.get("strength", 0)),
                           stage=meta.get("stage", "main"), needs=list(meta.get("needs") or []),
-                          time_share=float(meta.get("time_share", 1.0))))
+                          time_share=float(meta.get("time_share", 1.0)),
+                          row_core_s=float(meta.get("row_core_s", 0.0))))
     return tuple(cards)
 
 

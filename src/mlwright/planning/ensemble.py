@@ -33,9 +33,12 @@ def fold_ids(rows: np.ndarray, n_train: int) -> np.ndarray:
 
 
 def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> dict[int, int]:
-    """Greedy forward selection with replacement: member id -> times chosen."""
+    """Greedy forward selection with replacement, member id -> times chosen: every round adds the member that
+    scores best, even when no addition improves (the best one-to-one blend can lose where two-to-one wins), and
+    the best blend seen in all rounds is kept (the earliest, so the smallest, among equals)."""
     counts: dict[int, int] = {}
-    current, current_score = None, None
+    current = None
+    best: Optional[tuple[float, dict[int, int]]] = None
     for _ in range(ROUNDS):
         round_best = None
         for k, f in frames.items():
@@ -44,11 +47,11 @@ def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> di
             s = score_predictions(spec, y, cand)
             if round_best is None or is_better(spec, s, round_best[1]):
                 round_best = (k, s, cand)
-        if current_score is not None and not is_better(spec, round_best[1], current_score):
-            break
-        k, current_score, current = round_best
+        k, s, current = round_best
         counts[k] = counts.get(k, 0) + 1
-    return counts
+        if best is None or is_better(spec, s, best[0]):
+            best = (s, dict(counts))
+    return best[1] if best else {}
 
 
 @dataclass

@@ -84,18 +84,18 @@ class Planner:
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
-        pending_main = [c for c in self.mains if c.recipe not in tried and usable >= c.min_time_s]
+        pending_main = [c for c in self.mains if c.recipe not in tried and usable >= c.min_time_for(self.spec)]
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
                 return AttemptPlan(attempt_id=next_id, recipe=card.recipe, title=f"baseline: {card.name}",
                                    time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
-        if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_s:
+        if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_for(self.spec):
             usable -= self.keep_for_later_s
             card = pending_main[0]
             # later main recipes keep their minimum; the last one takes everything left
-            reserved = sum(c.min_time_s for c in pending_main[1:])
-            budget = usable if len(pending_main) == 1 else max(card.min_time_s,
+            reserved = sum(c.min_time_for(self.spec) for c in pending_main[1:])
+            budget = usable if len(pending_main) == 1 else max(card.min_time_for(self.spec),
                                                                min(usable * card.time_share, usable - reserved))
             return AttemptPlan(attempt_id=next_id, recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,

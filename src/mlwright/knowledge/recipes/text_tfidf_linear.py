@@ -1,12 +1,14 @@
 """mlwright recipe: free text (any language or script, long documents or one short sentence per row) as
 character and word n-gram TF-IDF, other columns one-hot / scaled, a regularized linear model; the text
-representation (character n-grams alone, or words and characters) and the regularization C are chosen by
-out-of-fold score within the time budget; refit on all rows."""
+representation (characters, words, or both; for two classes also naive-Bayes-weighted) and the regularization C
+are chosen by out-of-fold score within the time budget, and the best two different representations are averaged
+when their average scores better out of fold; refit on all rows."""
 # <<common>>
 import pickle
 import warnings
 
 from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
@@ -143,16 +145,45 @@ def fit_blocks(X, Xt):
 
 
 def candidates(blocks, char_first):
-    """Feature sets to compare, the likelier first: character n-grams alone, or words and characters."""
+    """Feature sets to compare, the likelier first: character n-grams alone, words and characters, words alone;
+    for two classes also words and characters weighted by their naive-Bayes ratio (the `nb` model)."""
     other = [b for b in ("cats", "nums") if b in blocks]
     char = [b for b in blocks if b.startswith("char:")] + other
+    word = [b for b in blocks if b.startswith("word:")] + other
     both = [b for b in blocks if b.startswith(("char:", "word:"))] + other
     out = {"char": char, "word+char": both} if char_first else {"word+char": both, "char": char}
+    out["word"] = word
     uniq = {}
     for name, bl in out.items():
         if bl and bl not in uniq.values():
             uniq[name] = bl
+    if PROBLEM == "binary" and len(both) > len(other):
+        uniq["word+char nb"] = both
     return uniq
+
+
+class NBLogistic(BaseEstimator, ClassifierMixin):
+    """Logistic regression on features scaled by their naive-Bayes log-count ratio (NB-SVM, Wang & Manning
+    2012): strong on sentiment and topic text, and different enough from plain TF-IDF to average well with it."""
+
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        pos = y == self.classes_[-1]
+        counts = X.maximum(0) if X.min() < 0 else X  # the ratio counts presence (scaled numbers can be negative)
+        p, q = (np.asarray(counts[rows].sum(axis=0)).ravel() + 1.0 for rows in (pos, ~pos))
+        self.r_ = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+        self.lr_ = LogisticRegression(C=self.C, solver="liblinear").fit(self._weigh(X), y)
+        return self
+
+    def _weigh(self, X):
+        return sparse.csr_matrix(X.multiply(self.r_), dtype=np.float32)
+
+    def predict_proba(self, X):
+        return self.lr_.predict_proba(self._weigh(X))
 
 
 def stack(mats):
@@ -163,7 +194,9 @@ def transform(blocks, names, X):
     return stack([block_output(blocks[b], blocks[b]["tf"].transform(block_input(blocks[b], X))) for b in names])
 
 
-def make_model(c):
+def make_model(c, cand=""):
+    if cand.endswith(" nb"):
+        return NBLogistic(C=c)
     if PROBLEM == "regression":
         return Ridge(alpha=1.0 / c)
     if PROBLEM == "binary":
@@ -203,7 +236,7 @@ def fit(train, test, out_dir, model_dir):
         for i in todo:
             t = time.time()
             tr, va = splits[i]
-            m = make_model(key[1]).fit(M[tr], y_fit.iloc[tr])
+            m = make_model(key[1], key[0]).fit(M[tr], y_fit.iloc[tr])
             preds[key][i] = model_predictions(m, M[va])
             costs[key] = time.time() - t
             if not fallback:
@@ -214,11 +247,18 @@ def fit(train, test, out_dir, model_dir):
                 f"({M.shape[1]} features, {time.time() - t0:.1f}s)")
         return s
 
-    def score(key, folds):
+    def oof_of(key, folds):
         parts = [preds[key][i] for i in folds]
-        oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
+        return np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
+
+    def score_of(keys, folds):
+        """The out-of-fold score of these candidates' averaged predictions on these folds."""
+        oof = average([oof_of(key, folds) for key in keys])
         rows = np.concatenate([splits[i][1] for i in folds])
         return fold_score(y_score.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
+
+    def score(key, folds):
+        return score_of([key], folds)
 
     def affordable(n_fits):
         # n more fold fits, then the refit on all rows and the test predictions (about two fold fits)
@@ -258,32 +298,49 @@ def fit(train, test, out_dir, model_dir):
             if c != c0:
                 break
     key = max(preds, key=lambda key: score(key, rank))
+    members = [key]
+    # the best other representation, averaged with the winner, when the average scores better on the same folds
+    others = [o for o in preds if o[0] != key[0] and set(rank) <= set(preds[o])]
+    if others:
+        partner = max(others, key=lambda o: score_of([key, o], rank))
+        if score_of([key, partner], rank) > score(key, rank) + 1e-4:
+            members = [key, partner]
+            log(f"averaging {key[0]} (C={key[1]:g}) with {partner[0]} (C={partner[1]:g}): out-of-fold "
+                f"{score_of(members, rank):.5f} against {score(key, rank):.5f}")
     done = rank
-    if len(rank) < k and affordable(k - len(rank)):
+    if len(rank) < k and affordable(len(members) * (k - len(rank))):
         done = list(range(k))
-        run(key, done)
-    if time.time() - T0 + 1.5 * costs[key] < 0.85 * BUDGET:
-        model = make_model(key[1]).fit(stack([mats[b] for b in cands[key[0]]]), y_fit)
+        for m in members:
+            run(m, done)
+    if time.time() - T0 + 1.5 * sum(costs[m] for m in members) < 0.85 * BUDGET:
+        models = [(cands[m[0]], make_model(m[1], m[0]).fit(stack([mats[b] for b in cands[m[0]]]), y_fit))
+                  for m in members]
     else:  # the first candidate's first fold model, trained on (k-1)/k of the rows, with its folds' predictions
         log("no time to refit on all rows: the first fold's model predicts the test rows")
-        key, done, model = first, rank, fallback[0]
-    cand, best_c = key
+        members, done, models = [first], rank, [(cands[first[0]], fallback[0])]
     rows = np.concatenate([splits[i][1] for i in done])
-    parts = [preds[key][i] for i in done]
-    best_oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
-    log(f"chosen: {cand} n-grams, C={best_c:g} (out-of-fold {score(key, done):.5f} on {len(done)}/{k} folds)")
-    names = cands[cand]
-    keep = {b: blocks[b] for b in names}
+    best_oof = average([oof_of(m, done) for m in members])
+    log("chosen: " + " + ".join(f"{m[0]} n-grams, C={m[1]:g}" for m in members)
+        + f" (out-of-fold {score_of(members, done):.5f} on {len(done)}/{k} folds)")
+    keep = {b: blocks[b] for names, _ in models for b in names}
     # pickle, not joblib: joblib's pure-python pickler takes seconds on vocabularies of 10^5 n-grams
     with open(os.path.join(model_dir, "model.pkl"), "wb") as f:
-        pickle.dump({"blocks": keep, "names": names, "model": model}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    write_outputs(out_dir, test, model_predictions(model, transform(keep, names, Xt)), rows, best_oof)
+        pickle.dump({"blocks": keep, "models": models}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    write_outputs(out_dir, test, predict_with(keep, models, Xt), rows, best_oof)
+
+
+def average(preds):
+    return preds[0] if len(preds) == 1 else sum(preds[1:], preds[0]) / len(preds)
+
+
+def predict_with(blocks, models, X):
+    return average([model_predictions(model, transform(blocks, names, X)) for names, model in models])
 
 
 def predict(model_dir, new):
     with open(os.path.join(model_dir, "model.pkl"), "rb") as f:
         b = pickle.load(f)
-    return model_predictions(b["model"], transform(b["blocks"], b["names"], prepare(new)))
+    return predict_with(b["blocks"], b["models"], prepare(new))
 
 
 if __name__ == "__main__":
