@@ -38,8 +38,9 @@ def test_two_class_reviews_get_weighted_ngrams_and_a_model_that_predicts_new_row
     train.to_csv(data / "train.csv", index=False)
     test.drop(columns=["score"]).to_csv(data / "test.csv", index=False)
     out = tmp_path / "run"
-    r = run_cli("run", str(data), "--task", "predict the probability that a review's score is great; "
-                "write predictions.csv with columns id,great. Metric: ROC AUC", "--output", str(out), "--time-limit", "40", "--no-autogluon")
+    task = "predict the probability that a review's score is great; write predictions.csv with columns id,great. " \
+           "Metric: ROC AUC"
+    r = run_cli("run", str(data), "--task", task, "--output", str(out), "--time-limit", "40", "--no-autogluon")
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "run.json").read_text())
     assert s["status"] == "succeeded" and s["task"]["problem_type"] == "binary"
