@@ -48,17 +48,21 @@ def explain(data_dir: Path, task_text: str, target: Optional[str] = None, id_col
             test: Optional[str] = None) -> Explanation:
     import time
 
-    from mlwright.engine import Run, RunOptions
+    from mlwright.options import RunOptions
+    from mlwright.perception.stage import perceive
+    from mlwright.planning.budget import RunClock
+    from mlwright.run_context import RunContext
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="mlwright-explain-") as tmp:
         opts = RunOptions(data_dir=data_dir, task_text=task_text, output_dir=Path(tmp) / "run", target=target,
                           id_column=id_column, test=test)
-        run = Run(opts)
-        run.out.mkdir(parents=True)
-        spec, train, test_df = run.perceive()
-        profile = DataProfile.model_validate(json.loads((run.out / "profile.json").read_text()))
-        side = sorted(run.side_files)
+        out = opts.output_dir.resolve()
+        out.mkdir(parents=True)
+        seen = perceive(RunContext(opts=opts, out=out, clock=RunClock(opts.time_limit)))  # nothing is fitted
+        spec, train, test_df = seen.spec, seen.train, seen.test
+        profile = DataProfile.model_validate(json.loads((out / "profile.json").read_text()))
+        side = sorted(seen.side_files)
     cols = []
     for c in list(train.columns):
         use = "target" if c == spec.target else "feature" if c in spec.feature_columns else \

@@ -162,7 +162,7 @@ class TaskSpec(BaseModel):
 class AttemptPlan(BaseModel):
     """One node of the attempt tree: what to try, with how much time."""
 
-    attempt_id: int
+    attempt_id: int = 0  # 0 until the journal hands it an id, when it starts (search.loop)
     parent_id: Optional[int] = None
     kind: Literal["draft", "debug", "improve", "ablation"] = "draft"
     recipe: str
@@ -189,7 +189,7 @@ class AttemptRecord(BaseModel):
     workdir: str
     returncode: Optional[int] = None
     peak_memory_mb: Optional[float] = None
-    # sha256 of the outputs as validated (model: of the folder, see engine.tree_sha256); finish copies only these
+    # sha256 of the outputs as validated (model: of the folder, search.attempts.tree_sha256); finish copies only these
     prediction_sha256: Optional[str] = None
     solution_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
@@ -273,7 +273,7 @@ class RunSummary(BaseModel):
     prediction_path: Optional[str] = None
     solution_script: Optional[str] = None
     model_dir: Optional[str] = None
-    # sha256 of the final files, path in the run folder -> hex ("model/": engine.tree_sha256 of the folder); each
+    # sha256 of the final files, path in the run folder -> hex ("model/": tree_sha256 of the folder); each
     # copied from the best attempt and checked against the checksums taken when it was validated
     checksums: dict[str, str] = Field(default_factory=dict)
     report: Optional[str] = None

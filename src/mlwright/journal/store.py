@@ -109,23 +109,30 @@ class Journal:
         with self._connect() as con:
             return con.execute("INSERT INTO guidance (ts, text) VALUES (?, ?)", (time.time(), text)).lastrowid
 
-    def take_guidance(self, attempt_id: int) -> list[str]:
-        """Pending instructions, marked as seen by `attempt_id` (journaled beside the attempt they influence)."""
+    def pending_guidance(self) -> list[tuple[int, str]]:
+        """Instructions no attempt has seen yet: (guidance id, text)."""
         with self._connect() as con:
             rows = con.execute("SELECT id, text FROM guidance WHERE consumed_by_attempt IS NULL ORDER BY id").fetchall()
-            con.executemany("UPDATE guidance SET consumed_by_attempt = ? WHERE id = ?",
-                            [(attempt_id, r["id"]) for r in rows])
-        return [r["text"] for r in rows]
+        return [(r["id"], r["text"]) for r in rows]
 
-    def move_guidance(self, old_attempt: int, new_attempt: int) -> None:
-        """Re-key instructions taken for an attempt id that other attempts (an ablation study) used first."""
+    def consume_guidance(self, ids: list[int], attempt_id: int) -> None:
+        """Journal instructions beside the attempt they preceded."""
         with self._connect() as con:
-            con.execute("UPDATE guidance SET consumed_by_attempt = ? WHERE consumed_by_attempt = ?",
-                        (new_attempt, old_attempt))
+            con.executemany("UPDATE guidance SET consumed_by_attempt = ? WHERE id = ?", [(attempt_id, i) for i in ids])
 
-    def guidance(self) -> list[dict]:
+    # -- the attempt tree ------------------------------------------------------------------------------------
+    def next_attempt_id(self) -> int:
+        """The id the next attempt gets: ids are handed out here, in the order attempts start."""
         with self._connect() as con:
-            return [dict(r) for r in con.execute("SELECT * FROM guidance ORDER BY id").fetchall()]
+            return int(con.execute("SELECT COALESCE(MAX(attempt_id), 0) + 1 FROM attempts").fetchone()[0])
+
+    def best_attempt(self, higher_is_better: bool) -> Optional[AttemptRecord]:
+        """The valid attempt with the best score (the earliest among equals)."""
+        order = "DESC" if higher_is_better else "ASC"
+        with self._connect() as con:
+            r = con.execute("SELECT * FROM attempts WHERE status = 'succeeded' AND score IS NOT NULL "
+                            f"ORDER BY score {order}, attempt_id LIMIT 1").fetchone()
+        return AttemptRecord(**{k: r[k] for k in r.keys() if k in AttemptRecord.model_fields}) if r else None
 
     def set_diagnosis(self, attempt_id: int, text: str) -> None:
         """The error analyst's diagnosis of a failed attempt (episodic memory for the next debug attempt)."""

@@ -59,7 +59,8 @@ def extract_code(text: str) -> str:
 
 
 class Agent(Generic[T]):
-    """Subclasses set `role`, `system` and `output`, and implement `prompt()` and `fallback()`."""
+    """Subclasses set `role`, `system` and `output`, and implement `prompt()` and `fallback()`. The prompt texts
+    are templates in mlwright/llm/prompts/ (one file per role), rendered with `prompts.render()`."""
 
     role: str = "agent"
     system: str = ""

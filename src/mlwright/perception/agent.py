@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from mlwright.execution.sandbox import run_sandboxed
+from mlwright.llm import prompts
 from mlwright.llm.agent import Agent, extract_code
 from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
 from mlwright.schemas import DataProfile, TaskSpec
@@ -44,22 +45,22 @@ class PerceptionAgent(Agent[TaskReview]):
     role = "perception"
     output = TaskReview
     max_tokens = 600
-    system = ("You check how an AutoML system understood a user's request. Given the data profile, the user's "
-              "words and the system's reading (a TaskSpec), answer with a JSON object with the fields to CORRECT "
-              "(omit or null what is right): target, id_column (the test rows' key), metric (accuracy, "
-              "balanced_accuracy, macro_f1, roc_auc, log_loss,"
-              " rmse, rmsle, mae, mse, mape, r2, mase), prediction_file, output_columns, positive_class, and "
-              "question (only when the request cannot be decided without the user), comments.")
+    system = prompts.render("perception", "system")
 
     def prompt(self, *, profile: DataProfile, task_text: str, spec: Optional[TaskSpec], problem: str = "",
                side_files: Optional[dict[str, str]] = None) -> str:
+        """The user prompt (template `perception.md`): the user's words, the data profile, the side files, the
+        system's reading and its evidence."""
         reading = spec.model_dump_json(exclude={"notes", "dropped_columns", "feature_columns"}) if spec else "none"
         evidence = "\n".join(f"- {n}" for n in spec.notes[:30]) if spec else ""
-        sides = "".join(f"\n--- {name} ---\n{text[:2000]}" for name, text in list((side_files or {}).items())[:3])
-        return (f"User's words:\n{task_text[:3000]}\n\nData profile:\n{profile_digest(profile)}\n"
-                + (f"\nSide files (READMEs, data dictionaries):{sides}\n" if sides else "")
-                + f"\nSystem's reading: {reading}\n" + (f"Its evidence:\n{evidence}\n" if evidence else "")
-                + (f"Problem: {problem}\n" if problem else "") + "What must be corrected?")
+        sides = "".join("\n" + prompts.render("perception", "side_file", name=name, text=text[:2000])
+                        for name, text in list((side_files or {}).items())[:3])
+        return prompts.render(
+            "perception", "user", task_text=task_text[:3000], profile=profile_digest(profile),
+            side_files="\n\n" + prompts.render("perception", "side_files", files=sides) if sides else "",
+            reading=reading,
+            evidence="\n" + prompts.render("perception", "evidence", notes=evidence) if evidence else "",
+            problem="\n" + prompts.render("perception", "problem", problem=problem) if problem else "")
 
     def fallback(self, **_) -> TaskReview:
         return TaskReview()
@@ -102,12 +103,11 @@ class ReaderAgent(Agent[ReaderAnswer]):
     output = ReaderAnswer
     max_tokens = 1200
     json_mode = False
-    system = ("You write Python reader functions. Answer with one ```python block defining "
-              "`def read(path: str) -> pandas.DataFrame` using only the standard library, pandas and numpy.")
+    system = prompts.render("reader", "system")
 
     def prompt(self, *, path: Path, reason: str, head: str) -> str:
-        return (f"File {path.name} could not be read: {reason}\nFirst bytes (repr):\n{head}\n"
-                "Write read(path) returning one table (one row per record).")
+        """The user prompt (template `reader.md`)."""
+        return prompts.render("reader", "user", file=path.name, reason=reason, head=head)
 
     def parse(self, text: str) -> ReaderAnswer:
         code = extract_code(text)

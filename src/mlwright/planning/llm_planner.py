@@ -7,6 +7,7 @@ from typing import Literal, Optional, Sequence
 
 from pydantic import BaseModel, Field
 
+from mlwright.llm import prompts
 from mlwright.llm.agent import Agent
 from mlwright.schemas import AttemptRecord, TaskSpec
 
@@ -60,19 +61,17 @@ class PlannerAgent(Agent[PlanDecision]):
     role = "planner"
     output = PlanDecision
     max_tokens = 700
-    system = ("You plan machine-learning experiments as a tree of attempts: draft (a new solution), debug (fix a "
-              "failed attempt) or improve (a better version of a valid attempt). Propose 2-3 distinct candidate "
-              "plans, pick the most promising next step, and answer with a JSON object "
-              '{"candidates": [str], "action": "draft|debug|improve|stop", "parent_id": int|null, "plan": str}.')
+    system = prompts.render("planner", "system")
 
     def prompt(self, *, spec: TaskSpec, history: list[AttemptRecord], diagnoses: dict[int, str], time_left: float,
                guidance: Sequence[str] = ()) -> str:
-        return (f"Task: {spec.problem_type} on {spec.target!r}, metric {spec.metric} "
-                f"({'higher' if spec.higher_is_better else 'lower'} is better), {spec.n_train_rows} rows, "
-                f"{len(spec.feature_columns)} features. Time left: {time_left:.0f}s.\n"
-                f"Attempts so far:\n{history_summary(history, diagnoses)}\n"
-                + (f"User guidance: {' | '.join(guidance)}\n" if guidance else "")
-                + "Choose the next attempt.")
+        """The user prompt (template `planner.md`)."""
+        return prompts.render(
+            "planner", "user", problem_type=spec.problem_type, target=repr(spec.target), metric=spec.metric,
+            direction="higher" if spec.higher_is_better else "lower", n_rows=spec.n_train_rows,
+            n_features=len(spec.feature_columns), time_left=f"{time_left:.0f}",
+            history=history_summary(history, diagnoses),
+            guidance="\n" + prompts.render("planner", "guidance", guidance=" | ".join(guidance)) if guidance else "")
 
     def fallback(self, *, spec: TaskSpec, history: list[AttemptRecord], **_) -> PlanDecision:
         return deterministic_decision(history, spec)

@@ -79,7 +79,6 @@ class Planner:
 
     def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
-        next_id = len(history) + 1
         tried = {h.recipe for h in history if h.error != INTERRUPTED}  # a kill of mlwright says nothing of a recipe
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
@@ -88,7 +87,7 @@ class Planner:
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
-                return AttemptPlan(attempt_id=next_id, recipe=card.recipe, title=f"baseline: {card.name}",
+                return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}",
                                    time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
         if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_for(self.spec):
             usable -= self.keep_for_later_s
@@ -97,7 +96,7 @@ class Planner:
             reserved = sum(c.min_time_for(self.spec) for c in pending_main[1:])
             budget = usable if len(pending_main) == 1 else max(card.min_time_for(self.spec),
                                                                min(usable * card.time_share, usable - reserved))
-            return AttemptPlan(attempt_id=next_id, recipe=card.recipe, kind="improve" if valid else "draft",
+            return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
         last = history[-1] if history else None
@@ -106,7 +105,7 @@ class Planner:
             budget = usable * 0.8
             if last.returncode == NO_TIME_EXIT and budget <= (last.time_budget_s or 0):
                 return None  # it said its work cannot fit its time: with less, it would say so again
-            return AttemptPlan(attempt_id=next_id, parent_id=last.attempt_id, kind="debug", recipe=last.recipe,
+            return AttemptPlan(parent_id=last.attempt_id, kind="debug", recipe=last.recipe,
                                title=f"retry of attempt {last.attempt_id} with a lighter configuration",
                                time_budget_s=budget, params=params_for(last.recipe, self.spec, budget, light=True))
         return None

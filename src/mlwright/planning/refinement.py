@@ -10,6 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
+from mlwright.llm import prompts
 from mlwright.llm.agent import Agent
 from mlwright.schemas import AblationResult, TaskSpec
 
@@ -146,20 +147,16 @@ class RefinementAgent(Agent[RefinementPlan]):
     role = "refinement"
     output = RefinementPlan
     max_tokens = 2500
-    system = ("You do targeted refinement of a working ML script, MLE-STAR style. First an ablation study: for up "
-              "to 3 top-level functions that may matter most, write a SIMPLIFIED version of that whole function "
-              "(same name and signature, still correct) that removes its contribution, e.g. no engineered "
-              "features, library-default hyperparameters, no target transform. mlwright runs each variant and "
-              "measures the score change itself. Also name the block you expect to matter most, why, and ideas to "
-              'improve it. Answer with a JSON object {"block": str, "reason": str, "ideas": [str], '
-              '"ablations": [{"block": str, "what": str, "code": str}]}.')
+    system = prompts.render("refinement", "system")
 
     def prompt(self, *, code: str, spec: TaskSpec, score: float) -> str:
+        """The user prompt (template `refinement.md`): the task, the score and the script's top-level blocks."""
         blocks = top_level_blocks(code)
-        listing = "\n\n".join(f"### {name}\n{src[:1500]}" for name, src in blocks.items())
-        return (f"Task: {spec.problem_type} on {spec.target!r}. Metric {spec.metric} = {score:.5f} "
-                f"({'higher' if spec.higher_is_better else 'lower'} is better). Blocks of the script:\n{listing}\n"
-                "Write the ablation variants.")
+        listing = "\n\n".join(prompts.render("refinement", "block", name=name, source=src[:1500])
+                              for name, src in blocks.items())
+        return prompts.render("refinement", "user", problem_type=spec.problem_type, target=repr(spec.target),
+                              metric=spec.metric, score=f"{score:.5f}",
+                              direction="higher" if spec.higher_is_better else "lower", blocks=listing)
 
     def fallback(self, *, code: str, spec: TaskSpec, score: float) -> RefinementPlan:
         return RefinementPlan(block=_guess_block(code),

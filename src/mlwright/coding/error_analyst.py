@@ -1,11 +1,12 @@
-"""Episodic memory for failures: a failed attempt's logs become a short diagnosis and a suggested fix that
-the next debug attempt of the same branch sees."""
+"""The error analyst (episodic memory for failures): a failed attempt's logs become a short diagnosis and a
+suggested fix that the next debug attempt of the same branch sees (the journal keeps it)."""
 from __future__ import annotations
 
 import re
 
 from pydantic import BaseModel, Field
 
+from mlwright.llm import prompts
 from mlwright.llm.agent import Agent
 
 
@@ -50,12 +51,11 @@ class ErrorAnalyst(Agent[Diagnosis]):
     role = "error_analyst"
     output = Diagnosis
     max_tokens = 500
-    system = ("You diagnose failed Python machine-learning scripts. Answer with a JSON object "
-              '{"summary": str, "likely_cause": str, "suggested_fix": str}; be specific and short.')
+    system = prompts.render("error_analyst", "system")
 
     def prompt(self, *, error: str, log_tail: str, code: str) -> str:
-        return (f"The script failed: {error}\n\nLast log lines:\n{log_tail[-2500:]}\n\n"
-                f"Script (excerpt):\n{_excerpt(code)}\n\nWhat went wrong and how to fix it?")
+        """The user prompt (template `error_analyst.md`)."""
+        return prompts.render("error_analyst", "user", error=error, log_tail=log_tail[-2500:], code=_excerpt(code))
 
     def fallback(self, *, error: str, log_tail: str, code: str) -> Diagnosis:
         return deterministic_diagnosis(error, log_tail)

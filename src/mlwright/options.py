@@ -1,0 +1,27 @@
+"""What the user asked for one run: the data, the task, the limits and the optional LLM (every interface builds
+one of these; the pipeline reads it)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel
+
+from mlwright.llm import LLMSettings
+
+
+class RunOptions(BaseModel):
+    data_dir: Path
+    task_text: str
+    output_dir: Path
+    time_limit: float = 300.0
+    target: Optional[str] = None
+    id_column: Optional[str] = None  # --id: the test rows' key column
+    test: Optional[str] = None  # --test: the table (file name, or file#sheet) holding the rows to predict
+    interactive: bool = False
+    memory_limit_mb: Optional[float] = None
+    llm_settings: Optional[LLMSettings] = None  # provider "none" or None: the offline expert engine only
+    max_llm_attempts: int = 6
+    llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
+    use_autogluon: Optional[bool] = None  # None: when installed
+    resume: bool = False  # continue an interrupted run in its own folder

@@ -1,0 +1,75 @@
+"""The one search loop. A policy is a generator: it yields `Step`s and is sent back each step's AttemptRecord,
+so a policy reads like the plan it follows (try this; if it failed, that). The loop gives every step its id
+from the journal (which owns the attempt tree), journals the user guidance a step acted on, runs it, and keeps
+the best valid attempt; policies run one after another on the same history."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Generator, Optional
+
+from mlwright.perception.stage import Perceived
+from mlwright.run_context import RunContext
+from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
+from mlwright.validation.metrics import is_better
+
+
+@dataclass
+class Step:
+    """An attempt a policy wants run. `body`: the script's text (LLM-written or edited), None for the recipe's
+    own; `rejected`: why it is refused before running (journaled as invalid); `guidance`: the user instructions
+    (journal id, text) it acted on."""
+    plan: AttemptPlan
+    body: Optional[str] = None
+    rejected: Optional[str] = None
+    guidance: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class SearchState:
+    data: Perceived
+    history: list[AttemptRecord]
+    best: Optional[AttemptRecord] = None
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.data.spec
+
+
+Policy = Callable[[SearchState], Generator[Step, AttemptRecord, None]]
+Execute = Callable[[AttemptPlan, Optional[str], Optional[str]], AttemptRecord]  # (plan, body, rejected)
+
+
+class Search:
+    def __init__(self, ctx: RunContext, data: Perceived, execute: Execute):
+        assert ctx.journal is not None
+        self.ctx, self.journal, self.execute = ctx, ctx.journal, execute
+        # a resumed run goes on from its journal's attempts
+        self.state = SearchState(data, self.journal.attempts(), self.journal.best_attempt(data.spec.higher_is_better))
+
+    def run(self, policies: list[Policy]) -> Optional[AttemptRecord]:
+        """Each policy in turn until it has nothing more to try; the best valid attempt."""
+        for policy in policies:
+            steps, rec = policy(self.state), None
+            while True:
+                try:
+                    step = steps.send(rec)  # type: ignore[arg-type]  # None starts the generator
+                except StopIteration:
+                    break
+                rec = self.take(step)
+        return self.state.best
+
+    def take(self, step: Step) -> AttemptRecord:
+        plan = step.plan.model_copy(update={"attempt_id": self.journal.next_attempt_id()})
+        if step.guidance:
+            self.journal.consume_guidance([gid for gid, _ in step.guidance], plan.attempt_id)
+            for _, text in step.guidance:
+                self.ctx.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {text}",
+                              attempt_id=plan.attempt_id)
+        rec = self.execute(plan, step.body, step.rejected)
+        self.state.history.append(rec)
+        best = self.state.best
+        if rec.status == "succeeded" and is_better(self.state.spec, rec.score, best.score if best else None):
+            self.state.best = rec
+            self.ctx.emit("best", f"best so far: attempt {rec.attempt_id} ({rec.recipe}) "
+                          f"{self.state.spec.metric}={rec.score:.5f}", attempt_id=rec.attempt_id, score=rec.score)
+        return rec

@@ -1,0 +1,42 @@
+"""The offline policies: the recipe planner's plan (a fast baseline, then the strong recipes for the task, a
+lighter retry of a failure) and the ensemble of the best valid attempts. The LLM policy is llm_policy.py."""
+from __future__ import annotations
+
+from typing import Generator
+
+from mlwright.planning.ensemble import select_blend
+from mlwright.planning.planner import Planner
+from mlwright.run_context import RunContext
+from mlwright.schemas import AttemptPlan, AttemptRecord
+from mlwright.search.loop import SearchState, Step
+
+
+def recipe_policy(ctx: RunContext, planner: Planner):
+    def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
+        assert ctx.journal is not None
+        while (plan := planner.next_attempt(state.history, ctx.clock.usable())) is not None:
+            # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
+            yield Step(plan, guidance=ctx.journal.pending_guidance())
+    return steps
+
+
+def ensemble_policy(ctx: RunContext):
+    def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
+        """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
+        usable = ctx.clock.usable()
+        if usable < 10:
+            return
+        spec = state.spec
+        blend = select_blend(spec, state.data.train, state.history)
+        if blend is None:
+            return
+        desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in zip(blend.members, blend.weights))
+        ctx.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend.score:.5f} out of fold "
+                 "(cross-fitted: each fold blended with weights chosen on the other folds)")
+        members = [{"dir": m.workdir, "weight": w, "fold_weights": [fw[j] for fw in blend.fold_weights]}
+                   for j, (m, w) in enumerate(zip(blend.members, blend.weights))]
+        yield Step(AttemptPlan(parent_id=state.best.attempt_id if state.best else None, kind="improve",
+                               recipe="ensemble", title=f"weighted blend of {desc}", time_budget_s=usable,
+                               params={"time_budget": round(usable, 1), "folds": len(blend.fold_weights),
+                                       "members": members}))
+    return steps

@@ -1,0 +1,50 @@
+"""The AttemptExecutor contract, checked on the local sandbox (a cluster executor must pass the same checks):
+the job's command runs in its folder and its logs are written there; the exit code comes back; a job past its
+time limit is killed and says so; the job reads its read-only inputs and cannot write them; a failing script
+is a result, never an exception."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mlwright.execution.executor import AttemptExecutor, AttemptJob, LocalSandbox
+from mlwright.execution.sandbox import isolation
+
+
+def check_executor(executor: AttemptExecutor, tmp_path: Path, isolates: bool = True) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "data.txt").write_text("41")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "job.py").write_text(
+        "import sys, pathlib\n"
+        "n = int(pathlib.Path(sys.argv[1]).read_text())\n"
+        "pathlib.Path('answer.txt').write_text(str(n + 1))\n"
+        "print('done')\n"
+        "try:\n"
+        "    open(sys.argv[1], 'w').write('0')\n"
+        "    print('wrote the input')\n"
+        "except OSError:\n"
+        "    print('input is read-only')\n")
+    started: list[dict] = []
+    res = executor.run(AttemptJob([sys.executable, "job.py", str(inputs / "data.txt")], work, timeout_s=60,
+                                  read_only=[inputs], on_start=started.append))
+    assert res.returncode == 0 and not res.timed_out
+    assert (work / "answer.txt").read_text() == "42"
+    if isolates:  # without bubblewrap the basic fallback cannot mount the inputs read-only (and says so)
+        assert (inputs / "data.txt").read_text() == "41" and "input is read-only" in res.stdout_path.read_text()
+    assert "done" in res.stdout_path.read_text() and res.stdout_path.parent == work
+    assert started, "on_start is told how to find the process"
+
+    (work / "fail.py").write_text("raise SystemExit('error: no luck')\n")
+    res = executor.run(AttemptJob([sys.executable, "fail.py"], work, timeout_s=60))
+    assert res.returncode == 1 and "no luck" in res.tail()
+
+    (work / "slow.py").write_text("import time\ntime.sleep(60)\n")
+    res = executor.run(AttemptJob([sys.executable, "slow.py"], work, timeout_s=2))
+    assert res.timed_out and res.seconds < 30
+
+
+def test_the_local_sandbox_meets_the_executor_contract(tmp_path):
+    check_executor(LocalSandbox(), tmp_path, isolates=isolation().kind == "bubblewrap")
