@@ -106,7 +106,7 @@ def test_an_attempt_that_said_its_work_cannot_fit_its_time_is_not_retried_with_l
     import mlwright
     from mlwright.planning.planner import NO_TIME_EXIT
 
-    common = (Path(mlwright.__file__).parent / "knowledge" / "recipes" / "_common.py").read_text()
+    common = (Path(mlwright.__file__).parent / "runtime" / "common.py").read_text()
     assert int(re.search(r"^NO_TIME_EXIT = (\d+)", common, re.M).group(1)) == NO_TIME_EXIT  # one number, two sides
     p = _planner(600)
     p.mains = []

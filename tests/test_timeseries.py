@@ -15,7 +15,7 @@ from conftest import run_cli
 
 TASK = ("Forecast the next 6 months for every item. Write forecast.csv with columns item_id,timestamp,target. "
         "Metric: MASE.")
-RECIPES = Path(__file__).resolve().parents[1] / "src" / "mlwright" / "knowledge" / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "src" / "mlwright" / "recipes"
 
 
 def make_monthly(folder: Path, seed: int = 0, horizon: int = 6, short_len: int = 4) -> tuple[Path, pd.DataFrame]:

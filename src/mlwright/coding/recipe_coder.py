@@ -1,11 +1,14 @@
-"""Deterministic coder: a complete standalone script from a recipe template and the TaskSpec."""
+"""Deterministic coder: a complete standalone script from a recipe module (mlwright/recipes) or LLM-written code,
+and the TaskSpec. The runtime the script imports (`from mlwright.runtime.NAME import *`) is inlined in place of
+the import, each module once, and the task's configuration is written into it as JSON data: the script needs
+nothing of mlwright to run."""
 from __future__ import annotations
 
 import json
 import re
+from importlib import resources
 from pathlib import Path
 
-from mlwright.knowledge.library import recipe_source
 from mlwright.schemas import AttemptPlan, TaskSpec
 
 _HEADER = '''#!/usr/bin/env python
@@ -13,23 +16,50 @@ _HEADER = '''#!/usr/bin/env python
 # Standalone: `python {name} fit --train TRAIN --test TEST` trains and writes the predictions;
 #             `python {name} predict --model model --input NEW --output OUT.csv` applies the saved model.
 '''
+COMMON_MARKER = "# <<common>>"  # what LLM-written code starts with: the runtime's common module goes there
+_RUNTIME_IMPORT = re.compile(r"^from mlwright\.runtime\.(\w+) import \*.*$", re.M)
+_CONFIG_LINE = "CONFIG = load_config()  # <<config>>"
+
+
+def recipe_source(name: str) -> str:
+    path = resources.files("mlwright.recipes").joinpath(f"{name}.py")
+    if name.startswith("_") or not path.is_file():
+        raise KeyError(f"unknown recipe {name!r}")
+    return path.read_text()
+
+
+def runtime_source(name: str) -> str:
+    return resources.files("mlwright.runtime").joinpath(f"{name}.py").read_text()
+
+
+def inline_runtime(body: str) -> str:
+    """`body` with each runtime import replaced by that module's text (nested imports first, each module once)."""
+    done: set[str] = set()
+
+    def paste(m: re.Match) -> str:
+        name = m.group(1)
+        if name in done:
+            return ""
+        done.add(name)
+        return _RUNTIME_IMPORT.sub(paste, runtime_source(name).rstrip("\n"))
+
+    return _RUNTIME_IMPORT.sub(paste, body)
 
 
 def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", body: str | None = None) -> str:
     """`body` (LLM-written code with the `# <<common>>` marker) replaces the recipe when given."""
     body = body if body is not None else recipe_source(plan.recipe)
-    common = recipe_source("_common")
+    body = body.replace(COMMON_MARKER, "from mlwright.runtime.common import *", 1)
+    script = inline_runtime(body)
     # The spec is data, never code: ASCII-only JSON with every single quote escaped cannot close the raw string
     # it sits in, whatever the column names and labels hold (quotes, backslashes, any unicode, undecodable bytes).
     config = json.dumps({"spec": spec.model_dump(mode="json"), "params": plan.params}, indent=1, sort_keys=True,
                         ensure_ascii=True).replace("'", "\\u0027")
-    common = common.replace("__MLWRIGHT_CONFIG__", config)
+    script = script.replace(_CONFIG_LINE, f"CONFIG = json.loads(r'''{config}''')", 1)
     one_line = lambda v: " ".join(str(v).split())  # noqa: E731 - a comment line must stay one line
     header = _HEADER.format(recipe=one_line(plan.recipe), attempt=plan.attempt_id, title=one_line(plan.title),
                             name=one_line(name))
-    # `# <<include:NAME>>` inlines recipes/_NAME.py: helpers several recipes share, still one standalone file
-    body = re.sub(r"^# <<include:(\w+)>>$", lambda m: recipe_source("_" + m.group(1)), body, flags=re.M)
-    return header + body.replace("# <<common>>", common, 1)
+    return header + script
 
 
 def write_script(plan: AttemptPlan, spec: TaskSpec, workdir: Path, name: str = "solution.py",

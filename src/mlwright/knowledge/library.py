@@ -1,5 +1,5 @@
-"""Semantic memory: library cards (what a library does, how to call it, pitfalls) and the recipes that
-turn a TaskSpec into a complete script; BM25 retrieval picks the cards that fit a task."""
+"""Semantic memory: library cards (what a library does, how to call it, pitfalls, which recipe in
+mlwright/recipes runs it); BM25 retrieval picks the cards that fit a task."""
 from __future__ import annotations
 
 import os
@@ -87,13 +87,6 @@ def load_cards() -> tuple[Card, ...]:
                           time_share=float(meta.get("time_share", 1.0)),
                           row_core_s=float(meta.get("row_core_s", 0.0))))
     return tuple(cards)
-
-
-def recipe_source(name: str) -> str:
-    path = resources.files("mlwright.knowledge").joinpath("recipes", f"{name}.py")
-    if not path.is_file():
-        raise KeyError(f"unknown recipe {name!r}")
-    return path.read_text()
 
 
 def task_query(spec: TaskSpec) -> str:

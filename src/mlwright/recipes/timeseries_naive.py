@@ -1,13 +1,12 @@
 """mlwright recipe: instant forecasting baseline: naive, seasonal naive, drift, window means (numpy only).
 The last `horizon` rows of each series are held out; the best candidate (or the mean of the best two) by the
 task metric on that holdout is refit on the full series and forecasts the test rows."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
+from mlwright.runtime.timeseries import *  # noqa: F403 - inlined in the rendered script
 import pickle
 import warnings
 
 warnings.filterwarnings("ignore")
-
-# <<include:timeseries_common>>
 
 CANDIDATES = ("naive", "snaive", "drift", "mean", "smean") if SEASON > 1 else ("naive", "drift", "mean")
 

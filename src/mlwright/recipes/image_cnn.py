@@ -1,7 +1,7 @@
 """mlwright recipe: a small convolutional network trained from scratch on CPU with torch (a pretrained
 torchvision backbone when its weights are already on the machine), random shifts and, when the classes allow
 it, horizontal flips; a stratified 20% holdout gives the validation predictions; time-boxed by the budget."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import math
 from concurrent.futures import ThreadPoolExecutor
 

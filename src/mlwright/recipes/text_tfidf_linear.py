@@ -3,7 +3,7 @@ character and word n-gram TF-IDF, other columns one-hot / scaled, a regularized 
 representation (characters, words, or both; for two classes also naive-Bayes-weighted) and the regularization C
 are chosen by out-of-fold score within the time budget, and the best two different representations are averaged
 when their average scores better out of fold; refit on all rows."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import pickle
 import warnings
 

@@ -4,7 +4,8 @@ MSTL and a reduced AutoARIMA, Croston/ADIDA for intermittent series, and a globa
 Each runs in its own forked process with a deadline (two at a time on two cores); the last `horizon` rows of
 each series are held out, every candidate and the mean of the best k are scored there with the task metric,
 and the winning configuration is refit on the full series to forecast the test rows."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
+from mlwright.runtime.timeseries import *  # noqa: F403 - inlined in the rendered script
 import multiprocessing as mp
 import pickle
 import traceback
@@ -12,8 +13,6 @@ import warnings
 from multiprocessing.connection import wait as mp_wait
 
 warnings.filterwarnings("ignore")
-
-# <<include:timeseries_common>>
 
 BASE_MODELS = ("snaive", "naive", "drift", "mean", "smean")
 BASELINES = BASE_MODELS if SEASON > 1 else ("naive", "drift", "mean")

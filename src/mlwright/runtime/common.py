@@ -8,7 +8,18 @@ import time
 import numpy as np
 import pandas as pd
 
-CONFIG = json.loads(r'''__MLWRIGHT_CONFIG__''')
+def load_config():
+    """In-process (tests, tools): the configuration file named by MLWRIGHT_CONFIG. A rendered script has the
+    task's configuration written on the next line instead."""
+    path = os.environ.get("MLWRIGHT_CONFIG")
+    if not path:
+        sys.exit("error: mlwright.runtime needs a task configuration: set MLWRIGHT_CONFIG to a JSON file "
+                 "{\"spec\": ..., \"params\": ...} (a rendered solution.py holds its own)")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+CONFIG = load_config()  # <<config>>
 SPEC = CONFIG["spec"]
 PARAMS = CONFIG["params"]
 TARGET = SPEC["target"]

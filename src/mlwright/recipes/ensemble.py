@@ -1,7 +1,7 @@
 """mlwright recipe: a weighted blend of earlier valid attempts (weights chosen by mlwright on their
 out-of-fold predictions). The blend's out-of-fold rows are cross-fitted: each fold is blended with the weights
 chosen without its rows. `predict` runs each member's own script on the new rows and blends."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import shutil
 import subprocess
 import tempfile

@@ -1,4 +1,9 @@
 # ---- mlwright forecasting helpers: shared by the forecasting recipes (inlined by the recipe coder) ----
+from mlwright.runtime.common import *  # noqa: F403
+
+import pickle
+import warnings
+
 TS = SPEC.get("timeseries") or {}
 ITEM, TIME = TS.get("item_column", "__series__"), TS.get("timestamp_column")
 SYNTHETIC_ITEM = ITEM.startswith("__")

@@ -1,7 +1,7 @@
 """mlwright recipe: classic image features (pixels at a small fixed size, HOG gradient histograms at two cell
 sizes, intensity/color histograms) with a kernel SVM or extra trees, chosen on the first fold; k-fold
 out-of-fold validation, refit on all rows, saved for `predict`. No deep learning library needed."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from concurrent.futures import ThreadPoolExecutor
 
 import joblib

@@ -1,5 +1,5 @@
 """mlwright recipe: fast LightGBM baseline with k-fold out-of-fold validation, refit on all rows."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import joblib
 import lightgbm as lgb
 

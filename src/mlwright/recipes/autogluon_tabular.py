@@ -1,5 +1,5 @@
 """mlwright recipe: AutoGluon TabularPredictor, bagged (out-of-fold validation on every training row)."""
-# <<common>>
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from autogluon.tabular import TabularPredictor
 
 AG_METRIC = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",

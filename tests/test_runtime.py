@@ -1,0 +1,108 @@
+"""The script runtime and the recipes as modules, in-process: the runtime's output contract and fold helpers on
+a configured task, a recipe's fit/predict called as functions, and the renderer's standalone script (the
+runtime inlined, no import of mlwright left, the configuration as data)."""
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from conftest import make_classification_frame
+from mlwright.coding.recipe_coder import render_script
+from mlwright.planning.planner import NO_TIME_EXIT
+from mlwright.schemas import AttemptPlan, TaskSpec
+
+
+def _spec(kind: str = "probability") -> TaskSpec:
+    return TaskSpec(problem_type="binary", target="label", metric="roc_auc", higher_is_better=True,
+                    train_table="train.csv", test_table="test.csv", id_column="customer_id", prediction_file="p.csv",
+                    output_id_column="customer_id", output_columns=["customer_id", "yes" if kind == "probability"
+                                                                   else "label"], output_kind=kind,
+                    class_labels=["no", "yes"], positive_class="yes", feature_columns=["x1", "x2", "color"],
+                    n_train_rows=240, n_test_rows=60)
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch):
+    """Configure the runtime for a task (as a rendered script's inline configuration would) and load it fresh."""
+    def configure(spec: TaskSpec, params: dict | None = None):
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": params or {}}))
+        monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
+        import mlwright.runtime.common as common
+
+        return importlib.reload(common)
+    return configure
+
+
+def test_the_output_contract_in_every_kind(runtime):
+    rt = runtime(_spec("probability"))
+    test = pd.DataFrame({"customer_id": ["a", "b"], "x1": [0.1, 0.2]})
+    proba = pd.DataFrame({"no": [0.9, 0.2], "yes": [0.1, 1.3]})
+    out = rt.format_predictions(test, proba)
+    assert list(out.columns) == ["customer_id", "yes"] and out["yes"].tolist() == [0.1, 1.0]  # clipped to [0, 1]
+    rt = runtime(_spec("label"))
+    assert rt.format_predictions(test, proba)["label"].tolist() == ["no", "yes"]
+    raw = rt.raw_frame(proba, rows=np.array([5, 7]))
+    assert list(raw.columns) == ["__row__", "p::no", "p::yes"]
+    # a class the model never saw gets probability 0, in CLASSES order
+    assert rt.as_class_frame([[1.0], [1.0]], ["yes"]).to_dict("list") == {"no": [0.0, 0.0], "yes": [1.0, 1.0]}
+
+
+def test_folds_follow_the_rarest_class_and_the_stop_for_time_exit_is_the_planners(runtime):
+    rt = runtime(_spec())
+    y = pd.Series(["no"] * 20 + ["yes"] * 3)
+    splits = rt.cv_splits(np.zeros((23, 1)), y, n_folds=5)
+    assert len(splits) == 3 and all(y.iloc[va].eq("yes").sum() == 1 for _, va in splits)
+    assert rt.NO_TIME_EXIT == NO_TIME_EXIT
+    with pytest.raises(SystemExit) as e:
+        rt.stop_for_time("no time")
+    assert e.value.code == NO_TIME_EXIT
+
+
+def test_a_recipe_is_a_module_whose_fit_and_predict_are_functions(runtime, tmp_path):
+    runtime(_spec(), {"time_budget": 60, "n_folds": 3, "n_estimators": 50})
+    import mlwright.recipes.lightgbm_baseline as recipe
+
+    recipe = importlib.reload(recipe)
+    df = make_classification_frame(300)
+    train, test = df.iloc[60:].reset_index(drop=True), df.iloc[:60].drop(columns=["label"]).reset_index(drop=True)
+    model = tmp_path / "model"
+    model.mkdir()
+    recipe.fit(train, test, str(tmp_path), str(model))
+    pred = pd.read_csv(tmp_path / "p.csv")
+    oof = pd.read_csv(tmp_path / "oof_predictions.csv")
+    assert pred["customer_id"].tolist() == test["customer_id"].tolist() and pred["yes"].between(0, 1).all()
+    assert sorted(oof["__row__"]) == list(range(len(train)))
+    again = recipe.predict(str(model), test.head(10))
+    np.testing.assert_allclose(again["yes"].to_numpy(), pred["yes"].head(10).to_numpy(), rtol=1e-6)
+
+
+def test_the_naive_bayes_text_model_is_an_estimator(runtime):
+    runtime(_spec())
+    import mlwright.recipes.text_tfidf_linear as recipe
+
+    recipe = importlib.reload(recipe)
+    X = sparse.csr_matrix(np.array([[1, 0, 0.5], [0, 1, -0.5], [1, 0, 0.2], [0, 1, -0.1]], dtype=np.float32))
+    y = np.array(["no", "yes", "no", "yes"])
+    m = recipe.NBLogistic(C=10.0).fit(X, y)
+    p = m.predict_proba(X)
+    assert list(m.classes_) == ["no", "yes"] and p.shape == (4, 2) and (p[:, 1] > 0.5).tolist() == [0, 1, 0, 1]
+
+
+def test_the_rendered_script_is_standalone(tmp_path):
+    code = render_script(AttemptPlan(attempt_id=3, recipe="timeseries_naive", title="t", time_budget_s=10),
+                         _spec().model_copy(update={"target": "it's \"quoted\""}))
+    assert "from mlwright" not in code and "import mlwright" not in code and "<<config>>" not in code
+    assert code.count("def load_table(") == 1 and code.count("def elapsed(") == 1  # each module pasted once
+    path = tmp_path / "solution.py"
+    path.write_text(code)
+    compile(code, str(path), "exec")
+    r = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and "fit" in r.stdout
