@@ -70,3 +70,32 @@ def test_a_metric_of_the_wrong_kind_is_refused_and_direction_decides_better():
         score_predictions(_spec("regression", "accuracy"), Y, pd.DataFrame({"prediction": P}))
     assert is_better(_spec("regression", "rmse"), 1.0, 2.0) and not is_better(_spec("regression", "r2"), 0.1, 0.2)
     assert constant_baseline(_spec("regression", "mae"), Y) == pytest.approx(np.mean(np.abs(Y - Y.median())))
+
+
+def test_the_scripts_and_mlwright_score_with_the_same_functions():
+    """The registry's functions are the script runtime's (mlwright.runtime.metrics, pasted into every script)."""
+    from mlwright.runtime import metrics as rm
+
+    for name, m in METRICS.items():
+        if m.fn is not None:
+            assert m.fn is getattr(rm, name), name
+    table = {**rm.VALUE_METRICS, **rm.LABEL_METRICS, **rm.PROBA_METRICS}
+    assert set(table) == {n for n, m in METRICS.items() if m.fn is not None}
+
+
+def test_mase_is_finite_for_flat_and_short_series():
+    """One MASE: a flat history (seasonal-naive MAE 0) falls back to the mean absolute value, then 1, and so does
+    an empty one (where the validation's own copy of the formula gave NaN)."""
+    from mlwright.runtime.metrics import mase, mase_scale
+    from mlwright.schemas import TimeSeriesSpec
+    from mlwright.validation.metrics import forecast_score
+
+    assert mase_scale([5, 5, 5, 5], 2) == 5.0 and mase_scale([0, 0, 0], 1) == 1.0 and mase_scale([], 4) == 1.0
+    assert mase_scale([1, 3, 2, 4], 1) == pytest.approx(np.mean([2, 1, 2]))
+    assert mase([1, 2, 3, 4], [1, 2, 5, 5], ["a", "a", "b", "b"], [1, 1, 2, 2]) == pytest.approx((0 + 0.75) / 2)
+    spec = _spec("regression", "mase").model_copy(update={"timeseries": TimeSeriesSpec(
+        item_column="item", timestamp_column="t", horizon=1, season_period=1)})
+    frame = pd.DataFrame({"item": ["a"] * 3 + ["b"] * 3, "__t__": [1, 2, 3] * 2, "y": [0.0, 0.0, 0.0, 1, 3, 2],
+                          "__row__": range(6), "__held__": [False, False, True] * 2})
+    got = forecast_score(spec.model_copy(update={"target": "y"}), frame, pd.Series([0, 0, 1.0, 0, 0, 4.0]))
+    assert got == pytest.approx((1.0 / 1.0 + 2.0 / 2.0) / 2)

@@ -106,3 +106,15 @@ def test_the_rendered_script_is_standalone(tmp_path):
     compile(code, str(path), "exec")
     r = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "fit" in r.stdout
+
+
+def test_task_score_is_the_task_metric_with_higher_better(runtime):
+    reg = _spec().model_copy(update={"problem_type": "regression", "metric": "mae", "higher_is_better": False,
+                                     "class_labels": [], "positive_class": None, "output_kind": "value"})
+    rt = runtime(reg)
+    assert rt.task_score([1.0, 2.0], [2.0, 4.0]) == pytest.approx(-1.5)
+    rt = runtime(reg.model_copy(update={"metric": "mase"}))  # needs the series: -RMSE on the rows instead
+    assert rt.task_score([1.0, 2.0], [2.0, 4.0]) == pytest.approx(-np.sqrt(2.5))
+    rt = runtime(_spec())
+    proba = pd.DataFrame({"no": [0.8, 0.3, 0.6], "yes": [0.2, 0.7, 0.4]})
+    assert rt.task_score(["no", "yes", "yes"], proba) == pytest.approx(1.0)  # ROC AUC of the positive class

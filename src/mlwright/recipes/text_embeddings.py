@@ -117,8 +117,7 @@ def fit(train, test, out_dir, model_dir):
         parts = [model_predictions(make_model(c).fit(M[tr], y_fit.iloc[tr]), M[va]) for tr, va in splits]
         oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
         if PROBLEM == "regression":
-            err = np.asarray(np.log1p(oof) if LOG_TARGET else oof) - np.asarray(y_fit.iloc[rows])
-            s = -float(np.sqrt(np.mean(err ** 2)))
+            s = -rmse(y_fit.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
         else:
             p = np.clip(oof[CLASSES].to_numpy(), 1e-9, 1)
             s = float(np.mean(np.log(p[np.arange(len(rows)), np.searchsorted(CLASSES, y.iloc[rows].to_numpy())])))

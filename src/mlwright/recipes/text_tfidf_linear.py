@@ -206,13 +206,12 @@ def make_model(c, cand=""):
 
 
 def fold_score(y_true, pred):
+    """Higher is better: -RMSE (in log space for rmsle) for values; the task's ROC AUC for two classes; else the
+    mean log-likelihood, which ranks C values more smoothly than a label metric."""
     if PROBLEM == "regression":
-        return -float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(pred)) ** 2)))
-    if SPEC["metric"] == "roc_auc" and PROBLEM == "binary":  # ranked by the task's own metric
-        from sklearn.metrics import roc_auc_score
-
-        pos = SPEC["positive_class"]
-        return float(roc_auc_score(np.asarray(y_true).astype(str) == str(pos), pred[pos].to_numpy()))
+        return -rmse(y_true, pred)
+    if SPEC["metric"] == "roc_auc" and PROBLEM == "binary":
+        return task_score(y_true, pred)
     p = np.clip(pred[CLASSES].to_numpy(), 1e-9, 1)
     idx = np.searchsorted(CLASSES, np.asarray(y_true))
     return float(np.mean(np.log(p[np.arange(len(idx)), idx])))  # mean log-likelihood

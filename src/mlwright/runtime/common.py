@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from mlwright.runtime.metrics import *  # noqa: F403
+
 def load_config():
     """In-process (tests, tools): the configuration file named by MLWRIGHT_CONFIG. A rendered script has the
     task's configuration written on the next line instead."""
@@ -105,6 +107,24 @@ def write_outputs(out_dir, test, test_pred, oof_rows, oof_pred):
     oof = raw_frame(oof_pred, oof_rows)
     oof.to_csv(os.path.join(out_dir, "oof_predictions.csv"), index=False)
     log(f"wrote {SPEC['prediction_file']} ({len(sub)} rows) and oof_predictions.csv ({len(oof)} rows)")
+
+
+def task_score(y_true, pred):
+    """The task's metric on these rows, higher is better (negated where lower is): the metrics mlwright scores
+    attempts with. pred: values, or class probabilities (CLASSES columns). A metric that needs more than the rows
+    (MASE: the series' histories) falls back to -RMSE."""
+    m = SPEC["metric"]
+    sign = 1.0 if SPEC["higher_is_better"] else -1.0
+    if PROBLEM == "regression":
+        if m not in VALUE_METRICS:
+            return -rmse(y_true, pred)
+        return sign * VALUE_METRICS[m](np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float))
+    yt = np.asarray(y_true).astype(str)
+    proba = pred[CLASSES].to_numpy(dtype=float)
+    if m in PROBA_METRICS:
+        return sign * PROBA_METRICS[m](yt, proba, CLASSES, SPEC.get("positive_class"))
+    labels = np.asarray(CLASSES, dtype=object)[np.argmax(proba, axis=1)]
+    return sign * LABEL_METRICS[m](yt, labels, CLASSES)
 
 
 def cv_splits(X, y, n_folds=5, seed=0):

@@ -132,18 +132,6 @@ def steps_for(hist, items, pos):
     return k
 
 
-def mase_scale(hist_values):
-    """The scorer's scale: in-sample seasonal-naive MAE of the observed history (lag 1 when it is too short)."""
-    h = np.asarray(hist_values, dtype=float)
-    lag = SEASON if len(h) > SEASON else 1
-    scale = np.nanmean(np.abs(h[lag:] - h[:-lag])) if len(h) > lag else np.nan
-    if not np.isfinite(scale) or scale == 0:
-        scale = np.nanmean(np.abs(h)) if len(h) else np.nan
-        if not np.isfinite(scale) or scale == 0:
-            scale = 1.0
-    return float(scale)
-
-
 class Holdout:
     """The last `horizon` rows of each long-enough series, held out to choose the model."""
 
@@ -168,7 +156,7 @@ class Holdout:
         self.rows = self.rows[self.rows["i"].isin(self.hist)]
         self.k = steps_for(self.hist, self.rows["i"].to_numpy(), self.rows["p"].to_numpy())
         self.H = int(self.k.max()) if len(self.k) else 0
-        scales = {i: mase_scale(g["y"].to_numpy()) for i, g in rest.groupby("i", sort=False)}
+        scales = {i: mase_scale(g["y"].to_numpy(), SEASON) for i, g in rest.groupby("i", sort=False)}
         self.items = self.rows["i"].to_numpy()
         self.y = self.rows["y"].to_numpy(dtype=float)
         self.scale = np.array([scales.get(i, 1.0) for i in self.items])
@@ -181,17 +169,10 @@ class Holdout:
     def score(self, fc):
         """The task metric on the held rows (MASE: mean over series of MAE / scale, as mlwright scores it)."""
         yp = self.values(fc)
-        err = np.abs(self.y - yp)
         if METRIC == "mase":
-            per = pd.Series(err / self.scale).groupby(self.items).mean()
-            return float(per.mean())
-        if METRIC == "rmse":
-            return float(np.sqrt(np.mean(err ** 2)))
-        if METRIC == "mse":
-            return float(np.mean(err ** 2))
-        if METRIC == "mape":
-            return float(np.mean(err / np.maximum(np.abs(self.y), np.finfo(float).eps)))
-        return float(np.mean(err))
+            return mase(self.y, yp, self.items, self.scale)
+        lower_is_better = METRIC in ("rmse", "mse", "rmsle", "mae", "mape")  # holdout scores are minimized
+        return (VALUE_METRICS[METRIC] if lower_is_better else mae)(self.y, yp)
 
 
 def baseline_forecast(name, hist, H):

@@ -12,28 +12,8 @@ from typing import Callable, Literal, Optional
 import numpy as np
 import pandas as pd
 
+from mlwright.runtime import metrics as rm
 from mlwright.schemas import TaskSpec
-
-
-def _sk():
-    from sklearn import metrics
-
-    return metrics
-
-
-def _roc_auc(yt, proba, classes, positive):
-    if len(classes) == 2:
-        return _sk().roc_auc_score((yt == positive).astype(int), proba[:, classes.index(positive)])
-    return _sk().roc_auc_score(yt, proba / proba.sum(axis=1, keepdims=True), multi_class="ovr", labels=classes)
-
-
-def _log_loss(yt, proba, classes, positive):
-    p = np.clip(proba, 1e-15, 1)
-    return _sk().log_loss(yt, p / p.sum(axis=1, keepdims=True), labels=classes)
-
-
-def _rmsle(yt, yp):
-    return np.sqrt(np.mean((np.log1p(np.clip(yt, 0, None)) - np.log1p(np.clip(yp, 0, None))) ** 2))
 
 
 @dataclass(frozen=True)
@@ -47,21 +27,19 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("rmse", False, "values", "regression", lambda yt, yp: np.sqrt(np.mean((yt - yp) ** 2))),
-    Metric("mse", False, "values", "regression", lambda yt, yp: np.mean((yt - yp) ** 2)),
-    Metric("rmsle", False, "values", "regression", _rmsle),
-    Metric("mae", False, "values", "regression", lambda yt, yp: np.mean(np.abs(yt - yp))),
-    Metric("mape", False, "values", "regression", lambda yt, yp: _sk().mean_absolute_percentage_error(yt, yp)),
-    Metric("r2", True, "values", "regression", lambda yt, yp: _sk().r2_score(yt, yp)),
+    Metric("rmse", False, "values", "regression", rm.rmse),
+    Metric("mse", False, "values", "regression", rm.mse),
+    Metric("rmsle", False, "values", "regression", rm.rmsle),
+    Metric("mae", False, "values", "regression", rm.mae),
+    Metric("mape", False, "values", "regression", rm.mape),
+    Metric("r2", True, "values", "regression", rm.r2),
     # per series MAE over the in-sample seasonal-naive MAE: needs the series, so forecast_score computes it
     Metric("mase", False, "values", "regression", None),
-    Metric("accuracy", True, "labels", "classification", lambda yt, lab, classes: np.mean(lab == yt)),
-    Metric("balanced_accuracy", True, "labels", "classification",
-           lambda yt, lab, classes: _sk().balanced_accuracy_score(yt, lab)),
-    Metric("macro_f1", True, "labels", "classification",
-           lambda yt, lab, classes: _sk().f1_score(yt, lab, average="macro", labels=classes)),
-    Metric("roc_auc", True, "probabilities", "classification", _roc_auc),
-    Metric("log_loss", False, "probabilities", "classification", _log_loss),
+    Metric("accuracy", True, "labels", "classification", rm.accuracy),
+    Metric("balanced_accuracy", True, "labels", "classification", rm.balanced_accuracy),
+    Metric("macro_f1", True, "labels", "classification", rm.macro_f1),
+    Metric("roc_auc", True, "probabilities", "classification", rm.roc_auc),
+    Metric("log_loss", False, "probabilities", "classification", rm.log_loss),
 ]}
 HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
@@ -89,26 +67,19 @@ def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> floa
     MASE: per series, MAE on the held rows over the in-sample seasonal-naive MAE, averaged over series."""
     ts = spec.timeseries
     m = max(1, ts.season_period)
-    per_series = []
-    for _, g in frame.sort_values("__t__").groupby(ts.item_column, sort=False):
+    truth, forecast, series, scale = [], [], [], []
+    for key, g in frame.sort_values("__t__").groupby(ts.item_column, sort=False):
         held = g[g["__held__"]]
         if held.empty:
             continue
         hist = g.loc[~g["__held__"], spec.target].to_numpy(dtype=float)
-        yt = held[spec.target].to_numpy(dtype=float)
-        yp = pred.loc[held["__row__"]].to_numpy(dtype=float)
-        if spec.metric == "mase":
-            lag = m if len(hist) > m else 1
-            scale = np.nanmean(np.abs(hist[lag:] - hist[:-lag])) if len(hist) > lag else np.nan
-            if not np.isfinite(scale) or scale == 0:
-                scale = np.nanmean(np.abs(hist)) or 1.0
-            per_series.append(np.mean(np.abs(yt - yp)) / scale)
-        else:
-            per_series.append((yt, yp))
+        truth.append(held[spec.target].to_numpy(dtype=float))
+        forecast.append(pred.loc[held["__row__"]].to_numpy(dtype=float))
+        series += [key] * len(held)
+        scale += [rm.mase_scale(hist, m)] * len(held)
+    yt, yp = np.concatenate(truth), np.concatenate(forecast)
     if spec.metric == "mase":
-        return float(np.mean(per_series))
-    yt = np.concatenate([a for a, _ in per_series])
-    yp = np.concatenate([b for _, b in per_series])
+        return rm.mase(yt, yp, series, scale)
     tmp = spec.model_copy(update={"problem_type": "regression", "timeseries": None})
     return score_predictions(tmp, pd.Series(yt), pd.DataFrame({"prediction": yp}))
 

@@ -1,0 +1,85 @@
+# ---- mlwright metrics: the one definition of each task metric (mlwright's validation imports this module;
+# ---- a generated script holds its text, so an attempt ranks its candidates exactly as it will be scored) ----
+import numpy as np
+import pandas as pd
+
+
+def _sk():
+    from sklearn import metrics
+
+    return metrics
+
+
+def rmse(yt, yp):
+    return float(np.sqrt(np.mean((np.asarray(yt, dtype=float) - np.asarray(yp, dtype=float)) ** 2)))
+
+
+def mse(yt, yp):
+    return float(np.mean((np.asarray(yt, dtype=float) - np.asarray(yp, dtype=float)) ** 2))
+
+
+def rmsle(yt, yp):
+    yt, yp = np.clip(np.asarray(yt, dtype=float), 0, None), np.clip(np.asarray(yp, dtype=float), 0, None)
+    return float(np.sqrt(np.mean((np.log1p(yt) - np.log1p(yp)) ** 2)))
+
+
+def mae(yt, yp):
+    return float(np.mean(np.abs(np.asarray(yt, dtype=float) - np.asarray(yp, dtype=float))))
+
+
+def mape(yt, yp):
+    return float(_sk().mean_absolute_percentage_error(yt, yp))
+
+
+def r2(yt, yp):
+    return float(_sk().r2_score(yt, yp))
+
+
+def accuracy(yt, labels, classes):
+    return float(np.mean(np.asarray(labels) == np.asarray(yt)))
+
+
+def balanced_accuracy(yt, labels, classes):
+    return float(_sk().balanced_accuracy_score(yt, labels))
+
+
+def macro_f1(yt, labels, classes):
+    return float(_sk().f1_score(yt, labels, average="macro", labels=classes))
+
+
+def roc_auc(yt, proba, classes, positive):
+    """proba: one column per class, in `classes` order."""
+    proba = np.asarray(proba, dtype=float)
+    if len(classes) == 2:
+        return float(_sk().roc_auc_score((np.asarray(yt) == positive).astype(int), proba[:, classes.index(positive)]))
+    return float(_sk().roc_auc_score(yt, proba / proba.sum(axis=1, keepdims=True), multi_class="ovr", labels=classes))
+
+
+def log_loss(yt, proba, classes, positive):
+    p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1)
+    return float(_sk().log_loss(yt, p / p.sum(axis=1, keepdims=True), labels=classes))
+
+
+def mase_scale(history, season):
+    """A series' MASE scale: the in-sample seasonal-naive MAE of its history (lag 1 when it is too short); the
+    mean absolute value when that is zero or undefined, and 1 when that is too."""
+    h = np.asarray(history, dtype=float)
+    lag = season if len(h) > season else 1
+    scale = np.nanmean(np.abs(h[lag:] - h[:-lag])) if len(h) > lag else np.nan
+    if not np.isfinite(scale) or scale == 0:
+        scale = np.nanmean(np.abs(h)) if len(h) and np.isfinite(h).any() else np.nan
+        if not np.isfinite(scale) or scale == 0:
+            scale = 1.0
+    return float(scale)
+
+
+def mase(yt, yp, series, scale):
+    """MASE: per series, the MAE of its forecasts over its scale (`scale`: mase_scale, one per row), averaged."""
+    err = np.abs(np.asarray(yt, dtype=float) - np.asarray(yp, dtype=float)) / np.asarray(scale, dtype=float)
+    return float(pd.Series(err).groupby(np.asarray(series)).mean().mean())
+
+
+# what each metric scores besides the truth: values (regression), labels, or class probabilities
+VALUE_METRICS = {"rmse": rmse, "mse": mse, "rmsle": rmsle, "mae": mae, "mape": mape, "r2": r2}
+LABEL_METRICS = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "macro_f1": macro_f1}
+PROBA_METRICS = {"roc_auc": roc_auc, "log_loss": log_loss}
