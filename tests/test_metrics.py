@@ -99,3 +99,21 @@ def test_mase_is_finite_for_flat_and_short_series():
                           "__row__": range(6), "__held__": [False, False, True] * 2})
     got = forecast_score(spec.model_copy(update={"target": "y"}), frame, pd.Series([0, 0, 1.0, 0, 0, 4.0]))
     assert got == pytest.approx((1.0 / 1.0 + 2.0 / 2.0) / 2)
+
+
+def test_a_forecast_with_missing_values_is_invalid_not_flattered(tmp_path):
+    from mlwright.runtime.metrics import mase
+    from mlwright.schemas import TimeSeriesSpec
+    from mlwright.validation.checks import ValidationFailure, score_oof
+
+    assert np.isnan(mase([1.0, 2.0], [1.0, np.nan], ["a", "a"], [1.0, 1.0]))
+    spec = _spec("regression", "mase").model_copy(update={"target": "y", "timeseries": TimeSeriesSpec(
+        item_column="item", timestamp_column="t", horizon=1, season_period=1)})
+    train = pd.DataFrame({"item": ["a"] * 3 + ["b"] * 3, "t": ["2020-01-01", "2020-02-01", "2020-03-01"] * 2,
+                          "y": [1.0, 2.0, 3.0, 1.0, 3.0, 2.0]})
+    oof = tmp_path / "oof.csv"
+    pd.DataFrame({"__row__": [2, 5], "prediction": [3.0, np.nan]}).to_csv(oof, index=False)
+    with pytest.raises(ValidationFailure, match="NaN"):
+        score_oof(spec, oof, train)
+    pd.DataFrame({"__row__": [2, 5], "prediction": [3.0, 2.5]}).to_csv(oof, index=False)
+    assert score_oof(spec, oof, train)[0] == pytest.approx((0 / 1 + 0.5 / 2) / 2)

@@ -118,3 +118,9 @@ def test_task_score_is_the_task_metric_with_higher_better(runtime):
     rt = runtime(_spec())
     proba = pd.DataFrame({"no": [0.8, 0.3, 0.6], "yes": [0.2, 0.7, 0.4]})
     assert rt.task_score(["no", "yes", "yes"], proba) == pytest.approx(1.0)  # ROC AUC of the positive class
+
+
+def test_llm_code_importing_a_runtime_module_that_does_not_exist_fails_as_an_attempt():
+    body = "# <<common>>\nfrom mlwright.runtime.nothing_here import *\nprint(SPEC['target'])\n"
+    code = render_script(AttemptPlan(attempt_id=1, recipe="llm", title="t", time_budget_s=10), _spec(), body=body)
+    assert "from mlwright.runtime.nothing_here import *" in code and code.count("def load_table(") == 1

@@ -209,10 +209,12 @@ class Run:
         with self._summary_lock:  # the heartbeat thread writes it too
             if beat and not self._beating.is_set():
                 return
-            if self.journal is not None:
-                attempts = self.journal.attempts()
-                self.summary.attempts = len(attempts)
-                self.summary.attempts_failed = sum(a.status not in ("succeeded", "running") for a in attempts)
+            try:
+                counts = self.journal.attempt_counts() if self.journal is not None else {}
+                self.summary.attempts = sum(counts.values())
+                self.summary.attempts_failed = sum(n for s, n in counts.items() if s not in ("succeeded", "running"))
+            except Exception:  # noqa: BLE001 - run.json must still be written (it may carry the error)
+                pass
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)
             self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.attempt_seconds, 2)
             tmp = self.out / (RUN_JSON + ".tmp")

@@ -38,6 +38,8 @@ def inline_runtime(body: str) -> str:
 
     def paste(m: re.Match) -> str:
         name = m.group(1)
+        if not resources.files("mlwright.runtime").joinpath(f"{name}.py").is_file():
+            return m.group(0)  # no such module: the script fails on its import, as an attempt, not the run
         if name in done:
             return ""
         done.add(name)

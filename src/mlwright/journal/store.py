@@ -104,6 +104,11 @@ class Journal:
         fields = AttemptRecord.model_fields
         return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields}) for r in rows]
 
+    def attempt_counts(self) -> dict[str, int]:
+        """Attempts by status."""
+        with self._connect() as con:
+            return {r[0]: r[1] for r in con.execute("SELECT status, COUNT(*) FROM attempts GROUP BY status")}
+
     def add_guidance(self, text: str) -> int:
         """A user instruction for the next attempts (interactive runs, the web UI, MCP)."""
         with self._connect() as con:

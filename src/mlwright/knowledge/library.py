@@ -42,10 +42,18 @@ class Card:
 
 
 def usable_cores() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 def _need_met(need: str) -> bool:

@@ -166,16 +166,19 @@ class NBLogistic(BaseEstimator, ClassifierMixin):
     """Logistic regression on features scaled by their naive-Bayes log-count ratio (NB-SVM, Wang & Manning
     2012): strong on sentiment and topic text, and different enough from plain TF-IDF to average well with it."""
 
-    def __init__(self, C=1.0):
+    def __init__(self, C=1.0, n_text=None):
         self.C = C
+        self.n_text = n_text  # the first n_text columns are n-grams; the rest (one-hot, numbers) keep weight 1
 
     def fit(self, X, y):
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         pos = y == self.classes_[-1]
-        counts = X.maximum(0) if X.min() < 0 else X  # the ratio counts presence (scaled numbers can be negative)
-        p, q = (np.asarray(counts[rows].sum(axis=0)).ravel() + 1.0 for rows in (pos, ~pos))
+        present = (X > 0).astype(np.float32)  # the ratio of each feature's document counts in the two classes
+        p, q = (np.asarray(present[rows].sum(axis=0)).ravel() + 1.0 for rows in (pos, ~pos))
         self.r_ = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+        if self.n_text is not None:
+            self.r_[self.n_text:] = 1.0
         self.lr_ = LogisticRegression(C=self.C, solver="liblinear").fit(self._weigh(X), y)
         return self
 
@@ -194,9 +197,9 @@ def transform(blocks, names, X):
     return stack([block_output(blocks[b], blocks[b]["tf"].transform(block_input(blocks[b], X))) for b in names])
 
 
-def make_model(c, cand=""):
+def make_model(c, cand="", n_text=None):
     if cand.endswith(" nb"):
-        return NBLogistic(C=c)
+        return NBLogistic(C=c, n_text=n_text)
     if PROBLEM == "regression":
         return Ridge(alpha=1.0 / c)
     if PROBLEM == "binary":
@@ -229,13 +232,16 @@ def fit(train, test, out_dir, model_dir):
     # (candidate, C) -> {fold: validation predictions}, and -> seconds of its last fold fit; the first fold model
     preds, costs, fallback = {}, {}, []
 
+    def n_text(cand):  # the n-gram columns come first in a candidate's matrix
+        return sum(mats[b].shape[1] for b in cands[cand] if b.startswith(("char:", "word:")))
+
     def run(key, folds):
         M = stack([mats[b] for b in cands[key[0]]])
         t0, todo = time.time(), [i for i in folds if i not in preds.setdefault(key, {})]
         for i in todo:
             t = time.time()
             tr, va = splits[i]
-            m = make_model(key[1], key[0]).fit(M[tr], y_fit.iloc[tr])
+            m = make_model(key[1], key[0], n_text(key[0])).fit(M[tr], y_fit.iloc[tr])
             preds[key][i] = model_predictions(m, M[va])
             costs[key] = time.time() - t
             if not fallback:
@@ -312,7 +318,8 @@ def fit(train, test, out_dir, model_dir):
         for m in members:
             run(m, done)
     if time.time() - T0 + 1.5 * sum(costs[m] for m in members) < 0.85 * BUDGET:
-        models = [(cands[m[0]], make_model(m[1], m[0]).fit(stack([mats[b] for b in cands[m[0]]]), y_fit))
+        models = [(cands[m[0]], make_model(m[1], m[0], n_text(m[0])).fit(stack([mats[b] for b in cands[m[0]]]),
+                                                                          y_fit))
                   for m in members]
     else:  # the first candidate's first fold model, trained on (k-1)/k of the rows, with its folds' predictions
         log("no time to refit on all rows: the first fold's model predicts the test rows")

@@ -76,7 +76,9 @@ def mase_scale(history, season):
 def mase(yt, yp, series, scale):
     """MASE: per series, the MAE of its forecasts over its scale (`scale`: mase_scale, one per row), averaged."""
     err = np.abs(np.asarray(yt, dtype=float) - np.asarray(yp, dtype=float)) / np.asarray(scale, dtype=float)
-    return float(pd.Series(err).groupby(np.asarray(series)).mean().mean())
+    if not np.isfinite(err).all():
+        return float("nan")  # groupby's mean would skip the rows a model failed to forecast
+    return float(pd.Series(err).groupby(pd.Series(series, dtype=object)).mean().mean())
 
 
 # what each metric scores besides the truth: values (regression), labels, or class probabilities

@@ -23,12 +23,12 @@ def recipe_policy(ctx: RunContext, planner: Planner):
 def ensemble_policy(ctx: RunContext):
     def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
         """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
-        usable = ctx.clock.usable()
-        if usable < 10:
+        if ctx.clock.usable() < 10:
             return
         spec = state.spec
         blend = select_blend(spec, state.data.train, state.history)
-        if blend is None:
+        usable = ctx.clock.usable()  # choosing the blend took some of it
+        if blend is None or usable < 5:
             return
         desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in zip(blend.members, blend.weights))
         ctx.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend.score:.5f} out of fold "

@@ -125,15 +125,15 @@ def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, i
     rows = oof["__row__"].to_numpy()
     if oof["__row__"].duplicated().any() or rows.min() < 0 or rows.max() >= len(y):
         raise ValidationFailure("oof_predictions.csv has duplicated or out-of-range __row__ values")
+    if not np.isfinite(oof[need].to_numpy(dtype=float)).all():
+        raise ValidationFailure("validation predictions contain NaN or infinite values")
     if spec.timeseries:
-        return _score_forecast(spec, oof, train), len(oof), oof
-    if len(oof) < max(10, MIN_VALIDATION_FRACTION * len(y)):
+        score = _score_forecast(spec, oof, train)
+    elif len(oof) < max(10, MIN_VALIDATION_FRACTION * len(y)):
         raise ValidationFailure(f"only {len(oof)} validation rows; at least {MIN_VALIDATION_FRACTION:.0%} of the "
                                 f"{len(y)} training rows are needed")
-    vals = oof[need].to_numpy(dtype=float)
-    if not np.isfinite(vals).all():
-        raise ValidationFailure("validation predictions contain NaN or infinite values")
-    score = score_predictions(spec, y.iloc[rows].reset_index(drop=True), oof[need].reset_index(drop=True))
+    else:
+        score = score_predictions(spec, y.iloc[rows].reset_index(drop=True), oof[need].reset_index(drop=True))
     if not np.isfinite(score):
         raise ValidationFailure(f"validation score is not finite ({score})")
     return score, len(oof), oof
