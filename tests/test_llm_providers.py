@@ -12,6 +12,7 @@ from fake_llm_server import Drop, FakeLLMServer, Garbage, Reply, Status
 from mlwright.llm import (LLM, BudgetExceeded, LLMError, LLMResponse, LLMSettings, Usage, estimate_cost,
                           load_settings, make_llm, redact)
 from mlwright.llm.pricing import price_per_mtok
+from mlwright.schemas import TaskSpec
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 USER = [{"role": "user", "content": "Which model fits a tabular churn task?"}]
@@ -452,3 +453,29 @@ def test_fake_server_callable_answers_models_and_exhaustion(srv):
     with pytest.raises(LLMError, match="script exhausted"):
         llm.complete(USER, role="planner")
     assert [r.protocol for r in srv.requests] == ["openai", "models", "openai"]
+
+
+@pytest.mark.parametrize("provider", ["openai-compatible", "anthropic"])
+def test_an_answer_cut_at_the_token_cap_is_asked_again_with_room_then_refused(srv, provider, monkeypatch):
+    """Reasoning models spend much of the cap thinking: a `length` finish gets one retry with 4x the cap; cut
+    twice, the agent falls back and says why (not a silent 'unusable answer')."""
+    from mlwright.llm.agent import AgentFailures
+    from mlwright.planning.llm_planner import PlannerAgent
+
+    if provider == "anthropic":
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    good = '{"candidates": ["lgbm"], "action": "draft", "parent_id": null, "plan": "LightGBM with early stopping"}'
+    srv.add(Reply('{"candidates": ["lgbm", "ca', finish_reason="length"), Reply(good))
+    spec = TaskSpec(problem_type="binary", target="y", metric="roc_auc", higher_is_better=True, train_table="t",
+                    test_table="u", id_column="id", prediction_file="p.csv", output_id_column="id",
+                    output_columns=["id", "y"], output_kind="probability", class_labels=["0", "1"],
+                    positive_class="1", feature_columns=["a"], n_train_rows=100, n_test_rows=10)
+    failures = AgentFailures()
+    agent = PlannerAgent(make(srv, provider), failures)
+    decision, from_llm = agent.ask(spec=spec, history=[], diagnoses={}, time_left=100.0, guidance=[])
+    assert from_llm and decision.plan == "LightGBM with early stopping"
+    caps = [r.json.get("max_tokens") or r.json.get("max_completion_tokens") for r in srv.requests]
+    assert caps == [agent.max_tokens, 4 * agent.max_tokens]
+    srv.add(Reply('{"cand', finish_reason="length"), Reply('{"candidates": ["lg', finish_reason="length"))
+    decision, from_llm = agent.ask(spec=spec, history=[], diagnoses={}, time_left=100.0, guidance=[])
+    assert not from_llm and "cut at the" in failures.reasons[-1]

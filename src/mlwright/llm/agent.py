@@ -58,6 +58,10 @@ def extract_code(text: str) -> str:
     return code + "\n"
 
 
+TRUNCATED = {"length", "max_tokens"}  # finish reasons of an answer cut at the token cap (OpenAI; Anthropic, Bedrock)
+TRUNCATION_GROWTH = 4
+
+
 class Agent(Generic[T]):
     """Subclasses set `role`, `system` and `output`, and implement `prompt()` and `fallback()`. The prompt texts
     are templates in mlwright/llm/prompts/ (one file per role), rendered with `prompts.render()`."""
@@ -84,16 +88,28 @@ class Agent(Generic[T]):
     def parse(self, text: str) -> T:
         return self.output.model_validate(extract_json(text))
 
+    def _answer(self, prompt: str) -> str:
+        """The LLM's answer text. An answer cut at the token cap (reasoning models spend much of it thinking) is
+        asked for once more with TRUNCATION_GROWTH times the cap; cut again, it is refused as truncated."""
+        assert self.llm is not None
+        cap = self.max_tokens
+        for last in (False, True):
+            resp = self.llm.complete([{"role": "system", "content": self.system}, {"role": "user", "content": prompt}],
+                                     role=self.role, max_tokens=cap, json_mode=self.json_mode, deadline=self.deadline)
+            if resp.finish_reason not in TRUNCATED:
+                return resp.text
+            if not last:
+                self.on_event(f"{self.role}: the answer was cut at {cap} tokens; asking again with "
+                              f"{cap * TRUNCATION_GROWTH}")
+                cap *= TRUNCATION_GROWTH
+        raise ValueError(f"the answer was cut at the {cap}-token cap twice (finish reason {resp.finish_reason!r})")
+
     def ask(self, **ctx) -> tuple[T, bool]:
         """(answer, from_llm). Falls back on any failure and records why."""
         if self.llm is None:
             return self.fallback(**ctx), False
         try:
-            resp = self.llm.complete([{"role": "system", "content": self.system},
-                                      {"role": "user", "content": self.prompt(**ctx)}],
-                                     role=self.role, max_tokens=self.max_tokens, json_mode=self.json_mode,
-                                     deadline=self.deadline)
-            return self.parse(resp.text), True
+            return self.parse(self._answer(self.prompt(**ctx))), True
         except BudgetExceeded as e:
             self.failures.add(self.role, f"budget reached: {e}")
             if self.deadline is not None and time.time() >= self.deadline - 3:
