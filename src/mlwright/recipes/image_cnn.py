@@ -235,31 +235,11 @@ def _loss(out, yb):
     return F.cross_entropy(out, yb, label_smoothing=0.1)
 
 
-def prior_prediction(y, n):
-    if REGRESSION:
-        return np.full(n, float(np.asarray(y, dtype=float).mean()))
-    top = y.value_counts().idxmax()
-    return pd.DataFrame({c: np.full(n, 1.0 if c == top else 0.0) for c in CLASSES})
-
-
 def to_pred(raw, meta):
     if REGRESSION:
         v = raw * meta["y_std"] + meta["y_mean"]
         return np.expm1(v) if LOG_TARGET else v
     return as_class_frame(raw, meta["classes"])
-
-
-def with_fallback(pred, ok, y):
-    if ok.all():
-        return pred
-    prior = prior_prediction(y, len(ok))
-    if REGRESSION:
-        out = np.asarray(pred, dtype=float).copy()
-        out[~ok] = np.asarray(prior)[~ok]
-        return out
-    pred = pred.copy()
-    pred.loc[~ok, :] = prior.loc[~ok, :].to_numpy()
-    return pred
 
 
 def fit(train_df, test_df, out_dir, model_dir):

@@ -225,32 +225,11 @@ def quick_score(y_true, pred):
         return float(np.mean(labels == np.asarray(y_true, dtype=object)))
 
 
-def prior_prediction(y, n):
-    if PROBLEM == "regression":
-        return np.full(n, float(np.asarray(y, dtype=float).mean()))
-    top = y.value_counts().idxmax()
-    return pd.DataFrame({c: np.full(n, 1.0 if c == top else 0.0) for c in CLASSES})
-
-
 def predict_frame(fitted, X):
     raw = fitted.raw(X)
     if PROBLEM == "regression":
         return np.expm1(raw) if LOG_TARGET else raw
     return as_class_frame(to_proba(fitted, raw), fitted.classes())
-
-
-def with_fallback(pred, ok, y):
-    """Rows whose image cannot be decoded get the prior (most frequent class / mean)."""
-    if ok.all():
-        return pred
-    prior = prior_prediction(y, len(ok))
-    if PROBLEM == "regression":
-        out = np.asarray(pred, dtype=float).copy()
-        out[~ok] = np.asarray(prior)[~ok]
-        return out
-    pred = pred.copy()
-    pred.loc[~ok, :] = prior.loc[~ok, :].to_numpy()
-    return pred
 
 
 def time_left():

@@ -154,6 +154,28 @@ def as_class_frame(proba, classes):
     return df[CLASSES]
 
 
+def prior_prediction(y, n):
+    """What predicting nothing learned looks like: the mean, or the most frequent class with probability 1."""
+    if PROBLEM == "regression":
+        return np.full(n, float(np.asarray(y, dtype=float).mean()))
+    top = y.value_counts().idxmax()
+    return pd.DataFrame({c: np.full(n, 1.0 if c == top else 0.0) for c in CLASSES})
+
+
+def with_fallback(pred, ok, y):
+    """Rows a model could not read (ok False: an image that cannot be decoded) get the prior prediction."""
+    if ok.all():
+        return pred
+    prior = prior_prediction(y, len(ok))
+    if PROBLEM == "regression":
+        out = np.asarray(pred, dtype=float).copy()
+        out[~ok] = np.asarray(prior)[~ok]
+        return out
+    pred = pred.copy()
+    pred.loc[~ok, :] = prior.loc[~ok, :].to_numpy()
+    return pred
+
+
 def cli(fit, predict, check_new=None, write=None):
     """`check_new(new)` returns an error message or None; `write(path, new, pred)` replaces the tabular writer
     (forecasts write their own keys)."""
