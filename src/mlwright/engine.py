@@ -95,7 +95,7 @@ class Run:
     def execute(self) -> RunSummary:
         self.open_folder()
         try:
-            data = self.perceive()
+            data = perceive(self.ctx)
             self.summary.task = data.spec
             self.write_summary()
             self.runner = AttemptRunner(self.ctx, data, self.executor)
@@ -118,9 +118,6 @@ class Run:
             self._stop_beat.set()
             self.write_summary()
         return self.summary
-
-    def perceive(self) -> Perceived:
-        return perceive(self.ctx)
 
     def policies(self, data: Perceived) -> list[Policy]:
         """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search on

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Optional
 
 import yaml
@@ -41,14 +42,16 @@ class Card:
         return self.min_time_s + self.row_core_s * rows / usable_cores()
 
 
+@lru_cache(maxsize=1)
 def usable_cores() -> int:
-    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers)."""
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers). Read once: the
+    planner asks for every card at every step."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         n = os.cpu_count() or 1
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max":
             n = min(n, -(-int(quota) // int(period)))
     except (OSError, ValueError):
