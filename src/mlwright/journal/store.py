@@ -101,8 +101,7 @@ class Journal:
     def attempts(self) -> list[AttemptRecord]:
         with self._connect() as con:
             rows = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
-        fields = AttemptRecord.model_fields
-        return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields}) for r in rows]
+        return [_record(r) for r in rows]
 
     def attempt_counts(self) -> dict[str, int]:
         """Attempts by status."""
@@ -137,7 +136,7 @@ class Journal:
         with self._connect() as con:
             r = con.execute("SELECT * FROM attempts WHERE status = 'succeeded' AND score IS NOT NULL "
                             f"ORDER BY score {order}, attempt_id LIMIT 1").fetchone()
-        return AttemptRecord(**{k: r[k] for k in r.keys() if k in AttemptRecord.model_fields}) if r else None
+        return _record(r) if r else None
 
     def set_diagnosis(self, attempt_id: int, text: str) -> None:
         """The error analyst's diagnosis of a failed attempt (episodic memory for the next debug attempt)."""
@@ -170,3 +169,8 @@ class Journal:
         with self._connect() as con:
             r = con.execute("SELECT code FROM attempts WHERE attempt_id = ?", (attempt_id,)).fetchone()
         return r["code"] if r else None
+
+
+def _record(row: sqlite3.Row) -> AttemptRecord:
+    """An attempts row as the record (the table also holds code, params, diagnosis, process)."""
+    return AttemptRecord(**{k: row[k] for k in row.keys() if k in AttemptRecord.model_fields})
