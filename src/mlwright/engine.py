@@ -19,7 +19,7 @@ from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.knowledge.library import retrieve, task_query
 from mlwright.llm import LLMSettings, Usage, make_llm
 from mlwright.options import RunOptions
-from mlwright.perception.forecast_output import write_forecast
+from mlwright.perception.layout import Layout
 from mlwright.perception.infer import Asker
 from mlwright.perception.stage import Perceived, perceive
 from mlwright.planning.budget import RunClock
@@ -305,7 +305,8 @@ class Run:
         except ValidationFailure as e:
             raise RunFailedError(f"The final prediction file failed its check: {e}.", where=str(wd)) from e
         if spec.timeseries is not None:  # the attempts write ISO dates in long form; the user's file has theirs
-            write_forecast(spec, pred, final, self.out / "inputs")
+            layout = Layout(spec)
+            layout.write_user_file(pred, final, layout.run_rows(self.out / "inputs"))
             sums[spec.prediction_file] = file_sha256(final)
         else:
             final = pred

@@ -9,7 +9,6 @@ from typing import Optional
 import pandas as pd
 
 from mlwright.perception.dates import DateFormat, distinct_labels, format_dates, parse_dates, to_timestamps
-from mlwright.perception.wide_series import first_series_rows, to_wide
 from mlwright.schemas import TaskSpec, TimeSeriesSpec
 
 LABELS = "time_labels.parquet"  # beside inputs/test.parquet: (timestamp, label) of the rows to predict
@@ -27,28 +26,6 @@ def user_times(values: pd.Series, labels: Optional[pd.DataFrame], fmt: Optional[
     if fmt is not None and missing.any():
         out[missing] = format_dates(t[missing], fmt)
     return out.where(out.notna(), values.astype(str))
-
-
-def read_labels(inputs: Path) -> Optional[pd.DataFrame]:
-    p = Path(inputs) / LABELS
-    return pd.read_parquet(p) if p.is_file() else None
-
-
-def write_forecast(spec: TaskSpec, src: Path, dst: Path, inputs: Path) -> None:
-    """The best attempt's forecast file as the run's prediction file: dates as the user wrote them, wide when the
-    data came wide. Only the date column changes; every other cell is copied as written."""
-    ts = spec.timeseries
-    labels = read_labels(inputs)
-    if ts.wide is not None:
-        long_test = pd.read_parquet(Path(inputs) / "test.parquet")
-        long_test[ts.timestamp_column] = user_times(long_test[ts.timestamp_column], labels, ts.date_format).to_numpy()
-        to_wide(pd.read_csv(src), first_series_rows(long_test, ts.wide), ts.wide).to_csv(dst, index=False)
-        return
-    if ts.output_columns:
-        by_row_key(pd.read_csv(src, dtype=str, keep_default_na=False), pd.read_parquet(Path(inputs) / "test.parquet"),
-                   spec).to_csv(dst, index=False)
-        return
-    write_dates_back(src, dst, ts, labels)
 
 
 def by_row_key(pred: pd.DataFrame, rows: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
