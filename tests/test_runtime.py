@@ -55,6 +55,38 @@ def test_the_output_contract_in_every_kind(runtime):
     assert rt.as_class_frame([[1.0], [1.0]], ["yes"]).to_dict("list") == {"no": [0.0, 0.0], "yes": [1.0, 1.0]}
 
 
+def test_feature_kinds_follow_perception_and_every_recipe_reads_them(runtime, tmp_path):
+    """TaskSpec.column_kinds (perception's reading) decides what is free text; types decide numbers and dates.
+    The spec comes from perception itself, so recipe and perception cannot disagree."""
+    from mlwright.perception.infer import infer_task
+    from mlwright.perception.task_text import parse_task_text
+
+    rng = np.random.default_rng(0)
+    n = 120
+    words = ["good", "bad", "fine", "slow", "fast", "great", "poor", "nice", "cheap", "late", "broken", "fresh"]
+    train = pd.DataFrame({
+        "id": range(n),
+        "review": [" ".join(rng.choice(words, 6)) + f" item {i}" for i in range(n)],  # free text
+        "remark": rng.choice(["Nest never observed.", "No sample taken.", "Fine."], n),  # repeated sentences
+        "when": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),  # ISO date strings
+        "size": rng.normal(size=n), "label": rng.choice(["no", "yes"], n)})
+    test = train.drop(columns="label").assign(id=range(n, 2 * n))
+    inferred = infer_task({"train.csv": train.copy(), "test.csv": test.copy()}, parse_task_text("predict label", []))
+    spec = inferred.spec
+    assert spec.column_kinds["review"] == "text" and spec.column_kinds["remark"] == "categorical"
+    assert spec.text_columns == ["review"] and "when" in spec.date_columns  # ISO dates are read as timestamps too
+    assert pd.api.types.is_datetime64_any_dtype(inferred.train["when"])
+    rt = runtime(spec)
+    kinds = rt.feature_kinds(inferred.train)
+    assert kinds == {"review": "text", "remark": "categorical", "when": "datetime", "size": "numeric"}
+    days = rt.as_numbers(inferred.train, ["when"])["when"]
+    assert days.iloc[0] == (pd.Timestamp("2020-01-01") - pd.Timestamp(0)).days and days.diff().iloc[1] == 1.0
+    # a configuration made by hand, without kinds: several words a value is text
+    rt = runtime(spec.model_copy(update={"column_kinds": {}}))
+    assert rt.feature_kinds(inferred.train)["review"] == "text"
+    assert rt.feature_kinds(inferred.train)["remark"] == "categorical"
+
+
 def test_folds_follow_the_rarest_class_and_the_stop_for_time_exit_is_the_planners(runtime):
     rt = runtime(_spec())
     y = pd.Series(["no"] * 20 + ["yes"] * 3)

@@ -124,6 +124,9 @@ class TaskSpec(BaseModel):
     date_columns: dict[str, DateFormat] = Field(default_factory=dict)  # the user's date forms, read as timestamps
     numeric_columns: list[str] = Field(default_factory=list)  # numbers with a few odd entries (read as missing)
     dropped_columns: dict[str, str] = Field(default_factory=dict)  # column -> reason
+    # how perception reads each feature (numeric, categorical, boolean, datetime, text): the one answer to "is this
+    # free text?" that every recipe and LLM script uses (runtime.common.feature_kinds)
+    column_kinds: dict[str, str] = Field(default_factory=dict)
     n_train_rows: int
     n_test_rows: int
     sample_submission: Optional[str] = None
@@ -139,6 +142,10 @@ class TaskSpec(BaseModel):
     @property
     def is_classification(self) -> bool:
         return self.problem_type in ("binary", "multiclass")
+
+    @property
+    def text_columns(self) -> list[str]:
+        return [c for c in self.feature_columns if self.column_kinds.get(c) == "text"]
 
     @property
     def key_columns(self) -> list[str]:

@@ -1,5 +1,5 @@
 """How feature columns are read, decided once on the training and test rows and applied the same way to new rows
-(`mlwright predict`): dates written in the user's own form become timestamps, and numbers with a few odd entries
+(`mlwright predict`): dates, in whatever form the user wrote them, become timestamps, and numbers with a few odd entries
 ('n/a', '--') become numbers with those entries missing. The decisions live in the TaskSpec (date_columns,
 numeric_columns), so every recipe, LLM script and later prediction sees the same columns."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
             continue
         if column_kind(train[c], c) == "datetime" and train[c].dtype == object:
             fmt = detect_date_format(both, c)
-            if fmt is not None and fmt.kind != "iso":
+            if fmt is not None:  # ISO too: recipes and LLM scripts get timestamps, never date strings to parse
                 train[c], test[c] = parse_dates(train[c], fmt), parse_dates(test[c], fmt)
                 dates[c] = fmt
                 notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")

@@ -669,11 +669,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     # features: shared columns, minus ids and columns that carry nothing
     dropped: dict[str, str] = {}
     features = []
-    text_features = []
+    kinds: dict[str, str] = {}
     for c in shared:
-        kind = column_kind(labeled[c], c)
-        if kind == "text":
-            text_features.append(c)
+        kind = kinds[c] = column_kind(labeled[c], c)
         if c == id_col:
             dropped[c] = "id column"
         elif kind == "id":
@@ -706,16 +704,17 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         date_columns={c: f for c, f in date_columns.items() if c in features},
         numeric_columns=[c for c in numeric_columns if c in features],
         dropped_columns=dropped,
+        column_kinds={c: kinds[c] for c in features},
         ids_numbered=id_col is None,
         n_train_rows=len(labeled),
         n_test_rows=len(test),
         sample_submission=sample_name,
-        modality="multitable" if joins else "text" if text_features else "tabular",
+        modality="multitable" if joins else "text" if any(kinds[c] == "text" for c in features) else "tabular",
         joins=joins,
         notes=notes,
     )
-    if text_features:
-        notes.append(f"free-text columns: {text_features}")
+    if spec.text_columns:
+        notes.append(f"free-text columns: {spec.text_columns}")
     if id_col is None and spec.key_columns:
         notes.append(f"ids: the test rows carry no id column, so mlwright numbers them 0..{len(test) - 1} in the "
                      f"order of {test_name!r} (column {out_id!r})")

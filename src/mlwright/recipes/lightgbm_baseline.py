@@ -13,36 +13,20 @@ class Prep:
     """Column handling learned on the training rows: categories, dates, text lengths."""
 
     def fit(self, X):
-        self.cats, self.dates, self.texts, self.nums = {}, [], [], []
-        for c in FEATURES:
-            s = X[c]
-            if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                self.nums.append(c)
-                continue
-            if pd.api.types.is_datetime64_any_dtype(s) or self._dateish(s):
-                self.dates.append(c)
-                continue
-            vals = s.dropna().astype(str)
-            if vals.nunique() > 0.5 * max(len(vals), 1) and vals.str.count(" ").mean() >= 3:
-                self.texts.append(c)
-            else:
-                top = vals.value_counts()
-                self.cats[c] = list(top[top >= 2].index[:500])
+        kinds = feature_kinds(X)
+        self.nums, self.dates, self.texts = (columns_of(kinds, k) for k in ("numeric", "datetime", "text"))
+        self.cats = {}
+        for c in columns_of(kinds, "categorical"):
+            top = X[c].dropna().astype(str).value_counts()
+            self.cats[c] = list(top[top >= 2].index[:500])
         return self
-
-    @staticmethod
-    def _dateish(s):
-        v = s.dropna().astype(str).head(100)
-        if v.empty or not v.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() > 0.95:
-            return False
-        return pd.to_datetime(v, errors="coerce", format="mixed").notna().mean() > 0.95
 
     def transform(self, X):
         out = {}  # built in one go: a frame grown column by column is slow on wide tables
         for c in self.nums:
             out[c] = pd.to_numeric(X[c], errors="coerce")
         for c in self.dates:
-            d = pd.to_datetime(X[c], errors="coerce", format="mixed")
+            d = pd.to_datetime(X[c], errors="coerce")  # timestamps already (perception read the dates)
             out[c + "__year"], out[c + "__month"] = d.dt.year, d.dt.month
             out[c + "__dow"], out[c + "__doy"] = d.dt.dayofweek, d.dt.dayofyear
         for c in self.texts:

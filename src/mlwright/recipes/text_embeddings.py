@@ -54,27 +54,18 @@ def fit_encoder_to_budget(enc, train, test, texts):
                   "(stopped early so the time goes to other attempts)")
 
 
-def roles(df):
-    texts, cats, nums = [], [], []
-    for c in FEATURES:
-        s = df[c]
-        if pd.api.types.is_numeric_dtype(s):
-            nums.append(c)
-            continue
-        v = s.dropna().astype(str)
-        (texts if len(v) and (v.str.count(" ").mean() >= 3 or v.str.len().mean() >= 40) else cats).append(c)
-    return texts, cats, nums
-
-
 class Features:
     def fit(self, df):
-        self.texts, self.cats, self.nums = roles(df)
+        kinds = feature_kinds(df)
+        self.texts, self.cats = columns_of(kinds, "text"), columns_of(kinds, "categorical")
+        self.nums = columns_of(kinds, "numeric", "datetime")
         self.path = model_path()
         self.onehot = OneHotEncoder(handle_unknown="ignore", min_frequency=3, sparse_output=False).fit(
             df[self.cats].astype(str)) if self.cats else None
-        self.scale = (SimpleImputer(strategy="median").fit(df[self.nums]), StandardScaler()) if self.nums else None
+        nums = as_numbers(df, self.nums)
+        self.scale = (SimpleImputer(strategy="median").fit(nums), StandardScaler()) if self.nums else None
         if self.scale:
-            self.scale[1].fit(self.scale[0].transform(df[self.nums]))
+            self.scale[1].fit(self.scale[0].transform(nums))
         return self
 
     def transform(self, df, enc):
@@ -85,7 +76,7 @@ class Features:
         if self.onehot is not None:
             parts.append(self.onehot.transform(df[self.cats].astype(str)))
         if self.scale is not None:
-            parts.append(self.scale[1].transform(self.scale[0].transform(df[self.nums])))
+            parts.append(self.scale[1].transform(self.scale[0].transform(as_numbers(df, self.nums))))
         return np.hstack(parts).astype(np.float32)
 
 

@@ -22,34 +22,18 @@ VEC_SHARE = 0.25  # of the budget for the n-grams of train + test texts: longer 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # a loose tol is enough to rank candidates
 
 
-def is_text(v):
-    """Several words or long strings; or mostly distinct strings that are not numbers (one short sentence per
-    row, a script written without spaces), which one-hot encoding would only see as unseen values."""
-    if not len(v):
-        return False
-    if v.str.count(" ").mean() >= 3 or v.str.len().mean() >= 40:
-        return True
-    digits = v.str.count(r"\d").sum() / max(v.str.len().sum(), 1)
-    return len(v) > 20 and v.nunique() > 0.5 * len(v) and v.str.len().mean() >= 4 and digits < 0.3
-
-
-def column_roles(df):
-    texts, cats, nums = [], [], []
-    for c in FEATURES:
-        s = df[c]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            nums.append(c)
-        elif is_text(s[s.notna() & (s.astype(str) != "")].astype(str)):
-            texts.append(c)
-        else:
-            cats.append(c)
-    return texts, cats, nums
+def column_roles(X):
+    """(texts, categories, numbers) of a prepare()d frame, as perception read the columns."""
+    kinds = feature_kinds(X)
+    return columns_of(kinds, "text"), columns_of(kinds, "categorical"), columns_of(kinds, "numeric")
 
 
 def prepare(df):
     X = df[FEATURES].copy()
     for c in X.columns:
-        if not pd.api.types.is_numeric_dtype(X[c]):
+        if pd.api.types.is_datetime64_any_dtype(X[c]):
+            X[c] = as_numbers(X, [c])[c]
+        elif not pd.api.types.is_numeric_dtype(X[c]):
             X[c] = X[c].astype(object).where(X[c].notna(), None).astype(str).where(X[c].notna(), "")
     return X
 

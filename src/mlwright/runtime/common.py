@@ -57,6 +57,46 @@ def target_series(train):
     return y.astype(str) if PROBLEM != "regression" else y.astype(float)
 
 
+KINDS = SPEC.get("column_kinds") or {}  # how perception read each feature column
+
+
+def feature_kinds(df):
+    """{feature: "numeric" | "datetime" | "text" | "categorical"} for the columns of `df`. Perception's reading
+    (TaskSpec.column_kinds) is the one answer to "is this free text?"; numbers and dates are already typed as such
+    (perception read them). A column perception did not read (a configuration made by hand) is text when its values
+    hold several words."""
+    out = {}
+    for c in FEATURES:
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            out[c] = "numeric"
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = "datetime"
+        elif c in KINDS:
+            out[c] = "text" if KINDS[c] == "text" else "categorical"
+        else:
+            v = s.dropna().astype(str)
+            out[c] = "text" if len(v) and v.str.count(" ").mean() >= 3 else "categorical"
+    return out
+
+
+def columns_of(kinds, *wanted):
+    return [c for c, k in kinds.items() if k in wanted]
+
+
+def as_numbers(df, cols):
+    """Numeric, boolean and timestamp columns as floats (timestamps: days since 1970; missing stays NaN), for
+    models that take numbers only."""
+    out = {}
+    for c in cols:
+        s = df[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = (s - pd.Timestamp(0)).dt.total_seconds() / 86400.0
+        else:
+            out[c] = pd.to_numeric(s, errors="coerce").astype(float)
+    return pd.DataFrame(out, index=df.index, columns=list(cols))
+
+
 def output_ids(test):
     idc = SPEC["id_column"]
     if idc and idc in test.columns:
