@@ -174,9 +174,11 @@ def test_connection_reset_is_retried(srv):
     assert len(srv.requests) == 2 and llm.usage.total()["retries"] == 1
 
 
-def test_timeout_is_retried_then_reported(srv):
-    srv.add(Reply("too late", delay_s=1.5), Reply("too late", delay_s=1.5))
-    llm = make(srv, request_timeout_s=0.3, max_retries=1)
+def test_timeout_is_resent_once_then_reported(srv):
+    """A model that needed longer than the timeout will likely need it again: resent once, not max_retries
+    times (five 120 s waits would burn ten minutes of a run before its fallback)."""
+    srv.add(Reply("too late", delay_s=1.5), Reply("too late", delay_s=1.5), Reply("too late", delay_s=1.5))
+    llm = make(srv, request_timeout_s=0.3, max_retries=4)
     with pytest.raises(LLMError) as ei:
         llm.complete(USER, role="planner")
     assert ei.value.kind == "server" and "request_timeout_s" in str(ei.value)

@@ -66,7 +66,14 @@ def run(
     region: Optional[str] = typer.Option(None, "--region", help="AWS region for Bedrock."),
     max_llm_cost: Optional[float] = typer.Option(None, "--max-llm-cost", help="Stop LLM use past this cost (USD)."),
     max_llm_tokens: Optional[int] = typer.Option(None, "--max-llm-tokens", help="Stop LLM use past this many tokens."),
-    max_llm_attempts: int = typer.Option(6, "--max-llm-attempts", help="At most this many LLM-written attempts."),
+    max_llm_attempts: Optional[int] = typer.Option(None, "--max-llm-attempts", min=0,
+                                                   help="At most this many LLM-written attempts (default: as many "
+                                                        "as the time limit and the LLM budgets allow)."),
+    llm_timeout: Optional[float] = typer.Option(None, "--llm-timeout", min=1,
+                                                help="Seconds to wait for one LLM answer (default 120)."),
+    llm_retries: Optional[int] = typer.Option(None, "--llm-retries", min=0,
+                                              help="Retries of a failed LLM call: rate limits, resets, server "
+                                                   "errors (default 4; a timed-out call is resent once at most)."),
     config: Optional[Path] = typer.Option(None, "--config",
                                           help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
@@ -92,7 +99,8 @@ def run(
 
     try:
         settings = load_settings({"provider": llm, "model": model, "base_url": base_url, "region": region,
-                                  "max_cost_usd": max_llm_cost, "max_tokens_total": max_llm_tokens}, config)
+                                  "max_cost_usd": max_llm_cost, "max_tokens_total": max_llm_tokens,
+                                  "llm_timeout": llm_timeout, "llm_retries": llm_retries}, config)
     except (ValueError, OSError) as e:
         _fail(MlwrightError(f"Invalid LLM settings: {e}", hint="Check --llm/--model/--config and mlwright.yaml."))
     if settings.available and not settings.model:

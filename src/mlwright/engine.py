@@ -18,6 +18,7 @@ from mlwright.execution.sandbox import isolation, kill_leftover
 from mlwright.journal.store import JOURNAL_NAME, Journal
 from mlwright.knowledge.library import retrieve, task_query
 from mlwright.llm import LLMSettings, Usage, make_llm
+from mlwright.llm.transcript import TRANSCRIPT, Transcript
 from mlwright.options import RunOptions
 from mlwright.perception.layout import Layout
 from mlwright.perception.infer import Asker
@@ -81,6 +82,8 @@ class Run:
         settings = opts.llm_settings or LLMSettings()
         self.usage = Usage(provider=settings.provider, model=settings.model)
         llm = make_llm(settings, self.usage) if settings.available else None
+        if llm is not None:  # every prompt and answer, keys masked
+            llm.transcript = Transcript(self.out / TRANSCRIPT, settings)
         self.ctx = RunContext(opts=opts, out=self.out, clock=RunClock(opts.time_limit), emit=self.emit,
                               save=self.write_summary, llm=llm, ask=ask)
         self.llm_policy: Optional[LLMPolicy] = None
@@ -131,7 +134,7 @@ class Run:
         if self.ctx.llm is not None and spec.modality in ("tabular", "text", "multitable"):
             knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
             self.llm_policy = LLMPolicy(self.ctx, knowledge, self.summary.refinement, self._set_refinement,
-                                        self.opts.max_llm_attempts)
+                                        self.opts.max_llm_attempts, use_autogluon=self.opts.use_autogluon is not False)
             policies.append(self.llm_policy)
         return policies + [ensemble_policy(self.ctx)]
 

@@ -251,7 +251,8 @@ class Refinement(BaseModel):
 
     def note(self) -> str:
         """What the coder of the next improve attempts is told."""
-        lines = [f"Ablation study on the current script ({self.metric} = {self.baseline_score:.5f}):"]
+        lines = [f"Ablation study on attempt {self.parent_attempt}'s script ({self.metric} = "
+                 f"{self.baseline_score:.5f}), the branch this attempt continues:"]
         for r in self.results:
             lines.append(f"- {r.block}: {r.what} -> " + (f"{r.score:.5f} (change {r.delta:+.5f})"
                                                         if r.score is not None else f"{r.status}"))

@@ -50,7 +50,7 @@ def deterministic_diagnosis(error: str, log_tail: str) -> Diagnosis:
 class ErrorAnalyst(Agent[Diagnosis]):
     role = "error_analyst"
     output = Diagnosis
-    max_tokens = 500
+    max_tokens = 1500
     system = prompts.render("error_analyst", "system")
 
     def prompt(self, *, error: str, log_tail: str, code: str) -> str:

@@ -1,9 +1,11 @@
-"""The LLM coder: a complete attempt script written with the retrieved knowledge and the relevant history.
-The model writes only the task-specific part; mlwright prepends its common block (data loading, the
-output contract, the CLI), so the final script is still standalone."""
+"""The LLM coder: a complete attempt script written with the retrieved knowledge, the data digest and the relevant
+history. The model writes only the task-specific part; mlwright prepends its common block (data loading, the
+output contract, the CLI), so the final script is still standalone. An improve step that may change one block
+can answer with that block alone; the policy puts it into the parent script."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 from typing import Optional, Sequence
 
 from pydantic import BaseModel
@@ -12,9 +14,15 @@ from mlwright.llm import prompts
 from mlwright.llm.agent import Agent, extract_code
 from mlwright.schemas import TaskSpec
 
+MAX_PARENT_CHARS = 40_000  # the whole parent script: a cut one cannot be copied exactly (the block lock needs that)
+# importable in the sandbox's interpreter (the same one), beyond what every script may use
+OPTIONAL_LIBS = (("catboost", "catboost"), ("xgboost", "xgboost"), ("torch", "torch"),
+                 ("autogluon.tabular", "autogluon.tabular (TabularPredictor)"))
+
 
 class CodeAnswer(BaseModel):
     code: str
+    fragment: bool = False  # top-level definitions only, without fit/predict/cli: one block to put into the parent
 
 
 def check_contract(code: str) -> None:
@@ -28,29 +36,48 @@ def check_contract(code: str) -> None:
         raise ValueError("the script does not call cli(fit, predict)")
 
 
+def installed_libs(use_autogluon: bool = True) -> list[str]:
+    """Libraries a script may use beyond pandas, numpy, scikit-learn, lightgbm and joblib: those installed here."""
+    out = []
+    for module, label in OPTIONAL_LIBS:
+        if module.startswith("autogluon") and not use_autogluon:
+            continue
+        try:
+            if importlib.util.find_spec(module) is not None:
+                out.append(label)
+        except (ImportError, ValueError):
+            continue
+    return out
+
+
+def task_part(code: str) -> str:
+    return code.split("# ---- end of common block ----")[-1].lstrip("\n")
+
+
 class CoderAgent(Agent[CodeAnswer]):
     role = "coder"
     output = CodeAnswer
-    max_tokens = 3500
+    max_tokens = 10000
     json_mode = False
     system = prompts.render("coder", "system")
 
     def prompt(self, *, spec: TaskSpec, plan: str, knowledge: str, parent_code: Optional[str] = None,
                diagnosis: Optional[str] = None, focus_block: Optional[str] = None, guidance: Sequence[str] = (),
-               extra_libs: str = "", focus_note: str = "") -> str:
-        """The user prompt (template `coder.md`): the script contract, the task, the plan and the knowledge, then
-        what applies: the user's guidance, the previous version, its diagnosis, the block it may change."""
+               extra_libs: Sequence[str] = (), focus_note: str = "", data: str = "", tried: str = "") -> str:
+        """The user prompt (template `coder.md`): the script contract, the task and its data, the plan and the
+        knowledge, then what applies: what was tried, the user's guidance, the previous version (whole), its
+        diagnosis, the block it may change."""
         def section(name: str, **values: object) -> str:
             return "\n\n" + prompts.render("coder", name, **values)
 
-        n_more = len(spec.feature_columns) - 60
-        previous = parent_code.split("# ---- end of common block ----")[-1][-6000:] if parent_code else ""
+        previous = task_part(parent_code)[-MAX_PARENT_CHARS:] if parent_code else ""
         return prompts.render(
-            "coder", "user", extra_libs=extra_libs, problem_type=spec.problem_type, target=repr(spec.target),
+            "coder", "user", extra_libs="".join(f", {lib}" for lib in extra_libs),
+            problem_type=spec.problem_type, target=repr(spec.target),
             metric=spec.metric, direction="higher" if spec.higher_is_better else "lower",
-            n_train_rows=spec.n_train_rows, n_test_rows=spec.n_test_rows, features=spec.feature_columns[:60],
-            more_features=prompts.render("coder", "more_features", n=n_more) if n_more > 0 else "",
+            data=data or f"{spec.n_train_rows} training rows; features: {spec.feature_columns[:60]}",
             plan=plan, knowledge=knowledge,
+            tried=section("tried", tried=tried) if tried and not parent_code else "",
             guidance=section("guidance", guidance=" | ".join(guidance)) if guidance else "",
             previous=section("previous", code=previous) if parent_code else "",
             diagnosis=section("diagnosis", diagnosis=diagnosis) if diagnosis else "",
@@ -59,9 +86,15 @@ class CoderAgent(Agent[CodeAnswer]):
 
     def parse(self, text: str) -> CodeAnswer:
         code = extract_code(text)
+        try:
+            check_contract(code)
+        except ValueError:
+            tree = ast.parse(code)
+            if any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body):
+                return CodeAnswer(code=code, fragment=True)  # usable only where one block may change
+            raise
         if "# <<common>>" not in code:
             code = "# <<common>>\n" + code
-        check_contract(code)
         return CodeAnswer(code=code)
 
     def fallback(self, **ctx) -> CodeAnswer:

@@ -92,7 +92,7 @@ class Agent(Generic[T]):
         """The LLM's answer text. An answer cut at the token cap (reasoning models spend much of it thinking) is
         asked for once more with TRUNCATION_GROWTH times the cap; cut again, it is refused as truncated."""
         assert self.llm is not None
-        cap = self.max_tokens
+        cap = self.llm.settings.max_tokens.get(self.role, self.max_tokens)  # mlwright.yaml llm.max_tokens
         for last in (False, True):
             resp = self.llm.complete([{"role": "system", "content": self.system}, {"role": "user", "content": prompt}],
                                      role=self.role, max_tokens=cap, json_mode=self.json_mode, deadline=self.deadline)

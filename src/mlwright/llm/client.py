@@ -10,7 +10,8 @@ from typing import Callable
 from pydantic import BaseModel
 
 from .backends import JSON_INSTRUCTION, AnthropicBackend, BedrockBackend, Failure, OpenAIBackend
-from .errors import BudgetExceeded, LLMError
+from .errors import BudgetExceeded, LLMError, redact
+from .transcript import Transcript
 from .pricing import estimate_cost, price_per_mtok
 from .settings import LLMSettings, env_key
 from .usage import Usage
@@ -44,6 +45,7 @@ class LLM:
         if self._usage.provider is None:
             self._usage.provider, self._usage.model = settings.provider, self.model
         self._sleep: Callable[[float], None] = time.sleep  # tests may replace it
+        self.transcript: Transcript | None = None  # the run folder's llm/transcript.jsonl, when a run sets it
         self._backend = self._make_backend() if self.available else None
 
     def __repr__(self) -> str:
@@ -112,7 +114,8 @@ class LLM:
         if json_mode:  # every provider gets the instruction; OpenAI-style ones also get response_format
             messages = [{"role": "system", "content": JSON_INSTRUCTION}] + messages
         self._check_budget()
-        attempt = 0
+        attempt = timeouts = 0
+        started = time.time()
         while True:
             timeout = None
             if deadline is not None:
@@ -128,16 +131,29 @@ class LLM:
                 failure = self._backend.classify(exc)
                 if failure is None:
                     raise
-                if failure.retryable and attempt < self.settings.max_retries:
+                timeouts += failure.code == "timeout"
+                # a model that needed longer than the timeout will likely need it again: resend once, not
+                # max_retries times (five 120 s waits would burn ten minutes of the run before falling back)
+                if failure.retryable and attempt < self.settings.max_retries and timeouts <= 1:
                     self._usage.record_retry(role)
                     self._sleep(self._delay(attempt, failure.retry_after))
                     attempt += 1
                     continue
                 err = self._error(failure, attempt + 1)
                 self._usage.record_failure(role, err.kind, err.message)
+                if self.transcript is not None:
+                    self.transcript.add(role, messages, None, error=err.message,
+                                        seconds=round(time.time() - started, 2))
                 raise err from None
+        # an answer that echoes a key (a server's error text, a model repeating its context) is masked before
+        # anything can store it: the journal, a script, a diagnosis, the transcript
+        result.text = redact(result.text, self.settings)
         cost = estimate_cost(self.settings.provider, self.model, result.input_tokens, result.output_tokens)
         self._usage.record_call(role, result.input_tokens, result.output_tokens, cost)
+        if self.transcript is not None:
+            self.transcript.add(role, messages, result.text, finish_reason=result.finish_reason,
+                                input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+                                seconds=round(time.time() - started, 2), max_tokens=max_tokens)
         return LLMResponse(text=result.text, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
                            model=result.model, cost_usd=cost, finish_reason=result.finish_reason)
 

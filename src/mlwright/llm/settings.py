@@ -31,7 +31,10 @@ class LLMSettings(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     max_tokens_total: int | None = Field(default=None, ge=0)
     request_timeout_s: float = Field(default=120, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    max_retries: int = Field(default=4, ge=0)  # rate limits, resets, 5xx; a timed-out call is resent once at most
+    # answer caps per role (planner, coder, analyst, refinement, perception, reader), over the agents' defaults;
+    # reasoning models count their hidden reasoning in the cap: give them room
+    max_tokens: dict[str, int] = Field(default_factory=dict)
     temperature: float = Field(default=0.2, ge=0, le=2)
 
     @property
@@ -53,7 +56,8 @@ class LLMSettings(BaseModel):
 _FIELDS = set(LLMSettings.model_fields)
 _CLI_ALIASES = {"llm": "provider", "llm_provider": "provider", "llm_model": "model", "llm_base_url": "base_url",
                 "llm_api_key": "api_key", "llm_region": "region", "llm_max_cost_usd": "max_cost_usd",
-                "llm_max_tokens_total": "max_tokens_total", "llm_timeout": "request_timeout_s"}
+                "llm_max_tokens_total": "max_tokens_total", "llm_timeout": "request_timeout_s",
+                "llm_retries": "max_retries"}
 
 
 def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def profile_digest(profile: DataProfile, limit_cols: int = 40) -> str:
 class PerceptionAgent(Agent[TaskReview]):
     role = "perception"
     output = TaskReview
-    max_tokens = 600
+    max_tokens = 1500
     system = prompts.render("perception", "system")
 
     def prompt(self, *, profile: DataProfile, task_text: str, spec: Optional[TaskSpec], problem: str = "",
@@ -101,7 +101,7 @@ class ReaderAgent(Agent[ReaderAnswer]):
 
     role = "perception"
     output = ReaderAnswer
-    max_tokens = 1200
+    max_tokens = 3000
     json_mode = False
     system = prompts.render("reader", "system")
 

@@ -46,14 +46,19 @@ def deterministic_decision(history: list[AttemptRecord], spec: TaskSpec) -> Plan
                                              "5-fold out-of-fold validation")
 
 
-def history_summary(history: list[AttemptRecord], diagnoses: dict[int, str]) -> str:
+def history_summary(history: list[AttemptRecord], diagnoses: dict[int, str],
+                    logs: Optional[dict[int, list[str]]] = None, last: int = 12) -> str:
+    """The attempt tree as the planner (and a drafting coder) reads it: each attempt's place in the tree, plan,
+    outcome and time; the key lines of its log (per-model scores, weights) and, for a failure, the diagnosis."""
     lines = []
-    for h in history[-8:]:
-        s = f"#{h.attempt_id} {h.kind} of {h.parent_id or '-'} [{h.recipe}] {h.title[:70]}: {h.status}"
-        s += f" score={h.score:.5f}" if h.score is not None else f" error={(h.error or '')[:120]}"
+    for h in history[-last:]:
+        s = f"#{h.attempt_id} {h.kind} of {h.parent_id or '-'} [{h.recipe}] {h.title[:200]}: {h.status}"
+        s += f" score={h.score:.5f}" if h.score is not None else f" error={(h.error or '')[:200]}"
+        s += f" ({h.seconds:.0f}s)" if h.seconds is not None else ""
         if h.attempt_id in diagnoses:
-            s += f" diagnosis: {diagnoses[h.attempt_id][:200]}"
+            s += f" diagnosis: {diagnoses[h.attempt_id][:300]}"
         lines.append(s)
+        lines.extend(f"    | {line}" for line in (logs or {}).get(h.attempt_id, []))
     return "\n".join(lines) or "(none yet)"
 
 
@@ -64,13 +69,14 @@ class PlannerAgent(Agent[PlanDecision]):
     system = prompts.render("planner", "system")
 
     def prompt(self, *, spec: TaskSpec, history: list[AttemptRecord], diagnoses: dict[int, str], time_left: float,
-               guidance: Sequence[str] = ()) -> str:
+               guidance: Sequence[str] = (), logs: Optional[dict[int, list[str]]] = None, focus: str = "",
+               cost: str = "not counted") -> str:
         """The user prompt (template `planner.md`)."""
         return prompts.render(
             "planner", "user", problem_type=spec.problem_type, target=repr(spec.target), metric=spec.metric,
             direction="higher" if spec.higher_is_better else "lower", n_rows=spec.n_train_rows,
-            n_features=len(spec.feature_columns), time_left=f"{time_left:.0f}",
-            history=history_summary(history, diagnoses),
+            n_features=len(spec.feature_columns), time_left=f"{time_left:.0f}", cost=cost, focus=focus,
+            history=history_summary(history, diagnoses, logs),
             guidance="\n" + prompts.render("planner", "guidance", guidance=" | ".join(guidance)) if guidance else "")
 
     def fallback(self, *, spec: TaskSpec, history: list[AttemptRecord], **_) -> PlanDecision:

@@ -71,6 +71,21 @@ def replace_block(code: str, name: str, new_src: str) -> str:
     raise ValueError(f"the script has no top-level block `{name}`")
 
 
+def merge_fragment(code: str, block: str, fragment: str) -> str:
+    """The script with `block` taken from `fragment` (an answer holding only the changed block, perhaps beside
+    unchanged copies of others). Raises ValueError when the fragment lacks the block or changes another one."""
+    tree = ast.parse(fragment)
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    if block not in defs:
+        raise ValueError(f"the answer holds neither a whole script nor the block `{block}`")
+    old = {n.name: ast.dump(n) for n in ast.parse(task_part(code)).body if isinstance(n, (ast.FunctionDef,
+                                                                                             ast.ClassDef))}
+    changed = sorted(name for name, n in defs.items() if name != block and old.get(name) != ast.dump(n))
+    if changed:
+        raise ValueError(f"changed code outside the chosen block `{block}`: {changed[:5]}")
+    return replace_block(code, block, ast.get_source_segment(fragment, defs[block]) or "")
+
+
 class _Simplify(ast.NodeTransformer):
     """Tuned keyword constants -> library defaults; in feature blocks, `frame["new column"] = ...` removed."""
 
@@ -146,7 +161,7 @@ def _guess_block(code: str) -> str:
 class RefinementAgent(Agent[RefinementPlan]):
     role = "refinement"
     output = RefinementPlan
-    max_tokens = 2500
+    max_tokens = 6000
     system = prompts.render("refinement", "system")
 
     def prompt(self, *, code: str, spec: TaskSpec, score: float) -> str:

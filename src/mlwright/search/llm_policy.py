@@ -1,31 +1,78 @@
 """The LLM policy: the planner agent picks draft / debug / improve, the coder writes the script, the loop runs
-and validates it, the error analyst explains a failure for the next debug attempt. The first improvement of an
-LLM-written script is preceded by an ablation study (its variants are steps like any other) that picks the one
-block later improvements may change. Every agent has a deterministic fallback."""
+and validates it, the error analyst explains a failure for the next debug attempt. The first improvement of a
+branch of LLM-written scripts is preceded by an ablation study (its variants are steps like any other) that picks
+the one block that branch's improvements (and the debugging of them) may change; improving another branch
+studies that one. LLM attempts go on while time and the LLM budgets last. Every agent has a deterministic
+fallback."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable, Generator, Optional
 
-from mlwright.coding.llm_coder import CoderAgent
+from mlwright.coding.data_digest import data_digest
 from mlwright.coding.error_analyst import ErrorAnalyst
-from mlwright.planning.llm_planner import PlannerAgent
-from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, replace_block,
-                                         top_level_blocks)
+from mlwright.coding.llm_coder import CoderAgent, installed_libs
+from mlwright.planning.llm_planner import PlannerAgent, history_summary
+from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, merge_fragment,
+                                          replace_block, top_level_blocks)
 from mlwright.run_context import RunContext
 from mlwright.schemas import AblationResult, AttemptPlan, AttemptRecord, Refinement
 from mlwright.search.loop import SearchState, Step
 
 MIN_USABLE_S = 25.0  # an LLM attempt needs at least this much of the budget
+# log lines worth showing an agent: scores, folds, weights, chosen settings
+_KEY_LINE = re.compile(r"score|auc|rmse|mae|accuracy|loss|f1|oof|fold|weight|blend|best|chose|selected", re.I)
+
+
+def key_log_lines(workdir: str, n: int = 4) -> list[str]:
+    """The last `n` lines of an attempt's log that report scores, folds or weights (what an engineer reads)."""
+    f = Path(workdir) / "stdout.txt"
+    if not f.is_file():
+        return []
+    lines = [ln.strip()[:160] for ln in f.read_text(errors="replace").splitlines()[-400:] if _KEY_LINE.search(ln)]
+    return lines[-n:]
+
+
+def lineage(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> list[int]:
+    """The attempt's id and its ancestors' ids, nearest first."""
+    ids, seen = [], set()
+    cur: Optional[AttemptRecord] = rec
+    while cur is not None and cur.attempt_id not in seen:
+        ids.append(cur.attempt_id)
+        seen.add(cur.attempt_id)
+        cur = by_id.get(cur.parent_id) if cur.parent_id is not None else None
+    return ids
 
 
 class LLMPolicy:
     def __init__(self, ctx: RunContext, knowledge: str, refinement: Optional[Refinement],
-                 on_refinement: Callable[[Refinement], None], max_attempts: int):
+                 on_refinement: Callable[[Refinement], None], max_attempts: Optional[int] = None,
+                 use_autogluon: bool = True):
         self.ctx, self.knowledge, self.max_attempts = ctx, knowledge, max_attempts
         self.refinement, self.on_refinement = refinement, on_refinement  # a resumed run keeps its ablation study
+        self.libs = installed_libs(use_autogluon)
         self.attempts = 0  # LLM-written attempts run
         self.failures: list[str] = []  # why LLM attempts gave nothing usable (run.json)
+
+    def studied(self, rec: Optional[AttemptRecord], by_id: dict[int, AttemptRecord]) -> bool:
+        """Whether `rec` belongs to the branch the current ablation study measured (its script or a descendant)."""
+        return bool(rec and self.refinement and self.refinement.parent_attempt in lineage(rec, by_id))
+
+    def focus_line(self) -> str:
+        ref = self.refinement
+        if ref is None:
+            return ("Block lock: none yet. The first improvement of an LLM-written attempt is preceded by an "
+                    "ablation study that picks the one function its improvements may change.")
+        return (f"Block lock: improvements of attempt {ref.parent_attempt} and its descendants (and debugging "
+                f"them) may change only `{ref.focus}` (chosen by {ref.decided_by}); improving an attempt of "
+                "another branch starts a new ablation study for that branch.")
+
+    def cost_so_far(self) -> str:
+        if self.ctx.llm is None:
+            return "none"
+        t = self.ctx.llm.usage.total()
+        return f"${t['cost_usd']:.4f}, {t['input_tokens'] + t['output_tokens']} tokens"
 
     def __call__(self, state: SearchState) -> Generator[Step, AttemptRecord, None]:
         ctx, spec = self.ctx, state.spec
@@ -33,8 +80,9 @@ class LLMPolicy:
         journal = ctx.journal
         planner, coder = ctx.agent(PlannerAgent), ctx.agent(CoderAgent)
         analyst, refiner = ctx.agent(ErrorAnalyst), ctx.agent(RefinementAgent)
+        digest = data_digest(spec, state.data.train)
         unusable_in_a_row = 0
-        while self.attempts < self.max_attempts and unusable_in_a_row < 2:
+        while (self.max_attempts is None or self.attempts < self.max_attempts) and unusable_in_a_row < 2:
             usable = ctx.clock.usable()
             stopped = ctx.llm.usage.stopped_reason if ctx.llm is not None else None
             if usable < MIN_USABLE_S or stopped:
@@ -48,8 +96,10 @@ class LLMPolicy:
             guidance = journal.pending_guidance()
             texts = [t for _, t in guidance]
             diagnoses = journal.diagnoses()
+            logs = {h.attempt_id: key_log_lines(h.workdir) for h in state.history[-12:] if h.status == "succeeded"}
             decision, _ = planner.decide(spec=spec, history=state.history, diagnoses=diagnoses, time_left=usable,
-                                         guidance=texts)
+                                         guidance=texts, logs=logs, focus=self.focus_line(),
+                                         cost=self.cost_so_far())
             if decision.action == "stop":
                 ctx.emit("planning", "the planner chose to stop")
                 return
@@ -58,37 +108,51 @@ class LLMPolicy:
             parent_code = journal.attempt_code(parent.attempt_id) if parent else None
             carries_code = bool(parent and parent_code and parent.recipe in ("llm", "ablation"))
             focus_block = None
-            if decision.action == "improve" and carries_code and parent and parent_code:
-                if self.refinement is None:
+            if carries_code and parent and parent_code:
+                if decision.action == "improve" and not self.studied(parent, by_id):
                     self.refinement = yield from self.refine(state, parent, parent_code, refiner)
                     self.on_refinement(self.refinement)
-                    usable = ctx.clock.usable()
-                    if usable < MIN_USABLE_S:
+                    by_id = {h.attempt_id: h for h in state.history}
+                    if ctx.clock.usable() < MIN_USABLE_S:
                         return
-                focus_block = self.refinement.focus
-                if focus_block not in top_level_blocks(parent_code):
-                    focus_block = None  # a different lineage: no block constraint
-            answer, _ = coder.ask(spec=spec, plan=decision.plan, knowledge=self.knowledge,
+                # a debug of a locked improvement stays inside the lock: the fix may not rewrite the rest
+                locked = decision.action == "improve" or parent.kind in ("improve", "debug")
+                if self.refinement and locked and self.studied(parent, by_id) and \
+                        self.refinement.focus in top_level_blocks(parent_code):
+                    focus_block = self.refinement.focus
+            usable = ctx.clock.usable()
+            answer, _ = coder.ask(spec=spec, plan=decision.plan, knowledge=self.knowledge, data=digest,
+                                  tried=history_summary(state.history, diagnoses, logs),
                                   parent_code=parent_code if carries_code else None,
                                   diagnosis=diagnoses.get(parent.attempt_id) if decision.action == "debug"
                                   and parent else None, focus_block=focus_block, guidance=texts,
+                                  extra_libs=self.libs,
                                   focus_note=self.refinement.note() if focus_block and self.refinement else "")
-            if not answer.code:
+            code, rejected = answer.code, None
+            if answer.fragment:
+                if focus_block and parent_code:
+                    try:
+                        code = merge_fragment(parent_code, focus_block, answer.code)
+                    except (ValueError, SyntaxError) as e:
+                        code, rejected = answer.code, str(e)
+                else:
+                    code = ""
+                    ctx.failures.add("coder", "answered with part of a script where a whole script was needed")
+            if not code:
                 unusable_in_a_row += 1
                 self.failures.append(f"before attempt {journal.next_attempt_id()}: no usable code from the LLM")
                 continue
             unusable_in_a_row = 0
             budget = usable if usable < 60 else max(30.0, 0.5 * usable)
-            rejected = None
-            if focus_block and parent_code:
-                outside = changed_outside(parent_code, answer.code, focus_block)
+            if focus_block and parent_code and rejected is None:
+                outside = changed_outside(parent_code, code, focus_block)
                 if outside:
                     rejected = f"changed code outside the chosen block `{focus_block}`: {outside[:5]}"
             self.attempts += 1
             rec = yield Step(AttemptPlan(parent_id=parent.attempt_id if parent else None, kind=decision.action,
-                                         recipe="llm", title=(decision.plan or decision.action)[:100],
+                                         recipe="llm", title=(decision.plan or decision.action)[:200],
                                          time_budget_s=budget, params={"time_budget": round(budget, 1)}),
-                             body=answer.code, rejected=rejected, guidance=guidance)
+                             body=code, rejected=rejected, guidance=guidance)
             if rec.status != "succeeded":
                 self.failures.append(f"attempt {rec.attempt_id}: {(rec.error or '')[:200]}")
                 tail = ""
@@ -96,11 +160,10 @@ class LLMPolicy:
                     f = Path(rec.workdir) / name
                     if f.is_file():
                         tail += f.read_text(errors="replace")[-2000:]
-                diag, _ = analyst.ask(error=rec.error or "", log_tail=tail, code=answer.code)
+                diag, _ = analyst.ask(error=rec.error or "", log_tail=tail, code=code)
                 journal.set_diagnosis(rec.attempt_id, diag.as_text())
                 ctx.emit("analysis", f"attempt {rec.attempt_id} diagnosis: {diag.summary}", attempt_id=rec.attempt_id)
             ctx.save()
-
     def refine(self, state: SearchState, parent: AttemptRecord, parent_code: str,
                refiner: RefinementAgent) -> Generator[Step, AttemptRecord, Refinement]:
         """The ablation study: each proposed variant (one block simplified) runs and is validated like any

@@ -1,0 +1,76 @@
+"""What the LLM coder is told about the data, bounded in size: each feature's kind (as perception read it),
+type, missing share, distinct values and typical values; the target's balance or spread; a few example rows;
+and the exact output contract. An engineer would look at exactly this before writing a line."""
+from __future__ import annotations
+
+import pandas as pd
+
+from mlwright.schemas import TaskSpec
+
+MAX_FEATURES = 60
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def feature_line(name: str, s: pd.Series, kind: str) -> str:
+    missing = float(s.isna().mean()) if len(s) else 0.0
+    head = f"- {name}: {kind}, {s.dtype}, {_pct(missing)} missing"
+    v = s.dropna()
+    if v.empty:
+        return head
+    if pd.api.types.is_bool_dtype(s):
+        return head + f", true {_pct(float(v.astype(bool).mean()))}"
+    if pd.api.types.is_numeric_dtype(s):
+        return head + f", {v.nunique()} distinct, min {_num(v.min())}, median {_num(v.median())}, max {_num(v.max())}"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return head + f", {v.min()} .. {v.max()}"
+    text = v.astype(str)
+    if kind == "text":
+        example = text.iloc[0][:120].replace("\n", " ")
+        return head + f", {text.nunique()} distinct, mean {text.str.len().mean():.0f} chars, e.g. {example!r}"
+    top = text.value_counts(normalize=True).head(6)
+    shown = ", ".join(f"{str(k)[:30]!r} {_pct(p)}" for k, p in top.items())
+    return head + f", {text.nunique()} distinct: {shown}" + (", ..." if text.nunique() > len(top) else "")
+
+
+def target_line(spec: TaskSpec, y: pd.Series) -> str:
+    y = y.dropna()
+    if spec.is_classification:
+        share = y.astype(str).value_counts(normalize=True)
+        shown = ", ".join(f"{k!r} {_pct(p)}" for k, p in share.head(10).items())
+        return f"Target {spec.target!r}: {len(share)} classes: {shown}" + (", ..." if len(share) > 10 else "")
+    y = pd.to_numeric(y, errors="coerce").dropna()
+    if y.empty:
+        return f"Target {spec.target!r}"
+    return (f"Target {spec.target!r}: mean {_num(y.mean())}, std {_num(y.std())}, min {_num(y.min())}, "
+            f"median {_num(y.median())}, max {_num(y.max())}")
+
+
+def output_contract(spec: TaskSpec) -> str:
+    what = {"label": "the predicted class label", "probability": f"the probability of class {spec.positive_class!r}",
+            "class_probabilities": "one probability column per class", "value": "the predicted value"}
+    return (f"Output file {spec.prediction_file!r}: columns {spec.output_columns}, one row per test row, "
+            f"{what[spec.output_kind]} (write_outputs writes it; never write it yourself).")
+
+
+def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> str:
+    lines = [f"{spec.n_train_rows} training rows, {spec.n_test_rows} test rows.",
+             target_line(spec, train[spec.target]) if spec.target in train.columns else f"Target {spec.target!r}",
+             output_contract(spec), "Features (kind as mlwright read it, dtype, missing, values):"]
+    shown = [c for c in spec.feature_columns if c in train.columns][:MAX_FEATURES]
+    for c in shown:
+        lines.append(feature_line(c, train[c], spec.column_kinds.get(c, "feature")))
+    if len(spec.feature_columns) > len(shown):
+        lines.append(f"- ... and {len(spec.feature_columns) - len(shown)} more features")
+    if spec.dropped_columns:
+        lines.append("Not used: " + "; ".join(f"{c} ({why})" for c, why in list(spec.dropped_columns.items())[:10]))
+    rows = train[[c for c in shown[:20] + [spec.target] if c in train.columns]].head(3)
+    lines.append("Example rows:\n" + rows.to_csv(index=False).strip()[:1500])
+    text = "\n".join(lines)
+    return text if len(text) <= max_chars else text[:max_chars] + "\n(... cut)"

@@ -1,0 +1,110 @@
+"""The LLM path as a strong model would use it, against a scripted OpenAI-compatible server on 127.0.0.1 and the
+real CLI: what each agent is shown (the data, the whole parent script, the block lock, the attempt tree), an
+improvement answered with the changed block alone, the lock kept through a debug, attempts going on while time
+remains, and a transcript of every call with the key masked."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from conftest import run_cli
+from fake_llm_server import FakeLLMServer
+from test_llm_agents import ABLATIONS, GOOD_SCRIPT, REFINABLE, _role
+
+FAKE_KEY = "sk-test-transcript-0123456789abcdef"
+NEW_PREPARE = '''```python
+def prepare(df):
+    X = df[FEATURES].copy()
+    for c in X.columns:
+        if X[c].dtype == object:
+            X[c] = X[c].astype("category")
+    X["numeric_sum"] = X.select_dtypes("number").sum(axis=1)
+    return X
+```'''
+BROKEN_PREPARE = NEW_PREPARE.replace('    X["numeric_sum"]', '    raise KeyError("no_such_column")\n    X["s"]')
+
+
+def _tables(out):
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        return con.execute("SELECT attempt_id, parent_id, kind, recipe, status, error FROM attempts "
+                           "ORDER BY attempt_id").fetchall()
+
+
+def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir, tmp_path):
+    planner_prompts, coder_prompts = [], []
+
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            planner_prompts.append(req.prompt_text)
+            step = [{"action": "draft", "plan": "lightgbm with categories"},
+                    {"action": "improve", "parent_id": 2, "plan": "add a sum feature"},
+                    {"action": "improve", "parent_id": 5, "plan": "a risky feature"},
+                    {"action": "debug", "parent_id": 6, "plan": "fix the failure"}]
+            return json.dumps(step[len(coder_prompts)] if len(coder_prompts) < len(step) else {"action": "stop"})
+        if role == "refinement":
+            return json.dumps(ABLATIONS)
+        if role == "coder":
+            coder_prompts.append(req.prompt_text)
+            return [REFINABLE, NEW_PREPARE, BROKEN_PREPARE,
+                    REFINABLE.replace("n_estimators=150", "n_estimators=300")][len(coder_prompts) - 1]
+        if role == "analyst":  # an answer echoing the key: the transcript must not keep it
+            return json.dumps({"summary": f"prepare reads a missing column (key {FAKE_KEY})",
+                               "cause": "KeyError", "fix": "drop the line"})
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
+                    "--time-limit", "150", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
+                    srv.base_url, "--model", "fake-model", env={"MLWRIGHT_LLM_API_KEY": FAKE_KEY})
+    assert r.returncode == 0, r.stderr
+    rows = _tables(out)
+    kinds = [(a, p, k, rec, st) for a, p, k, rec, st, _ in rows]
+    assert kinds[:7] == [(1, None, "draft", "lightgbm_baseline", "succeeded"), (2, None, "draft", "llm", "succeeded"),
+                         (3, 2, "ablation", "ablation", "succeeded"), (4, 2, "ablation", "ablation", "succeeded"),
+                         (5, 2, "improve", "llm", "succeeded"), (6, 5, "improve", "llm", "failed"),
+                         (7, 6, "debug", "llm", "invalid")]
+    # the block alone was put into the parent script: the attempt's script is whole and holds the new feature
+    script5 = (out / "attempts" / "005-llm" / "solution.py").read_text()
+    assert 'X["numeric_sum"]' in script5 and "def make_model():" in script5 and "cli(fit, predict)" in script5
+    assert "outside the chosen block `prepare`" in rows[6][5]  # the debug of a locked improvement stays locked
+    # what the agents were shown
+    draft = coder_prompts[0]
+    assert "Features (kind as mlwright read it" in draft and "Target 'label': 2 classes" in draft
+    assert "Attempts so far" in draft and "#1 draft of - [lightgbm_baseline]" in draft  # what was tried
+    improve = coder_prompts[1]
+    assert "def make_model():" in improve and "if __name__ == \"__main__\":" in improve  # the whole parent script
+    assert "Ablation study on attempt 2's script" in improve and "Change ONLY the function `prepare`" in improve
+    assert "Block lock: none yet" in planner_prompts[0]
+    assert "Block lock: improvements of attempt 2" in planner_prompts[2] and "LLM cost so far" in planner_prompts[2]
+    assert "#5 improve of 2 [llm] add a sum feature: succeeded score=" in planner_prompts[2]
+    # the transcript: every call, in order, keys masked; the key is in no file of the run folder
+    calls = [json.loads(line) for line in (out / "llm" / "transcript.jsonl").read_text().splitlines()]
+    assert [c["role"] for c in calls].count("coder") == 4 and all(c["messages"] and "answer" in c for c in calls)
+    assert any("[REDACTED]" in (c["answer"] or "") for c in calls if c["role"] == "error_analyst")
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert FAKE_KEY.encode() not in f.read_bytes(), f
+
+
+def test_llm_attempts_go_on_while_time_remains(churn_dir, tmp_path):
+    """No fixed count: a planner that keeps drafting gets attempts until the budget is used."""
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            return json.dumps({"action": "draft", "plan": "lightgbm"})
+        if role == "coder":
+            return GOOD_SCRIPT
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
+                    "--time-limit", "90", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
+                    srv.base_url, "--model", "fake-model")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "run.json").read_text())
+    llm_rows = [row for row in _tables(out) if row[3] == "llm"]
+    assert len(llm_rows) > 6 and s["llm"]["attempts"] == len(llm_rows)  # more than the old fixed cap of 6
+    assert s["wall_seconds"] > 0.6 * 90
