@@ -108,3 +108,39 @@ def test_llm_attempts_go_on_while_time_remains(churn_dir, tmp_path):
     llm_rows = [row for row in _tables(out) if row[3] == "llm"]
     assert len(llm_rows) > 6 and s["llm"]["attempts"] == len(llm_rows)  # more than the old fixed cap of 6
     assert s["wall_seconds"] > 0.6 * 90
+
+
+LEAKY_SCRIPT = GOOD_SCRIPT.replace('''            X[c] = X[c].astype("category")
+    return X''', '''            X[c] = X[c].astype("category")
+    # the label itself, when the rows carry it: perfect out of fold, meaningless on the test rows
+    X["peek"] = (df[TARGET].astype(str) == CLASSES[-1]).astype(float) if TARGET in df.columns else 0.0
+    return X''')
+
+
+def test_a_script_that_leaks_the_target_is_flagged_and_an_honest_one_wins(churn_dir, tmp_path):
+    coder_calls = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            return json.dumps({"action": "draft", "plan": "lightgbm"} if len(coder_calls) < 2 else {"action": "stop"})
+        if role == "coder":
+            coder_calls.append(1)
+            return LEAKY_SCRIPT if len(coder_calls) == 1 else GOOD_SCRIPT
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    with FakeLLMServer(default=answer) as srv:
+        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
+                    "--time-limit", "120", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
+                    srv.base_url, "--model", "fake-model")
+    assert r.returncode == 0, r.stderr
+    rows = {a: (st, err) for a, _, _, rec, st, err in _tables(out) if rec == "llm"}
+    leaky, honest = rows[2], rows[3]
+    assert leaky[0] == "invalid" and leaky[1].startswith("leakage: on shuffled labels"), leaky
+    assert honest[0] == "succeeded"  # the same script without the peek passes the same check
+    s = json.loads((out / "run.json").read_text())
+    assert s["best"]["attempt_id"] != 2 and s["best"]["validation_score"] < 0.99
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        score = con.execute("SELECT score FROM attempts WHERE attempt_id = 2").fetchone()[0]
+    assert score > 0.99  # it did look perfect by its own out-of-fold predictions

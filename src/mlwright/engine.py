@@ -28,6 +28,7 @@ from mlwright.planning.planner import INTERRUPTED, Planner
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptRecord, BestAttempt, Refinement, RunSummary, TaskSpec
 from mlwright.search.attempts import AttemptRunner, file_sha256, tree_sha256
+from mlwright.search.leakage import LeakCheck
 from mlwright.search.llm_policy import LLMPolicy
 from mlwright.search.loop import Policy, Search
 from mlwright.search.policies import ensemble_policy, recipe_policy
@@ -102,7 +103,8 @@ class Run:
             self.summary.task = data.spec
             self.write_summary()
             self.runner = AttemptRunner(self.ctx, data, self.executor)
-            best = Search(self.ctx, data, self.runner).run(self.policies(data))
+            vet = LeakCheck(self.ctx, data, self.executor) if self.ctx.llm is not None else None
+            best = Search(self.ctx, data, self.runner, vet).run(self.policies(data))
             self.finish(data, best)
         except MlwrightError as e:
             self.summary.status = "failed"

@@ -37,12 +37,13 @@ class SearchState:
 
 Policy = Callable[[SearchState], Generator[Step, AttemptRecord, None]]
 Execute = Callable[[AttemptPlan, Optional[str], Optional[str]], AttemptRecord]  # (plan, body, rejected)
+Vet = Callable[[AttemptRecord], Optional[str]]  # why a valid attempt must not count (search/leakage.py), or None
 
 
 class Search:
-    def __init__(self, ctx: RunContext, data: Perceived, execute: Execute):
+    def __init__(self, ctx: RunContext, data: Perceived, execute: Execute, vet: Optional[Vet] = None):
         assert ctx.journal is not None
-        self.ctx, self.journal, self.execute = ctx, ctx.journal, execute
+        self.ctx, self.journal, self.execute, self.vet = ctx, ctx.journal, execute, vet
         # a resumed run goes on from its journal's attempts
         self.state = SearchState(data, self.journal.attempts(), self.journal.best_attempt(data.spec.higher_is_better))
 
@@ -66,6 +67,12 @@ class Search:
                 self.ctx.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {text}",
                               attempt_id=plan.attempt_id)
         rec = self.execute(plan, step.body, step.rejected)
+        why = self.vet(rec) if self.vet is not None and rec.status == "succeeded" else None
+        if why:  # valid by its own validation, but it cannot win, nor join a blend
+            rec = rec.model_copy(update={"status": "invalid", "error": why})
+            self.journal.save_attempt(rec)
+            self.ctx.emit("validation", f"attempt {rec.attempt_id} rejected: {why}", attempt_id=rec.attempt_id,
+                          status=rec.status, score=rec.score, error=why)
         self.state.history.append(rec)
         best = self.state.best
         if rec.status == "succeeded" and is_better(self.state.spec, rec.score, best.score if best else None):
