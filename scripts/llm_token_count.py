@@ -1,7 +1,8 @@
 """How many LLM tokens a task costs with the scripted LLM flow (draft fails, analyst diagnoses, debug fixes,
 ablation study + one improve): runs the real CLI against the fake OpenAI-compatible server from the tests.
 
-usage: python scripts/llm_token_count.py DATA_DIR TASK_FILE [TIME_LIMIT]
+usage: python scripts/llm_token_count.py DATA_DIR TASK_FILE [TIME_LIMIT] [MAX_LLM_ATTEMPTS]
+(MAX_LLM_ATTEMPTS 0: no cap, as a run without --max-llm-attempts; default 3)
 """
 import json
 import os
@@ -97,11 +98,12 @@ def answer(state):
 def main():
     data, task = sys.argv[1], sys.argv[2]
     tl = sys.argv[3] if len(sys.argv) > 3 else "120"
+    cap = sys.argv[4] if len(sys.argv) > 4 else "3"
     out = Path(tempfile.mkdtemp()) / "run"
     with FakeLLMServer(default=answer({"plans": 0, "codes": 0})) as srv:
         r = subprocess.run([sys.executable, "-m", "mlwright", "run", data, "--task-file", task, "--output", str(out),
                             "--time-limit", tl, "--no-autogluon", "--llm", "openai-compatible", "--base-url",
-                            srv.base_url, "--model", "scripted", "--max-llm-attempts", "3"],
+                            srv.base_url, "--model", "scripted"] + (["--max-llm-attempts", cap] if cap != "0" else []),
                            capture_output=True, text=True, env=os.environ)
     s = json.loads((out / "run.json").read_text())
     llm = s["llm"]
@@ -111,7 +113,9 @@ def main():
                       "ablation": [(r["block"], r["delta"]) for r in (s.get("refinement") or {}).get("results", [])],
                       "focus": (s.get("refinement") or {}).get("focus"),
                       "by_role": {k: v.get("input_tokens", 0) + v.get("output_tokens", 0)
-                                  for k, v in llm["by_role"].items()}}))
+                                  for k, v in llm["by_role"].items()},
+                      "input_by_role": {k: v.get("input_tokens", 0) for k, v in llm["by_role"].items()},
+                      "calls_by_role": {k: v.get("calls", 0) for k, v in llm["by_role"].items()}}))
     return r.returncode
 
 

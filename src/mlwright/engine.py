@@ -125,15 +125,15 @@ class Run:
         return self.summary
 
     def policies(self, data: Perceived) -> list[Policy]:
-        """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search on
-        tables and texts, then the ensemble of the best attempts."""
+        """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search,
+        then the ensemble of the best attempts."""
         spec = data.spec
         cards = retrieve(task_query(spec), k=3, modality=spec.modality, problem_type=spec.problem_type)
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
         keep = self.opts.llm_time_share * self.opts.time_limit if self.ctx.llm is not None else 0.0
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep)
         policies = [recipe_policy(self.ctx, planner)]
-        if self.ctx.llm is not None and spec.modality in ("tabular", "text", "multitable"):
+        if self.ctx.llm is not None:
             knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
             self.llm_policy = LLMPolicy(self.ctx, knowledge, self.summary.refinement, self._set_refinement,
                                         self.opts.max_llm_attempts, use_autogluon=self.opts.use_autogluon is not False)

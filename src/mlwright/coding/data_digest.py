@@ -62,7 +62,17 @@ def output_contract(spec: TaskSpec) -> str:
 def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> str:
     lines = [f"{spec.n_train_rows} training rows, {spec.n_test_rows} test rows.",
              target_line(spec, train[spec.target]) if spec.target in train.columns else f"Target {spec.target!r}",
-             output_contract(spec), "Features (kind as mlwright read it, dtype, missing, values):"]
+             output_contract(spec)]
+    ts, img = spec.timeseries, spec.image
+    if ts is not None:
+        n_series = train[ts.item_column].nunique() if ts.item_column in train.columns else 1
+        lines.append(f"Series: {n_series} of them, id column {ts.item_column!r}, timestamps in {ts.timestamp_column!r}"
+                     f" (frequency {ts.freq or 'irregular'}, season {ts.season_period} steps), forecast {ts.horizon}"
+                     f" steps past each series' end; known covariates {ts.known_covariates}")
+    if img is not None:
+        size = f"{img.width}x{img.height}, {img.channels} channel(s)" if img.width else "sizes vary"
+        lines.append(f"Images: column {img.path_column!r} holds each image's absolute path; {size}")
+    lines.append("Features (kind as mlwright read it, dtype, missing, values):")
     shown = [c for c in spec.feature_columns if c in train.columns][:MAX_FEATURES]
     for c in shown:
         lines.append(feature_line(c, train[c], spec.column_kinds.get(c, "feature")))

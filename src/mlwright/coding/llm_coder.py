@@ -14,6 +14,8 @@ from mlwright.llm import prompts
 from mlwright.llm.agent import Agent, extract_code
 from mlwright.schemas import TaskSpec
 
+# a draft for images or series starts from mlwright's own baseline of that kind: a working script of the contract
+EXAMPLE_RECIPES = {"image": "image_features", "timeseries": "timeseries_naive"}
 MAX_PARENT_CHARS = 40_000  # the whole parent script: a cut one cannot be copied exactly (the block lock needs that)
 # importable in the sandbox's interpreter (the same one), beyond what every script may use
 OPTIONAL_LIBS = (("catboost", "catboost"), ("xgboost", "xgboost"), ("torch", "torch"),
@@ -32,7 +34,8 @@ def check_contract(code: str) -> None:
     missing = {"fit", "predict"} - names
     if missing:
         raise ValueError(f"the script does not define {sorted(missing)}")
-    if "cli(fit, predict)" not in code.replace(" ", "").replace("cli(fit,predict)", "cli(fit, predict)"):
+    compact = code.replace(" ", "")
+    if "cli(fit,predict)" not in compact and "main(fit,predict)" not in compact:  # main: the forecasting runtime's
         raise ValueError("the script does not call cli(fit, predict)")
 
 
@@ -48,6 +51,25 @@ def installed_libs(use_autogluon: bool = True) -> list[str]:
         except (ImportError, ValueError):
             continue
     return out
+
+
+def example_script(modality: str) -> str:
+    """The baseline recipe of this modality as the coder writes scripts (the `# <<common>>` marker for the
+    runtime imports); empty for tables and texts, whose contract needs no example."""
+    from mlwright.coding.recipe_coder import COMMON_MARKER, recipe_source
+
+    name = EXAMPLE_RECIPES.get(modality)
+    if name is None:
+        return ""
+    lines, marked = [], False
+    for line in recipe_source(name).splitlines():
+        if line.startswith("from mlwright.runtime."):
+            if not marked:
+                lines.append(COMMON_MARKER)
+                marked = True
+            continue
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def task_part(code: str) -> str:
@@ -71,8 +93,12 @@ class CoderAgent(Agent[CodeAnswer]):
             return "\n\n" + prompts.render("coder", name, **values)
 
         previous = task_part(parent_code)[-MAX_PARENT_CHARS:] if parent_code else ""
+        kind = spec.modality if spec.modality in ("image", "timeseries") else "tabular"
+        libs = "".join(f", {lib}" for lib in extra_libs)
+        example = example_script(spec.modality) if not parent_code else ""
         return prompts.render(
-            "coder", "user", extra_libs="".join(f", {lib}" for lib in extra_libs),
+            "coder", "user", contract=prompts.render("coder", f"contract_{kind}", extra_libs=libs),
+            example=section("example", code=example) if example else "",
             problem_type=spec.problem_type, target=repr(spec.target),
             metric=spec.metric, direction="higher" if spec.higher_is_better else "lower",
             data=data or f"{spec.n_train_rows} training rows; features: {spec.feature_columns[:60]}",

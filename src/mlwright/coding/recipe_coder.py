@@ -51,7 +51,10 @@ def inline_runtime(body: str) -> str:
 def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", body: str | None = None) -> str:
     """`body` (LLM-written code with the `# <<common>>` marker) replaces the recipe when given."""
     body = body if body is not None else recipe_source(plan.recipe)
-    body = body.replace(COMMON_MARKER, "from mlwright.runtime.common import *", 1)
+    runtime = "from mlwright.runtime.common import *"
+    if spec.timeseries is not None:  # forecasting scripts also get the forecasting helpers
+        runtime += "\nfrom mlwright.runtime.timeseries import *"
+    body = body.replace(COMMON_MARKER, runtime, 1)
     script = inline_runtime(body)
     # The spec is data, never code: ASCII-only JSON with every single quote escaped cannot close the raw string
     # it sits in, whatever the column names and labels hold (quotes, backslashes, any unicode, undecodable bytes).
