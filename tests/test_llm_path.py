@@ -5,6 +5,7 @@ remains, and a transcript of every call with the key masked."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 from conftest import run_cli
@@ -31,7 +32,7 @@ def _tables(out):
 
 
 def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir, tmp_path):
-    planner_prompts, coder_prompts = [], []
+    planner_prompts, coder_prompts, analyst_prompts = [], [], []
 
     def answer(req):
         role = _role(req)
@@ -49,6 +50,7 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
             return [REFINABLE, NEW_PREPARE, BROKEN_PREPARE,
                     REFINABLE.replace("n_estimators=150", "n_estimators=300")][len(coder_prompts) - 1]
         if role == "analyst":  # an answer echoing the key: the transcript must not keep it
+            analyst_prompts.append(req.prompt_text)
             return json.dumps({"summary": f"prepare reads a missing column (key {FAKE_KEY})",
                                "cause": "KeyError", "fix": "drop the line"})
         return '{"comments": "ok"}'
@@ -79,6 +81,11 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
     assert "Block lock: none yet" in planner_prompts[0]
     assert "Block lock: improvements of attempt 2" in planner_prompts[2] and "LLM cost so far" in planner_prompts[2]
     assert "#5 improve of 2 [llm] add a sum feature: succeeded score=" in planner_prompts[2]
+    assert re.search(r"#5 improve of 2 \[llm\] add a sum feature: succeeded score=[\d.]+ ±0\.\d{4}", planner_prompts[2])
+    # the analyst sees the traceback (the error stream comes last) and what the failing improvement changed
+    first = analyst_prompts[0]
+    assert "KeyError: 'no_such_column'" in first and "[stderr.txt]" in first
+    assert "```diff" in first and '+    raise KeyError("no_such_column")' in first
     # the transcript: every call, in order, keys masked; the key is in no file of the run folder
     calls = [json.loads(line) for line in (out / "llm" / "transcript.jsonl").read_text().splitlines()]
     assert [c["role"] for c in calls].count("coder") == 4 and all(c["messages"] and "answer" in c for c in calls)

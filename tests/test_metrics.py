@@ -117,3 +117,23 @@ def test_a_forecast_with_missing_values_is_invalid_not_flattered(tmp_path):
         score_oof(spec, oof, train)
     pd.DataFrame({"__row__": [2, 5], "prediction": [3.0, 2.5]}).to_csv(oof, index=False)
     assert score_oof(spec, oof, train)[0] == pytest.approx((0 / 1 + 0.5 / 2) / 2)
+
+
+def test_score_spread_shrinks_with_more_rows_and_is_zero_for_perfect_predictions():
+    """The bootstrap spread the planner and the ablation study read as noise: about 1/sqrt(n)."""
+    from mlwright.validation.metrics import score_spread
+
+    spec = TaskSpec(problem_type="binary", target="y", metric="roc_auc", higher_is_better=True, train_table="t",
+                    test_table=None, id_column=None, prediction_file="p.csv", output_id_column=None,
+                    output_columns=["y"], output_kind="probability", class_labels=["0", "1"], positive_class="1",
+                    feature_columns=["x"], n_train_rows=10, n_test_rows=1)
+    rng = np.random.default_rng(0)
+
+    def spread(n, noise):
+        y = rng.integers(0, 2, n)
+        p = np.clip(y + rng.normal(0, noise, n), 0, 1)
+        return score_spread(spec, pd.Series(y.astype(str)), pd.DataFrame({"p::0": 1 - p, "p::1": p}))
+
+    small, large = spread(200, 0.8), spread(20_000, 0.8)
+    assert 0 < large < small and 5 < small / large < 20  # sqrt(100) = 10
+    assert spread(200, 0.0) == 0.0

@@ -191,6 +191,7 @@ class AttemptRecord(BaseModel):
     time_budget_s: float
     metric: Optional[str] = None
     score: Optional[float] = None  # validation score computed by mlwright
+    score_sd: Optional[float] = None  # its bootstrap spread over the validation rows: differences below it are noise
     validation_rows: Optional[int] = None
     error: Optional[str] = None
     workdir: str

@@ -2,7 +2,10 @@
 suggested fix that the next debug attempt of the same branch sees (the journal keeps it)."""
 from __future__ import annotations
 
+import difflib
 import re
+from pathlib import Path
+from typing import Optional
 
 from pydantic import BaseModel, Field
 
@@ -53,14 +56,39 @@ class ErrorAnalyst(Agent[Diagnosis]):
     max_tokens = 1500
     system = prompts.render("error_analyst", "system")
 
-    def prompt(self, *, error: str, log_tail: str, code: str) -> str:
-        """The user prompt (template `error_analyst.md`)."""
-        return prompts.render("error_analyst", "user", error=error, log_tail=log_tail[-2500:], code=_excerpt(code))
+    def prompt(self, *, error: str, log_tail: str, code: str, parent_code: Optional[str] = None) -> str:
+        """The user prompt (template `error_analyst.md`): the error, the end of the log (the traceback last),
+        the whole script and, for a change of a script that ran, what changed."""
+        change = code_diff(parent_code, code) if parent_code else ""
+        return prompts.render("error_analyst", "user", error=error, log_tail=log_tail[-LOG_CHARS:],
+                              code=task_part(code)[-MAX_CODE_CHARS:],
+                              diff=prompts.render("error_analyst", "diff", diff=change) if change else "")
 
-    def fallback(self, *, error: str, log_tail: str, code: str) -> Diagnosis:
+    def fallback(self, *, error: str, log_tail: str, **_) -> Diagnosis:
         return deterministic_diagnosis(error, log_tail)
 
 
-def _excerpt(code: str, limit: int = 3500) -> str:
-    body = code.split("# ---- end of common block ----")[-1]
-    return body[-limit:]
+LOG_CHARS, MAX_CODE_CHARS, MAX_DIFF_CHARS = 4000, 40_000, 8000
+
+
+def task_part(code: str) -> str:
+    return code.split("# ---- end of common block ----")[-1].lstrip("\n")
+
+
+def code_diff(old: str, new: str) -> str:
+    """A unified diff of the task-specific parts of two scripts (what the failing attempt changed)."""
+    lines = difflib.unified_diff(task_part(old).splitlines(), task_part(new).splitlines(), "parent", "failed",
+                                 lineterm="", n=2)
+    return "\n".join(lines)[:MAX_DIFF_CHARS]
+
+
+def log_tail(workdir: Path, stdout_chars: int = 1500, stderr_chars: int = 3000) -> str:
+    """The end of an attempt's output, the error stream last (a traceback ends there)."""
+    parts = []
+    for name, n in (("stdout.txt", stdout_chars), ("stderr.txt", stderr_chars)):
+        f = Path(workdir) / name
+        if f.is_file():
+            text = f.read_text(errors="replace")[-n:].strip()
+            if text:
+                parts.append(f"[{name}]\n{text}")
+    return "\n".join(parts)

@@ -54,6 +54,7 @@ def history_summary(history: list[AttemptRecord], diagnoses: dict[int, str],
     for h in history[-last:]:
         s = f"#{h.attempt_id} {h.kind} of {h.parent_id or '-'} [{h.recipe}] {h.title[:200]}: {h.status}"
         s += f" score={h.score:.5f}" if h.score is not None else f" error={(h.error or '')[:200]}"
+        s += f" ±{h.score_sd:.4f}" if h.score is not None and h.score_sd is not None else ""
         s += f" ({h.seconds:.0f}s)" if h.seconds is not None else ""
         if h.attempt_id in diagnoses:
             s += f" diagnosis: {diagnoses[h.attempt_id][:300]}"

@@ -201,13 +201,14 @@ class RefinementAgent(Agent[RefinementPlan]):
         return p, from_llm
 
 
-def decide_focus(results: list[AblationResult],
-                 guess: str) -> tuple[str, Literal["ablation", "llm guess", "heuristic"]]:
+def decide_focus(results: list[AblationResult], guess: str,
+                 noise: float = 0.0) -> tuple[str, Literal["ablation", "llm guess", "heuristic"]]:
     """The block whose simplification moved the score most (either way: a block that hurts also matters);
-    the agent's guess when no variant was measured or none changed the score."""
+    the agent's guess when no variant was measured or none moved the score by more than `noise` (the
+    score's spread over the validation rows)."""
     measured = [r for r in results if r.delta is not None]
     if measured:
         top = max(measured, key=lambda r: abs(r.delta))
-        if abs(top.delta) > 1e-12:
+        if abs(top.delta) > max(noise, 1e-12):
             return top.block, "ablation"
     return guess, "llm guess"

@@ -20,6 +20,7 @@ from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
+from mlwright.validation.metrics import score_spread
 from mlwright.validation.raw_ids import check_raw_ids
 
 
@@ -79,7 +80,8 @@ class AttemptRunner:
                 rec.model_sha256 = tree_sha256(workdir / MODEL_DIR)
                 pred = check_prediction_file(spec, workdir / spec.prediction_file, self.data.test)
                 self.check_ids(spec, pred, final=False)
-                rec.score, rec.validation_rows, _ = score_oof(spec, workdir / "oof_predictions.csv", self.data.train)
+                rec.score, rec.validation_rows, oof = score_oof(spec, workdir / "oof_predictions.csv", self.data.train)
+                rec.score_sd = oof_spread(spec, oof, self.data.train)
                 rec.status = "succeeded"
             except ValidationFailure as e:
                 rec.status, rec.error = "invalid", str(e)
@@ -100,6 +102,15 @@ class AttemptRunner:
         why = check_raw_ids(spec, pred, Path(self.ctx.opts.data_dir), keys, self.raw_cache)
         if why:
             raise ValidationFailure(why)
+
+
+def oof_spread(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> Optional[float]:
+    if spec.timeseries is not None:
+        return None
+    need = ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+    y = train[spec.target].iloc[oof["__row__"].to_numpy()]
+    sd = score_spread(spec, y, oof[need])
+    return round(sd, 6) if sd is not None else None
 
 
 def file_sha256(path: Path) -> Optional[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Generator, Optional
 
 from mlwright.coding.data_digest import data_digest
-from mlwright.coding.error_analyst import ErrorAnalyst
+from mlwright.coding.error_analyst import ErrorAnalyst, log_tail
 from mlwright.coding.llm_coder import CoderAgent, installed_libs
 from mlwright.planning.llm_planner import PlannerAgent, history_summary
 from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, merge_fragment,
@@ -155,12 +155,9 @@ class LLMPolicy:
                              body=code, rejected=rejected, guidance=guidance)
             if rec.status != "succeeded":
                 self.failures.append(f"attempt {rec.attempt_id}: {(rec.error or '')[:200]}")
-                tail = ""
-                for name in ("stderr.txt", "stdout.txt"):
-                    f = Path(rec.workdir) / name
-                    if f.is_file():
-                        tail += f.read_text(errors="replace")[-2000:]
-                diag, _ = analyst.ask(error=rec.error or "", log_tail=tail, code=code)
+                ran = parent_code if carries_code and parent and parent.status == "succeeded" else None
+                diag, _ = analyst.ask(error=rec.error or "", log_tail=log_tail(Path(rec.workdir)), code=code,
+                                      parent_code=ran)
                 journal.set_diagnosis(rec.attempt_id, diag.as_text())
                 ctx.emit("analysis", f"attempt {rec.attempt_id} diagnosis: {diag.summary}", attempt_id=rec.attempt_id)
             ctx.save()
@@ -185,7 +182,7 @@ class LLMPolicy:
             delta = rec.score - parent.score if rec.score is not None else None
             results.append(AblationResult(block=ab.block, what=ab.what, attempt_id=rec.attempt_id,
                                           status=rec.status, score=rec.score, delta=delta))
-        focus, decided_by = decide_focus(results, plan.block)
+        focus, decided_by = decide_focus(results, plan.block, noise=parent.score_sd or 0.0)
         if decided_by == "llm guess" and not from_llm:
             decided_by = "heuristic"
         ref = Refinement(parent_attempt=parent.attempt_id, metric=spec.metric, baseline_score=parent.score,

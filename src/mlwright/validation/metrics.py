@@ -62,6 +62,29 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> 
     return float(metric.fn(yt, proba, classes, spec.positive_class))
 
 
+def score_spread(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame, draws: int = 30, seed: int = 0,
+                 max_rows: int = 20_000) -> Optional[float]:
+    """How much the score moves when the validation rows are resampled (bootstrap standard deviation): what a
+    difference between two attempts must exceed to be more than noise. None when it cannot be computed."""
+    rng = np.random.default_rng(seed)
+    y, p = y_true.reset_index(drop=True), pred.reset_index(drop=True)
+    if len(y) > max_rows:  # the spread of a large sample shrinks as 1/sqrt(n): estimate it on a subsample
+        keep = rng.choice(len(y), max_rows, replace=False)
+        y, p = y.iloc[keep].reset_index(drop=True), p.iloc[keep].reset_index(drop=True)
+    scores = []
+    for _ in range(draws):
+        idx = rng.integers(0, len(y), len(y))
+        try:
+            scores.append(score_predictions(spec, y.iloc[idx].reset_index(drop=True),
+                                            p.iloc[idx].reset_index(drop=True)))
+        except ValueError:  # a resample with one class only (AUC undefined)
+            continue
+    if len(scores) < draws // 2:
+        return None
+    sd = float(np.std(scores)) * (np.sqrt(len(y) / len(y_true)) if len(y_true) > len(y) else 1.0)
+    return sd if np.isfinite(sd) else None
+
+
 def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> float:
     """frame: item, time (`__t__`), target, `__row__`, `__held__` (rows forecast); pred: row -> forecast.
     MASE: per series, MAE on the held rows over the in-sample seasonal-naive MAE, averaged over series."""
