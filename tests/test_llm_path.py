@@ -93,6 +93,10 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
     for f in out.rglob("*"):
         if f.is_file():
             assert FAKE_KEY.encode() not in f.read_bytes(), f
+    # the report's LLM section: usage per role, the planner's steps, the transcript linked
+    report = (out / "report.html").read_text()
+    assert "<h2>LLM</h2>" in report and 'href="llm/transcript.jsonl"' in report
+    assert "The planner's decisions" in report and "improve of #5" in report and "debug of #6" in report
 
 
 def test_llm_attempts_go_on_while_time_remains(churn_dir, tmp_path):

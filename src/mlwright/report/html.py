@@ -52,6 +52,7 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
                                                    summary.best.validation_score if summary.best else None),
                                "Validation plot"),
         "events": _safe(lambda: journal.events()[-300:], []),
+        "llm": _safe(lambda: _llm(Path(out), summary), None),
     }
     path = Path(out) / REPORT_NAME
     path.write_text(_template().render(**context), encoding="utf-8")
@@ -149,6 +150,32 @@ def _attempt_row(a: AttemptRecord, best_id: Optional[int]) -> dict:
         "score": _fmt(a.score), "error": err if len(err) <= MAX_ERROR_CHARS else err[:MAX_ERROR_CHARS] + "…",
         "best": a.attempt_id == best_id,
     }
+
+
+def _llm(out: Path, summary: RunSummary) -> Optional[dict]:
+    """The LLM's part in the run: calls, tokens and cost per role, fallbacks and why, and the planner's reasoning
+    at each step (from the transcript, which the report links)."""
+    from mlwright.llm.agent import extract_json
+    from mlwright.llm.transcript import TRANSCRIPT, read_transcript
+
+    u = summary.llm
+    if u.provider == "none":
+        return None
+    roles = [(role, d.get("calls", 0), d.get("input_tokens", 0), d.get("output_tokens", 0),
+              _fmt(d.get("cost_usd", 0.0), 4), d.get("failures", 0)) for role, d in sorted(u.by_role.items())]
+    steps = []
+    for call in read_transcript(out):
+        if call.get("role") != "planner" or not call.get("answer"):
+            continue
+        try:
+            d = extract_json(call["answer"])
+        except ValueError:
+            continue
+        parent = f" of #{d['parent_id']}" if d.get("parent_id") is not None else ""
+        steps.append({"decision": f"{d.get('action', '?')}{parent}", "plan": _short(str(d.get("plan", "")), 300),
+                      "candidates": "; ".join(_short(str(c), 120) for c in d.get("candidates", [])[:3])})
+    return {"roles": roles, "steps": steps,
+            "transcript": TRANSCRIPT if (out / TRANSCRIPT).is_file() else None}
 
 
 def _leaderboard(workdir: Optional[Path]) -> dict:
