@@ -141,6 +141,13 @@ def test_run_via_api_on_a_local_path(server):
         assert rep.status_code == 200 and "data:image/png;base64" in rep.text
         assert "script-src" not in rep.headers["content-security-policy"]  # no scripts in the report
         assert "def " in c.get(f"/api/runs/{run_id}/code").text
+        assert c.get(f"/api/runs/{run_id}/transcript").json() == {"calls": []}  # no LLM, no transcript
+        run_dir = tmp_path / "runs" / run_id
+        (run_dir / "llm").mkdir()
+        (run_dir / "llm" / "transcript.jsonl").write_text(
+            '{"role": "planner", "messages": [{"role": "user", "content": "next?"}], "answer": "draft"}\n{"cut')
+        calls = c.get(f"/api/runs/{run_id}/transcript").json()["calls"]
+        assert [x["role"] for x in calls] == ["planner"] and calls[0]["answer"] == "draft"  # a torn line skipped
 
         r = c.post(f"/api/runs/{run_id}/guidance", json={"text": "try harder"})
         assert r.status_code == 409 and "ended" in r.json()["detail"]

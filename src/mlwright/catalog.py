@@ -31,6 +31,7 @@ RUN_JSON = "run.json"
 JOURNAL_NAME = "journal.sqlite"  # the same name as mlwright.journal.store.JOURNAL_NAME (a test checks)
 SOLUTION = "solution.py"
 MODEL_DIR = "model"
+TRANSCRIPT = "llm/transcript.jsonl"  # every LLM prompt and answer of a run, keys masked (llm/transcript.py)
 
 # The stages the engine reports (Run.emit); an event from a newer mlwright may carry another one.
 Stage = Literal["perception", "knowledge", "planning", "guidance", "execution", "validation", "analysis", "best",
@@ -181,6 +182,22 @@ class RunFolder:
                 else:
                     out.append(RunFile(path=rel, kind="other"))
         return sorted(out[:max_files], key=lambda f: f.path)
+
+    def transcript(self, max_calls: int = 500) -> list[dict]:
+        """The run's LLM calls (the last `max_calls`), oldest first; none without an LLM. Read through
+        `open_inside` like every file the servers hand out; a line cut by a live run's writer is skipped."""
+        try:
+            with open_inside(self.path, TRANSCRIPT, "LLM transcript") as f:
+                lines = f.read().decode("utf-8", errors="replace").splitlines()
+        except UnknownRun:
+            return []
+        calls = []
+        for line in lines[-max_calls:]:
+            try:
+                calls.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return calls
 
     def attempt_dirs(self) -> list[str]:
         """The attempts' folder names (attempts/NNN-recipe), oldest first."""

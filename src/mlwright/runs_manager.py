@@ -475,6 +475,9 @@ class RunManager:
         """Journal events after `after_id` (the live progress feed)."""
         return RunFolder(self.run_dir(run_id)).events(after_id, limit)
 
+    def transcript(self, run_id: str) -> list[dict]:
+        return RunFolder(self.run_dir(run_id)).transcript()
+
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         return RunFolder(self.run_dir(run_id)).attempts()
 

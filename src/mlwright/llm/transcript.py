@@ -11,7 +11,7 @@ from typing import Any, Optional
 from .errors import redact
 from .settings import LLMSettings
 
-TRANSCRIPT = "llm/transcript.jsonl"  # relative to the run folder
+from mlwright.catalog import TRANSCRIPT  # noqa: F401 - relative to the run folder; re-exported
 
 
 class Transcript:
@@ -33,7 +33,6 @@ class Transcript:
 
 
 def read_transcript(run_dir: Path) -> list[dict]:
-    p = Path(run_dir) / TRANSCRIPT
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from mlwright.catalog import RunFolder
+
+    return RunFolder(run_dir).transcript()

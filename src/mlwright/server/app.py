@@ -115,6 +115,11 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
         return {"events": [e.model_dump(mode="json") for e in events], "last_id": events[-1].id if events else after,
                 "status": manager.status(run_id)["status"]}
 
+    @api.get("/runs/{run_id}/transcript")
+    def get_transcript(run_id: str) -> dict:
+        """Every LLM prompt and answer of the run so far (keys masked); empty without an LLM."""
+        return {"calls": manager.transcript(run_id)}
+
     @api.get("/runs/{run_id}/logs")
     def get_logs(run_id: str, max_bytes: int = Query(20_000, ge=100, le=1_000_000)) -> dict:
         return manager.logs(run_id, max_bytes=max_bytes)

@@ -240,6 +240,15 @@ async function loadResults(id) {
     $("#report-link").href = withToken(`/runs/${enc}/report`);
     $("#report-frame").src = withToken(`/runs/${enc}/report`);
     $("#code").textContent = await api(`/runs/${enc}/code`);
+    const calls = (await api(`/runs/${enc}/transcript`)).calls || [];
+    $("#transcript-summary").textContent = `LLM transcript (${calls.length} call${calls.length === 1 ? "" : "s"}; keys masked)`;
+    $("#transcript").textContent = calls.map((c, i) => {
+      const asked = (c.messages || []).filter((m) => m.role === "user").map((m) => m.content).join("\n");
+      const head = `── ${i + 1}. ${c.role}` + (c.input_tokens != null ? ` · ${c.input_tokens} in / ${c.output_tokens} out tokens` : "")
+        + (c.finish_reason ? ` · ${c.finish_reason}` : "") + (c.error ? ` · error: ${c.error}` : "");
+      return `${head}\n${asked}\n── answer:\n${c.answer ?? "(none)"}\n`;
+    }).join("\n");
+    show($("#transcript-box"), calls.length > 0);
     show($("#results"), true);
   } catch (e) {
     state.resultsFor = null;
