@@ -122,6 +122,20 @@ def test_json_mode_asks_for_json_and_adapts_when_response_format_is_rejected(srv
     assert llm.usage.total()["failures"] == 0
 
 
+def test_reasoning_effort_is_sent_and_dropped_once_where_unknown(srv):
+    def answer(req):  # a server that does not know reasoning_effort
+        if "reasoning_effort" in req.json:
+            return Status(400, "Unrecognized request argument supplied: reasoning_effort")
+        return Reply("ok")
+
+    srv.default = answer
+    llm = make(srv, reasoning_effort="high")
+    assert llm.complete(USER, role="planner").text == "ok"
+    assert srv.requests[0].json["reasoning_effort"] == "high" and "reasoning_effort" not in srv.requests[1].json
+    llm.complete(USER, role="planner")
+    assert len(srv.requests) == 3  # remembered
+
+
 def test_rejected_temperature_is_dropped_once(srv):
     srv.add(Status(400, "Unsupported value: 'temperature' does not support 0.2 with this model."), "fine")
     llm = make(srv, provider="openai", model="o3-mini", api_key=KEY)

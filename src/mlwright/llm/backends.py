@@ -170,6 +170,7 @@ class OpenAIBackend:
         self.swapped_max_tokens = False
         self.send_temperature = True
         self.send_response_format = True
+        self.reasoning_effort = settings.reasoning_effort
 
     def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool,
              timeout: float | None = None) -> Result:
@@ -181,6 +182,8 @@ class OpenAIBackend:
                 kwargs["temperature"] = temperature
             if json_mode and self.send_response_format:
                 kwargs["response_format"] = {"type": "json_object"}
+            if self.reasoning_effort:
+                kwargs["reasoning_effort"] = self.reasoning_effort
             try:
                 resp = self.client.chat.completions.create(**kwargs)
                 break
@@ -207,6 +210,9 @@ class OpenAIBackend:
             self.swapped_max_tokens = True
             self.max_tokens_param = ("max_tokens" if self.max_tokens_param == "max_completion_tokens"
                                      else "max_completion_tokens")
+            return True
+        if self.reasoning_effort and "reasoning_effort" in low:
+            self.reasoning_effort = None
             return True
         if self.send_temperature and "temperature" in low:
             self.send_temperature = False
