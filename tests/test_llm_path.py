@@ -38,7 +38,8 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
         role = _role(req)
         if role == "planner":
             planner_prompts.append(req.prompt_text)
-            step = [{"action": "draft", "plan": "lightgbm with categories"},
+            step = [{"action": "draft", "plan": "lightgbm with categories", "candidates": [
+                        "lightgbm with categories", "a linear model on one-hot features", "extra trees"]},
                     {"action": "improve", "parent_id": 2, "plan": "add a sum feature"},
                     {"action": "improve", "parent_id": 5, "plan": "a risky feature"},
                     {"action": "debug", "parent_id": 6, "plan": "fix the failure"}]
@@ -79,6 +80,9 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
     assert "def make_model():" in improve and "if __name__ == \"__main__\":" in improve  # the whole parent script
     assert "Ablation study on attempt 2's script" in improve and "Change ONLY the function `prepare`" in improve
     assert "Block lock: none yet" in planner_prompts[0]
+    # the candidates it weighed and did not take stay open branches in its next prompts
+    assert "Candidate plans you proposed earlier" in planner_prompts[1]
+    assert "- a linear model on one-hot features\n- extra trees" in planner_prompts[1]
     assert "Block lock: improvements of attempt 2" in planner_prompts[2] and "LLM cost so far" in planner_prompts[2]
     assert "#5 improve of 2 [llm] add a sum feature: succeeded score=" in planner_prompts[2]
     assert re.search(r"#5 improve of 2 \[llm\] add a sum feature: succeeded score=[\d.]+ ±0\.\d{4}", planner_prompts[2])

@@ -71,12 +71,14 @@ class PlannerAgent(Agent[PlanDecision]):
 
     def prompt(self, *, spec: TaskSpec, history: list[AttemptRecord], diagnoses: dict[int, str], time_left: float,
                guidance: Sequence[str] = (), logs: Optional[dict[int, list[str]]] = None, focus: str = "",
-               cost: str = "not counted") -> str:
+               cost: str = "not counted", open_plans: Sequence[str] = ()) -> str:
         """The user prompt (template `planner.md`)."""
         return prompts.render(
             "planner", "user", problem_type=spec.problem_type, target=repr(spec.target), metric=spec.metric,
             direction="higher" if spec.higher_is_better else "lower", n_rows=spec.n_train_rows,
             n_features=len(spec.feature_columns), time_left=f"{time_left:.0f}", cost=cost, focus=focus,
+            open_plans="\n" + prompts.render("planner", "open_plans", plans="\n".join(f"- {p}" for p in open_plans))
+            if open_plans else "",
             history=history_summary(history, diagnoses, logs),
             guidance="\n" + prompts.render("planner", "guidance", guidance=" | ".join(guidance)) if guidance else "")
 

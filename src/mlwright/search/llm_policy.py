@@ -53,6 +53,7 @@ class LLMPolicy:
         self.refinement, self.on_refinement = refinement, on_refinement  # a resumed run keeps its ablation study
         self.libs = installed_libs(use_autogluon)
         self.attempts = 0  # LLM-written attempts run
+        self.open_plans: list[str] = []  # candidate plans the planner proposed and has not tried yet
         self.failures: list[str] = []  # why LLM attempts gave nothing usable (run.json)
 
     def studied(self, rec: Optional[AttemptRecord], by_id: dict[int, AttemptRecord]) -> bool:
@@ -68,6 +69,16 @@ class LLMPolicy:
                 f"them) may change only `{ref.focus}` (chosen by {ref.decided_by}); improving an attempt of "
                 "another branch starts a new ablation study for that branch.")
 
+    def track_plans(self, candidates: list[str], chosen: str) -> None:
+        """The candidates the planner weighed stay open branches until one is taken (shown in its next prompts)."""
+        def key(p: str) -> str:
+            return " ".join(p.lower().split())
+        taken = key(chosen)
+        for c in candidates:
+            if c.strip() and key(c) != taken and key(c) not in map(key, self.open_plans):
+                self.open_plans.append(c.strip()[:200])
+        self.open_plans = [p for p in self.open_plans if key(p) != taken and key(p) not in taken][-6:]
+
     def cost_so_far(self) -> str:
         if self.ctx.llm is None:
             return "none"
@@ -81,6 +92,8 @@ class LLMPolicy:
         planner, coder = ctx.agent(PlannerAgent), ctx.agent(CoderAgent)
         analyst, refiner = ctx.agent(ErrorAnalyst), ctx.agent(RefinementAgent)
         digest = data_digest(spec, state.data.train)
+        # a resumed run goes on counting the LLM attempts its journal holds
+        self.attempts = max(self.attempts, sum(h.recipe == "llm" for h in state.history))
         unusable_in_a_row = 0
         while (self.max_attempts is None or self.attempts < self.max_attempts) and unusable_in_a_row < 2:
             usable = ctx.clock.usable()
@@ -99,7 +112,8 @@ class LLMPolicy:
             logs = {h.attempt_id: key_log_lines(h.workdir) for h in state.history[-12:] if h.status == "succeeded"}
             decision, _ = planner.decide(spec=spec, history=state.history, diagnoses=diagnoses, time_left=usable,
                                          guidance=texts, logs=logs, focus=self.focus_line(),
-                                         cost=self.cost_so_far())
+                                         cost=self.cost_so_far(), open_plans=self.open_plans)
+            self.track_plans(decision.candidates, decision.plan)
             if decision.action == "stop":
                 ctx.emit("planning", "the planner chose to stop")
                 return
