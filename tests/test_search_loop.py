@@ -101,3 +101,18 @@ def test_a_resumed_search_goes_on_from_the_journal(tmp_path):
     assert again.state.best is not None and again.state.best.attempt_id == 1  # found in the journal
     best = again.run([lambda state: (yield Step(_plan("b")))])
     assert ran[0].attempt_id == 2 and best is not None and best.attempt_id == 1
+
+
+def test_the_tree_shape_is_derived_from_parent_ids():
+    from mlwright.journal.store import debug_depth, lineage
+    from mlwright.schemas import AttemptRecord
+
+    def rec(i, parent, kind):
+        return AttemptRecord(attempt_id=i, parent_id=parent, kind=kind, recipe="llm", title="", status="failed",
+                             started_at=0.0, time_budget_s=1.0, workdir="")
+    tree = [rec(1, None, "draft"), rec(2, 1, "improve"), rec(3, 2, "debug"), rec(4, 3, "debug"), rec(5, 9, "debug")]
+    by_id = {r.attempt_id: r for r in tree}
+    assert [r.attempt_id for r in lineage(by_id[4], by_id)] == [4, 3, 2, 1]
+    assert [debug_depth(by_id[i], by_id) for i in (1, 2, 3, 4, 5)] == [0, 0, 1, 2, 1]
+    by_id[1] = rec(1, 4, "draft")  # a cycle ends the walk instead of looping
+    assert [r.attempt_id for r in lineage(by_id[4], by_id)] == [4, 3, 2, 1]

@@ -174,3 +174,25 @@ class Journal:
 def _record(row: sqlite3.Row) -> AttemptRecord:
     """An attempts row as the record (the table also holds code, params, diagnosis, process)."""
     return AttemptRecord(**{k: row[k] for k in row.keys() if k in AttemptRecord.model_fields})
+
+
+# The attempt tree's shape, derived from parent ids (one place: the LLM planner and policy ask these).
+def lineage(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> list[AttemptRecord]:
+    """The attempt and its ancestors, nearest first (a cycle or a missing parent ends the walk)."""
+    out, seen = [], set()
+    cur: Optional[AttemptRecord] = rec
+    while cur is not None and cur.attempt_id not in seen:
+        out.append(cur)
+        seen.add(cur.attempt_id)
+        cur = by_id.get(cur.parent_id) if cur.parent_id is not None else None
+    return out
+
+
+def debug_depth(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> int:
+    """How many debug steps in a row led to this attempt (it included)."""
+    depth = 0
+    for r in lineage(rec, by_id):
+        if r.kind != "debug":
+            break
+        depth += 1
+    return depth

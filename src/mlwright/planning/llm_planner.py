@@ -7,6 +7,7 @@ from typing import Literal, Optional, Sequence
 
 from pydantic import BaseModel, Field
 
+from mlwright.journal.store import debug_depth
 from mlwright.llm import prompts
 from mlwright.llm.agent import Agent
 from mlwright.schemas import AttemptRecord, TaskSpec
@@ -21,13 +22,6 @@ class PlanDecision(BaseModel):
     candidates: list[str] = Field(default_factory=list)
 
 
-def _debug_depth(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> int:
-    depth = 0
-    while rec.kind == "debug" and rec.parent_id in by_id:
-        depth += 1
-        rec = by_id[rec.parent_id]
-    return depth
-
 
 def deterministic_decision(history: list[AttemptRecord], spec: TaskSpec) -> PlanDecision:
     """Debug the last failed LLM attempt (bounded depth), else improve the best valid one, else draft."""
@@ -35,7 +29,7 @@ def deterministic_decision(history: list[AttemptRecord], spec: TaskSpec) -> Plan
     llm_attempts = [h for h in history if h.recipe == "llm"]
     if llm_attempts:
         last = llm_attempts[-1]
-        if last.status != "succeeded" and _debug_depth(last, by_id) < MAX_DEBUG_DEPTH:
+        if last.status != "succeeded" and debug_depth(last, by_id) < MAX_DEBUG_DEPTH:
             return PlanDecision(action="debug", parent_id=last.attempt_id, plan="fix the failure")
     valid = [h for h in history if h.status == "succeeded"]
     if valid:

@@ -13,6 +13,7 @@ from typing import Callable, Generator, Optional
 from mlwright.coding.data_digest import data_digest
 from mlwright.coding.error_analyst import ErrorAnalyst, log_tail
 from mlwright.coding.llm_coder import CoderAgent, installed_libs
+from mlwright.journal.store import lineage
 from mlwright.planning.llm_planner import PlannerAgent, history_summary
 from mlwright.planning.refinement import (RefinementAgent, changed_outside, decide_focus, merge_fragment,
                                           replace_block, top_level_blocks)
@@ -34,17 +35,6 @@ def key_log_lines(workdir: str, n: int = 4) -> list[str]:
     return lines[-n:]
 
 
-def lineage(rec: AttemptRecord, by_id: dict[int, AttemptRecord]) -> list[int]:
-    """The attempt's id and its ancestors' ids, nearest first."""
-    ids, seen = [], set()
-    cur: Optional[AttemptRecord] = rec
-    while cur is not None and cur.attempt_id not in seen:
-        ids.append(cur.attempt_id)
-        seen.add(cur.attempt_id)
-        cur = by_id.get(cur.parent_id) if cur.parent_id is not None else None
-    return ids
-
-
 class LLMPolicy:
     def __init__(self, ctx: RunContext, knowledge: str, refinement: Optional[Refinement],
                  on_refinement: Callable[[Refinement], None], max_attempts: Optional[int] = None,
@@ -58,7 +48,8 @@ class LLMPolicy:
 
     def studied(self, rec: Optional[AttemptRecord], by_id: dict[int, AttemptRecord]) -> bool:
         """Whether `rec` belongs to the branch the current ablation study measured (its script or a descendant)."""
-        return bool(rec and self.refinement and self.refinement.parent_attempt in lineage(rec, by_id))
+        return bool(rec and self.refinement and
+                    self.refinement.parent_attempt in [r.attempt_id for r in lineage(rec, by_id)])
 
     def focus_line(self) -> str:
         ref = self.refinement
