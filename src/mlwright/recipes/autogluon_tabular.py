@@ -24,6 +24,9 @@ def fit(train, test, out_dir, model_dir):
         num_bag_sets=1,
         num_stack_levels=int(PARAMS.get("num_stack_levels", 0)),
         dynamic_stacking=False,
+        # folds one after another in this process: with Ray importable, AutoGluon would otherwise start a local
+        # Ray inside every fit, which the sandbox (no network, short socket paths) cannot host; the same score
+        ag_args_ensemble={"fold_fitting_strategy": "sequential_local"},
         verbosity=2,
     )
     if PARAMS.get("excluded_model_types"):
