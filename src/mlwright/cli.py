@@ -254,6 +254,43 @@ def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run
     Console().print(t)
 
 
+@app.command()
+def batch(
+    tasks_dir: Path = typer.Argument(..., help="A folder of task folders, each holding a description (description.md, "
+                                     "task.md, description.txt or task.txt) and its data (data/ or the folder)."),
+    output: Path = typer.Option(..., "--output", "-o", help="A new or empty folder: one run folder per task."),
+    time_limit: float = typer.Option(300, "--time-limit", min=10, help="Wall-clock budget of each run, in seconds."),
+    parallel: int = typer.Option(1, "--parallel", min=1, help="Runs at a time (each gets the whole time limit)."),
+    no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+    run_arg: list[str] = typer.Option([], "--run-arg", help="An extra argument for every `mlwright run` "
+                                      "(repeatable; e.g. --run-arg=--llm --run-arg=openai)."),
+) -> None:
+    """Run every task of a folder (one `mlwright run` each) and write one summary table (batch.json, batch.csv)."""
+    from rich.table import Table
+
+    from mlwright.batch import run_batch
+
+    args = ["--time-limit", str(time_limit), *(["--no-autogluon"] if no_autogluon else []), *run_arg]
+
+    def done(row) -> None:
+        score = f"{row.metric}={row.validation_score:.5f}" if row.validation_score is not None else row.error or ""
+        err.print(f"{row.task}: {row.status} {score} ({row.wall_seconds:.0f}s)", highlight=False)
+
+    try:
+        rows = run_batch(tasks_dir, output, args, parallel=parallel, on_done=done)
+    except MlwrightError as e:
+        _fail(e)
+    t = Table("task", "status", "metric", "score", "best recipe", "attempts", "wall s")
+    for r in rows:
+        t.add_row(r.task, r.status, r.metric or "-", f"{r.validation_score:.5f}" if r.validation_score is not None
+                  else "-", r.best_recipe or "-", str(r.attempts if r.attempts is not None else "-"),
+                  f"{r.wall_seconds:.0f}" if r.wall_seconds is not None else "-")
+    Console().print(t)
+    err.print(f"summary: {output / 'batch.csv'}")
+    if any(r.status not in ("succeeded", "skipped") for r in rows):
+        raise typer.Exit(1)
+
+
 # -- the web UI and the MCP server (issue 5): both start runs through mlwright.runs_manager ----------------
 _ALLOW_ROOT_HELP = "A folder data may come from (repeatable; default: the current folder). Others are refused."
 _RUN_ARG_HELP = "An extra argument for every `mlwright run` this server starts (repeatable; e.g. --no-autogluon)."
