@@ -105,7 +105,7 @@ class RunFolder:
             raise MlwrightError(f"Not a run folder (no {RUN_JSON}): {self.path}",
                                 hint="Pass the --output folder of a run.")
         try:
-            return RunSummary.model_validate(json.loads(p.read_text()))
+            return RunSummary.model_validate(json.loads(p.read_text())).located(self.path.absolute())
         except (OSError, ValueError) as e:  # a truncated or hand-edited run.json: a clear error, not a traceback
             raise MlwrightError(f"The run's {RUN_JSON} cannot be read: {str(e).splitlines()[0]}", where=str(p),
                                 hint="The run folder is damaged; start a new run in a new folder.") from e
@@ -141,7 +141,7 @@ class RunFolder:
     def attempts(self) -> list[AttemptRecord]:
         """Every attempt of the journal, in id order (columns an older journal lacks take their defaults)."""
         fields = AttemptRecord.model_fields
-        return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields})
+        return [AttemptRecord(**{k: r[k] for k in r.keys() if k in fields}).located(self.path.absolute())
                 for r in self._query("SELECT * FROM attempts ORDER BY attempt_id")]
 
     def events(self, after_id: int = 0, limit: Optional[int] = None) -> list[Event]:

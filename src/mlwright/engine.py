@@ -220,7 +220,7 @@ class Run:
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)
             self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.attempt_seconds, 2)
             tmp = self.out / (RUN_JSON + ".tmp")
-            tmp.write_text(self.summary.model_dump_json(indent=2))
+            tmp.write_text(self.summary.portable(self.out).model_dump_json(indent=2))
             tmp.replace(self.out / RUN_JSON)
 
     def _heartbeat(self) -> None:

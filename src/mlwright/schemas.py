@@ -1,6 +1,7 @@
 """Typed hand-overs between the pipeline stages (see ARCHITECTURE.md: each arrow is a pydantic model)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel, Field, model_validator
@@ -202,6 +203,10 @@ class AttemptRecord(BaseModel):
     solution_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
 
+    def located(self, run_dir: Path) -> "AttemptRecord":
+        """With `workdir` (stored relative to the run folder) as an absolute path for where the folder is now."""
+        return self.model_copy(update={"workdir": located_in_run(self.workdir, run_dir) or self.workdir})
+
 
 class LLMUsage(BaseModel):
     provider: str = "none"
@@ -263,8 +268,30 @@ class Refinement(BaseModel):
         return "\n".join(lines)
 
 
+def relative_to_run(path: Optional[str], run_dir: Path) -> Optional[str]:
+    """A path inside the run folder as stored there: relative to it (a run folder can move); others unchanged."""
+    if not path:
+        return path
+    try:
+        return Path(path).relative_to(run_dir).as_posix() or "."
+    except ValueError:
+        return path
+
+
+def located_in_run(path: Optional[str], run_dir: Path) -> Optional[str]:
+    """A stored path as an absolute path for the run folder where it is now (absolute ones are unchanged)."""
+    if not path:
+        return path
+    return str(run_dir) if path == "." else str(run_dir / path)
+
+
+# run.json fields that name something inside the run folder
+_RUN_PATHS = ("output_dir", "prediction_path", "solution_script", "model_dir", "report")
+
+
 class RunSummary(BaseModel):
-    """run.json: the contract the benchmark, the UI and the MCP server read."""
+    """run.json: the contract the benchmark, the UI and the MCP server read. Paths inside the run folder are
+    stored relative to it (`portable`) and read back absolute for where it is now (`located`)."""
 
     status: RunStatus
     data_dir: str
@@ -289,6 +316,12 @@ class RunSummary(BaseModel):
     sandbox: dict = Field(default_factory=dict)
     error: Optional[str] = None
     mlwright_version: str = ""
+
+    def portable(self, run_dir: Path) -> "RunSummary":
+        return self.model_copy(update={f: relative_to_run(getattr(self, f), run_dir) for f in _RUN_PATHS})
+
+    def located(self, run_dir: Path) -> "RunSummary":
+        return self.model_copy(update={f: located_in_run(getattr(self, f), run_dir) for f in _RUN_PATHS})
 
     @model_validator(mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from typing import Optional
 
 from mlwright.errors import MlwrightError
 from mlwright.catalog import Event, parse_event
-from mlwright.schemas import AttemptRecord
+from mlwright.schemas import AttemptRecord, relative_to_run
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -87,6 +87,7 @@ class Journal:
 
     def save_attempt(self, rec: AttemptRecord, code: Optional[str] = None, params: Optional[dict] = None) -> None:
         d = rec.model_dump()
+        d["workdir"] = relative_to_run(rec.workdir, self.path.parent)  # the run folder can move
         cols = list(d)
         with self._connect() as con:
             con.execute(
@@ -101,7 +102,7 @@ class Journal:
     def attempts(self) -> list[AttemptRecord]:
         with self._connect() as con:
             rows = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.path.parent) for r in rows]
 
     def attempt_counts(self) -> dict[str, int]:
         """Attempts by status."""
@@ -136,7 +137,7 @@ class Journal:
         with self._connect() as con:
             r = con.execute("SELECT * FROM attempts WHERE status = 'succeeded' AND score IS NOT NULL "
                             f"ORDER BY score {order}, attempt_id LIMIT 1").fetchone()
-        return _record(r) if r else None
+        return _record(r, self.path.parent) if r else None
 
     def set_diagnosis(self, attempt_id: int, text: str) -> None:
         """The error analyst's diagnosis of a failed attempt (episodic memory for the next debug attempt)."""
@@ -171,9 +172,10 @@ class Journal:
         return r["code"] if r else None
 
 
-def _record(row: sqlite3.Row) -> AttemptRecord:
-    """An attempts row as the record (the table also holds code, params, diagnosis, process)."""
-    return AttemptRecord(**{k: row[k] for k in row.keys() if k in AttemptRecord.model_fields})
+def _record(row: sqlite3.Row, run_dir: Path) -> AttemptRecord:
+    """An attempts row as the record (the table also holds code, params, diagnosis, process), its folder where the
+    run folder is now."""
+    return AttemptRecord(**{k: row[k] for k in row.keys() if k in AttemptRecord.model_fields}).located(run_dir)
 
 
 # The attempt tree's shape, derived from parent ids (one place: the LLM planner and policy ask these).
