@@ -44,7 +44,7 @@ test-slow: setup extras
 	$(BIN)/python -m pytest -q -m slow
 
 extras: setup
-	$(BIN)/python -m pip install --quiet -e ".[autogluon,dev,embeddings]"
+	$(BIN)/python -m pip install --quiet -e ".[autogluon,dev,embeddings,ray]"
 
 # llama.cpp compiles from source (~10-20 min on 2 cores); a portable AVX2 build, since a native build can use
 # instructions (AMX, AVX-512) that a virtual machine's CPU advertises but does not run. --no-cache-dir: pip

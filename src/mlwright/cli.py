@@ -77,6 +77,9 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config",
                                           help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run each attempt on this Ray cluster "
+                                              "(auto, HOST:PORT or ray://HOST:10001; needs mlwright[ray]); the run "
+                                              "folder, the journal and validation stay here."),
 ) -> None:
     """Understand the data and the task, write, run and validate solutions, keep the best."""
     from mlwright.engine import Run, RunOptions
@@ -107,7 +110,7 @@ def run(
         _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
-                      llm_settings=settings, max_llm_attempts=max_llm_attempts,
+                      llm_settings=settings, max_llm_attempts=max_llm_attempts, ray_address=ray_address,
                       use_autogluon=False if no_autogluon else None)
     import signal
 

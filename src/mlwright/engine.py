@@ -74,7 +74,7 @@ class Run:
         self.opts = opts
         self.out = opts.output_dir.resolve()
         self._emit = emit
-        self.executor = executor or LocalSandbox()
+        self.executor = executor or self._executor(opts)
         self._summary_lock = threading.Lock()
         self._beating = threading.Event()  # set while the heartbeat keeps run.json's elapsed time fresh
         self._stop_beat = threading.Event()
@@ -90,6 +90,14 @@ class Run:
         self.llm_policy: Optional[LLMPolicy] = None
         self.runner: Optional[AttemptRunner] = None
         self.summary.llm.provider, self.summary.llm.model = settings.provider, settings.model
+
+    @staticmethod
+    def _executor(opts: RunOptions) -> AttemptExecutor:
+        if opts.ray_address:
+            from mlwright.execution.ray_executor import RayExecutor
+
+            return RayExecutor(opts.ray_address)
+        return LocalSandbox()
 
     @property
     def journal(self) -> Optional[Journal]:
@@ -165,6 +173,7 @@ class Run:
                       time_left=round(self.ctx.clock.left(), 1))
         iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
         self.summary.sandbox = iso.as_dict() | {
+            "executor": f"ray cluster at {self.opts.ray_address}" if self.opts.ray_address else "local",
             "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
             "env": "scrubbed (allow-list)"}
         if iso.kind != "bubblewrap":

@@ -21,6 +21,7 @@ class RunOptions(BaseModel):
     interactive: bool = False
     memory_limit_mb: Optional[float] = None
     llm_settings: Optional[LLMSettings] = None  # provider "none" or None: the offline expert engine only
+    ray_address: Optional[str] = None  # run each attempt as a task on this Ray cluster (execution/ray_executor.py)
     max_llm_attempts: Optional[int] = None  # None: LLM attempts go on while time and the LLM budgets last
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed

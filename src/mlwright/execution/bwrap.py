@@ -75,8 +75,10 @@ def _limits_prefix(max_processes: int) -> list[str]:
 
 
 def command(cmd: Sequence[str], workdir: Path, ro_paths: Sequence[Path | str] = (),
-            max_processes: int = 1024, share_net: bool = False, shm_mb: Optional[float] = None) -> list[str]:
-    """The bwrap command line that runs `cmd` in `workdir` (read-write), seeing `ro_paths` read-only."""
+            max_processes: int = 1024, share_net: bool = False, shm_mb: Optional[float] = None,
+            mounts: Optional[dict[str, str]] = None) -> list[str]:
+    """The bwrap command line that runs `cmd` in `workdir` (read-write), seeing `ro_paths` read-only, and each
+    `mounts` source read-only at its target path (inputs shipped to another machine, seen where they were)."""
     exe = shutil.which("bwrap") or "bwrap"
     args = [exe, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
@@ -114,6 +116,8 @@ def command(cmd: Sequence[str], workdir: Path, ro_paths: Sequence[Path | str] = 
             kept.append((path, kind))
     for path, kind in kept:
         args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
+    for target, source in sorted((mounts or {}).items(), key=lambda m: m[0].count("/")):
+        args += ["--ro-bind", source, target]
     args += ["--chdir", work, "--"]
     return args + _limits_prefix(max_processes) + list(cmd)
 

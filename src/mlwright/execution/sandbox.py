@@ -160,7 +160,8 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
                   env_extra: Optional[dict[str, str]] = None, isolate_network: bool = True,
                   log_prefix: str = "", ro_paths: Iterable[Path | str] = (),
                   max_processes: Optional[int] = None,
-                  on_start: Optional[Callable[[dict], None]] = None) -> ExecResult:
+                  on_start: Optional[Callable[[dict], None]] = None,
+                  mounts: Optional[dict[str, str]] = None) -> ExecResult:
     """Run `cmd` in `workdir`; stdout/stderr go to capped files there. `ro_paths`: the inputs the command reads
     (the sandbox shows them read-only; nothing else of the user's files). `memory_mb`: the cap (default: 75% of
     the available RAM). The whole process tree is killed on timeout, past a cap, and when the command ends.
@@ -177,7 +178,9 @@ def run_sandboxed(cmd: Sequence[str], workdir: Path, timeout_s: float, memory_mb
     if iso.kind == "bubblewrap":
         env["TMPDIR"] = "/tmp"  # private: a folder of the attempt, removed at the end
         full = bwrap.command(cmd, workdir, list(ro_paths), max_processes, share_net=not isolate_network,
-                             shm_mb=memory_mb)
+                             shm_mb=memory_mb, mounts=mounts)
+    elif mounts:  # inputs seen at another path need the bubblewrap sandbox
+        raise RuntimeError(f"this node has no bubblewrap sandbox ({iso.detail}); it cannot run shipped attempts")
     else:
         token = new_token()
         env[TOKEN_VAR] = token

@@ -1,0 +1,141 @@
+"""Attempts on a Ray cluster (`mlwright run ... --ray-address ADDRESS`). The driver keeps the run folder, the
+journal, validation and every LLM call; each attempt becomes a Ray task that unpacks the attempt's folder and its
+read-only inputs into node-local scratch, runs the unchanged local sandbox there (the inputs bound read-only at
+the paths the script names, so nothing in the script changes), and sends the folder back, which the driver unpacks
+where a local attempt would have written it. Inputs travel through Ray's object store once per run. A lost node
+retries the task once (Ray's own retry of system failures); a task past its deadline is cancelled."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from mlwright.errors import MlwrightError
+from mlwright.execution.executor import AttemptJob
+from mlwright.execution.sandbox import ExecResult
+
+DEADLINE_SLACK_S = 120.0  # the node's own sandbox timeout comes first; this only catches a task that hangs
+
+
+def pack(path: Path) -> bytes:
+    """A file or folder as gzip'd tar bytes (links kept as links, never followed)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        tar.add(str(path), arcname="." if Path(path).is_dir() else Path(path).name, recursive=True)
+    return buf.getvalue()
+
+
+def unpack(blob: bytes, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        tar.extractall(dest, filter="tar")  # no absolute names, no `..`, no devices
+
+
+def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], command: list[str], timeout_s: float,
+                    memory_mb: Optional[float]) -> tuple[bytes, dict]:
+    """On the node: unpack, run in the local sandbox, pack the folder. `inputs`: original path -> (a folder?,
+    its packed bytes in the object store)."""
+    import ray
+
+    from mlwright.execution.sandbox import run_sandboxed
+
+    scratch = Path(tempfile.mkdtemp(prefix="mlwright-attempt-"))
+    try:
+        work = scratch / "work"
+        unpack(work_blob, work)
+        mounts = {}
+        for i, (orig, (is_dir, ref)) in enumerate(inputs.items()):
+            dest = scratch / f"input-{i}"
+            unpack(ray.get(ref), dest)  # refs inside a dict are not resolved by Ray itself
+            mounts[orig] = str(dest if is_dir else dest / Path(orig).name)
+        res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts)
+        info = {k: getattr(res, k) for k in ("returncode", "seconds", "timed_out", "killed_for_memory",
+                                             "peak_memory_mb", "killed_for_processes", "memory_limit_mb",
+                                             "isolation")}
+        info["node"] = ray.get_runtime_context().get_node_id()
+        return pack(work), info
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address must answer a TCP connect within seconds: ray.init itself keeps
+    retrying an unreachable head for minutes. `auto` (the cluster this machine belongs to) is left to Ray."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise MlwrightError(f"Not a Ray cluster address: {address!r}",
+                            hint="Give auto, HOST:PORT (the head's GCS port, 6379 by default) or ray://HOST:10001.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {e}",
+                            hint="Check the address (`ray status` on the head prints it) and that this machine can "
+                                 "reach the head.") from e
+
+
+class RayExecutor:
+    """An AttemptExecutor whose attempts run as Ray tasks (one CPU each unless `num_cpus` says otherwise)."""
+
+    def __init__(self, address: str, num_cpus: float = 1.0):
+        try:
+            import ray
+        except ImportError as e:
+            raise MlwrightError("--ray-address needs Ray: pip install \"mlwright[ray]\"",
+                                hint="Or run without --ray-address (attempts run on this machine).") from e
+        self.ray = ray
+        reachable(address)
+        try:
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR)
+        except Exception as e:  # noqa: BLE001 - an unreachable cluster is the user's to fix: say so
+            raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
+                                hint="Check the address (ray status on the head node prints it) and that this "
+                                     "machine can reach the head.") from e
+        self.task = ray.remote(_remote_attempt).options(num_cpus=num_cpus, max_retries=1, retry_exceptions=False)
+        self.shipped: dict[tuple[str, float, int], Any] = {}  # (path, mtime, size) -> ObjectRef
+        self.nodes: list[str] = []  # where each attempt ran, in order
+
+    def _ship(self, path: str) -> Any:
+        st = os.stat(path)
+        key = (path, st.st_mtime, st.st_size)
+        if key not in self.shipped:  # each input once per run (and again only if it changed)
+            self.shipped[key] = self.ray.put(pack(Path(path)))
+        return self.shipped[key]
+
+    def run(self, job: AttemptJob) -> ExecResult:
+        workdir = Path(job.workdir).absolute()
+        inputs = {str(Path(p).absolute()): (os.path.isdir(p), self._ship(str(Path(p).absolute())))
+                  for p in job.read_only if os.path.exists(p)}
+        t0 = time.time()
+        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb)
+        try:
+            blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
+        except self.ray.exceptions.GetTimeoutError:
+            self.ray.cancel(ref, force=True)
+            return self._failure(workdir, t0, f"the Ray task did not return within {job.timeout_s:.0f}s "
+                                              f"+ {DEADLINE_SLACK_S:.0f}s; cancelled", timed_out=True)
+        except self.ray.exceptions.RayError as e:  # a lost node (after Ray's one retry), a dead worker
+            return self._failure(workdir, t0, f"infrastructure failure on the Ray cluster: {type(e).__name__}: "
+                                              f"{str(e)[:500]}")
+        for child in workdir.iterdir():  # the folder as the node left it
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        unpack(blob, workdir)
+        self.nodes.append(info.pop("node"))
+        return ExecResult(stdout_path=workdir / "stdout.txt", stderr_path=workdir / "stderr.txt", **info)
+
+    @staticmethod
+    def _failure(workdir: Path, t0: float, why: str, timed_out: bool = False) -> ExecResult:
+        (workdir / "stderr.txt").write_text(f"error: {why}\n")
+        (workdir / "stdout.txt").touch()
+        return ExecResult(returncode=None if timed_out else -1, seconds=time.time() - t0, timed_out=timed_out,
+                          killed_for_memory=False, peak_memory_mb=0.0, stdout_path=workdir / "stdout.txt",
+                          stderr_path=workdir / "stderr.txt", isolation="ray")
