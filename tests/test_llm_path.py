@@ -25,6 +25,14 @@ def prepare(df):
 BROKEN_PREPARE = NEW_PREPARE.replace('    X["numeric_sum"]', '    raise KeyError("no_such_column")\n    X["s"]')
 
 
+def _run(answer, data, out, limit: str, env: dict | None = None):
+    """The real CLI against a scripted OpenAI-compatible server answering with `answer`."""
+    with FakeLLMServer(default=answer) as srv:
+        return run_cli("run", str(data), "--task", "predict label as the probability of yes", "--output", str(out),
+                       "--time-limit", limit, "--no-autogluon", "--llm", "openai-compatible", "--base-url",
+                       srv.base_url, "--model", "fake-model", env=env or {})
+
+
 def _tables(out):
     with sqlite3.connect(out / "journal.sqlite") as con:
         return con.execute("SELECT attempt_id, parent_id, kind, recipe, status, error FROM attempts "
@@ -57,10 +65,7 @@ def test_a_block_alone_improves_a_branch_and_a_debug_stays_in_the_lock(churn_dir
         return '{"comments": "ok"}'
 
     out = tmp_path / "run"
-    with FakeLLMServer(default=answer) as srv:
-        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
-                    "--time-limit", "150", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
-                    srv.base_url, "--model", "fake-model", env={"MLWRIGHT_LLM_API_KEY": FAKE_KEY})
+    r = _run(answer, churn_dir, out, "150", env={"MLWRIGHT_LLM_API_KEY": FAKE_KEY})
     assert r.returncode == 0, r.stderr
     rows = _tables(out)
     kinds = [(a, p, k, rec, st) for a, p, k, rec, st, _ in rows]
@@ -114,10 +119,7 @@ def test_llm_attempts_go_on_while_time_remains(churn_dir, tmp_path):
         return '{"comments": "ok"}'
 
     out = tmp_path / "run"
-    with FakeLLMServer(default=answer) as srv:
-        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
-                    "--time-limit", "90", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
-                    srv.base_url, "--model", "fake-model")
+    r = _run(answer, churn_dir, out, "90")
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "run.json").read_text())
     llm_rows = [row for row in _tables(out) if row[3] == "llm"]
@@ -145,10 +147,7 @@ def test_a_script_that_leaks_the_target_is_flagged_and_an_honest_one_wins(churn_
         return '{"comments": "ok"}'
 
     out = tmp_path / "run"
-    with FakeLLMServer(default=answer) as srv:
-        r = run_cli("run", str(churn_dir), "--task", "predict label as the probability of yes", "--output", str(out),
-                    "--time-limit", "120", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
-                    srv.base_url, "--model", "fake-model")
+    r = _run(answer, churn_dir, out, "120")
     assert r.returncode == 0, r.stderr
     rows = {a: (st, err) for a, _, _, rec, st, err in _tables(out) if rec == "llm"}
     leaky, honest = rows[2], rows[3]
