@@ -99,6 +99,7 @@ def run(
     if output is None:
         _fail(MlwrightError("Missing --output FOLDER (a new or empty folder for this run)."))
     from mlwright.llm import load_settings
+    from mlwright.llm.settings import cluster_address
 
     try:
         settings = load_settings({"provider": llm, "model": model, "base_url": base_url, "region": region,
@@ -106,6 +107,11 @@ def run(
                                   "llm_timeout": llm_timeout, "llm_retries": llm_retries}, config)
     except (ValueError, OSError) as e:
         _fail(MlwrightError(f"Invalid LLM settings: {e}", hint="Check --llm/--model/--config and mlwright.yaml."))
+    if ray_address is None:
+        try:
+            ray_address = cluster_address(config)
+        except (ValueError, OSError) as e:
+            _fail(MlwrightError(f"Invalid cluster settings: {e}", hint="Check `cluster:` in mlwright.yaml."))
     if settings.available and not settings.model:
         _fail(MlwrightError(f"--llm {settings.provider} needs a model name.", hint="Add --model NAME."))
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,

@@ -72,19 +72,35 @@ def _from_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _from_config(config_path: Path | None) -> dict[str, Any]:
+def config_file(config_path: Path | None) -> dict[str, Any]:
+    """The settings file as a mapping: `config_path`, else ./mlwright.yaml when there is one, else empty."""
     if config_path is None:
         config_path = Path.cwd() / "mlwright.yaml"
         if not config_path.is_file():
             return {}
     elif not Path(config_path).is_file():
-        raise ValueError(f"LLM config file {config_path} does not exist")
+        raise ValueError(f"config file {config_path} does not exist")
     try:
         data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{config_path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{config_path}: expected a mapping at the top level")
+    return data
+
+
+def cluster_address(config_path: Path | None) -> str | None:
+    """`cluster: {address: ...}` of the settings file (the Ray cluster attempts run on), or None."""
+    section = config_file(config_path).get("cluster") or {}
+    if not isinstance(section, dict) or set(section) - {"address"}:
+        raise ValueError("'cluster' must be a mapping with one key, address (auto, HOST:PORT or ray://HOST:10001)")
+    address = section.get("address")
+    return str(address) if address else None
+
+
+def _from_config(config_path: Path | None) -> dict[str, Any]:
+    data = config_file(config_path)
+    config_path = config_path or Path("mlwright.yaml")  # for the messages
     section = data.get("llm") or {}
     if isinstance(section, str):  # `llm: openai` shorthand
         section = {"provider": section}
