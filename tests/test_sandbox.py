@@ -66,3 +66,17 @@ def test_no_network_inside(tmp_path):
                          log_prefix="open-")
     assert "CONNECTED" in res2.stdout_path.read_text()
     srv.close()
+
+
+def test_thread_counts_are_set_explicitly(tmp_path, monkeypatch):
+    """The same thread settings locally and on a cluster node (Ray gives its workers OMP_NUM_THREADS=1): what the
+    user set on the driver, else the cores this machine lets the process use."""
+    from mlwright.execution.limits import THREAD_VARS, thread_env, usable_cores
+
+    for v in THREAD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    r = run_sandboxed([sys.executable, "-c", "import os; print(os.environ['OMP_NUM_THREADS'], "
+                       "os.environ['OPENBLAS_NUM_THREADS'])"], tmp_path / "a", timeout_s=30)
+    assert (tmp_path / "a" / "stdout.txt").read_text().split() == [str(usable_cores())] * 2, r.tail()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert thread_env()["OMP_NUM_THREADS"] == "3" and thread_env({})["OMP_NUM_THREADS"] == str(usable_cores())

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -199,3 +200,30 @@ def kill_tagged(token: str) -> int:
             pass
     _wait_gone(found, 3)
     return len(found)
+
+
+@lru_cache(maxsize=1)
+def usable_cores() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers). Read once: the
+    planner asks for every card at every step."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_env(given: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Thread counts an attempt runs with, set explicitly so they are the same locally and on a cluster node (a
+    Ray worker inherits OMP_NUM_THREADS=1): what the user set on the driver (`given`), else this machine's cores."""
+    given = given if given is not None else {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
+    return {v: given.get(v) or str(usable_cores()) for v in THREAD_VARS}

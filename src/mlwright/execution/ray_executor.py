@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from mlwright.errors import MlwrightError
 from mlwright.execution.executor import AttemptJob
+from mlwright.execution.limits import THREAD_VARS
 from mlwright.execution.sandbox import ExecResult
 
 DEADLINE_SLACK_S = 120.0  # the node's own sandbox timeout comes first; this only catches a task that hangs
@@ -39,11 +40,12 @@ def unpack(blob: bytes, dest: Path) -> None:
 
 
 def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], command: list[str], timeout_s: float,
-                    memory_mb: Optional[float]) -> tuple[bytes, dict]:
+                    memory_mb: Optional[float], threads: dict[str, str]) -> tuple[bytes, dict]:
     """On the node: unpack, run in the local sandbox, pack the folder. `inputs`: original path -> (a folder?,
     its packed bytes in the object store)."""
     import ray
 
+    from mlwright.execution.limits import thread_env
     from mlwright.execution.sandbox import run_sandboxed
 
     scratch = Path(tempfile.mkdtemp(prefix="mlwright-attempt-"))
@@ -55,7 +57,9 @@ def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], comma
             dest = scratch / f"input-{i}"
             unpack(ray.get(ref), dest)  # refs inside a dict are not resolved by Ray itself
             mounts[orig] = str(dest if is_dir else dest / Path(orig).name)
-        res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts)
+        # the driver's thread settings, else this node's cores (not the OMP_NUM_THREADS=1 Ray gives its workers)
+        res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts,
+                            env_extra=thread_env(threads))
         info = {k: getattr(res, k) for k in ("returncode", "seconds", "timed_out", "killed_for_memory",
                                              "peak_memory_mb", "killed_for_processes", "memory_limit_mb",
                                              "isolation")}
@@ -116,7 +120,8 @@ class RayExecutor:
         inputs = {str(Path(p).absolute()): (os.path.isdir(p), self._ship(str(Path(p).absolute())))
                   for p in job.read_only if os.path.exists(p)}
         t0 = time.time()
-        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb)
+        threads = {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
+        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads)
         try:
             blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
         except self.ray.exceptions.GetTimeoutError:

@@ -25,7 +25,7 @@ import psutil
 from mlwright.execution import bwrap, cgroup
 from mlwright.execution.limits import (TOKEN_VAR, CappedLog, LogPump, count_processes, default_max_processes,
                                        default_memory_mb, kill_tagged, kill_tree, namespace_processes, new_token,
-                                       tree, tree_usage)
+                                       thread_env, tree, tree_usage)
 
 # Only these variables reach generated code; everything else (API keys, cloud credentials, tokens) stays out.
 _ALLOWED_ENV = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -43,6 +43,7 @@ def scrubbed_env(workdir: Path, extra: Optional[dict[str, str]] = None) -> dict[
                 "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "AUTOGLUON_TELEMETRY": "0", "NO_PROXY": "*"})
     env.setdefault("PATH", "/usr/bin:/bin")
+    env.update(thread_env())
     if extra:
         env.update(extra)
     return env

@@ -2,17 +2,16 @@
 mlwright/recipes runs it); BM25 retrieval picks the cards that fit a task."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Optional
 
 import yaml
 from rank_bm25 import BM25Okapi
 
+from mlwright.execution.limits import usable_cores
 from mlwright.schemas import TaskSpec
 
 
@@ -40,23 +39,6 @@ class Card:
         """Seconds below which this recipe cannot do its work on this task on this machine."""
         rows = spec.n_train_rows + spec.n_test_rows
         return self.min_time_s + self.row_core_s * rows / usable_cores()
-
-
-@lru_cache(maxsize=1)
-def usable_cores() -> int:
-    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers). Read once: the
-    planner asks for every card at every step."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, -(-int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def _need_met(need: str) -> bool:
