@@ -287,7 +287,7 @@ class Run:
             self.summary.report = str(write_report(self.out, self.summary, journal, data.train))
         except Exception as e:  # noqa: BLE001 - a report failure must not lose a valid result
             self.emit("report", f"report failed: {type(e).__name__}: {e}")
-        self.emit("done", f"done: {spec.prediction_file} from attempt {best.attempt_id}, "
+        self.emit("done", f"{spec.prediction_file} from attempt {best.attempt_id}, "
                   f"validation {spec.metric}={best.score:.5f}")
 
     def _deliver(self, spec: TaskSpec, test: pd.DataFrame, best: AttemptRecord, wd: Path,
