@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mlwright.llm import prompts
 from mlwright.llm.agent import Agent
+from mlwright.planning.refinement import task_part
 
 
 class Diagnosis(BaseModel):
@@ -61,7 +62,7 @@ class ErrorAnalyst(Agent[Diagnosis]):
         the whole script and, for a change of a script that ran, what changed."""
         change = code_diff(parent_code, code) if parent_code else ""
         return prompts.render("error_analyst", "user", error=error, log_tail=log_tail[-LOG_CHARS:],
-                              code=task_part(code)[-MAX_CODE_CHARS:],
+                              code=task_part(code).lstrip("\n")[-MAX_CODE_CHARS:],
                               diff=prompts.render("error_analyst", "diff", diff=change) if change else "")
 
     def fallback(self, *, error: str, log_tail: str, **_) -> Diagnosis:
@@ -69,10 +70,6 @@ class ErrorAnalyst(Agent[Diagnosis]):
 
 
 LOG_CHARS, MAX_CODE_CHARS, MAX_DIFF_CHARS = 4000, 40_000, 8000
-
-
-def task_part(code: str) -> str:
-    return code.split("# ---- end of common block ----")[-1].lstrip("\n")
 
 
 def code_diff(old: str, new: str) -> str:

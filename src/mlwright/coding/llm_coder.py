@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from mlwright.llm import prompts
 from mlwright.llm.agent import Agent, extract_code
+from mlwright.planning.refinement import task_part
 from mlwright.schemas import TaskSpec
 
 # a draft for images or series starts from mlwright's own baseline of that kind: a working script of the contract
@@ -72,10 +73,6 @@ def example_script(modality: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def task_part(code: str) -> str:
-    return code.split("# ---- end of common block ----")[-1].lstrip("\n")
-
-
 class CoderAgent(Agent[CodeAnswer]):
     role = "coder"
     output = CodeAnswer
@@ -92,7 +89,7 @@ class CoderAgent(Agent[CodeAnswer]):
         def section(name: str, **values: object) -> str:
             return "\n\n" + prompts.render("coder", name, **values)
 
-        previous = task_part(parent_code)[-MAX_PARENT_CHARS:] if parent_code else ""
+        previous = task_part(parent_code).lstrip("\n")[-MAX_PARENT_CHARS:] if parent_code else ""
         kind = spec.modality if spec.modality in ("image", "timeseries") else "tabular"
         libs = "".join(f", {lib}" for lib in extra_libs)
         example = example_script(spec.modality) if not parent_code else ""

@@ -21,7 +21,7 @@ from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptRecord
 from mlwright.validation.checks import ValidationFailure, score_oof
-from mlwright.validation.metrics import score_predictions
+from mlwright.validation.metrics import prediction_columns, score_predictions
 
 CHECKED_RECIPES = ("llm", "ablation")  # code mlwright did not write
 SAMPLE_ROWS = 2000
@@ -79,7 +79,7 @@ class LeakCheck:
                 rng: np.random.Generator) -> Optional[str]:
         spec = self.data.spec
         sign = 1.0 if spec.higher_is_better else -1.0
-        need = ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+        need = prediction_columns(spec)
         rows = oof["__row__"].to_numpy()
         y = train[spec.target].iloc[rows].reset_index(drop=True)
         pred = oof[need].reset_index(drop=True)

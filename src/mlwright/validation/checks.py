@@ -11,7 +11,7 @@ import pandas as pd
 from mlwright.perception.dates import to_timestamps
 from mlwright.perception.profile import key_text
 from mlwright.schemas import TaskSpec
-from mlwright.validation.metrics import forecast_score, score_predictions
+from mlwright.validation.metrics import forecast_score, prediction_columns, score_predictions
 
 MIN_VALIDATION_FRACTION = 0.1
 
@@ -118,7 +118,7 @@ def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, i
     oof = pd.read_csv(path)
     if "__row__" not in oof.columns:
         raise ValidationFailure("oof_predictions.csv lacks the __row__ column")
-    need = ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+    need = prediction_columns(spec)
     missing = [c for c in need if c not in oof.columns]
     if missing:
         raise ValidationFailure(f"oof_predictions.csv lacks columns {missing}")

@@ -46,6 +46,11 @@ CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classifica
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
 
 
+def prediction_columns(spec: TaskSpec) -> list[str]:
+    """The columns of raw (out-of-fold) predictions: `prediction`, or one `p::<class>` per class."""
+    return ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
+
+
 def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> float:
     """pred: column `prediction` (regression) or one probability column per class (`p::<class>`)."""
     metric = METRICS.get(spec.metric)
