@@ -54,7 +54,7 @@ def _planner(limit: float, keep: float = 0.0) -> Planner:
 
 def _done(plan, status="succeeded", error=None) -> AttemptRecord:
     aid = {"fast": 1, "strong": 2, "other": 3}[plan.recipe] + (10 if plan.kind == "debug" else 0)  # as if journaled
-    return AttemptRecord(attempt_id=aid, kind=plan.kind, recipe=plan.recipe, title=plan.title,
+    return AttemptRecord(attempt_id=aid, parent_id=plan.parent_id, kind=plan.kind, recipe=plan.recipe, title=plan.title,
                          status=status, time_budget_s=plan.time_budget_s, metric="roc_auc", error=error,
                          score=0.8 if status == "succeeded" else None, started_at=0.0, workdir="w")
 
@@ -134,3 +134,44 @@ def test_a_recipe_whose_work_grows_with_the_rows_keeps_that_time_from_the_one_be
     # with less than it needs left, it is not started at all (it would only stop itself for lack of time)
     history = [_done(first), _done(second)]
     assert p.next_attempt(history, need - 1) is None
+
+
+def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():
+    p = _planner(600, keep=100)
+    assert [x.recipe for x in p.next_batch([], 588, slots=1)] == [p.next_attempt([], 588).recipe]  # one slot: as ever
+    batch = p.next_batch([], 588, slots=2)
+    # the baseline beside the first main recipe; the second main recipe waits a round: the two rounds split the time
+    assert [(x.recipe, x.kind) for x in batch] == [("fast", "draft"), ("strong", "draft")]
+    assert batch[0].time_budget_s == pytest.approx(150) and batch[1].time_budget_s == pytest.approx((588 - 100) / 2)
+    history = [_done(x) for x in batch]
+    rest = p.next_batch(history, 300, slots=2)
+    assert [(x.recipe, x.kind, x.parent_id) for x in rest] == [("other", "improve", 1)]
+    assert rest[0].time_budget_s == pytest.approx(200)  # the last round takes all but the kept share
+    everything = p.next_batch([], 588, slots=3)
+    assert [x.recipe for x in everything] == ["fast", "strong", "other"]
+    assert all(x.time_budget_s == pytest.approx(488) for x in everything[1:])  # one round: each the whole room
+
+
+def test_with_two_slots_the_failures_get_their_lighter_retries_side_by_side():
+    p = _planner(600)
+    batch = p.next_batch([], 588, slots=3)
+    history = [_done(batch[0]), _done(batch[1], "failed", "boom"), _done(batch[2], "failed", "bust")]
+    retries = p.next_batch(history, 200, slots=3)
+    assert [(x.kind, x.parent_id) for x in retries] == [("debug", 2), ("debug", 3)]
+    history += [_done(x, "failed", "again") for x in retries]
+    assert p.next_batch(history, 150, slots=3) == []  # a retry is not retried
+
+
+def test_attempts_side_by_side_count_once_in_the_busy_time():
+    from mlwright.planning.budget import BusyTime
+
+    now = FakeTime()
+    busy = BusyTime(spent=10, now=now)
+    with busy.running():
+        now.t += 5
+        with busy.running():  # a second attempt, side by side with the first
+            now.t += 20
+            assert busy.seconds == pytest.approx(35)
+        now.t += 5
+    now.t += 100  # mlwright's own work: not attempt time
+    assert busy.seconds == pytest.approx(40)

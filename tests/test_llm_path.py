@@ -25,12 +25,12 @@ def prepare(df):
 BROKEN_PREPARE = NEW_PREPARE.replace('    X["numeric_sum"]', '    raise KeyError("no_such_column")\n    X["s"]')
 
 
-def _run(answer, data, out, limit: str, env: dict | None = None):
+def _run(answer, data, out, limit: str, env: dict | None = None, args: tuple[str, ...] = ()):
     """The real CLI against a scripted OpenAI-compatible server answering with `answer`."""
     with FakeLLMServer(default=answer) as srv:
         return run_cli("run", str(data), "--task", "predict label as the probability of yes", "--output", str(out),
                        "--time-limit", limit, "--no-autogluon", "--llm", "openai-compatible", "--base-url",
-                       srv.base_url, "--model", "fake-model", env=env or {})
+                       srv.base_url, "--model", "fake-model", *args, env=env or {})
 
 
 def _tables(out):
@@ -125,6 +125,45 @@ def test_llm_attempts_go_on_while_time_remains(churn_dir, tmp_path):
     llm_rows = [row for row in _tables(out) if row[3] == "llm"]
     assert len(llm_rows) > 6 and s["llm"]["attempts"] == len(llm_rows)  # more than the old fixed cap of 6
     assert s["wall_seconds"] > 0.6 * 90
+
+
+def test_with_two_slots_candidate_drafts_and_ablation_variants_run_side_by_side(churn_dir, tmp_path):
+    """--parallel-attempts 2: the planner's other candidate plan is drafted beside its choice, the ablation
+    variants run two at a time, an improvement runs beside the next open candidate."""
+    planner_calls = []
+
+    def answer(req):
+        role = _role(req)
+        if role == "planner":
+            planner_calls.append(req.prompt_text)
+            step = [{"action": "draft", "plan": "lightgbm with categories", "candidates": [
+                        "lightgbm with categories", "a linear model on one-hot features", "extra trees"]},
+                    {"action": "improve", "parent_id": 2, "plan": "add a sum feature"}]
+            return json.dumps(step[len(planner_calls) - 1] if len(planner_calls) <= len(step) else {"action": "stop"})
+        if role == "refinement":
+            return json.dumps(ABLATIONS)
+        if role == "coder":
+            return NEW_PREPARE if "Plan for this attempt: add a sum feature" in req.prompt_text else REFINABLE
+        return '{"comments": "ok"}'
+
+    out = tmp_path / "run"
+    r = _run(answer, churn_dir, out, "150", args=("--parallel-attempts", "2"))
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = con.execute("SELECT attempt_id, parent_id, kind, title, status, started_at, ended_at FROM attempts "
+                           "ORDER BY attempt_id").fetchall()
+    got = [(a, p, k, t[:30], st) for a, p, k, t, st, _, _ in rows]
+    assert got[:7] == [(1, None, "draft", "baseline: LightGBM gradient bo", "succeeded"),
+                       (2, None, "draft", "lightgbm with categories", "succeeded"),
+                       (3, None, "draft", "a linear model on one-hot feat", "succeeded"),
+                       (4, 2, "ablation", "ablation of prepare: no featur", "succeeded"),
+                       (5, 2, "ablation", "ablation of make_model: librar", "succeeded"),
+                       (6, 2, "improve", "add a sum feature", "succeeded"),
+                       (7, None, "draft", "extra trees", "succeeded")]
+    times = {a: (t0, t1) for a, _, _, _, _, t0, t1 in rows}
+    for x, y in ((2, 3), (4, 5), (6, 7)):  # each pair ran at the same time
+        assert times[x][0] < times[y][1] and times[y][0] < times[x][1], (x, y, times)
+    assert json.loads((out / "run.json").read_text())["sandbox"]["parallel_attempts"] == 2
 
 
 LEAKY_SCRIPT = GOOD_SCRIPT.replace('''            X[c] = X[c].astype("category")

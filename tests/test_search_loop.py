@@ -116,3 +116,32 @@ def test_the_tree_shape_is_derived_from_parent_ids():
     assert [debug_depth(by_id[i], by_id) for i in (1, 2, 3, 4, 5)] == [0, 0, 1, 2, 1]
     by_id[1] = rec(1, 4, "draft")  # a cycle ends the walk instead of looping
     assert [r.attempt_id for r in lineage(by_id[4], by_id)] == [4, 3, 2, 1]
+
+
+def test_a_list_of_steps_runs_side_by_side_and_its_records_come_back_in_order(tmp_path):
+    import threading
+
+    search, journal, ran, _ = _search(tmp_path, higher=True, scores={"a": 0.5, "b": 0.9, "c": 0.7, "d": 0.1})
+    search.ctx.opts.parallel_attempts = 2
+    together = threading.Barrier(2, timeout=10)  # both steps of the list must be running at the same time
+    inner = search.execute
+
+    def execute(plan, body, rejected):
+        if plan.title in ("b", "c"):
+            together.wait()
+        return inner(plan, body, rejected)
+
+    search.execute = execute
+    got = []
+
+    def policy(state):
+        first = yield Step(_plan("a"))
+        recs = yield [Step(_plan("b", parent_id=first.attempt_id)), Step(_plan("c"))]
+        got.extend((r.attempt_id, r.title) for r in recs)
+        yield Step(_plan("d"))
+
+    best = search.run([policy])
+    assert got == [(2, "b"), (3, "c")]  # ids in list order, as if run one after another
+    assert [h.attempt_id for h in search.state.history] == [1, 2, 3, 4]
+    assert best is not None and best.title == "b" and sorted(p.attempt_id for p in ran) == [1, 2, 3, 4]
+    assert journal.next_attempt_id() == 5

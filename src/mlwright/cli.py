@@ -80,6 +80,9 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run each attempt on this Ray cluster "
                                               "(auto, HOST:PORT or ray://HOST:10001; needs mlwright[ray]); the run "
                                               "folder, the journal and validation stay here."),
+    parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1,
+                                          help="Attempts at a time, each with its share of the cores and memory "
+                                               "(default 1: one after another)."),
 ) -> None:
     """Understand the data and the task, write, run and validate solutions, keep the best."""
     from mlwright.engine import Run, RunOptions
@@ -117,7 +120,7 @@ def run(
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts, ray_address=ray_address,
-                      use_autogluon=False if no_autogluon else None)
+                      use_autogluon=False if no_autogluon else None, parallel_attempts=parallel_attempts)
     import signal
 
     def _terminate(signum, frame):  # a cancel (SIGTERM) ends like Ctrl-C: journal kept, attempt killed
@@ -270,6 +273,7 @@ def batch(
     output: Path = typer.Option(..., "--output", "-o", help="A new or empty folder: one run folder per task."),
     time_limit: float = typer.Option(300, "--time-limit", min=10, help="Wall-clock budget of each run, in seconds."),
     parallel: int = typer.Option(1, "--parallel", min=1, help="Runs at a time (each gets the whole time limit)."),
+    parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time in each run."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
     run_arg: list[str] = typer.Option([], "--run-arg", help="An extra argument for every `mlwright run` "
                                       "(repeatable; e.g. --run-arg=--llm --run-arg=openai)."),
@@ -279,7 +283,8 @@ def batch(
 
     from mlwright.batch import run_batch
 
-    args = ["--time-limit", str(time_limit), *(["--no-autogluon"] if no_autogluon else []), *run_arg]
+    args = ["--time-limit", str(time_limit), *(["--no-autogluon"] if no_autogluon else []),
+            *(["--parallel-attempts", str(parallel_attempts)] if parallel_attempts > 1 else []), *run_arg]
 
     def done(row) -> None:
         score = f"{row.metric}={row.validation_score:.5f}" if row.validation_score is not None else row.error or ""

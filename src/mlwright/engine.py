@@ -174,6 +174,7 @@ class Run:
         iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
         self.summary.sandbox = iso.as_dict() | {
             "executor": f"ray cluster at {self.opts.ray_address}" if self.opts.ray_address else "local",
+            "parallel_attempts": self.ctx.slots,
             "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
             "env": "scrubbed (allow-list)"}
         if iso.kind != "bubblewrap":
@@ -188,7 +189,7 @@ class Run:
         if prev.status == "succeeded":
             raise MlwrightError(f"The run already succeeded: {self.out}", hint="Start a new run instead.")
         self.ctx.clock.resume(prev.wall_seconds)
-        self.ctx.attempt_seconds = prev.wall_seconds - (prev.overhead_seconds or 0.0)
+        self.ctx.busy.seconds = prev.wall_seconds - (prev.overhead_seconds or 0.0)
         self.summary.error = None
         self.summary.refinement = prev.refinement  # an ablation study already run is not repeated
         # an interrupted finish may have left final files: none may stand beside a run.json that is not "succeeded"
@@ -227,7 +228,7 @@ class Run:
             except Exception:  # noqa: BLE001 - run.json must still be written (it may carry the error)
                 pass
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)
-            self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.attempt_seconds, 2)
+            self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.busy.seconds, 2)
             tmp = self.out / (RUN_JSON + ".tmp")
             tmp.write_text(self.summary.portable(self.out).model_dump_json(indent=2))
             tmp.replace(self.out / RUN_JSON)

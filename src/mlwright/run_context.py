@@ -11,7 +11,7 @@ from mlwright.llm.agent import AgentFailures
 from mlwright.llm.client import LLM
 from mlwright.options import RunOptions
 from mlwright.perception.infer import Asker
-from mlwright.planning.budget import RunClock
+from mlwright.planning.budget import BusyTime, RunClock
 
 
 def _no_events(stage: str, message: str, **data: Any) -> None:
@@ -29,13 +29,18 @@ class RunContext:
     llm: Optional[LLM] = None
     failures: AgentFailures = field(default_factory=AgentFailures)
     ask: Optional[Asker] = None  # a person to ask (interactive runs)
-    attempt_seconds: float = 0.0  # seconds attempts' processes ran (run.json: the rest is overhead)
+    busy: BusyTime = field(default_factory=BusyTime)  # when attempts ran (run.json: the rest is overhead)
 
     def agent(self, cls: type) -> Any:
         """An LLM agent (its deterministic fallback when llm is None) whose calls end before the budget does."""
         a = cls(self.llm, self.failures, lambda m: self.emit("llm", m))
         a.deadline = self.clock.llm_deadline()
         return a
+
+    @property
+    def slots(self) -> int:
+        """Attempts that may run at the same time (--parallel-attempts); 1: one after another."""
+        return max(1, self.opts.parallel_attempts)
 
     def interactive_ask(self) -> Optional[Asker]:
         return self.ask if self.opts.interactive else None

@@ -3,7 +3,8 @@ journal, validation and every LLM call; each attempt becomes a Ray task that unp
 read-only inputs into node-local scratch, runs the unchanged local sandbox there (the inputs bound read-only at
 the paths the script names, so nothing in the script changes), and sends the folder back, which the driver unpacks
 where a local attempt would have written it. Inputs travel through Ray's object store once per run. A lost node
-retries the task once (Ray's own retry of system failures); a task past its deadline is cancelled."""
+fails the attempt as an infrastructure failure (the runner retries the identical script once); a task past its
+deadline is cancelled."""
 from __future__ import annotations
 
 import io
@@ -13,6 +14,7 @@ import shutil
 import socket
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -104,16 +106,18 @@ class RayExecutor:
             raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
                                 hint="Check the address (ray status on the head node prints it) and that this "
                                      "machine can reach the head.") from e
-        self.task = ray.remote(_remote_attempt).options(num_cpus=num_cpus, max_retries=1, retry_exceptions=False)
+        self.task = ray.remote(_remote_attempt).options(num_cpus=num_cpus, max_retries=0, retry_exceptions=False)
         self.shipped: dict[tuple[str, float, int], Any] = {}  # (path, mtime, size) -> ObjectRef
+        self.shipping = threading.Lock()  # attempts side by side ship the same inputs once
         self.nodes: list[str] = []  # where each attempt ran, in order
 
     def _ship(self, path: str) -> Any:
         st = os.stat(path)
         key = (path, st.st_mtime, st.st_size)
-        if key not in self.shipped:  # each input once per run (and again only if it changed)
-            self.shipped[key] = self.ray.put(pack(Path(path)))
-        return self.shipped[key]
+        with self.shipping:
+            if key not in self.shipped:  # each input once per run (and again only if it changed)
+                self.shipped[key] = self.ray.put(pack(Path(path)))
+            return self.shipped[key]
 
     def run(self, job: AttemptJob) -> ExecResult:
         workdir = Path(job.workdir).absolute()
@@ -128,9 +132,9 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
             return self._failure(workdir, t0, f"the Ray task did not return within {job.timeout_s:.0f}s "
                                               f"+ {DEADLINE_SLACK_S:.0f}s; cancelled", timed_out=True)
-        except self.ray.exceptions.RayError as e:  # a lost node (after Ray's one retry), a dead worker
+        except self.ray.exceptions.RayError as e:  # a lost node, a dead worker
             return self._failure(workdir, t0, f"infrastructure failure on the Ray cluster: {type(e).__name__}: "
-                                              f"{str(e)[:500]}")
+                                              f"{str(e)[:500]}", infrastructure=True)
         for child in workdir.iterdir():  # the folder as the node left it
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         unpack(blob, workdir)
@@ -138,9 +142,11 @@ class RayExecutor:
         return ExecResult(stdout_path=workdir / "stdout.txt", stderr_path=workdir / "stderr.txt", **info)
 
     @staticmethod
-    def _failure(workdir: Path, t0: float, why: str, timed_out: bool = False) -> ExecResult:
+    def _failure(workdir: Path, t0: float, why: str, timed_out: bool = False,
+                 infrastructure: bool = False) -> ExecResult:
         (workdir / "stderr.txt").write_text(f"error: {why}\n")
         (workdir / "stdout.txt").touch()
         return ExecResult(returncode=None if timed_out else -1, seconds=time.time() - t0, timed_out=timed_out,
                           killed_for_memory=False, peak_memory_mb=0.0, stdout_path=workdir / "stdout.txt",
-                          stderr_path=workdir / "stderr.txt", isolation="ray")
+                          stderr_path=workdir / "stderr.txt", isolation="ray",
+                          infrastructure=why if infrastructure else None)

@@ -142,6 +142,7 @@ class ExecResult:
     killed_for_processes: bool = False
     memory_limit_mb: Optional[float] = None
     isolation: str = ""
+    infrastructure: Optional[str] = None  # the machine, not the script, failed (a lost cluster node): why
 
     def tail(self, n_chars: int = 3000) -> str:
         parts = []

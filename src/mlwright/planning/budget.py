@@ -3,8 +3,10 @@ may use; no stage does its own `time_left() - reserve` arithmetic. A resumed run
 earlier part already spent (run.json's wall_seconds)."""
 from __future__ import annotations
 
+import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 # seconds a finished run needs after the last attempt: copy the best model, write the report and run.json
 FINISH_RESERVE_S = 6.0
@@ -46,3 +48,37 @@ class RunClock:
     def llm_deadline(self) -> float:
         """The wall-clock time (time.time()) by which an LLM call must have ended."""
         return self._t0 + self.time_limit - self.reserve - LLM_MARGIN_S
+
+
+class BusyTime:
+    """Seconds of the run during which at least one attempt ran (the rest is mlwright's overhead); attempts that
+    run side by side count once."""
+
+    def __init__(self, spent: float = 0.0, now: Callable[[], float] = time.time):
+        self._spent, self._now = spent, now
+        self._running, self._since = 0, 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._spent + (self._now() - self._since if self._running else 0.0)
+
+    @seconds.setter
+    def seconds(self, spent: float) -> None:  # a resumed run's earlier share
+        with self._lock:
+            self._spent = spent
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            if not self._running:
+                self._since = self._now()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self._spent += self._now() - self._since

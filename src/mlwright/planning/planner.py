@@ -1,8 +1,10 @@
 """The planner divides the time budget among attempts: a fast baseline recipe first so there is always a
 valid answer, then the stronger recipes for the task's modality with what is left; a failed attempt gets
-one lighter debug retry when there is time for it."""
+one lighter debug retry when there is time for it. With more than one slot (--parallel-attempts) the baseline
+and the main recipes run side by side, each main recipe with the whole time the rounds of slots leave it."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
@@ -100,15 +102,49 @@ class Planner:
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
         last = history[-1] if history else None
-        if (last and last.status != "succeeded" and last.kind != "debug" and last.recipe in self.recipes
-                and usable >= 30):
-            budget = usable * 0.8
-            if last.returncode == NO_TIME_EXIT and budget <= (last.time_budget_s or 0):
-                return None  # it said its work cannot fit its time: with less, it would say so again
-            return AttemptPlan(parent_id=last.attempt_id, kind="debug", recipe=last.recipe,
-                               title=f"retry of attempt {last.attempt_id} with a lighter configuration",
-                               time_budget_s=budget, params=params_for(last.recipe, self.spec, budget, light=True))
-        return None
+        return self.retry(last, usable) if last else None
+
+    def retry(self, failed: AttemptRecord, usable: float) -> Optional[AttemptPlan]:
+        """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
+        if failed.status == "succeeded" or failed.kind == "debug" or failed.recipe not in self.recipes or usable < 30:
+            return None
+        budget = usable * 0.8
+        if failed.returncode == NO_TIME_EXIT and budget <= (failed.time_budget_s or 0):
+            return None  # it said its work cannot fit its time: with less, it would say so again
+        return AttemptPlan(parent_id=failed.attempt_id, kind="debug", recipe=failed.recipe,
+                           title=f"retry of attempt {failed.attempt_id} with a lighter configuration",
+                           time_budget_s=budget, params=params_for(failed.recipe, self.spec, budget, light=True))
+
+    def next_batch(self, history: list[AttemptRecord], usable: float, slots: int) -> list[AttemptPlan]:
+        """Up to `slots` attempts to run side by side; with one slot, `next_attempt`'s one."""
+        if slots <= 1:
+            plan = self.next_attempt(history, usable)
+            return [plan] if plan else []
+        if usable < 8:
+            return []
+        tried = {h.recipe for h in history if h.error != INTERRUPTED}
+        valid = [h for h in history if h.status == "succeeded"]
+        batch = []
+        for card in self.baselines:
+            if card.recipe not in tried:
+                budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
+                batch.append(AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget,
+                                         params=params_for(card.recipe, self.spec, budget)))
+        room = usable - self.keep_for_later_s
+        pending = [c for c in self.mains if c.recipe not in tried and room >= c.min_time_for(self.spec)]
+        rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
+        for card in pending[:slots - len(batch)]:
+            # the main recipes that wait for a slot keep their share: rounds of slots split the time evenly
+            budget = room if rounds == 1 else max(card.min_time_for(self.spec), room / rounds)
+            batch.append(AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
+                                     parent_id=valid[0].attempt_id if valid else None, title=card.name,
+                                     time_budget_s=budget, params=params_for(card.recipe, self.spec, budget)))
+        if batch:
+            return batch
+        # lighter retries of the failures nothing has retried yet, side by side
+        retried = {h.parent_id for h in history if h.kind == "debug"}
+        failed = [h for h in history[-slots:] if h.attempt_id not in retried]
+        return [p for p in (self.retry(h, usable) for h in failed) if p is not None][:slots]
 
 
 def autogluon_available() -> bool:

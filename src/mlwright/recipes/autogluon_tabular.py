@@ -27,6 +27,7 @@ def fit(train, test, out_dir, model_dir):
         # folds one after another in this process: with Ray importable, AutoGluon would otherwise start a local
         # Ray inside every fit, which the sandbox (no network, short socket paths) cannot host; the same score
         ag_args_ensemble={"fold_fitting_strategy": "sequential_local"},
+        num_cpus=cores(),
         verbosity=2,
     )
     if PARAMS.get("excluded_model_types"):

@@ -32,7 +32,7 @@ def _side():
 SIDE = _side()
 torch.manual_seed(SEED)
 np.random.seed(SEED)
-torch.set_num_threads(max(1, os.cpu_count() or 1))
+torch.set_num_threads(cores())
 
 
 def _to_array(path):

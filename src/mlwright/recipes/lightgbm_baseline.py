@@ -58,7 +58,7 @@ def make_model(n_rows, n_features=0, trees=(N_TREES, LEARNING_RATE)):
     params = dict(n_estimators=trees[0], learning_rate=trees[1],
                   num_leaves=15 if n_rows < 2000 else 31, min_child_samples=5 if n_rows < 500 else 20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=colsample, reg_lambda=1.0,
-                  random_state=SEED, n_jobs=1 if n_rows < 20000 else min(4, os.cpu_count() or 1), verbose=-1)
+                  random_state=SEED, n_jobs=1 if n_rows < 20000 else min(4, cores()), verbose=-1)
     if PROBLEM == "regression":
         return lgb.LGBMRegressor(**params)
     return lgb.LGBMClassifier(**params)

@@ -37,6 +37,15 @@ T0 = time.time()
 NO_TIME_EXIT = 75
 
 
+def cores():
+    """CPUs this attempt may use: the thread count mlwright set for it (its share of the machine when attempts run
+    side by side)."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def stop_for_time(msg):
     print(msg, file=sys.stderr, flush=True)
     sys.exit(NO_TIME_EXIT)
@@ -233,6 +242,7 @@ def cli(fit, predict, check_new=None, write=None):
     p.add_argument("--raw", action="store_true", help="unformatted predictions (probabilities per class)")
     a = ap.parse_args()
     if a.cmd == "fit":
+        log(f"cores: {cores()}")
         os.makedirs(a.model, exist_ok=True)
         fit(load_table(a.train), load_table(a.test), a.out, a.model)
     else:

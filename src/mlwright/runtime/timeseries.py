@@ -16,7 +16,7 @@ KEYS = [SPEC["output_id_column"]] if SPEC.get("output_id_column") else []
 if TIME not in KEYS:
     KEYS.append(TIME)
 VALUE_COLS = [c for c in SPEC["output_columns"] if c not in KEYS]
-N_CPU = max(1, min(2, os.cpu_count() or 1))
+N_CPU = min(2, cores())
 
 
 def elapsed():

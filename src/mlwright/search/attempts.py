@@ -24,6 +24,9 @@ from mlwright.validation.metrics import prediction_columns, score_spread
 from mlwright.validation.raw_ids import check_raw_ids
 
 
+MIN_RETRY_S = 20.0  # an attempt lost to an infrastructure failure is rerun when at least this much time is left
+
+
 class AttemptRunner:
     def __init__(self, ctx: RunContext, data: Perceived, executor: AttemptExecutor):
         assert ctx.journal is not None
@@ -53,16 +56,25 @@ class AttemptRunner:
         ro: list[Path | str] = [inputs, *paths_in(plan.params)]
         if spec.image is not None:  # the tables name the user's image files where they are
             ro += folders_of([*self.data.train[spec.image.path_column], *self.data.test[spec.image.path_column]])
-        res = self.executor.run(AttemptJob(
+        job = AttemptJob(
             [sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"), "--test",
              str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], workdir, timeout_s=plan.time_budget_s,
             read_only=ro, memory_mb=ctx.opts.memory_limit_mb,
-            on_start=lambda p: self.journal.set_process(plan.attempt_id, p)))
+            on_start=lambda p: self.journal.set_process(plan.attempt_id, p), share=1 / ctx.slots)
+        with ctx.busy.running():
+            res = self.executor.run(job)
+            if res.infrastructure and ctx.clock.usable() >= min(plan.time_budget_s, MIN_RETRY_S):
+                # the machine failed, not the script: the identical script once more, in the time left
+                ctx.emit("execution", f"attempt {plan.attempt_id}: {res.infrastructure}; running the identical "
+                         "script once more", attempt_id=plan.attempt_id)
+                job.timeout_s = min(plan.time_budget_s, ctx.clock.usable())
+                res = self.executor.run(job)
         self.journal.set_process(plan.attempt_id, None)
-        ctx.attempt_seconds += res.seconds
         rec.ended_at, rec.seconds = time.time(), round(res.seconds, 2)
         rec.returncode, rec.peak_memory_mb = res.returncode, round(res.peak_memory_mb, 1)
-        if res.timed_out:
+        if res.infrastructure:
+            rec.status, rec.error = "failed", res.infrastructure
+        elif res.timed_out:
             rec.status, rec.error = "timeout", f"no result within its {plan.time_budget_s:.0f}s budget (killed)"
         elif res.killed_for_memory:
             rec.status, rec.error = "failed", f"killed: memory above the {res.memory_limit_mb:.0f} MB limit"

@@ -57,11 +57,11 @@ class LeakCheck:
         share = len(train) / max(len(self.data.train), 1)
         timeout = min(self.ctx.clock.usable(), max(30.0, 2.0 * share * (rec.seconds or 60) + 20))
         inputs = self.ctx.out / "inputs"
-        res = self.executor.run(AttemptJob(
-            [sys.executable, SOLUTION, "fit", "--train", str(folder / "train.parquet"), "--test",
-             str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], folder, timeout_s=timeout,
-            read_only=[inputs], memory_mb=self.ctx.opts.memory_limit_mb))
-        self.ctx.attempt_seconds += res.seconds
+        with self.ctx.busy.running():
+            res = self.executor.run(AttemptJob(
+                [sys.executable, SOLUTION, "fit", "--train", str(folder / "train.parquet"), "--test",
+                 str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], folder, timeout_s=timeout,
+                read_only=[inputs], memory_mb=self.ctx.opts.memory_limit_mb, share=1 / self.ctx.slots))
         if res.returncode != 0 or res.timed_out:
             self.ctx.emit("analysis", f"attempt {rec.attempt_id}: the leakage check could not run on shuffled "
                           f"labels ({'timeout' if res.timed_out else f'exit code {res.returncode}'}); not checked",

@@ -76,7 +76,8 @@ class LLMPolicy:
         t = self.ctx.llm.usage.total()
         return f"${t['cost_usd']:.4f}, {t['input_tokens'] + t['output_tokens']} tokens"
 
-    def __call__(self, state: SearchState) -> Generator[Step, AttemptRecord, None]:
+    def __call__(self, state: SearchState) -> Generator[Step | list[Step], AttemptRecord | list[AttemptRecord],
+                                                          None]:
         ctx, spec = self.ctx, state.spec
         assert ctx.journal is not None
         journal = ctx.journal
@@ -153,21 +154,47 @@ class LLMPolicy:
                 outside = changed_outside(parent_code, code, focus_block)
                 if outside:
                     rejected = f"changed code outside the chosen block `{focus_block}`: {outside[:5]}"
-            self.attempts += 1
-            rec = yield Step(AttemptPlan(parent_id=parent.attempt_id if parent else None, kind=decision.action,
-                                         recipe="llm", title=(decision.plan or decision.action)[:200],
-                                         time_budget_s=budget, params={"time_budget": round(budget, 1)}),
-                             body=code, rejected=rejected, guidance=guidance)
-            if rec.status != "succeeded":
-                self.failures.append(f"attempt {rec.attempt_id}: {(rec.error or '')[:200]}")
-                ran = parent_code if carries_code and parent and parent.status == "succeeded" else None
-                diag, _ = analyst.ask(error=rec.error or "", log_tail=log_tail(Path(rec.workdir)), code=code,
-                                      parent_code=ran)
-                journal.set_diagnosis(rec.attempt_id, diag.as_text())
-                ctx.emit("analysis", f"attempt {rec.attempt_id} diagnosis: {diag.summary}", attempt_id=rec.attempt_id)
+            steps = [Step(AttemptPlan(parent_id=parent.attempt_id if parent else None, kind=decision.action,
+                                      recipe="llm", title=(decision.plan or decision.action)[:200],
+                                      time_budget_s=budget, params={"time_budget": round(budget, 1)}),
+                          body=code, rejected=rejected, guidance=guidance)]
+            ran = [parent_code if carries_code and parent and parent.status == "succeeded" else None]
+            # free slots: the planner's other candidate plans, drafted as branches of their own, side by side
+            room = ctx.slots - 1 if self.max_attempts is None else min(ctx.slots - 1,
+                                                                       self.max_attempts - self.attempts - 1)
+            for text in list(self.open_plans)[:max(0, room)]:
+                self.track_plans([], text)
+                draft, _ = coder.ask(spec=spec, plan=text, knowledge=self.knowledge, data=digest,
+                                     tried=history_summary(state.history, diagnoses, logs), parent_code=None,
+                                     diagnosis=None, focus_block=None, guidance=texts, extra_libs=self.libs)
+                if draft.code and not draft.fragment:
+                    steps.append(Step(AttemptPlan(kind="draft", recipe="llm", title=text[:200], time_budget_s=budget,
+                                                  params={"time_budget": round(budget, 1)}), body=draft.code))
+                    ran.append(None)
+            if len(steps) > 1:  # the coder's calls took some of the time
+                budget = min(budget, max(ctx.clock.usable(), 1.0))
+                for st in steps:
+                    st.plan = st.plan.model_copy(update={"time_budget_s": budget,
+                                                         "params": {"time_budget": round(budget, 1)}})
+            self.attempts += len(steps)
+            got = yield steps if len(steps) > 1 else steps[0]
+            for st, rec, parent_ran in zip(steps, got if isinstance(got, list) else [got], ran):
+                if rec.status != "succeeded":
+                    self.diagnose(rec, st.body or "", parent_ran, analyst)
             ctx.save()
+
+    def diagnose(self, rec: AttemptRecord, code: str, parent_code: Optional[str], analyst: ErrorAnalyst) -> None:
+        """The error analyst's reading of a failed attempt, journaled for the planner and the next debug step."""
+        assert self.ctx.journal is not None
+        self.failures.append(f"attempt {rec.attempt_id}: {(rec.error or '')[:200]}")
+        diag, _ = analyst.ask(error=rec.error or "", log_tail=log_tail(Path(rec.workdir)), code=code,
+                              parent_code=parent_code)
+        self.ctx.journal.set_diagnosis(rec.attempt_id, diag.as_text())
+        self.ctx.emit("analysis", f"attempt {rec.attempt_id} diagnosis: {diag.summary}", attempt_id=rec.attempt_id)
+
     def refine(self, state: SearchState, parent: AttemptRecord, parent_code: str,
-               refiner: RefinementAgent) -> Generator[Step, AttemptRecord, Refinement]:
+               refiner: RefinementAgent) -> Generator[Step | list[Step], AttemptRecord | list[AttemptRecord],
+                                                      Refinement]:
         """The ablation study: each proposed variant (one block simplified) runs and is validated like any
         attempt; the block whose simplification moves the score most is the one the next attempts refine."""
         ctx, spec = self.ctx, state.spec
@@ -177,16 +204,22 @@ class LLMPolicy:
         per_variant = min(parent.time_budget_s, max(20.0, 2.5 * (parent.seconds or 0) + 15))
         params = (ctx.journal.attempt_params(parent.attempt_id) or {}) | {"time_budget": round(per_variant, 1)}
         results = []
-        for ab in plan.ablations:
+        todo = list(plan.ablations)
+        while todo:  # as many variants side by side as there are slots
             if ctx.clock.usable() < 2 * per_variant + MIN_USABLE_S:  # keep time for the refinement attempts
-                ctx.emit("planning", f"ablation of `{ab.block}` skipped: not enough time left")
-                continue
-            rec = yield Step(AttemptPlan(parent_id=parent.attempt_id, kind="ablation", recipe="ablation",
-                                         title=f"ablation of {ab.block}: {ab.what}"[:100], time_budget_s=per_variant,
-                                         params=params), body=replace_block(parent_code, ab.block, ab.code))
-            delta = rec.score - parent.score if rec.score is not None else None
-            results.append(AblationResult(block=ab.block, what=ab.what, attempt_id=rec.attempt_id,
-                                          status=rec.status, score=rec.score, delta=delta))
+                for ab in todo:
+                    ctx.emit("planning", f"ablation of `{ab.block}` skipped: not enough time left")
+                break
+            now, todo = todo[:ctx.slots], todo[ctx.slots:]
+            steps = [Step(AttemptPlan(parent_id=parent.attempt_id, kind="ablation", recipe="ablation",
+                                      title=f"ablation of {ab.block}: {ab.what}"[:100], time_budget_s=per_variant,
+                                      params=params), body=replace_block(parent_code, ab.block, ab.code))
+                     for ab in now]
+            got = yield steps if len(steps) > 1 else steps[0]
+            for ab, rec in zip(now, got if isinstance(got, list) else [got]):
+                delta = rec.score - parent.score if rec.score is not None else None
+                results.append(AblationResult(block=ab.block, what=ab.what, attempt_id=rec.attempt_id,
+                                              status=rec.status, score=rec.score, delta=delta))
         focus, decided_by = decide_focus(results, plan.block, noise=parent.score_sd or 0.0)
         if decided_by == "llm guess" and not from_llm:
             decided_by = "heuristic"

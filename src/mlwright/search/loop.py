@@ -1,11 +1,14 @@
 """The one search loop. A policy is a generator: it yields `Step`s and is sent back each step's AttemptRecord,
-so a policy reads like the plan it follows (try this; if it failed, that). The loop gives every step its id
-from the journal (which owns the attempt tree), journals the user guidance a step acted on, runs it, and keeps
-the best valid attempt; policies run one after another on the same history."""
+so a policy reads like the plan it follows (try this; if it failed, that). A policy may also yield a list of
+steps (at most `ctx.slots`, --parallel-attempts): they run side by side and the list of their records comes back,
+in the same order. The loop gives every step its id from the journal (which owns the attempt tree), journals the
+user guidance a step acted on, runs it, and keeps the best valid attempt; policies run one after another on the
+same history."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Optional
+from typing import Callable, Generator, Optional, Union
 
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
@@ -35,7 +38,7 @@ class SearchState:
         return self.data.spec
 
 
-Policy = Callable[[SearchState], Generator[Step, AttemptRecord, None]]
+Policy = Callable[[SearchState], Generator[Union[Step, list[Step]], Union[AttemptRecord, list[AttemptRecord]], None]]
 Execute = Callable[[AttemptPlan, Optional[str], Optional[str]], AttemptRecord]  # (plan, body, rejected)
 Vet = Callable[[AttemptRecord], Optional[str]]  # why a valid attempt must not count (search/leakage.py), or None
 
@@ -56,16 +59,31 @@ class Search:
                     step = steps.send(rec)  # type: ignore[arg-type]  # None starts the generator
                 except StopIteration:
                     break
-                rec = self.take(step)
+                rec = self.take_all(step) if isinstance(step, list) else self.take(step)
         return self.state.best
 
     def take(self, step: Step) -> AttemptRecord:
-        plan = step.plan.model_copy(update={"attempt_id": self.journal.next_attempt_id()})
+        return self.record(self.attempt(self.start(step, self.journal.next_attempt_id()), step))
+
+    def take_all(self, steps: list[Step]) -> list[AttemptRecord]:
+        """Steps side by side (ids in list order, as if one after another); their records in the same order."""
+        first = self.journal.next_attempt_id()
+        plans = [self.start(step, first + i) for i, step in enumerate(steps)]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.ctx.slots, len(steps)))) as pool:
+            recs = list(pool.map(self.attempt, plans, steps))
+        return [self.record(rec) for rec in recs]
+
+    def start(self, step: Step, attempt_id: int) -> AttemptPlan:
+        plan = step.plan.model_copy(update={"attempt_id": attempt_id})
         if step.guidance:
             self.journal.consume_guidance([gid for gid, _ in step.guidance], plan.attempt_id)
             for _, text in step.guidance:
                 self.ctx.emit("guidance", f"user guidance before attempt {plan.attempt_id}: {text}",
                               attempt_id=plan.attempt_id)
+        return plan
+
+    def attempt(self, plan: AttemptPlan, step: Step) -> AttemptRecord:
+        """Run and validate one step (in a worker thread when steps run side by side), then vet it."""
         rec = self.execute(plan, step.body, step.rejected)
         why = self.vet(rec) if self.vet is not None and rec.status == "succeeded" else None
         if why:  # valid by its own validation, but it cannot win, nor join a blend
@@ -73,6 +91,9 @@ class Search:
             self.journal.save_attempt(rec)
             self.ctx.emit("validation", f"attempt {rec.attempt_id} rejected: {why}", attempt_id=rec.attempt_id,
                           status=rec.status, score=rec.score, error=why)
+        return rec
+
+    def record(self, rec: AttemptRecord) -> AttemptRecord:
         self.state.history.append(rec)
         best = self.state.best
         if rec.status == "succeeded" and is_better(self.state.spec, rec.score, best.score if best else None):

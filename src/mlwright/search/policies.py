@@ -12,11 +12,13 @@ from mlwright.search.loop import SearchState, Step
 
 
 def recipe_policy(ctx: RunContext, planner: Planner):
-    def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
+    def steps(state: SearchState) -> Generator[Step | list[Step], AttemptRecord | list[AttemptRecord], None]:
         assert ctx.journal is not None
-        while (plan := planner.next_attempt(state.history, ctx.clock.usable())) is not None:
+        while plans := planner.next_batch(state.history, ctx.clock.usable(), ctx.slots):
             # the deterministic planner cannot act on free text; it is journaled with the attempt it preceded
-            yield Step(plan, guidance=ctx.journal.pending_guidance())
+            steps = [Step(plan, guidance=ctx.journal.pending_guidance() if i == 0 else [])
+                     for i, plan in enumerate(plans)]
+            yield steps if len(steps) > 1 else steps[0]
     return steps
 
 
