@@ -202,6 +202,7 @@ class AttemptRecord(BaseModel):
     prediction_sha256: Optional[str] = None
     solution_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
+    data_note: Optional[str] = None  # inputs of the task an LLM-written script never opened (execution/file_trace)
 
     def located(self, run_dir: Path) -> "AttemptRecord":
         """With `workdir` (stored relative to the run folder) as an absolute path for where the folder is now."""

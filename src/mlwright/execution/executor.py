@@ -21,6 +21,7 @@ class AttemptJob:
     memory_mb: Optional[float] = None  # None: the executor's default cap
     on_start: Optional[Callable[[dict], None]] = None  # how to find the process again if mlwright dies
     share: float = 1.0  # of the machine's cores and memory: 1 / the attempts running side by side
+    env: dict[str, str] = field(default_factory=dict)  # added to the scrubbed environment (never keys)
 
 
 class AttemptExecutor(Protocol):
@@ -33,9 +34,9 @@ class LocalSandbox:
     """Each attempt in the local sandbox: no network, no keys, the inputs read-only, memory/process/time caps."""
 
     def run(self, job: AttemptJob) -> ExecResult:
-        memory_mb, env = job.memory_mb, None
+        memory_mb, env = job.memory_mb, dict(job.env)
         if job.share < 1:  # side by side with other attempts: its share of the cores and of the memory
-            env = {v: str(max(1, int(usable_cores() * job.share))) for v in THREAD_VARS}
+            env |= {v: str(max(1, int(usable_cores() * job.share))) for v in THREAD_VARS}
             memory_mb = memory_mb or default_memory_mb() * job.share
         return run_sandboxed(job.command, job.workdir, timeout_s=job.timeout_s, memory_mb=memory_mb,
                              ro_paths=job.read_only, on_start=job.on_start, env_extra=env)

@@ -42,7 +42,7 @@ def unpack(blob: bytes, dest: Path) -> None:
 
 
 def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], command: list[str], timeout_s: float,
-                    memory_mb: Optional[float], threads: dict[str, str]) -> tuple[bytes, dict]:
+                    memory_mb: Optional[float], threads: dict[str, str], env: dict[str, str]) -> tuple[bytes, dict]:
     """On the node: unpack, run in the local sandbox, pack the folder. `inputs`: original path -> (a folder?,
     its packed bytes in the object store)."""
     import ray
@@ -61,7 +61,7 @@ def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], comma
             mounts[orig] = str(dest if is_dir else dest / Path(orig).name)
         # the driver's thread settings, else this node's cores (not the OMP_NUM_THREADS=1 Ray gives its workers)
         res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts,
-                            env_extra=thread_env(threads))
+                            env_extra=thread_env(threads) | env)
         info = {k: getattr(res, k) for k in ("returncode", "seconds", "timed_out", "killed_for_memory",
                                              "peak_memory_mb", "killed_for_processes", "memory_limit_mb",
                                              "isolation")}
@@ -125,7 +125,8 @@ class RayExecutor:
                   for p in job.read_only if os.path.exists(p)}
         t0 = time.time()
         threads = {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
-        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads)
+        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads,
+                               job.env)
         try:
             blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
         except self.ray.exceptions.GetTimeoutError:

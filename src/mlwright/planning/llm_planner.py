@@ -50,6 +50,7 @@ def history_summary(history: list[AttemptRecord], diagnoses: dict[int, str],
         s += f" score={h.score:.5f}" if h.score is not None else f" error={(h.error or '')[:200]}"
         s += f" ±{h.score_sd:.4f}" if h.score is not None and h.score_sd is not None else ""
         s += f" ({h.seconds:.0f}s)" if h.seconds is not None else ""
+        s += f" data use: {h.data_note}" if h.data_note else ""
         if h.attempt_id in diagnoses:
             s += f" diagnosis: {diagnoses[h.attempt_id][:300]}"
         lines.append(s)

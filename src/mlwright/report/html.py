@@ -148,7 +148,7 @@ def _attempt_row(a: AttemptRecord, best_id: Optional[int]) -> dict:
         "recipe": a.recipe, "title": a.title, "status": a.status,
         "seconds": "" if a.seconds is None else f"{a.seconds:.1f}", "budget": f"{a.time_budget_s:.0f}",
         "score": _fmt(a.score), "error": err if len(err) <= MAX_ERROR_CHARS else err[:MAX_ERROR_CHARS] + "…",
-        "best": a.attempt_id == best_id,
+        "best": a.attempt_id == best_id, "data_note": a.data_note,
     }
 
 

@@ -56,6 +56,7 @@ def log(msg):
 
 
 def load_table(path):
+    sys.audit("mlwright.read", str(path))  # pyarrow opens files outside Python's open (execution/file_trace.py)
     if str(path).endswith(".parquet"):
         return pd.read_parquet(path)
     return pd.read_csv(path, low_memory=False)

@@ -15,6 +15,7 @@ import pandas as pd
 from mlwright.catalog import MODEL_DIR, SOLUTION
 from mlwright.coding.recipe_coder import write_script
 from mlwright.execution.executor import AttemptExecutor, AttemptJob
+from mlwright.execution.file_trace import files_read, trace_env, unread_note
 from mlwright.execution.sandbox import folders_of, paths_in
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
@@ -24,6 +25,7 @@ from mlwright.validation.metrics import prediction_columns, score_spread
 from mlwright.validation.raw_ids import check_raw_ids
 
 
+TRACED = ("llm", "ablation")  # LLM-written code: which inputs it opened is traced and checked
 MIN_RETRY_S = 20.0  # an attempt lost to an infrastructure failure is rerun when at least this much time is left
 
 
@@ -60,7 +62,8 @@ class AttemptRunner:
             [sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"), "--test",
              str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], workdir, timeout_s=plan.time_budget_s,
             read_only=ro, memory_mb=ctx.opts.memory_limit_mb,
-            on_start=lambda p: self.journal.set_process(plan.attempt_id, p), share=1 / ctx.slots)
+            on_start=lambda p: self.journal.set_process(plan.attempt_id, p), share=1 / ctx.slots,
+            env=trace_env(workdir) if plan.recipe in TRACED else {})
         with ctx.busy.running():
             res = self.executor.run(job)
             if res.infrastructure and ctx.clock.usable() >= min(plan.time_budget_s, MIN_RETRY_S):
@@ -95,14 +98,27 @@ class AttemptRunner:
                 rec.score, rec.validation_rows, oof = score_oof(spec, workdir / "oof_predictions.csv", self.data.train)
                 rec.score_sd = oof_spread(spec, oof, self.data.train)
                 rec.status = "succeeded"
+                if plan.recipe in TRACED:
+                    rec.data_note = unread_note(files_read(workdir), self.expected_inputs(inputs))
             except ValidationFailure as e:
                 rec.status, rec.error = "invalid", str(e)
         self.journal.save_attempt(rec)
         ctx.save()  # the elapsed time, for a resume
         msg = (f"attempt {rec.attempt_id} {rec.status}" + (f": {spec.metric}={rec.score:.5f}" if rec.score is not None
                                                           else f": {rec.error}") + f" ({rec.seconds:.0f}s)")
+        msg += f"; data use: its code {rec.data_note}" if rec.data_note else ""
         ctx.emit("validation", msg, attempt_id=rec.attempt_id, status=rec.status, score=rec.score, error=rec.error)
         return rec
+
+    def expected_inputs(self, inputs: Path) -> dict[str, list[str]]:
+        """The inputs of the task a script should read: the two tables and the files they name (images)."""
+        spec, files = self.data.spec, {"training table": [str(inputs / "train.parquet")],
+                                       "test table": [str(inputs / "test.parquet")]}
+        if spec.image is not None:
+            col = spec.image.path_column
+            files["training images"] = [str(p) for p in self.data.train[col]]
+            files["test images"] = [str(p) for p in self.data.test[col]]
+        return files
 
     def check_ids(self, spec: TaskSpec, pred: pd.DataFrame, final: bool) -> None:
         """The ids must be the raw test file's own (a second, simple reader); attempts write forecasts' dates in
