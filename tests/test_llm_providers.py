@@ -495,3 +495,38 @@ def test_an_answer_cut_at_the_token_cap_is_asked_again_with_room_then_refused(sr
     srv.add(Reply('{"cand', finish_reason="length"), Reply('{"candidates": ["lg', finish_reason="length"))
     decision, from_llm = agent.ask(spec=spec, history=[], diagnoses={}, time_left=100.0, guidance=[])
     assert not from_llm and "cut at the" in failures.reasons[-1]
+
+
+def test_reasoning_effort_becomes_anthropic_extended_thinking_in_the_form_the_model_takes(srv, monkeypatch):
+    """A thinking budget by effort, on top of the answer's cap and without a temperature; a model that refuses a
+    budget gets the adaptive form with the effort; a model without thinking gets neither (remembered)."""
+    from mlwright.llm.backends import THINKING_BUDGET
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+
+    def answer(req):  # a model that takes only adaptive thinking
+        if (req.json.get("thinking") or {}).get("type") == "enabled":
+            return Status(400, "thinking.type.enabled is not supported for this model; use thinking.type.adaptive")
+        return Reply("ok")
+
+    srv.default = answer
+    llm = make(srv, provider="anthropic", reasoning_effort="high")
+    assert llm.complete(USER, role="planner", max_tokens=500).text == "ok"
+    first, second = srv.requests[0].json, srv.requests[1].json
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": THINKING_BUDGET["high"]}
+    assert first["max_tokens"] == 500 + THINKING_BUDGET["high"] and "temperature" not in first
+    assert second["thinking"] == {"type": "adaptive"} and second["output_config"] == {"effort": "high"}
+    llm.complete(USER, role="planner", max_tokens=500)
+    assert srv.requests[2].json["thinking"] == {"type": "adaptive"}  # remembered
+    srv.requests.clear()
+
+    def plain(req):  # a model without extended thinking
+        if "thinking" in req.json or "output_config" in req.json:
+            return Status(400, "output_config: Extra inputs are not permitted")
+        return Reply("ok")
+
+    srv.default = plain
+    llm = make(srv, provider="anthropic", reasoning_effort="low")
+    assert llm.complete(USER, role="planner", max_tokens=500).text == "ok"
+    last = srv.requests[-1].json
+    assert "thinking" not in last and last["max_tokens"] == 500 and last["temperature"] == pytest.approx(0.2)

@@ -226,6 +226,10 @@ class OpenAIBackend:
         return _classify_stainless(self.sdk, exc)
 
 
+THINKING_BUDGET = {"minimal": 1024, "low": 2048, "medium": 6000, "high": 16000}  # Anthropic's minimum is 1024
+_ANTHROPIC_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+
+
 class AnthropicBackend:
     def __init__(self, settings: LLMSettings, api_key: str):
         import anthropic
@@ -237,24 +241,47 @@ class AnthropicBackend:
         self.client = anthropic.Anthropic(api_key=api_key, base_url=self.base_url,
                                           timeout=settings.request_timeout_s, max_retries=0)
         self.send_temperature = True
+        # reasoning_effort as extended thinking: a token budget ("enabled", every thinking model), else the
+        # adaptive form with an effort (models that refuse a budget), else none (a model without thinking)
+        self.effort = settings.reasoning_effort
+        self.thinking_forms = ["enabled", "adaptive"] if self.effort else []
+
+    def thinking(self, max_tokens: int) -> tuple[dict[str, Any], int]:
+        """The request fields for extended thinking and the cap to send: the answer's cap plus the budget (thinking
+        counts in max_tokens), so a thinking model keeps the room an answer needs."""
+        if not self.thinking_forms or self.effort is None:
+            return {}, max_tokens
+        if self.thinking_forms[0] == "adaptive":
+            return {"thinking": {"type": "adaptive"}, "output_config": {"effort": _ANTHROPIC_EFFORT[self.effort]}}, \
+                max_tokens
+        budget = THINKING_BUDGET[self.effort]
+        return {"thinking": {"type": "enabled", "budget_tokens": budget}}, max_tokens + budget
 
     def call(self, messages: list[dict], model: str, max_tokens: int, temperature: float, json_mode: bool,
              timeout: float | None = None) -> Result:
         system, turns = _split_system(messages)
         while True:
-            kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": max_tokens}
+            extra, cap = self.thinking(max_tokens)
+            kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": cap}
             if timeout is not None:
                 kwargs["timeout"] = timeout
             if system:
                 kwargs["system"] = system
-            if self.send_temperature:
+            if self.send_temperature and not extra:  # thinking takes no temperature
+                extra = {"temperature": temperature}
+            if extra:
                 # via extra_body: recent SDK versions dropped the sampling parameters from the signature
-                kwargs["extra_body"] = {"temperature": temperature}
+                kwargs["extra_body"] = extra
             try:
                 resp = self.client.messages.create(**kwargs)
                 break
             except self.sdk.BadRequestError as exc:
-                if not (self.send_temperature and _mentions(str(exc.message), "temperature")):
+                msg = str(exc.message)
+                if self.thinking_forms and any(_mentions(msg, w) for w in ("thinking", "budget_tokens", "effort",
+                                                                           "output_config", "adaptive")):
+                    self.thinking_forms.pop(0)  # this model takes the other form, or none
+                    continue
+                if not (self.send_temperature and _mentions(msg, "temperature")):
                     raise
                 self.send_temperature = False
         content = getattr(resp, "content", None)

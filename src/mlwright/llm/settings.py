@@ -35,7 +35,8 @@ class LLMSettings(BaseModel):
     # answer caps per role (planner, coder, analyst, refinement, perception, reader), over the agents' defaults;
     # reasoning models count their hidden reasoning in the cap: give them room
     max_tokens: dict[str, int] = Field(default_factory=dict)
-    # sent to OpenAI-style APIs that know it (reasoning models); dropped once if a server refuses it
+    # sent to OpenAI-style APIs that know it (reasoning models); Anthropic: extended thinking with a token budget by
+    # effort (1k-16k, added to the answer's cap), else adaptive thinking with that effort; dropped once if refused
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     temperature: float = Field(default=0.2, ge=0, le=2)
 
