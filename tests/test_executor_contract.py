@@ -48,3 +48,46 @@ def check_executor(executor: AttemptExecutor, tmp_path: Path, isolates: bool = T
 
 def test_the_local_sandbox_meets_the_executor_contract(tmp_path):
     check_executor(LocalSandbox(), tmp_path, isolates=isolation().kind == "bubblewrap")
+
+
+class FlakyMachine:
+    """The local sandbox behind a machine that fails the first `lose` jobs it gets (a node lost mid-attempt)."""
+
+    def __init__(self, lose: int):
+        self.lose, self.calls, self.inner = lose, [], LocalSandbox()
+
+    def run(self, job: AttemptJob):
+        from mlwright.execution.sandbox import ExecResult
+
+        self.calls.append(Path(job.workdir).name)
+        if len(self.calls) <= self.lose:
+            (Path(job.workdir) / "stderr.txt").write_text("error: node lost\n")
+            (Path(job.workdir) / "stdout.txt").touch()
+            return ExecResult(returncode=-1, seconds=0.1, timed_out=False, killed_for_memory=False, peak_memory_mb=0,
+                              stdout_path=Path(job.workdir) / "stdout.txt", stderr_path=Path(job.workdir) / "stderr.txt",
+                              infrastructure="infrastructure failure: node lost")
+        return self.inner.run(job)
+
+
+def test_an_attempt_lost_to_the_machine_runs_the_identical_script_once_more(churn_dir, tmp_path):
+    import sqlite3
+
+    from mlwright.engine import Run, RunOptions
+
+    machine = FlakyMachine(lose=1)
+    opts = RunOptions(data_dir=churn_dir, task_text="predict label", output_dir=tmp_path / "run", time_limit=60,
+                      use_autogluon=False)
+    summary = Run(opts, executor=machine).execute()
+    assert summary.status == "succeeded"
+    assert machine.calls[:2] == ["001-lightgbm_baseline", "001-lightgbm_baseline"]  # the same attempt, again
+    with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as con:
+        assert con.execute("SELECT status FROM attempts WHERE attempt_id = 1").fetchone() == ("succeeded",)
+        msgs = [m for (m,) in con.execute("SELECT message FROM events")]
+    assert any("node lost; running the identical script once more" in m for m in msgs)
+
+    machine = FlakyMachine(lose=2)  # lost twice: the attempt fails as an infrastructure failure, not the script's
+    opts = opts.model_copy(update={"output_dir": tmp_path / "run2"})
+    Run(opts, executor=machine).execute()
+    with sqlite3.connect(tmp_path / "run2" / "journal.sqlite") as con:
+        assert con.execute("SELECT status, error FROM attempts WHERE attempt_id = 1").fetchone() == (
+            "failed", "infrastructure failure: node lost")

@@ -186,15 +186,24 @@ def explain(
 def resume(
     run_dir: Path = typer.Argument(..., help="An interrupted (killed or cancelled) run folder."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the remaining attempts on this Ray "
+                                              "cluster (default: `cluster:` in mlwright.yaml, else this machine)."),
+    parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time."),
 ) -> None:
     """Continue an interrupted run in its own folder, with the time it had left (offline engine)."""
     from mlwright.engine import Run, RunOptions, load_summary
+    from mlwright.llm.settings import cluster_address
     from mlwright.progress import LiveProgress
 
     try:
         prev = load_summary(run_dir)
+        try:
+            ray_address = ray_address or cluster_address(None)
+        except (ValueError, OSError) as e:
+            raise MlwrightError(f"Invalid cluster settings: {e}", hint="Check `cluster:` in mlwright.yaml.") from e
         opts = RunOptions(data_dir=Path(prev.data_dir), task_text=prev.task_text, output_dir=run_dir,
-                          time_limit=prev.time_limit_s, resume=True, use_autogluon=False if no_autogluon else None)
+                          time_limit=prev.time_limit_s, resume=True, use_autogluon=False if no_autogluon else None,
+                          ray_address=ray_address, parallel_attempts=parallel_attempts)
         with LiveProgress(prev.time_limit_s, console=err) as progress:
             summary = Run(opts, emit=progress).execute()
     except MlwrightError as e:

@@ -75,6 +75,8 @@ class Run:
         self.out = opts.output_dir.resolve()
         self._emit = emit
         self.executor = executor or self._executor(opts)
+        if hasattr(self.executor, "notify"):  # what the executor learns about its machines goes in the journal
+            self.executor.notify = lambda message: self.emit("execution", message)
         self._summary_lock = threading.Lock()
         self._beating = threading.Event()  # set while the heartbeat keeps run.json's elapsed time fresh
         self._stop_beat = threading.Event()
@@ -175,7 +177,8 @@ class Run:
         self.summary.sandbox = iso.as_dict() | {
             "executor": f"ray cluster at {self.opts.ray_address}" if self.opts.ray_address else "local",
             "parallel_attempts": self.ctx.slots,
-            "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start",
+            "memory_limit_mb": self.opts.memory_limit_mb or "default: 75% of the RAM available at each attempt's start"
+            + (f", shared by the {self.ctx.slots} attempts side by side" if self.ctx.slots > 1 else ""),
             "env": "scrubbed (allow-list)"}
         if iso.kind != "bubblewrap":
             self.emit("warning", f"generated code runs without the bubblewrap sandbox: {iso.detail}")

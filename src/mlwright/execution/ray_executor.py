@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mlwright.errors import MlwrightError
 from mlwright.execution.executor import AttemptJob
@@ -42,14 +42,24 @@ def unpack(blob: bytes, dest: Path) -> None:
 
 
 def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], command: list[str], timeout_s: float,
-                    memory_mb: Optional[float], threads: dict[str, str], env: dict[str, str]) -> tuple[bytes, dict]:
+                    memory_mb: Optional[float], threads: dict[str, str], env: dict[str, str],
+                    share: float = 1.0) -> tuple[Optional[bytes], dict]:
     """On the node: unpack, run in the local sandbox, pack the folder. `inputs`: original path -> (a folder?,
-    its packed bytes in the object store)."""
+    its packed bytes in the object store). A node that cannot isolate the attempt (no bubblewrap, so no private
+    network) runs nothing and says why: (None, {"unfit": why, "node": its id})."""
     import ray
 
-    from mlwright.execution.limits import thread_env
-    from mlwright.execution.sandbox import run_sandboxed
+    from mlwright.execution.limits import THREAD_VARS, default_memory_mb, thread_env, usable_cores
+    from mlwright.execution.sandbox import isolation, run_sandboxed
 
+    node = ray.get_runtime_context().get_node_id()
+    iso = isolation()
+    if iso.kind != "bubblewrap" or not iso.network_isolated:
+        return None, {"unfit": iso.detail, "node": node}
+    env = thread_env(threads) | env
+    if share < 1:  # side by side with the run's other attempts: a share of this node
+        env |= {v: str(max(1, int(usable_cores() * share))) for v in THREAD_VARS if v not in threads}
+        memory_mb = memory_mb or default_memory_mb() * share
     scratch = Path(tempfile.mkdtemp(prefix="mlwright-attempt-"))
     try:
         work = scratch / "work"
@@ -60,12 +70,11 @@ def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], comma
             unpack(ray.get(ref), dest)  # refs inside a dict are not resolved by Ray itself
             mounts[orig] = str(dest if is_dir else dest / Path(orig).name)
         # the driver's thread settings, else this node's cores (not the OMP_NUM_THREADS=1 Ray gives its workers)
-        res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts,
-                            env_extra=thread_env(threads) | env)
+        res = run_sandboxed(command, work, timeout_s=timeout_s, memory_mb=memory_mb, mounts=mounts, env_extra=env)
         info = {k: getattr(res, k) for k in ("returncode", "seconds", "timed_out", "killed_for_memory",
                                              "peak_memory_mb", "killed_for_processes", "memory_limit_mb",
                                              "isolation")}
-        info["node"] = ray.get_runtime_context().get_node_id()
+        info["node"] = node
         return pack(work), info
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -106,10 +115,13 @@ class RayExecutor:
             raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
                                 hint="Check the address (ray status on the head node prints it) and that this "
                                      "machine can reach the head.") from e
-        self.task = ray.remote(_remote_attempt).options(num_cpus=num_cpus, max_retries=0, retry_exceptions=False)
+        self.remote_attempt = ray.remote(_remote_attempt)
+        self.num_cpus = num_cpus
         self.shipped: dict[tuple[str, float, int], Any] = {}  # (path, mtime, size) -> ObjectRef
         self.shipping = threading.Lock()  # attempts side by side ship the same inputs once
         self.nodes: list[str] = []  # where each attempt ran, in order
+        self.unfit: dict[str, str] = {}  # node id -> why it gets no attempts (it cannot isolate them)
+        self.notify: Callable[[str], None] = lambda message: None  # the run's journal, once the run sets it
 
     def _ship(self, path: str) -> Any:
         st = os.stat(path)
@@ -125,22 +137,39 @@ class RayExecutor:
                   for p in job.read_only if os.path.exists(p)}
         t0 = time.time()
         threads = {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
-        ref = self.task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads,
-                               job.env)
-        try:
-            blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
-        except self.ray.exceptions.GetTimeoutError:
-            self.ray.cancel(ref, force=True)
-            return self._failure(workdir, t0, f"the Ray task did not return within {job.timeout_s:.0f}s "
-                                              f"+ {DEADLINE_SLACK_S:.0f}s; cancelled", timed_out=True)
-        except self.ray.exceptions.RayError as e:  # a lost node, a dead worker
-            return self._failure(workdir, t0, f"infrastructure failure on the Ray cluster: {type(e).__name__}: "
-                                              f"{str(e)[:500]}", infrastructure=True)
+        blob: Optional[bytes] = None
+        while blob is None:
+            if not self.fit_nodes():
+                why = "; ".join(f"node {n[:12]}: {w}" for n, w in self.unfit.items())
+                return self._failure(workdir, t0, f"no node of the Ray cluster can isolate attempts ({why})")
+            where = {"label_selector": {"ray.io/node-id": "!in(" + ",".join(self.unfit) + ")"}} if self.unfit else {}
+            # a lost node fails the task at once (no retry by Ray): the runner decides what to rerun, and journals it
+            task = self.remote_attempt.options(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False, **where)
+            ref = task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads,
+                              job.env, job.share)
+            try:
+                blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
+            except self.ray.exceptions.GetTimeoutError:
+                self.ray.cancel(ref, force=True)
+                return self._failure(workdir, t0, f"the Ray task did not return within {job.timeout_s:.0f}s "
+                                                  f"+ {DEADLINE_SLACK_S:.0f}s; cancelled", timed_out=True)
+            except self.ray.exceptions.RayError as e:  # a lost node, a dead worker
+                return self._failure(workdir, t0, f"infrastructure failure on the Ray cluster: {type(e).__name__}: "
+                                                  f"{str(e)[:500]}", infrastructure=True)
+            if blob is None:  # that node cannot isolate attempts: never again, and say so in the run's journal
+                self.unfit[info["node"]] = info["unfit"]
+                self.notify(f"Ray node {info['node'][:12]} gets no attempts: it cannot isolate them "
+                            f"({info['unfit']})")
         for child in workdir.iterdir():  # the folder as the node left it
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         unpack(blob, workdir)
         self.nodes.append(info.pop("node"))
         return ExecResult(stdout_path=workdir / "stdout.txt", stderr_path=workdir / "stderr.txt", **info)
+
+    def fit_nodes(self) -> list[str]:
+        """The live nodes with CPUs that have not shown they cannot isolate attempts."""
+        return [n["NodeID"] for n in self.ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
+                and n["NodeID"] not in self.unfit]
 
     @staticmethod
     def _failure(workdir: Path, t0: float, why: str, timed_out: bool = False,
