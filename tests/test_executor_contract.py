@@ -59,12 +59,13 @@ class FlakyMachine:
     def run(self, job: AttemptJob):
         from mlwright.execution.sandbox import ExecResult
 
-        self.calls.append(Path(job.workdir).name)
+        work = Path(job.workdir)
+        self.calls.append(work.name)
         if len(self.calls) <= self.lose:
-            (Path(job.workdir) / "stderr.txt").write_text("error: node lost\n")
-            (Path(job.workdir) / "stdout.txt").touch()
+            (work / "stderr.txt").write_text("error: node lost\n")
+            (work / "stdout.txt").touch()
             return ExecResult(returncode=-1, seconds=0.1, timed_out=False, killed_for_memory=False, peak_memory_mb=0,
-                              stdout_path=Path(job.workdir) / "stdout.txt", stderr_path=Path(job.workdir) / "stderr.txt",
+                              stdout_path=work / "stdout.txt", stderr_path=work / "stderr.txt",
                               infrastructure="infrastructure failure: node lost")
         return self.inner.run(job)
 
