@@ -193,6 +193,23 @@ def main() -> None:
         r = subprocess.run([sys.executable, "-m", "mlwright", "resume", str(killed), "--ray-address", addr],
                            capture_output=True, text=True, timeout=400)
         out["resumed"] = summarize(killed, r.returncode, r.stderr)
+        # a batch on the cluster: three runs, envelopes of one CPU on a 2-CPU worker: two at once, the third
+        # admitted when one ends (its clock starts then)
+        tasks = work / "tasks"
+        for name in ("a", "b", "c"):
+            (tasks / name).mkdir(parents=True)
+            (tasks / name / "data").symlink_to(data)
+            (tasks / name / "description.md").write_text("Predict label as the probability of yes.")
+        b = subprocess.run([sys.executable, "-m", "mlwright", "batch", str(tasks), "--output", str(work / "batch"),
+                            "--time-limit", "30", "--no-autogluon", "--parallel", "auto", "--ray-address", addr],
+                           capture_output=True, text=True, timeout=600)
+        rows = json.loads((work / "batch" / "batch.json").read_text()) if (work / "batch" / "batch.json").is_file() \
+            else []
+        spans = {}
+        for r in rows:
+            with sqlite3.connect(Path(r["run_dir"]) / "journal.sqlite") as con:
+                spans[r["task"]] = con.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
+        out["batch"] = {"rc": b.returncode, "stderr": b.stderr[-2000:], "rows": rows, "spans": spans}
         out["unreachable"] = run(data, work / "unreachable", "--no-autogluon", "--ray-address", "127.0.0.1:1")
         no_token = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
         out["no_token"] = run(data, work / "no-token", "--no-autogluon", "--ray-address", addr, env=no_token)

@@ -6,6 +6,7 @@ import csv
 import json
 
 from conftest import make_classification_frame, make_regression_frame, run_cli, split_write
+from mlwright.execution.limits import usable_cores
 
 
 def test_batch_runs_every_task_folder_and_writes_one_summary(tmp_path):
@@ -27,6 +28,9 @@ def test_batch_runs_every_task_folder_and_writes_one_summary(tmp_path):
     for name in ("churn", "houses"):  # each run is a complete run folder of its own, its console kept
         assert (out / name / "run.json").is_file() and (out / name / "predictions.csv").is_file()
         assert (out / "logs" / f"{name}.txt").stat().st_size > 0
+        # two runs share the machine: each attempt gets half of its cores
+        share = max(1, usable_cores() // 2)
+        assert all(f"cores: {share}" in f.read_text() for f in (out / name / "attempts").glob("*/stdout.txt"))
     with open(out / "batch.csv") as f:
         assert {row["task"] for row in csv.DictReader(f)} == {"churn", "houses", "notes"}
     assert "churn" in r.stdout and "succeeded" in r.stdout  # the table

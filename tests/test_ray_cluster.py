@@ -110,3 +110,14 @@ def test_an_unreachable_cluster_or_a_driver_without_the_token_is_a_clear_error(s
     bad, no_token = scenario["unreachable"], scenario["no_token"]
     assert bad["rc"] != 0 and "Cannot connect to the Ray cluster" in bad["stderr"]
     assert no_token["rc"] != 0 and "Cannot connect to the Ray cluster" in no_token["stderr"], no_token["stderr"]
+
+
+def test_a_batch_on_the_cluster_admits_runs_as_their_envelopes_are_placed(scenario):
+    b = scenario["batch"]
+    assert b["rc"] == 0, b["stderr"]
+    rows = {r["task"]: r for r in b["rows"]}
+    assert {t: r["status"] for t, r in rows.items()} == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
+    (a0, a1), (b0, b1), (c0, c1) = (b["spans"][t] for t in "abc")
+    assert a0 < b1 and b0 < a1  # two envelopes on the worker: a and b at once
+    assert c0 >= min(a1, b1) - 1  # c started once one of them had ended
+    assert rows["c"]["queued_seconds"] > 0 and rows["a"]["queued_seconds"] < 10

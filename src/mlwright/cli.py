@@ -83,6 +83,10 @@ def run(
     parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1,
                                           help="Attempts at a time, each with its share of the cores and memory "
                                                "(default 1: one after another)."),
+    ray_cpus_per_attempt: float = typer.Option(1.0, "--ray-cpus-per-attempt", min=0.1,
+                                               help="CPUs each attempt asks of the Ray cluster."),
+    ray_placement_group: Optional[str] = typer.Option(None, "--ray-placement-group", hidden=True,
+                                                      help="The run's reserved envelope (set by mlwright batch)."),
 ) -> None:
     """Understand the data and the task, write, run and validate solutions, keep the best."""
     from mlwright.engine import Run, RunOptions
@@ -120,7 +124,8 @@ def run(
     opts = RunOptions(data_dir=data_dir, task_text=task, output_dir=output, time_limit=time_limit, target=target,
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts, ray_address=ray_address,
-                      use_autogluon=False if no_autogluon else None, parallel_attempts=parallel_attempts)
+                      use_autogluon=False if no_autogluon else None, parallel_attempts=parallel_attempts,
+                      ray_cpus_per_attempt=ray_cpus_per_attempt, ray_placement_group=ray_placement_group)
     import signal
 
     def _terminate(signum, frame):  # a cancel (SIGTERM) ends like Ctrl-C: journal kept, attempt killed
@@ -281,8 +286,13 @@ def batch(
                                      "task.md, description.txt or task.txt) and its data (data/ or the folder)."),
     output: Path = typer.Option(..., "--output", "-o", help="A new or empty folder: one run folder per task."),
     time_limit: float = typer.Option(300, "--time-limit", min=10, help="Wall-clock budget of each run, in seconds."),
-    parallel: int = typer.Option(1, "--parallel", min=1, help="Runs at a time (each gets the whole time limit)."),
+    parallel: str = typer.Option("1", "--parallel", help="Runs at a time (each gets the whole time limit), or "
+                                 "auto: as many as the Ray cluster has envelopes for (one on this machine)."),
     parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time in each run."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run on this Ray cluster: each run in a "
+                                              "placement group of --parallel-attempts CPUs, started once placed."),
+    ray_cpus_per_attempt: float = typer.Option(1.0, "--ray-cpus-per-attempt", min=0.1,
+                                               help="CPUs each attempt asks of the Ray cluster."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
     run_arg: list[str] = typer.Option([], "--run-arg", help="An extra argument for every `mlwright run` "
                                       "(repeatable; e.g. --run-arg=--llm --run-arg=openai)."),
@@ -294,13 +304,17 @@ def batch(
 
     args = ["--time-limit", str(time_limit), *(["--no-autogluon"] if no_autogluon else []),
             *(["--parallel-attempts", str(parallel_attempts)] if parallel_attempts > 1 else []), *run_arg]
+    if parallel != "auto" and not (parallel.isdigit() and int(parallel) >= 1):
+        _fail(MlwrightError(f"--parallel takes a number of runs or auto, not {parallel!r}."))
 
     def done(row) -> None:
         score = f"{row.metric}={row.validation_score:.5f}" if row.validation_score is not None else row.error or ""
         err.print(f"{row.task}: {row.status} {score} ({row.wall_seconds:.0f}s)", highlight=False)
 
     try:
-        rows = run_batch(tasks_dir, output, args, parallel=parallel, on_done=done)
+        rows = run_batch(tasks_dir, output, args, parallel=None if parallel == "auto" else int(parallel),
+                         on_done=done, ray_address=ray_address, parallel_attempts=parallel_attempts,
+                         cpus_per_attempt=ray_cpus_per_attempt)
     except MlwrightError as e:
         _fail(e)
     t = Table("task", "status", "metric", "score", "best recipe", "attempts", "wall s")

@@ -98,7 +98,8 @@ class Run:
         if opts.ray_address:
             from mlwright.execution.ray_executor import RayExecutor
 
-            return RayExecutor(opts.ray_address)
+            return RayExecutor(opts.ray_address, num_cpus=opts.ray_cpus_per_attempt,
+                               placement_group=opts.ray_placement_group)
         return LocalSandbox()
 
     @property

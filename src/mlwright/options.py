@@ -22,6 +22,8 @@ class RunOptions(BaseModel):
     memory_limit_mb: Optional[float] = None
     llm_settings: Optional[LLMSettings] = None  # provider "none" or None: the offline expert engine only
     ray_address: Optional[str] = None  # run each attempt as a task on this Ray cluster (execution/ray_executor.py)
+    ray_cpus_per_attempt: float = 1.0  # the CPUs each attempt's Ray task asks for
+    ray_placement_group: Optional[str] = None  # the run's envelope, made by `mlwright batch` (named, reserved)
     parallel_attempts: int = 1  # attempts at a time; each gets that share of the cores and memory
     max_llm_attempts: Optional[int] = None  # None: LLM attempts go on while time and the LLM budgets last
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
 
-from mlwright.execution.limits import THREAD_VARS, default_memory_mb, usable_cores
+from mlwright.execution.limits import default_memory_mb, share_env
 from mlwright.execution.sandbox import ExecResult, run_sandboxed
 
 
@@ -36,7 +36,7 @@ class LocalSandbox:
     def run(self, job: AttemptJob) -> ExecResult:
         memory_mb, env = job.memory_mb, dict(job.env)
         if job.share < 1:  # side by side with other attempts: its share of the cores and of the memory
-            env |= {v: str(max(1, int(usable_cores() * job.share))) for v in THREAD_VARS}
+            env |= share_env(job.share)
             memory_mb = memory_mb or default_memory_mb() * job.share
         return run_sandboxed(job.command, job.workdir, timeout_s=job.timeout_s, memory_mb=memory_mb,
                              ro_paths=job.read_only, on_start=job.on_start, env_extra=env)

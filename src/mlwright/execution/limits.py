@@ -222,6 +222,20 @@ def usable_cores() -> int:
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+def run_cores() -> int:
+    """CPUs this run's attempts may use between them: the thread count the user (or `mlwright batch`, sharing the
+    machine between runs) set for mlwright, else this machine's cores."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return usable_cores()
+
+
+def share_env(share: float) -> dict[str, str]:
+    """Thread counts of one of the attempts that run side by side, each with `share` of the run's cores."""
+    return {v: str(max(1, int(run_cores() * share))) for v in THREAD_VARS}
+
+
 def thread_env(given: Optional[dict[str, str]] = None) -> dict[str, str]:
     """Thread counts an attempt runs with, set explicitly so they are the same locally and on a cluster node (a
     Ray worker inherits OMP_NUM_THREADS=1): what the user set on the driver (`given`), else this machine's cores."""

@@ -24,6 +24,7 @@ from mlwright.execution.executor import AttemptJob
 from mlwright.execution.limits import THREAD_VARS
 from mlwright.execution.sandbox import ExecResult
 
+NAMESPACE = "mlwright"  # runs and batches meet in it: a run finds the placement group its batch made by name
 DEADLINE_SLACK_S = 120.0  # the node's own sandbox timeout comes first; this only catches a task that hangs
 
 
@@ -80,6 +81,32 @@ def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], comma
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _node_isolation() -> Optional[str]:
+    """On a node: None when it can isolate attempts (bubblewrap, private network), else why not."""
+    from mlwright.execution.sandbox import isolation
+
+    iso = isolation()
+    return None if iso.kind == "bubblewrap" and iso.network_isolated else iso.detail
+
+
+def probe_nodes(ray: Any, known: dict[str, Optional[str]]) -> dict[str, Optional[str]]:
+    """`known` with every live CPU node not probed yet added: node id -> None (it can isolate attempts) or why
+    not. Each probe is a zero-CPU task pinned to its node, so a busy node answers too."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(_node_isolation)
+    new = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
+           and n["NodeID"] not in known]
+    refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+            for n in new]
+    for n, ref in zip(new, refs):
+        try:
+            known[n] = ray.get(ref, timeout=120)
+        except Exception as e:  # noqa: BLE001 - a node that cannot answer cannot run attempts either
+            known[n] = f"the isolation probe failed: {type(e).__name__}: {str(e)[:200]}"
+    return known
+
+
 def reachable(address: str, timeout_s: float = 5.0) -> None:
     """A HOST:PORT (or ray://HOST:PORT) address must answer a TCP connect within seconds: ray.init itself keeps
     retrying an unreachable head for minutes. `auto` (the cluster this machine belongs to) is left to Ray."""
@@ -99,9 +126,11 @@ def reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 class RayExecutor:
-    """An AttemptExecutor whose attempts run as Ray tasks (one CPU each unless `num_cpus` says otherwise)."""
+    """An AttemptExecutor whose attempts run as Ray tasks (one CPU each unless `num_cpus` says otherwise), inside
+    the run's placement group when `mlwright batch` reserved one for it (its envelope: the attempts never wait for
+    a CPU, so no attempt's budget is spent queueing)."""
 
-    def __init__(self, address: str, num_cpus: float = 1.0):
+    def __init__(self, address: str, num_cpus: float = 1.0, placement_group: Optional[str] = None):
         try:
             import ray
         except ImportError as e:
@@ -110,11 +139,24 @@ class RayExecutor:
         self.ray = ray
         reachable(address)
         try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR,
+                     namespace=NAMESPACE)
         except Exception as e:  # noqa: BLE001 - an unreachable cluster is the user's to fix: say so
             raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
                                 hint="Check the address (ray status on the head node prints it) and that this "
                                      "machine can reach the head.") from e
+        self.placement: dict[str, Any] = {}
+        if placement_group:
+            from ray.util import get_placement_group
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            try:
+                pg = get_placement_group(placement_group)
+            except ValueError as e:
+                raise MlwrightError(f"No placement group {placement_group!r} on the Ray cluster at {address}",
+                                    hint="It is made by `mlwright batch` for each run it starts; run without "
+                                         "--ray-placement-group.") from e
+            self.placement = {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg)}
         self.remote_attempt = ray.remote(_remote_attempt)
         self.num_cpus = num_cpus
         self.shipped: dict[tuple[str, float, int], Any] = {}  # (path, mtime, size) -> ObjectRef
@@ -137,12 +179,18 @@ class RayExecutor:
                   for p in job.read_only if os.path.exists(p)}
         t0 = time.time()
         threads = {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
+        if self.placement and not threads:  # inside an envelope: as many threads as the CPUs the task holds
+            threads = {v: str(max(1, int(self.num_cpus))) for v in THREAD_VARS}
         blob: Optional[bytes] = None
         while blob is None:
             if not self.fit_nodes():
                 why = "; ".join(f"node {n[:12]}: {w}" for n, w in self.unfit.items())
                 return self._failure(workdir, t0, f"no node of the Ray cluster can isolate attempts ({why})")
-            where = {"label_selector": {"ray.io/node-id": "!in(" + ",".join(self.unfit) + ")"}} if self.unfit else {}
+            if self.unfit and self.placement:  # the envelope was placed on a node that cannot run attempts
+                return self._failure(workdir, t0, "the run's placement group is on a node that cannot isolate "
+                                                  f"attempts ({'; '.join(self.unfit.values())})")
+            where = {"label_selector": {"ray.io/node-id": "!in(" + ",".join(self.unfit) + ")"}} if self.unfit \
+                else self.placement
             # a lost node fails the task at once (no retry by Ray): the runner decides what to rerun, and journals it
             task = self.remote_attempt.options(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False, **where)
             ref = task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads,
