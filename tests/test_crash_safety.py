@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, run_cli
+from mlwright.planning.planner import INTERRUPTED
 
 LIMIT = 20  # seconds: the baseline attempt (~2 s) and a finish fit; a resume has what is left
 
@@ -96,7 +97,7 @@ def test_kill_during_an_attempt_then_resume(churn_dir, tmp_path):
     check_result(out, churn_dir)
     with sqlite3.connect(out / "journal.sqlite") as con:
         rows = con.execute("SELECT status, error, process FROM attempts ORDER BY attempt_id").fetchall()
-    assert rows[0][:2] == ("failed", "interrupted") and rows[1][0] == "succeeded"
+    assert rows[0][:2] == ("interrupted", INTERRUPTED) and rows[1][0] == "succeeded"
     assert all(r[2] is None for r in rows)
 
 

@@ -27,7 +27,7 @@ from mlwright.planning.budget import RunClock
 from mlwright.planning.planner import INTERRUPTED, Planner
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptRecord, BestAttempt, Refinement, RunSummary, TaskSpec
-from mlwright.search.attempts import AttemptRunner, file_sha256, tree_sha256
+from mlwright.search.attempts import CANCELLED, AttemptRunner, file_sha256, tree_sha256
 from mlwright.search.leakage import LeakCheck
 from mlwright.search.llm_policy import LLMPolicy
 from mlwright.search.loop import Policy, Search
@@ -125,6 +125,7 @@ class Run:
         except BaseException as e:
             if isinstance(e, KeyboardInterrupt):  # Ctrl-C, or a cancel (SIGTERM): a status, not an error
                 self.summary.status, self.summary.error = "cancelled", None
+                self._cancel_running_attempts()
             else:
                 self.summary.status = "failed"
                 self.summary.error = f"internal error: {type(e).__name__}: {e}"
@@ -134,6 +135,15 @@ class Run:
             self._stop_beat.set()
             self.write_summary()
         return self.summary
+
+    def _cancel_running_attempts(self) -> None:
+        """After a cancel no attempt may stay 'running' in the journal: each view reads the same state."""
+        if self.journal is None:
+            return
+        for a in self.journal.attempts():
+            if a.status == "running":
+                self.journal.save_attempt(a.model_copy(update={"status": "cancelled", "error": CANCELLED,
+                                                               "ended_at": time.time()}))
 
     def policies(self, data: Perceived) -> list[Policy]:
         """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search,
@@ -171,7 +181,7 @@ class Run:
                 journal.set_process(aid, None)
             for a in journal.attempts():
                 if a.status == "running":  # the process died with the run: journal it as such
-                    journal.save_attempt(a.model_copy(update={"status": "failed", "error": INTERRUPTED}))
+                    journal.save_attempt(a.model_copy(update={"status": "interrupted", "error": INTERRUPTED}))
             self.emit("resume", f"resuming with {self.ctx.clock.left():.0f}s of the budget left",
                       time_left=round(self.ctx.clock.left(), 1))
         iso = isolation()  # bubblewrap, or the basic fallback (then it is said once on stderr and here)
@@ -228,7 +238,8 @@ class Run:
             try:
                 counts = self.journal.attempt_counts() if self.journal is not None else {}
                 self.summary.attempts = sum(counts.values())
-                self.summary.attempts_failed = sum(n for s, n in counts.items() if s not in ("succeeded", "running"))
+                self.summary.attempts_failed = sum(n for s, n in counts.items()
+                                                   if s not in ("succeeded", "running", "cancelled", "interrupted"))
             except Exception:  # noqa: BLE001 - run.json must still be written (it may carry the error)
                 pass
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)

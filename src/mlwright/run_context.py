@@ -2,6 +2,7 @@
 journal, the event sink, and the LLM with its agents (None offline). Stages get this, not the Run."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +31,7 @@ class RunContext:
     failures: AgentFailures = field(default_factory=AgentFailures)
     ask: Optional[Asker] = None  # a person to ask (interactive runs)
     busy: BusyTime = field(default_factory=BusyTime)  # when attempts ran (run.json: the rest is overhead)
+    cancelled: threading.Event = field(default_factory=threading.Event)  # set when the run is being cancelled
 
     def agent(self, cls: type) -> Any:
         """An LLM agent (its deterministic fallback when llm is None) whose calls end before the budget does."""

@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field, model_validator
 
 ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
 OutputKind = Literal["label", "probability", "class_probabilities", "value"]
-AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped"]
+# cancelled: stopped by the user (Ctrl-C, cancel); interrupted: mlwright died while it ran (found so on resume).
+# Neither says anything about the attempt's code: a resume runs it again as it was.
+AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped", "cancelled", "interrupted"]
 Modality = Literal["tabular", "text", "image", "timeseries", "multitable"]
 # a run: running, then one of the others; cancelled = stopped by the user (SIGTERM, Ctrl-C), journal kept
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -203,6 +205,12 @@ class AttemptRecord(BaseModel):
     solution_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
     data_note: Optional[str] = None  # inputs of the task an LLM-written script never opened (execution/file_trace)
+
+    @property
+    def stopped(self) -> bool:
+        """Cut short by the user or by mlwright's death, not ended by its own code (older journals wrote a failure
+        with the error 'interrupted')."""
+        return self.status in ("cancelled", "interrupted") or (self.error or "").startswith("interrupted")
 
     def located(self, run_dir: Path) -> "AttemptRecord":
         """With `workdir` (stored relative to the run folder) as an absolute path for where the folder is now."""

@@ -163,6 +163,7 @@ class RayExecutor:
         self.shipping = threading.Lock()  # attempts side by side ship the same inputs once
         self.nodes: list[str] = []  # where each attempt ran, in order
         self.unfit: dict[str, str] = {}  # node id -> why it gets no attempts (it cannot isolate them)
+        self.in_flight: set[Any] = set()  # the tasks running now (a cancel stops them all)
         self.notify: Callable[[str], None] = lambda message: None  # the run's journal, once the run sets it
 
     def _ship(self, path: str) -> Any:
@@ -195,6 +196,7 @@ class RayExecutor:
             task = self.remote_attempt.options(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False, **where)
             ref = task.remote(pack(workdir), inputs, list(job.command), job.timeout_s, job.memory_mb, threads,
                               job.env, job.share)
+            self.in_flight.add(ref)
             try:
                 blob, info = self.ray.get(ref, timeout=job.timeout_s + DEADLINE_SLACK_S)
             except self.ray.exceptions.GetTimeoutError:
@@ -204,6 +206,11 @@ class RayExecutor:
             except self.ray.exceptions.RayError as e:  # a lost node, a dead worker
                 return self._failure(workdir, t0, f"infrastructure failure on the Ray cluster: {type(e).__name__}: "
                                                   f"{str(e)[:500]}", infrastructure=True)
+            except BaseException:  # a cancel: the task goes too
+                self.ray.cancel(ref, force=True)
+                raise
+            finally:
+                self.in_flight.discard(ref)
             if blob is None:  # that node cannot isolate attempts: never again, and say so in the run's journal
                 self.unfit[info["node"]] = info["unfit"]
                 self.notify(f"Ray node {info['node'][:12]} gets no attempts: it cannot isolate them "
@@ -213,6 +220,11 @@ class RayExecutor:
         unpack(blob, workdir)
         self.nodes.append(info.pop("node"))
         return ExecResult(stdout_path=workdir / "stdout.txt", stderr_path=workdir / "stderr.txt", **info)
+
+    def cancel_all(self) -> None:
+        """Stop every task this run has running (the run is being cancelled)."""
+        for ref in list(self.in_flight):
+            self.ray.cancel(ref, force=True)
 
     def fit_nodes(self) -> list[str]:
         """The live nodes with CPUs that have not shown they cannot isolate attempts."""

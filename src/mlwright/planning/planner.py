@@ -11,7 +11,7 @@ from mlwright.knowledge.library import Card, recipes_for
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 
 BASELINE_SHARE = 0.25
-INTERRUPTED = "interrupted"  # the error of an attempt that mlwright's death cut short (journaled so on resume)
+INTERRUPTED = "interrupted: mlwright stopped while it ran"  # the error of an attempt found running on resume
 NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the recipes' _common.stop_for_time)
 
 
@@ -81,7 +81,7 @@ class Planner:
 
     def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
-        tried = {h.recipe for h in history if h.error != INTERRUPTED}  # a kill of mlwright says nothing of a recipe
+        tried = {h.recipe for h in history if not h.stopped}  # a kill or a cancel says nothing of a recipe
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
@@ -106,7 +106,8 @@ class Planner:
 
     def retry(self, failed: AttemptRecord, usable: float) -> Optional[AttemptPlan]:
         """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
-        if failed.status == "succeeded" or failed.kind == "debug" or failed.recipe not in self.recipes or usable < 30:
+        if failed.status not in ("failed", "timeout", "invalid") or failed.stopped or failed.kind == "debug" or \
+                failed.recipe not in self.recipes or usable < 30:
             return None
         budget = usable * 0.8
         if failed.returncode == NO_TIME_EXIT and budget <= (failed.time_budget_s or 0):
@@ -122,7 +123,7 @@ class Planner:
             return [plan] if plan else []
         if usable < 8:
             return []
-        tried = {h.recipe for h in history if h.error != INTERRUPTED}
+        tried = {h.recipe for h in history if not h.stopped}
         valid = [h for h in history if h.status == "succeeded"]
         batch = []
         for card in self.baselines:
@@ -142,7 +143,7 @@ class Planner:
         if batch:
             return batch
         # lighter retries of the failures nothing has retried yet, side by side
-        retried = {h.parent_id for h in history if h.kind == "debug"}
+        retried = {h.parent_id for h in history if h.kind == "debug" and not h.stopped}
         failed = [h for h in history[-slots:] if h.attempt_id not in retried]
         return [p for p in (self.retry(h, usable) for h in failed) if p is not None][:slots]
 

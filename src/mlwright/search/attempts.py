@@ -16,7 +16,7 @@ from mlwright.catalog import MODEL_DIR, SOLUTION
 from mlwright.coding.recipe_coder import write_script
 from mlwright.execution.executor import AttemptExecutor, AttemptJob
 from mlwright.execution.file_trace import files_read, trace_env, unread_note
-from mlwright.execution.sandbox import folders_of, paths_in
+from mlwright.execution.sandbox import folders_of, kill_leftover, paths_in
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
@@ -25,6 +25,7 @@ from mlwright.validation.metrics import prediction_columns, score_spread
 from mlwright.validation.raw_ids import check_raw_ids
 
 
+CANCELLED = "cancelled by the user"
 TRACED = ("llm", "ablation")  # LLM-written code: which inputs it opened is traced and checked
 MIN_RETRY_S = 20.0  # an attempt lost to an infrastructure failure is rerun when at least this much time is left
 
@@ -65,7 +66,13 @@ class AttemptRunner:
             on_start=lambda p: self.journal.set_process(plan.attempt_id, p), share=1 / ctx.slots,
             env=trace_env(workdir) if plan.recipe in TRACED else {})
         with ctx.busy.running():
-            res = self.executor.run(job)
+            try:
+                res = self.executor.run(job)
+            except KeyboardInterrupt:  # a cancel: the executor has stopped the attempt; say so, then go on stopping
+                self.journal.set_process(plan.attempt_id, None)
+                rec.status, rec.error, rec.ended_at = "cancelled", CANCELLED, time.time()
+                self.journal.save_attempt(rec)
+                raise
             if res.infrastructure and ctx.clock.usable() >= min(plan.time_budget_s, MIN_RETRY_S):
                 # the machine failed, not the script: the identical script once more, in the time left
                 ctx.emit("execution", f"attempt {plan.attempt_id}: {res.infrastructure}; running the identical "
@@ -75,7 +82,9 @@ class AttemptRunner:
         self.journal.set_process(plan.attempt_id, None)
         rec.ended_at, rec.seconds = time.time(), round(res.seconds, 2)
         rec.returncode, rec.peak_memory_mb = res.returncode, round(res.peak_memory_mb, 1)
-        if res.infrastructure:
+        if ctx.cancelled.is_set():  # stopped because the run was cancelled (attempts side by side)
+            rec.status, rec.error = "cancelled", CANCELLED
+        elif res.infrastructure:
             rec.status, rec.error = "failed", res.infrastructure
         elif res.timed_out:
             rec.status, rec.error = "timeout", f"no result within its {plan.time_budget_s:.0f}s budget (killed)"
@@ -109,6 +118,15 @@ class AttemptRunner:
         msg += f"; data use: its code {rec.data_note}" if rec.data_note else ""
         ctx.emit("validation", msg, attempt_id=rec.attempt_id, status=rec.status, score=rec.score, error=rec.error)
         return rec
+
+    def cancel_running(self) -> None:
+        """Stop every attempt still running (a cancel while attempts run side by side): the run is ending."""
+        self.ctx.cancelled.set()
+        for proc in self.journal.processes().values():
+            kill_leftover(proc)
+        cancel = getattr(self.executor, "cancel_all", None)
+        if cancel is not None:
+            cancel()
 
     def expected_inputs(self, inputs: Path) -> dict[str, list[str]]:
         """The inputs of the task a script should read: the two tables and the files they name (images)."""

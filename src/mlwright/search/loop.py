@@ -69,8 +69,17 @@ class Search:
         """Steps side by side (ids in list order, as if one after another); their records in the same order."""
         first = self.journal.next_attempt_id()
         plans = [self.start(step, first + i) for i, step in enumerate(steps)]
-        with ThreadPoolExecutor(max_workers=max(1, min(self.ctx.slots, len(steps)))) as pool:
-            recs = list(pool.map(self.attempt, plans, steps))
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.ctx.slots, len(steps))))
+        try:
+            futures = [pool.submit(self.attempt, plan, step) for plan, step in zip(plans, steps)]
+            recs = [f.result() for f in futures]
+        except BaseException:  # a cancel (Ctrl-C, SIGTERM) reaches this thread only: stop the others' attempts
+            cancel = getattr(self.execute, "cancel_running", None)
+            if cancel is not None:
+                cancel()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return [self.record(rec) for rec in recs]
 
     def start(self, step: Step, attempt_id: int) -> AttemptPlan:
