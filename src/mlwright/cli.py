@@ -12,9 +12,35 @@ from rich.prompt import Prompt
 
 from mlwright.errors import MlwrightError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mlwright: point it at a folder of data, say what you want, get validated predictions.")
-err = Console(stderr=True)
+# progress and messages go to stderr, results to stdout; piped, a line is never wrapped
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mlwright import __version__
+
+        print(f"mlwright {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print mlwright's version and exit.")) -> None:
+    """mlwright: point it at a folder of data, say what you want, get validated predictions."""
+
+
+def _result(summary, as_json: bool) -> None:
+    """A finished run's result, on stdout: one block of plain lines, or run.json's content with --json."""
+    if as_json:
+        print(summary.model_dump_json(indent=1))
+        return
+    b = summary.best
+    print(f"done in {summary.wall_seconds:.0f}s: {summary.prediction_path}")
+    print(f"validation {b.metric}={b.validation_score:.5f} (attempt {b.attempt_id}, {b.recipe})")
+    print(f"report: {summary.report}\nmodel: {summary.model_dir}\nscript: {summary.solution_script}")
 
 
 def _fail(e: MlwrightError) -> None:
@@ -83,6 +109,7 @@ def run(
     parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1,
                                           help="Attempts at a time, each with its share of the cores and memory "
                                                "(default 1: one after another)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's summary (run.json) as the result."),
     ray_cpus_per_attempt: float = typer.Option(1.0, "--ray-cpus-per-attempt", min=0.1,
                                                help="CPUs each attempt asks of the Ray cluster."),
     ray_placement_group: Optional[str] = typer.Option(None, "--ray-placement-group", hidden=True,
@@ -105,6 +132,8 @@ def run(
         return
     if output is None:
         _fail(MlwrightError("Missing --output FOLDER (a new or empty folder for this run)."))
+    if not data_dir.exists():  # before any run folder exists: a failed pre-check leaves nothing behind
+        _fail(MlwrightError(f"Data folder does not exist: {data_dir}", hint="Check the path."))
     from mlwright.llm import load_settings
     from mlwright.llm.settings import cluster_address
 
@@ -142,13 +171,10 @@ def run(
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]; the journal and run.json in the output folder keep what was done")
         raise typer.Exit(130) from None
-    b = summary.best
     if summary.task and summary.task.ids_numbered:
         err.print(f"[yellow]note:[/] the rows to predict carry no id column; the ids in {summary.task.prediction_file} "
                   "are row numbers (0..n-1, in the test file's order) that mlwright made", highlight=False)
-    err.print(f"[bold green]done[/] in {summary.wall_seconds:.0f}s: {summary.prediction_path}  "
-              f"(validation {b.metric}={b.validation_score:.5f}, attempt {b.attempt_id}, {b.recipe})")
-    err.print(f"report: {summary.report}   model: {summary.model_dir}   script: {summary.solution_script}")
+    _result(summary, as_json)
 
 
 def _explain(data_dir: Path, task: str, target: Optional[str], id_column: Optional[str], test: Optional[str],
@@ -215,8 +241,7 @@ def resume(
         _fail(e)
     except (OSError, sqlite3.OperationalError) as e:
         _fail_if_disk_full(e, run_dir)
-    err.print(f"[bold green]done[/]: {summary.prediction_path} (validation {summary.best.metric}="
-              f"{summary.best.validation_score:.5f})")
+    _result(summary, as_json=False)
 
 
 @app.command()
@@ -236,8 +261,11 @@ def predict(
 
 
 @app.command()
-def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
+def show(run_dir: Path = typer.Argument(..., help="A run folder."),
+         as_json: bool = typer.Option(False, "--json", help="Print run.json and the attempts as JSON.")) -> None:
     """Print a run's summary."""
+    import json
+
     from rich.table import Table
 
     from mlwright.catalog import RunFolder
@@ -248,7 +276,11 @@ def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
         attempts = folder.attempts()
     except MlwrightError as e:
         _fail(e)
-    out = Console()
+    if as_json:
+        print(json.dumps({"run": s.model_dump(mode="json"), "attempts": [a.model_dump(mode="json")
+                                                                         for a in attempts]}, indent=1))
+        return
+    out = Console(soft_wrap=True)
     out.print(f"[bold]{run_dir}[/]: {s.status}  wall {s.wall_seconds:.0f}s / limit {s.time_limit_s:.0f}s")
     if s.task:
         out.print(f"task: {s.task.problem_type} on {s.task.target!r}, metric {s.task.metric}, "
@@ -266,18 +298,28 @@ def show(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
 
 
 @app.command("runs")
-def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched 2 levels deep).")):
+def list_runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run folders (searched 2 levels deep)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON (one object each).")):
     """List the runs under a folder, newest first."""
+    import json
+
     from rich.table import Table
 
     from mlwright.catalog import find_runs
 
+    if as_json:
+        print(json.dumps([{"run": str(path), "status": s.status,
+                           "problem_type": s.task.problem_type if s.task else None,
+                           "target": s.task.target if s.task else None, "metric": s.task.metric if s.task else None,
+                           "validation_score": s.best.validation_score if s.best else None,
+                           "wall_seconds": s.wall_seconds} for path, s in find_runs(root)], indent=1))
+        return
     t = Table("run", "status", "task", "metric", "score", "wall s")
     for path, s in find_runs(root):
         task = f"{s.task.problem_type} {s.task.target!r}" if s.task else "-"
         score = f"{s.best.validation_score:.5f}" if s.best else "-"
         t.add_row(str(path), s.status, task, s.task.metric if s.task else "-", score, f"{s.wall_seconds:.0f}")
-    Console().print(t)
+    Console(soft_wrap=True).print(t)  # full run paths, never cut
 
 
 @app.command()
@@ -401,7 +443,7 @@ def mcp(
     run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
 ) -> None:
     """Start the MCP server (tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs,
-    get_result)."""
+    get_result, predict)."""
     if transport not in ("stdio", "http"):
         _fail(MlwrightError(f"Unknown transport {transport!r}.", hint="Use --transport stdio or --transport http."))
     from mlwright.mcp_server import serve

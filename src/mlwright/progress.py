@@ -11,8 +11,12 @@ from rich.text import Text
 
 
 class LiveProgress:
+    """On a terminal: a live panel (stage, attempts, best, time left) that clears when the run ends, with each
+    attempt's result printed once above it. Piped: plain lines, one per event, never wrapped or redrawn. The
+    final result is the CLI's to print (on stdout), not this."""
+
     def __init__(self, time_limit: float, console: Optional[Console] = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.time_limit = time_limit
         self.t0 = time.time()
         self.stage = "starting"
@@ -20,14 +24,17 @@ class LiveProgress:
         self.attempts: dict[int, dict] = {}
         self.best: Optional[str] = None
         self.metric = ""
-        self.live = Live(console=self.console, refresh_per_second=2, transient=False, get_renderable=self.render)
+        self.live = Live(console=self.console, refresh_per_second=2, transient=True, get_renderable=self.render) \
+            if self.console.is_terminal else None
 
     def __enter__(self):
-        self.live.__enter__()
+        if self.live is not None:
+            self.live.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.live.__exit__(*exc)
+        if self.live is not None:
+            self.live.__exit__(*exc)
 
     def __call__(self, stage: str, message: str, data: dict) -> None:
         """The engine's emit hook."""
@@ -43,10 +50,12 @@ class LiveProgress:
                      seconds=time.time() - a["start"])
         if stage == "best":
             self.best = f"{self.metric}={data['score']:.5f} (attempt {data['attempt_id']})"
-        if stage in ("perception", "knowledge", "report") and not self.console.is_terminal:
-            self.console.print(f"[dim]{stage}[/]: {message}")
-        elif stage in ("validation", "done", "failed", "llm", "guidance"):
-            self.console.print(f"[bold]{stage}[/]: {message}")
+        if stage in ("done", "failed"):
+            return  # the CLI prints the result (or the error) once
+        if self.live is None:  # piped: every event, one plain line each
+            self.console.print(f"{stage}: {message}", markup=False, highlight=False)
+        elif stage in ("validation", "llm", "guidance", "warning"):
+            self.console.print(f"[bold]{stage}[/]: {message}", highlight=False)
 
     def render(self):
         elapsed = time.time() - self.t0
