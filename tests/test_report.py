@@ -62,16 +62,24 @@ def test_classification_report(tmp_path: Path) -> None:
     journal.save_attempt(good)
     journal.save_attempt(_record(tmp_path, 2, "autogluon_tabular", "failed", parent_id=1, error=EVIL_ERROR))
 
+    pd.DataFrame({"id": range(10), "species": ["setosa"] * 10}).to_csv(tmp_path / "submission.csv", index=False)
     summary = RunSummary(status="succeeded", data_dir="/data/iris", output_dir=str(tmp_path),
-                         task_text="Predict the species of <each> flower", time_limit_s=120, task=spec,
+                         task_text="## Goal\nPredict the **species** of <each> flower", time_limit_s=120, task=spec,
                          best=BestAttempt(attempt_id=1, recipe="lightgbm_baseline", metric="accuracy",
                                           validation_score=score, higher_is_better=True),
-                         attempts=2, attempts_failed=1, wall_seconds=12.5)
+                         attempts=2, attempts_failed=1, wall_seconds=12.5,
+                         prediction_path=str(tmp_path / "submission.csv"))
     path = write_report(tmp_path, summary, journal, train)
 
     assert path == tmp_path / "report.html"
     html = path.read_text()
-    assert html.count(PNG) >= 2  # importance + confusion matrix
+    assert html.count(PNG) == 3  # importance, confusion matrix (labels are the output), attempts timeline
+    assert "the confusion matrix of the predicted labels" in html
+    assert "<h2>Data profile</h2>" in html and "<code>sepal length (cm)</code>" in html and "150 training rows" in html
+    assert "<h2>Predictions preview</h2>" in html and "The first rows of submission.csv" in html
+    assert "## Goal" not in html and "**" not in html  # the task as text, not markdown
+    for internal in ("oof_predictions", "feature_importance.csv", "leaderboard.csv", "stdout.txt"):
+        assert internal not in html
     assert "species" in html and "higher is better" in html
     assert "lightgbm_baseline draft" in html and "autogluon_tabular draft" in html
     assert 'class="best"' in html and "WeightedEnsemble_L2" in html
@@ -103,8 +111,10 @@ def test_regression_report_without_optional_files(tmp_path: Path) -> None:
 
     html = write_report(tmp_path, summary, journal, train).read_text()
 
-    assert html.count(PNG) == 1  # predicted vs actual only
+    assert html.count(PNG) == 2  # predicted vs actual with the residuals, the attempts timeline
+    assert "predicted against actual values, and the residuals" in html
     assert "Leaderboard not available" in html and "Feature importance not available" in html
+    assert "model gives no feature importance" in html
     assert "lower is better" in html and f"rmse = {rec.score:.5g}" in html
 
 
@@ -126,6 +136,29 @@ def test_corrupt_files_degrade_to_a_line(tmp_path: Path) -> None:
 
     html = write_report(tmp_path, summary, journal, train).read_text()
 
-    assert PNG not in html
+    assert html.count(PNG) == 1  # the attempts timeline only
     for name in ("Leaderboard", "Feature importance", "Validation plot"):
         assert f"{name} not available" in html
+
+
+def test_a_probability_task_gets_roc_pr_and_calibration_curves_not_a_cut_off(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    y = np.where(x + rng.normal(scale=0.8, size=400) > 0, "yes", "no")
+    train = pd.DataFrame({"x": x, "churn": y})
+    spec = _spec(problem_type="binary", target="churn", metric="roc_auc", higher_is_better=True,
+                 output_columns=["id", "churn"], output_kind="probability", class_labels=["no", "yes"],
+                 positive_class="yes", feature_columns=["x"], n_train_rows=400)
+    journal = Journal(tmp_path / JOURNAL_NAME)
+    rec = _record(tmp_path, 1, "lgbm", "succeeded", metric="roc_auc")
+    p = cross_val_predict(LogisticRegression(), train[["x"]], train["churn"], cv=5, method="predict_proba")
+    pd.DataFrame({"__row__": np.arange(400), "p::no": p[:, 0], "p::yes": p[:, 1]}).to_csv(
+        Path(rec.workdir) / "oof_predictions.csv", index=False)
+    rec.score = 0.8
+    journal.save_attempt(rec)
+    summary = RunSummary(status="succeeded", data_dir="/d", output_dir=str(tmp_path), task_text="t", time_limit_s=60,
+                         task=spec, best=BestAttempt(attempt_id=1, recipe="lgbm", metric="roc_auc",
+                                                     validation_score=0.8, higher_is_better=True))
+    html = write_report(tmp_path, summary, journal, train).read_text()
+    assert "ROC and precision-recall curves, and the calibration of the probabilities" in html
+    assert "confusion matrix" not in html

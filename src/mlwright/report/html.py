@@ -29,6 +29,8 @@ MAX_FEATURES = 20
 MAX_LEADERBOARD_ROWS = 15
 MAX_SCATTER_POINTS = 5000
 MAX_ERROR_CHARS = 200
+MAX_PROFILE_COLUMNS = 40
+MAX_PREVIEW_ROWS = 10
 LEADERBOARD_COLUMNS = ["model", "score_val", "eval_metric", "pred_time_val", "fit_time", "stack_level"]
 
 
@@ -51,6 +53,9 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "validation": _section(lambda: _validation(workdir, spec, train,
                                                    summary.best.validation_score if summary.best else None),
                                "Validation plot"),
+        "profile": _section(lambda: _profile(spec, train), "Data profile"),
+        "preview": _section(lambda: _preview(summary), "Predictions preview"),
+        "timeline": _section(lambda: _timeline(attempts), "Attempts timeline"),
         "events": _safe(lambda: journal.events()[-300:], []),
         "llm": _safe(lambda: _llm(Path(out), summary), None),
     }
@@ -64,7 +69,17 @@ def _template():
     # autoescape: task text, column names, errors and logs all come from the user or from scripts.
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["ts"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else ""
+    env.filters["plain"] = _plain
     return env.from_string(resources.files("mlwright.report").joinpath("report.html").read_text(encoding="utf-8"))
+
+
+def _plain(text: str) -> str:
+    """A task written in markdown, as plain words: no heading marks, emphasis or code ticks."""
+    import re
+
+    text = re.sub(r"(?m)^\s{0,3}#{1,6}\s*", "", text or "")
+    text = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: m.group(1) or m.group(2), text)
+    return text.replace("`", "")
 
 
 def _safe(fn: Callable[[], Any], default: Any) -> Any:
@@ -99,12 +114,17 @@ def _short(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n // 2 - 1] + "…" + s[-(n - n // 2):]
 
 
+# what an attempt's files hold, in the words a reader of the report uses
+_FILE_WORDS = {"feature_importance.csv": "feature importance", "leaderboard.csv": "leaderboard of models",
+               "oof_predictions.csv": "out-of-fold predictions"}
+
+
 def _file(workdir: Optional[Path], name: str) -> Path:
     if workdir is None:
-        raise _Missing("no best attempt")
+        raise _Missing("no attempt succeeded")
     p = workdir / name
     if not p.is_file():
-        raise _Missing(f"the best attempt wrote no {name}")
+        raise _Missing(f"the best attempt's model gives no {_FILE_WORDS.get(name, name)}")
     return p
 
 
@@ -181,7 +201,7 @@ def _llm(out: Path, summary: RunSummary) -> Optional[dict]:
 def _leaderboard(workdir: Optional[Path]) -> dict:
     df = pd.read_csv(_file(workdir, "leaderboard.csv"))
     if df.empty:
-        raise _Missing("leaderboard.csv is empty")
+        raise _Missing("the best attempt's leaderboard of models is empty")
     cols = [c for c in LEADERBOARD_COLUMNS if c in df.columns] or list(df.columns[:6])
     df = df[cols].head(MAX_LEADERBOARD_ROWS)
     rows = [[_fmt(v, 4) for v in r] for r in df.itertuples(index=False)]
@@ -191,10 +211,10 @@ def _leaderboard(workdir: Optional[Path]) -> dict:
 def _importance(workdir: Optional[Path]) -> dict:
     df = pd.read_csv(_file(workdir, "feature_importance.csv"))
     if not {"feature", "importance"} <= set(df.columns):
-        raise _Missing("feature_importance.csv lacks the feature/importance columns")
+        raise _Missing("the best attempt's feature importance names no features")
     df = df.assign(importance=pd.to_numeric(df["importance"], errors="coerce")).dropna(subset=["importance"])
     if df.empty:
-        raise _Missing("feature_importance.csv holds no numeric importance")
+        raise _Missing("the best attempt's feature importance holds no numbers")
     top = df.nlargest(MAX_FEATURES, "importance").iloc[::-1]  # barh draws bottom-up: largest on top
     fig = Figure(figsize=(8, 0.9 + 0.32 * len(top)))
     ax = fig.add_subplot()
@@ -202,7 +222,8 @@ def _importance(workdir: Optional[Path]) -> dict:
     ax.barh(range(len(top)), top["importance"], color="#4c72b0")
     ax.set_yticks(range(len(top)), [_short(s, 40) for s in top["feature"].astype(str)])
     ax.set_xlabel("importance")
-    ax.set_title(f"Top {len(top)} of {len(df)} features")
+    ax.set_title(f"The {len(top)} most important of the model's {len(df)} inputs" if len(top) < len(df)
+                 else f"The model's {len(df)} inputs")
     ax.grid(axis="x", alpha=0.3)
     return {"image": _png(fig)}
 
@@ -224,17 +245,96 @@ def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.Dat
         title = f"{spec.metric} = {_fmt(score)} on {len(oof)} out-of-fold rows"
     if numeric:
         fig = _scatter(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float), title, spec.target)
+        kind = "predicted against actual values, and the residuals"
+    elif spec.problem_type == "binary" and spec.output_kind == "probability" and spec.positive_class is not None:
+        fig = _curves(y_true.astype(str).to_numpy() == str(spec.positive_class),
+                      pred[f"p::{spec.positive_class}"].to_numpy(dtype=float), title, str(spec.positive_class))
+        kind = "ROC and precision-recall curves, and the calibration of the probabilities"
     else:
         fig = _confusion(y_true.astype(str).to_numpy(), pred.to_numpy(dtype=float), spec.class_labels, title)
-    return {"image": _png(fig), "caption": title}
+        kind = "the confusion matrix of the predicted labels"
+    return {"image": _png(fig), "caption": title, "kind": kind}
+
+
+def _curves(positive: np.ndarray, p: np.ndarray, title: str, label: str) -> Figure:
+    """A probability task is judged by its ranking and calibration, not by a 0.5 cut-off."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    fig = Figure(figsize=(13, 4.3))
+    roc, pr, cal = fig.subplots(1, 3)
+    fpr, tpr, _ = roc_curve(positive, p)
+    roc.plot(fpr, tpr, color="#4c72b0", label=f"AUC {auc(fpr, tpr):.3f}")
+    roc.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    prec, rec, _ = precision_recall_curve(positive, p)
+    pr.plot(rec, prec, color="#4c72b0")
+    pr.axhline(positive.mean(), color="#999", lw=1, ls="--", label=f"share of {_short(label, 15)}")
+    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    frac, mean_p = calibration_curve(positive, np.clip(p, 0, 1), n_bins=10, strategy="quantile")
+    cal.plot(mean_p, frac, marker="o", color="#4c72b0")
+    cal.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
+    cal.set(xlabel="predicted probability", ylabel="observed share", title="Calibration")
+    for ax in (roc, pr, cal):
+        ax.grid(alpha=0.3)
+    roc.legend(loc="lower right")
+    pr.legend(loc="lower left")
+    fig.suptitle(title)
+    return fig
+
+
+def _profile(spec: Optional[TaskSpec], train: pd.DataFrame) -> dict:
+    """The training table as the models saw it: each column's kind, missing share, distinct values, an example."""
+    if spec is None or train is None or train.empty:
+        raise _Missing("no training rows")
+    cols = [spec.target, *spec.feature_columns][:MAX_PROFILE_COLUMNS]
+    rows = []
+    for c in cols:
+        s = train[c] if c in train.columns else pd.Series(dtype=object)
+        example = s.dropna().iloc[0] if s.notna().any() else ""
+        rows.append([c, "target" if c == spec.target else spec.column_kinds.get(c, str(s.dtype)),
+                     f"{s.isna().mean():.0%}", str(s.nunique()), _short(str(example), 40)])
+    more = len(spec.feature_columns) + 1 - len(cols)
+    return {"rows": rows, "more": more, "n_rows": len(train)}
+
+
+def _preview(summary: RunSummary) -> dict:
+    if not summary.prediction_path or not Path(summary.prediction_path).is_file():
+        raise _Missing("no prediction file")
+    df = pd.read_csv(summary.prediction_path, nrows=MAX_PREVIEW_ROWS, dtype=str, keep_default_na=False)
+    return {"columns": list(df.columns), "rows": df.values.tolist(), "name": Path(summary.prediction_path).name}
+
+
+def _timeline(attempts: list[AttemptRecord]) -> dict:
+    """When each attempt ran (side by side ones overlap), coloured by how it ended."""
+    done = [a for a in attempts if a.started_at and a.ended_at]
+    if not done:
+        raise _Missing("no attempt ran")
+    t0 = min(a.started_at for a in done)
+    colors = {"succeeded": "#55a868", "running": "#ccb974"}
+    fig = Figure(figsize=(9, 0.8 + 0.32 * len(done)))
+    ax = fig.add_subplot()
+    for i, a in enumerate(done):
+        ax.barh(i, a.ended_at - a.started_at, left=a.started_at - t0, color=colors.get(a.status, "#c44e52"))
+    ax.set_yticks(range(len(done)), [f"#{a.attempt_id} {_short(a.recipe, 20)}" for a in done])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the first attempt started")
+    ax.set_title("Attempts over time (green: succeeded, red: did not)")
+    ax.grid(axis="x", alpha=0.3)
+    return {"image": _png(fig)}
 
 
 def _scatter(yt: np.ndarray, yp: np.ndarray, title: str, target: str) -> Figure:
     if len(yt) > MAX_SCATTER_POINTS:  # a PNG of 100k points is slow and no more informative
         keep = np.random.default_rng(0).choice(len(yt), MAX_SCATTER_POINTS, replace=False)
         yt, yp = yt[keep], yp[keep]
-    fig = Figure(figsize=(6.5, 6))
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(12, 5.5))
+    ax, res = fig.subplots(1, 2)
+    ok = np.isfinite(yt) & np.isfinite(yp)
+    res.hist((yp - yt)[ok], bins=40, color="#4c72b0")
+    res.axvline(0, color="#c44e52", lw=1.2)
+    res.set(xlabel=f"predicted - actual {target}", ylabel="rows", title="Residuals")
+    res.grid(alpha=0.3)
     ax.scatter(yt, yp, s=8, alpha=0.6 if len(yt) < 2000 else 0.3, color="#4c72b0", edgecolors="none")
     lo, hi = float(np.nanmin([yt.min(), yp.min()])), float(np.nanmax([yt.max(), yp.max()]))
     ax.plot([lo, hi], [lo, hi], color="#c44e52", lw=1.2, label="y = x")
