@@ -2,6 +2,7 @@
 predicts new rows with the saved model."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,3 +60,34 @@ def test_solve_refuses_bad_input(tmp_path):
         (tmp_path / "full").mkdir()
         (tmp_path / "full" / "x").write_text("x")
         mlwright.solve(tmp_path / "nowhere", "predict y", output=tmp_path / "full")
+
+
+def test_task_fit_in_autogluons_shape_with_training_rows_only(tmp_path):
+    """Task(words).fit(train_df): the target named in the words is found in the training frame alone; the
+    predictor gives labels, probabilities, the leaderboard and feature importance as frames, and survives
+    save/load; errors speak Python (argument names), not CLI flags."""
+    import mlwright
+    from conftest import make_classification_frame
+
+    train = make_classification_frame(n=240)
+    predictor = mlwright.Task("predict label", verbosity=0).fit(train, time_limit=40, output=tmp_path / "run",
+                                                                use_autogluon=False)
+    assert predictor.target == "label" and predictor.problem_type == "binary" and predictor.score > 0.8
+    new = make_classification_frame(n=30, seed=5).drop(columns=["label"])
+    labels = predictor.predict(new)
+    assert isinstance(labels, pd.Series) and len(labels) == 30 and set(labels) <= {"no", "yes"}
+    proba = predictor.predict_proba(new)
+    assert list(proba.columns) == ["no", "yes"] and np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.idxmax(axis=1) == labels).all()
+    board = predictor.leaderboard()
+    assert isinstance(board, pd.DataFrame) and board.loc[0, "status"] == "succeeded"
+    imp = predictor.feature_importance()
+    assert list(imp.columns[:2]) == ["feature", "importance"] and imp["importance"].is_monotonic_decreasing
+    assert predictor.report().is_file()
+    again = mlwright.Predictor.load(predictor.save(tmp_path / "saved"))
+    assert (again.predict(new) == labels).all()
+    with pytest.raises(ValueError, match='target="COLUMN"'):
+        mlwright.Task("predict something", verbosity=0).fit(train, time_limit=30)
+    with pytest.raises(MlwrightError) as e:
+        mlwright.solve(train, "predict the churn risk", output=tmp_path / "amb", time_limit=30)
+    assert 'target="COLUMN"' in str(e.value) and "--target" not in str(e.value)

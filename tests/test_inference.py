@@ -54,6 +54,18 @@ def test_output_column_named_differently_from_target():
     assert spec.train_table == "history.csv" and spec.test_table == "current.csv"
 
 
+def test_a_task_naming_no_column_warns_which_column_was_chosen_and_why():
+    from mlwright.perception.infer import WARNING
+
+    df = make_classification_frame()
+    spec = infer_task(_tables(df, "label"), parse_task_text("predict which customers leave")).spec
+    warned = [n for n in spec.notes if n.startswith(WARNING)]
+    assert spec.target == "label" and len(warned) == 1
+    assert "'which customers leave'" in warned[0] and "'label', the only column" in warned[0]
+    named = infer_task(_tables(df, "label"), parse_task_text("predict label from x1 and color")).spec
+    assert not [n for n in named.notes if n.startswith(WARNING)]  # the words name a column: nothing to warn of
+
+
 def test_regression_multiclass_and_defaults():
     spec = infer_task(_tables(make_regression_frame(), "price"), parse_task_text("predict the price")).spec
     assert (spec.problem_type, spec.metric, spec.id_column) == ("regression", "rmse", "Id")

@@ -71,6 +71,10 @@ class Result:
         return cls(run_dir=run_dir, summary=summary, predictions=_read_table(Path(summary.prediction_path)),
                    best_script=Path(summary.solution_script).read_text())
 
+    def attempts(self) -> list:
+        """Every attempt of the run (AttemptRecord), in the order they started."""
+        return RunFolder(self.run_dir).attempts()
+
     def predict(self, new_data: pd.DataFrame, timeout_s: float = 3600) -> pd.DataFrame:
         """Apply the saved model to new rows (same feature columns as the training data)."""
         from mlwright.predict import predict_new
@@ -80,7 +84,10 @@ class Result:
         with tempfile.TemporaryDirectory(prefix="mlwright-predict-") as tmp:
             src, out = Path(tmp) / "new.csv", Path(tmp) / "predictions.csv"
             new_data.to_csv(src, index=False)
-            predict_new(self.run_dir, src, out, timeout_s=timeout_s)
+            try:
+                predict_new(self.run_dir, src, out, timeout_s=timeout_s)
+            except MlwrightError as e:
+                raise python_terms(e) from None
             return pd.read_csv(out)
 
     def __repr__(self) -> str:
@@ -142,10 +149,30 @@ def solve(data: DataInput, task: str, *, output: Union[str, Path, None] = None, 
                           interactive=interactive, memory_limit_mb=memory_limit_mb,
                           use_autogluon=use_autogluon, **run_options)
         Run(opts, emit=on_event or _quiet, ask=ask).execute()
+    except MlwrightError as e:
+        raise python_terms(e) from None
     finally:
         if tmp_data is not None:  # our own copy of in-memory frames; the run keeps its inputs/ as parquet
             shutil.rmtree(tmp_data, ignore_errors=True)
     return Result.load(out)
+
+
+# the CLI's words in an error's text, and what a Python caller writes instead
+_PYTHON_TERMS = [("--target COLUMN", "target=\"COLUMN\""), ("--target", "target="), ("--time-limit", "time_limit="),
+                 ("--memory-limit", "memory_limit_mb="), ("--interactive", "interactive=True (with ask=...)"),
+                 ("--no-autogluon", "use_autogluon=False"), ("--test FILE", "a \"test.csv\" table in data"),
+                 ("--id COLUMN", "id_column=\"COLUMN\""), ("--output", "output=")]
+
+
+def python_terms(e: MlwrightError) -> MlwrightError:
+    """The same error, its advice in Python's words (argument names, not CLI flags)."""
+    for attr in ("what", "hint"):
+        text = getattr(e, attr)
+        for cli, py in _PYTHON_TERMS if text else ():
+            text = text.replace(cli, py)
+        setattr(e, attr, text)
+    e.args = (e.render(),)
+    return e
 
 
 def _quiet(stage: str, message: str, data: dict) -> None:

@@ -1,6 +1,7 @@
 """Apply a finished run's saved model to new rows (`mlwright predict RUN_DIR NEW_DATA --output FILE`)."""
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,7 +13,9 @@ from mlwright.perception.layout import Layout
 from mlwright.perception.materialize import write_table
 
 
-def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 3600) -> Path:
+def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 3600, raw: bool = False) -> Path:
+    """The run's model applied to `new_data`, written to `output` in the task's layout; `raw`: as the model gives
+    them, one row per input row (`prediction`, or `p::CLASS` probabilities), for the Python API."""
     run_dir = run_dir.resolve()
     summary = load_summary(run_dir)
     if summary.status != "succeeded" or summary.task is None:
@@ -31,10 +34,14 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
         write_table(new, work / "new.parquet")
         images = folders_of(new[spec.image.path_column]) if spec.image and spec.image.path_column in new else []
         res = run_sandboxed([sys.executable, str(run_dir / SOLUTION), "predict", "--model", str(run_dir / MODEL_DIR),
-                             "--input", str(work / "new.parquet"), "--output", str(work / "out.csv")],
+                             "--input", str(work / "new.parquet"), "--output", str(work / "out.csv"),
+                             *(["--raw"] if raw else [])],
                             work, timeout_s=timeout_s, ro_paths=[run_dir / SOLUTION, run_dir / MODEL_DIR, *images])
         if res.returncode != 0 or not (work / "out.csv").is_file():
             raise MlwrightError("Prediction failed: " + res.tail(1500), where=str(run_dir / SOLUTION))
         output.parent.mkdir(parents=True, exist_ok=True)
-        layout.write_user_file(work / "out.csv", output, rows)
+        if raw:
+            shutil.copyfile(work / "out.csv", output)
+        else:
+            layout.write_user_file(work / "out.csv", output, rows)
     return output

@@ -39,6 +39,8 @@ class Inferred:
     time_labels: Optional[pd.DataFrame] = None  # forecasts: (timestamp, label), the user's strings for the dates
 
 
+WARNING = "warning:"  # a note on a decision the user should check (perception emits it as a warning)
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -293,14 +295,18 @@ def choose_target(train: pd.DataFrame, test: Optional[pd.DataFrame], hints: Text
                     notes.append(f"target {c!r}: the output value column named in the task")
                     return c
     # 2. a candidate the text names (any column when the rows to predict carry every column)
-    named = [c for c in (cands or (cols if test is not None else [])) if hints.mentions(c)]
+    named = [c for c in (cands or cols) if hints.mentions(c)]
     if len(named) > 1 and not cands:  # a key the task names for the output is not what to predict
         named = [c for c in named if not looks_like_id_name(c)] or named
     if len(named) == 1:
-        notes.append(f"target {named[0]!r}: named in the task and absent from the test table")
+        notes.append(f"target {named[0]!r}: named in the task" + (" and absent from the test table" if cands else ""))
         return named[0]
     if len(cands) == 1:
-        notes.append(f"target {cands[0]!r}: the only column of the training table absent from the test table")
+        why = f"target {cands[0]!r}: the only column of the training table absent from the test table"
+        if hints.asked and not any(hints.mentions(c) for c in cols):  # the words name no column at all
+            why = (f"{WARNING} the task's words name no column of the data (asked: {hints.asked!r}); predicting "
+                   f"{cands[0]!r}, the only column of the training table absent from the test table")
+        notes.append(why)
         return cands[0]
     pool = named or cands or [c for c in cols if not looks_like_id_name(c)]
     if test is None and not cands:

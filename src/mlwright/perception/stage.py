@@ -15,7 +15,7 @@ from mlwright.perception.archives import is_archive
 from mlwright.perception.documents import detect_document_task, inline_referenced_documents
 from mlwright.perception.forecast_output import LABELS
 from mlwright.perception.images import detect_image_task
-from mlwright.perception.infer import infer_task
+from mlwright.perception.infer import WARNING, infer_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
@@ -64,8 +64,8 @@ def perceive(ctx: RunContext) -> Perceived:
     write_table(inferred.test, ctx.out / "inputs" / "test.parquet")
     if getattr(inferred, "time_labels", None) is not None:  # forecasts: the user's own date strings
         write_table(inferred.time_labels, ctx.out / "inputs" / LABELS)
-    for n in spec.notes:
-        ctx.emit("perception", n)
+    for n in spec.notes:  # a decision the user should check is a warning (shown as such everywhere)
+        ctx.emit("warning" if n.startswith(WARNING) else "perception", n)
     ctx.emit("perception", f"task: {spec.problem_type} on {spec.target!r}, metric {spec.metric}, "
              f"{spec.n_train_rows} train / {spec.n_test_rows} test rows, {len(spec.feature_columns)} features",
              spec=spec.model_dump(mode="json"))

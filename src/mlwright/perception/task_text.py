@@ -83,6 +83,7 @@ class TextHints(BaseModel):
     horizon_unit: Optional[str] = None
     forecast_words: bool = False
     named_target: Optional[str] = None  # "predict `churn`": a quoted name right after a verb of predicting
+    asked: Optional[str] = None  # the words right after a verb of predicting ("which customers leave")
 
 
     def asks_to_predict(self, name: str) -> bool:
@@ -151,6 +152,7 @@ def _prediction_file(text: str, data_files: set[str]) -> Optional[str]:
 
 _PREDICT_VERBS = (r"\b(?:predict|forecast|estimate|classify|model|pr[ée]di(?:re|s|sez)|pr[ée]voir|vorhersagen|"
                   r"prognostizieren|predecir|predizer|prever|prevedere)")
+_ASKED = re.compile(_PREDICT_VERBS + r"\s+([^.;:,\n]{1,60})", re.I)
 _NAMED_TARGET = re.compile(_PREDICT_VERBS + r"\s+(?:the\s+|le\s+|la\s+|"
                            r"les\s+|die\s+|den\s+|das\s+|el\s+|o\s+|a\s+|il\s+)?[`\"']([^`\"'\n]{1,60})[`\"']", re.I)
 
@@ -178,4 +180,5 @@ def parse_task_text(text: str, data_files: list[str] | None = None) -> TextHints
         horizon_unit=unit,
         forecast_words=bool(_FORECAST_WORDS.search(text)) or horizon is not None,
         named_target=(m.group(1).strip() if (m := _NAMED_TARGET.search(text)) else None),
+        asked=(m.group(1).strip() if (m := _ASKED.search(text)) else None),
     )
