@@ -59,3 +59,81 @@ def test_start_a_run_in_the_page_and_see_the_results(tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "ui.png").stat().st_size > 10_000
+
+
+def test_a_runs_url_drag_and_drop_download_cancel_and_a_cli_resume_all_agree(tmp_path):
+    """A user's day in the page (screenshots of each step under tmp_path/shots): the allowed folders are listed;
+    files dropped on the drop zone start a light run; the run's own URL opens in a new tab and, with the token,
+    in a fresh browser; the predictions download; a full run cancelled in the page reads 'cancelled' in the page,
+    in `mlwright show` and in run.json alike; resumed from the CLI, the page shows it succeeded."""
+    import json
+
+    from conftest import run_cli
+    from mlwright.planning.planner import autogluon_available
+
+    data_root = tmp_path / "data"
+    data = split_write(make_classification_frame(), data_root / "churn", "label")
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    runs = tmp_path / "runs"
+    with live_app(runs, [data_root], TOKEN, extra_run_args=()) as base, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page = ctx.new_page()
+            page.goto(f"{base}/?token={TOKEN}")
+            sync_api.expect(page.locator("#allowed")).to_contain_text(str(data_root))
+            page.check("input[name=source][value=upload]")
+            # a drop of two files on the drop zone (the browser's own DataTransfer, as a user's drag makes)
+            page.evaluate("""([train, test]) => {
+                const dt = new DataTransfer();
+                dt.items.add(new File([train], 'train.csv', {type: 'text/csv'}));
+                dt.items.add(new File([test], 'test.csv', {type: 'text/csv'}));
+                document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+            }""", [(data / "train.csv").read_text(), (data / "test.csv").read_text()])
+            sync_api.expect(page.locator("#drop-text")).to_contain_text("2 files chosen")
+            page.fill("#task", "predict label as the probability of yes")
+            page.fill("#time-limit", "30")
+            page.check("#light")
+            page.screenshot(path=str(shots / "1-new-run.png"))
+            page.click("#start")
+            sync_api.expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+            sync_api.expect(page.locator("#chart")).to_be_visible()
+            sync_api.expect(page.locator("#clock-text")).to_contain_text("of the 30 s budget")
+            run_id = page.locator("#run-title").inner_text()
+            assert page.url.endswith(f"#run={run_id}")
+            page.screenshot(path=str(shots / "2-succeeded.png"), full_page=True)
+            with page.expect_download() as dl:
+                page.click("#download")
+            saved = tmp_path / "downloaded.csv"
+            dl.value.save_as(saved)
+            assert len(saved.read_text().splitlines()) == 61  # a header and the 60 test rows
+            # the run's own URL: a new tab of this browser, and a fresh browser given the token
+            tab = ctx.new_page()
+            tab.goto(f"{base}/#run={run_id}")
+            sync_api.expect(tab.locator("#run-status")).to_have_text("succeeded", timeout=20_000)
+            fresh = browser.new_context().new_page()
+            fresh.goto(f"{base}/?token={TOKEN}#run={run_id}")
+            sync_api.expect(fresh.locator("#run-title")).to_have_text(run_id, timeout=20_000)
+            assert "token=" not in fresh.url
+            if autogluon_available():  # a second, full run with an attempt long enough to cancel
+                page.check("input[name=source][value=path]")
+                page.fill("#data-path", str(data))
+                page.fill("#time-limit", "120")
+                page.uncheck("#light")
+                page.click("#start")
+                sync_api.expect(page.locator("#attempts tbody")).to_contain_text("autogluon_tabular", timeout=60_000)
+                page.click("#cancel")
+                sync_api.expect(page.locator("#run-status")).to_have_text("cancelled", timeout=60_000)
+                second = page.locator("#run-title").inner_text()
+                sync_api.expect(page.locator("#attempts tbody")).not_to_contain_text("running", timeout=20_000)
+                page.screenshot(path=str(shots / "3-cancelled.png"), full_page=True)
+                assert json.loads((runs / second / "run.json").read_text())["status"] == "cancelled"
+                assert "cancelled" in run_cli("show", str(runs / second)).stdout
+                r = run_cli("resume", str(runs / second), "--no-autogluon")
+                assert r.returncode == 0, r.stderr
+                sync_api.expect(page.locator("#run-status")).to_have_text("succeeded", timeout=30_000)
+                page.screenshot(path=str(shots / "4-resumed.png"), full_page=True)
+        finally:
+            browser.close()
+    assert all(p.stat().st_size > 10_000 for p in shots.glob("*.png"))

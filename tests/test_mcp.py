@@ -46,7 +46,7 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
                 await session.initialize()
                 names = {t.name for t in (await session.list_tools()).tools}
                 assert names >= {"upload_data", "start_run", "run_status", "send_guidance", "cancel_run", "list_runs",
-                                 "get_result"}
+                                 "get_result", "predict"}
 
                 err, msg = await _call(session, "start_run", data_path=str(tmp_path / "outside"), task="predict label",
                                        time_limit=30)
@@ -88,6 +88,16 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
                 assert result["predictions_preview"]["columns"] == ["customer_id", "label"]
                 for key in ("predictions", "report", "solution_script", "model_dir"):
                     assert result["paths"][key] and (tmp_path / "runs" / run_id).exists()
+
+                # the run's model on new rows: a new file beside the runs, never inside the run folder
+                new = data_root / "new.csv"
+                make_classification_frame(n=25, seed=3).drop(columns=["label"]).to_csv(new, index=False)
+                err, pred = await _call(session, "predict", run_id=run_id, data_path=str(new))
+                assert not err, pred
+                assert pred["preview"]["total_rows"] == 25 and pred["preview"]["columns"] == ["customer_id", "label"]
+                assert str(tmp_path / "runs" / run_id) not in pred["predictions"]
+                err, msg = await _call(session, "predict", run_id=run_id, data_path=str(tmp_path / "outside"))
+                assert err and "outside the allowed folders" in msg
 
                 err, msg = await _call(session, "send_guidance", run_id=run_id, text="use more trees")
                 assert err and "ended" in msg

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from conftest import make_classification_frame, split_write
+from conftest import make_classification_frame, run_cli, split_write
 from mlwright.errors import MlwrightError
 from mlwright.planning.planner import autogluon_available
 from mlwright.runs_manager import AccessRefused, RunManager, RunStateError, UnknownRun
@@ -76,6 +76,18 @@ def test_queue_guidance_and_cancel_of_a_real_run(tmp_path):
             m.cancel(run.run_id)
         statuses = {r["id"]: r["status"] for r in m.list_runs()}
         assert statuses == {run.run_id: "cancelled", queued.run_id: "cancelled"}
+        # one state everywhere: the cancelled attempt is 'cancelled' in the journal (not left 'running')
+        attempts = {a.attempt_id: a for a in m.attempts(run.run_id)}
+        assert attempts[2].status == "cancelled" and all(a.status != "running" for a in attempts.values())
+        shown = run_cli("show", str(run.run_dir))
+        assert "cancelled" in shown.stdout
+        # a resume runs the cancelled attempt again as it was, never as a "lighter retry"
+        r = run_cli("resume", str(run.run_dir))
+        assert r.returncode == 0, r.stderr
+        again = [a for a in m.attempts(run.run_id) if a.attempt_id > 2]
+        assert again and again[0].recipe == attempts[2].recipe and again[0].kind != "debug"
+        assert "lighter" not in again[0].title
+        assert m.status(run.run_id)["status"] == "succeeded"
     finally:
         m.shutdown()
 

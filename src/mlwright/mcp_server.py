@@ -1,9 +1,9 @@
 """The MCP server: mlwright's runs as tools for an AI assistant (official `mcp` Python SDK).
 
-Tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs, get_result. They all go through the
-RunManager (runs are `mlwright run` subprocesses; results are read from the run folders, never through a
-symlink), refuse data paths outside the allowed roots and delete nothing but their own expired uploads.
-Transports: stdio, and streamable HTTP (127.0.0.1 by default) behind a bearer token.
+Tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs, get_result, predict. They all go
+through the RunManager (runs are `mlwright run` subprocesses; results are read from the run folders, never through a
+symlink), refuse data paths outside the allowed roots and delete nothing but their own expired uploads. Transports:
+stdio, and streamable HTTP (127.0.0.1 by default) behind a bearer token.
 
 Uploads: `upload_data` takes up to `max_upload_mb` (default 100 MB) of files as base64. Over HTTP the
 transport's request limit is set from that cap (base64 is 4/3 of the bytes, plus room for the JSON), so the
@@ -32,7 +32,8 @@ except ImportError:  # mcp 1.x
 INSTRUCTIONS = """mlwright solves tabular prediction tasks from a folder of raw data and a sentence.
 Start with start_run(data_path, task, time_limit); poll run_status(run_id) until the status is
 succeeded, failed or cancelled (runs may wait in a queue); then get_result(run_id) gives the predictions
-file, a preview, the validation score, the report and the solution script. list_runs shows past runs.
+file, a preview, the validation score, the report and the solution script; predict(run_id, data_path) applies
+a succeeded run's model to new rows. list_runs shows past runs.
 Data paths must lie under the folders the server was started with (--allow-root); when the server cannot
 read the user's disk (a remote server), upload_data(files) stores small files and returns a data_path."""
 
@@ -54,7 +55,12 @@ def upload_cap_message(max_upload_mb: float) -> str:
 
 def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
     """The MCP server object with mlwright's tools bound to `manager`."""
-    server = _Server("mlwright", instructions=INSTRUCTIONS)
+    from mlwright import __version__
+
+    try:  # the version clients see in the initialize handshake (mcp >= 1.10 takes it here)
+        server = _Server("mlwright", instructions=INSTRUCTIONS, version=__version__)
+    except TypeError:
+        server = _Server("mlwright", instructions=INSTRUCTIONS)
 
     def guarded(fn):
         # user-actionable errors go back to the assistant as tool errors with the what/where/what-to-do text
@@ -149,6 +155,15 @@ def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
                         "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
         out["reuse"] = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
         return out
+
+    @server.tool()
+    def predict(run_id: str, data_path: str) -> dict:
+        """Apply a succeeded run's model to new rows: data_path is a file (or a folder holding one table)
+        under the allowed roots, with the training data's feature columns. The predictions are written to a
+        new file under the runs folder; returns its path and its first rows."""
+        path = guarded(manager.predict)(run_id, data_path)
+        with open(path, "rb") as f:
+            return {"run_id": run_id, "predictions": str(path), "preview": _preview(f)}
 
     return server
 

@@ -101,6 +101,14 @@ def run_status_from_summary(summary: Optional[RunSummary]) -> RunStatus:
     return run_status(summary)
 
 
+def shown_status(run: "ManagedRun", summary: Optional[RunSummary]) -> RunStatus:
+    """A launched run's status: the launcher's while it is queued or running, then its folder's (run.json), which
+    a later `mlwright resume` may have changed."""
+    if run.status in ACTIVE or summary is None or summary.status == "running":
+        return run.status
+    return run_status_from_summary(summary)
+
+
 def _slug(text: str, n: int = 24) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return (s[:n].rstrip("-") or "run")
@@ -243,7 +251,7 @@ class RunManager:
         return resolve_inside(path, self.data_roots())
 
     def start(self, data_path: str | Path, task: str, time_limit: float = 300, target: Optional[str] = None,
-              llm: Optional[str] = None, interactive: bool = False) -> ManagedRun:
+              llm: Optional[str] = None, interactive: bool = False, light: bool = False) -> ManagedRun:
         """Queue a run; it starts as soon as fewer than `max_concurrent` runs are running."""
         if self._closed:
             raise RunStateError("The server is shutting down; no new runs are accepted.")
@@ -268,7 +276,7 @@ class RunManager:
             run_id = self._new_run_id(task)
             run = ManagedRun(run_id=run_id, run_dir=self.runs_root / run_id, data_path=data, task=task.strip(),
                              time_limit=float(time_limit), target=target, llm=llm, interactive=interactive,
-                             extra_args=self.extra_args)
+                             extra_args=(*self.extra_args, *(("--no-autogluon",) if light else ())))
             self._runs[run_id] = run
             self._queue.append(run_id)
             self._pump()
@@ -404,6 +412,18 @@ class RunManager:
             raise UnknownRun(f"Not a valid run id: {run_id!r}", hint="Use an id from the list of runs.")
         return run_id
 
+    def predict(self, run_id: str, data_path: str | Path) -> Path:
+        """A succeeded run's model applied to new rows (a file, or a folder holding one table, under the allowed
+        roots); the predictions go to a new file under runs_root/predictions/, never into the run folder."""
+        from mlwright.predict import predict_new
+
+        src = self.resolve_data_path(data_path)
+        run_dir = self.run_dir(run_id)
+        out_dir = self.runs_root / "predictions"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.csv"
+        return predict_new(run_dir, src, out)
+
     def run_dir(self, run_id: str) -> Path:
         """The folder of a known run (managed here, or a run folder directly under the runs root)."""
         self._check_id(run_id)
@@ -430,6 +450,7 @@ class RunManager:
                         "ended_at": run.ended_at, "returncode": run.returncode, "error": run.error,
                         "queue_position": self._queue.index(run_id) + 1 if run_id in self._queue else None,
                         "interactive": run.interactive, "managed": True}
+                info["status"] = shown_status(run, summary)
             else:
                 info = {"id": run_id, "status": run_status_from_summary(summary) if summary else "failed",
                         "task_text": summary.task_text if summary else "", "managed": False,
@@ -454,7 +475,8 @@ class RunManager:
         with self._lock:
             managed = sorted(self._runs.values(), key=lambda r: -r.created_at)
         for r in managed:
-            out[r.run_id] = self._brief(r.run_id, r.status, r.task, self._summary_or_none(r.run_dir), r.created_at)
+            s = self._summary_or_none(r.run_dir)
+            out[r.run_id] = self._brief(r.run_id, shown_status(r, s), r.task, s, r.created_at)
         for path, summary in find_runs(self.runs_root, depth=1):
             if path.name in out or path == self.runs_root or not _RUN_ID.match(path.name):
                 continue

@@ -44,6 +44,7 @@ class StartRun(BaseModel):
                                description="LLM provider, passed as --llm ('none': the offline expert engine); "
                                            "unset: the CLI's default.")
     interactive: bool = Field(False, description="Show a guidance box; guidance reaches the next attempt.")
+    light: bool = Field(False, description="The light recipes only (no AutoGluon): faster, a little less accurate.")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -96,8 +97,14 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
     def start_run(body: StartRun) -> dict:
         data = body.data_path if body.data_path is not None else upload_dir(manager.uploads_root, body.upload_id)
         run = manager.start(data, body.task, time_limit=body.time_limit, target=body.target, llm=body.llm,
-                            interactive=body.interactive)
+                            interactive=body.interactive, light=body.light)
         return manager.status(run.run_id)
+
+    @api.get("/config")
+    def config() -> dict:
+        """What the page needs to know before a run: where data may come from, the upload cap, the version."""
+        return {"allowed_roots": [str(r) for r in manager.allowed_roots], "max_upload_mb": max_upload_mb,
+                "max_concurrent": manager.max_concurrent, "version": _version()}
 
     @api.get("/runs")
     def list_runs() -> dict:

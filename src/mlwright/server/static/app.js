@@ -1,6 +1,7 @@
 // mlwright web UI: plain JS over the REST API (no build step, no CDN).
-// The token comes from the URL printed at start (?token=...), is kept in sessionStorage and sent as a
-// header; it is removed from the address bar so it does not end up in history or screenshots.
+// The token comes from the URL printed at start (?token=...), is kept in this browser's storage for the
+// server's origin (so a run's own URL, #run=ID, opens in a new tab or after a reload) and sent as a header;
+// it is removed from the address bar so it does not end up in history or screenshots.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -10,12 +11,12 @@ const token = (() => {
   const url = new URL(window.location.href);
   const t = url.searchParams.get("token");
   if (t) {
-    sessionStorage.setItem("mlwright-token", t);
+    localStorage.setItem("mlwright-token", t);
     url.searchParams.delete("token");
     history.replaceState(null, "", url.pathname + url.search + url.hash);
     return t;
   }
-  return sessionStorage.getItem("mlwright-token");
+  return localStorage.getItem("mlwright-token");
 })();
 
 async function api(path, options = {}) {
@@ -76,6 +77,7 @@ $("#new-run").addEventListener("submit", async (ev) => {
     };
     const target = $("#target").value.trim();
     if (target) body.target = target;
+    body.light = $("#light").checked;
     if (!body.task) throw new Error("Type the task: what to predict, in plain words.");
     if (sourceKind() === "path") {
       body.data_path = $("#data-path").value.trim();
@@ -103,6 +105,33 @@ $("#new-run").addEventListener("submit", async (ev) => {
   }
 });
 
+// drag and drop (or click, or Enter) onto the drop zone fills the file input
+const drop = $("#drop");
+function showChosen() {
+  const n = $("#files").files.length;
+  $("#drop-text").textContent = n ? `${n} file${n === 1 ? "" : "s"} chosen: ` +
+    Array.from($("#files").files).slice(0, 5).map((f) => f.name).join(", ") + (n > 5 ? ", ..." : "")
+    : "Drop data files or one zip/tar archive here, or click to choose";
+}
+drop.addEventListener("click", () => $("#files").click());
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#files").click(); } });
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  if (e.dataTransfer && e.dataTransfer.files.length) { $("#files").files = e.dataTransfer.files; showChosen(); }
+});
+$("#files").addEventListener("change", showChosen);
+
+async function loadConfig() {
+  try {
+    const c = await api("/config");
+    $("#allowed").textContent = "Allowed folders: " + c.allowed_roots.join(", ");
+    $("#drop-text").title = `up to ${c.max_upload_mb} MB`;
+  } catch (e) { /* the run list shows the problem */ }
+}
+
 // ---- run list --------------------------------------------------------------------------------------------
 async function refreshRuns() {
   let data;
@@ -123,6 +152,8 @@ async function refreshRuns() {
       el("td", r.score === null ? "-" : `${r.metric} ${fmtScore(r.score)}`), el("td", r.task_text.slice(0, 80)));
     tr.addEventListener("click", () => select(r.id));
     tbody.append(tr);
+    // the selected run changed since its view stopped polling (a `mlwright resume` from the CLI): read it again
+    if (r.id === state.id && state.status !== null && !ACTIVE.has(state.status) && r.status !== state.status) poll();
   }
   show($("#runs-empty"), data.runs.length === 0);
 }
@@ -138,6 +169,7 @@ const state = { id: null, lastEvent: 0, timer: null, resultsFor: null, status: n
 
 function select(id) {
   if (state.timer) clearTimeout(state.timer);
+  if (location.hash !== "#run=" + encodeURIComponent(id)) history.replaceState(null, "", "#run=" + encodeURIComponent(id));
   Object.assign(state, { id, lastEvent: 0, resultsFor: null, status: null });
   $("#events").replaceChildren();
   $("#logs").textContent = "";
@@ -181,6 +213,8 @@ function renderRun(run) {
   $("#run-stage").textContent = run.stage ? "stage: " + run.stage : "";
   $("#run-task").textContent = run.task_text || "";
   show($("#cancel"), ACTIVE.has(run.status));
+  renderClock(run);
+  renderChart(run.attempts || [], run.summary);
   show($("#guidance-form"), run.status === "running" && run.interactive);
   const err = $("#run-error");
   err.textContent = run.error || "";
@@ -193,6 +227,59 @@ function renderRun(run) {
       el("td", a.seconds === null ? "-" : Math.round(a.seconds)), el("td", (a.error || "").slice(0, 160)));
     tbody.append(tr);
   }
+}
+
+function renderClock(run) {
+  const limit = run.time_limit_s, s = run.summary || {};
+  let elapsed = s.wall_seconds;
+  if (run.status === "running" && run.started_at) elapsed = Math.max(elapsed || 0, Date.now() / 1000 - run.started_at);
+  show($("#clock"), !!limit && elapsed !== undefined && elapsed !== null);
+  if (!limit || elapsed === undefined || elapsed === null) return;
+  $("#clock-bar").value = Math.min(1, elapsed / limit);
+  $("#clock-text").textContent = run.status === "running"
+    ? `${Math.round(elapsed)} s elapsed, ${Math.max(0, Math.round(limit - elapsed))} s left of ${Math.round(limit)} s`
+    : `${Math.round(elapsed)} s of the ${Math.round(limit)} s budget`;
+}
+
+function renderChart(attempts, summary) {
+  // validation score per attempt (dots: green valid, red not) and the best so far (line)
+  const svg = $("#chart");
+  const scored = attempts.filter((a) => a.score !== null && a.score !== undefined);
+  show(svg, scored.length > 0);
+  if (!scored.length) return;
+  const higher = !summary || !summary.best || summary.best.higher_is_better;
+  const w = svg.clientWidth || 600, h = 120, pad = 24;
+  const ids = attempts.map((a) => a.attempt_id), xs = (id) => pad + (w - 2 * pad) * (ids.indexOf(id) / Math.max(1, ids.length - 1));
+  const vals = scored.map((a) => a.score), lo = Math.min(...vals), hi = Math.max(...vals), span = hi - lo || 1;
+  const ys = (v) => h - pad - (h - 2 * pad) * (v - lo) / span;
+  const ns = "http://www.w3.org/2000/svg", nodes = [];
+  let best = null;
+  const line = document.createElementNS(ns, "polyline");
+  const pts = [];
+  for (const a of attempts) {
+    if (a.score === null || a.score === undefined) continue;
+    if (best === null || (higher ? a.score > best : a.score < best)) best = a.score;
+    pts.push(`${xs(a.attempt_id)},${ys(best)}`);
+  }
+  line.setAttribute("points", pts.join(" "));
+  nodes.push(line);
+  for (const a of attempts) {
+    const c = document.createElementNS(ns, "circle");
+    const ok = a.status === "succeeded" && a.score !== null && a.score !== undefined;
+    c.setAttribute("cx", xs(a.attempt_id)); c.setAttribute("cy", ok ? ys(a.score) : h - pad / 2); c.setAttribute("r", 4);
+    c.setAttribute("class", ok ? "ok" : "bad");
+    const t = document.createElementNS(ns, "title");
+    t.textContent = `#${a.attempt_id} ${a.recipe}: ${a.status}${ok ? " " + fmtScore(a.score) : ""}`;
+    c.append(t);
+    nodes.push(c);
+  }
+  for (const [v, y] of [[hi, pad - 6], [lo, h - 4]]) {
+    const t = document.createElementNS(ns, "text");
+    t.setAttribute("x", 2); t.setAttribute("y", y); t.textContent = fmtScore(v);
+    nodes.push(t);
+  }
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.replaceChildren(...nodes);
 }
 
 function renderEvents(ev) {
@@ -288,6 +375,13 @@ $("#guidance-form").addEventListener("submit", async (ev) => {
 if (!token) {
   banner("No token: open the URL with ?token=... that `mlwright ui` printed.");
 } else {
+  loadConfig();
   refreshRuns();
   setInterval(refreshRuns, 3000);
+  const fromHash = () => {  // a run's own URL: #run=ID (reload, a new tab, a shared link on this machine)
+    const m = location.hash.match(/^#run=(.+)$/);
+    if (m && decodeURIComponent(m[1]) !== state.id) select(decodeURIComponent(m[1]));
+  };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
 }
