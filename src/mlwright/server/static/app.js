@@ -148,7 +148,9 @@ async function refreshRuns() {
     const tr = el("tr");
     tr.dataset.id = r.id;
     if (state.id === r.id) tr.classList.add("selected");
-    tr.append(el("td", r.id), statusCell(r.status),
+    const idCell = el("td", r.id, "run-id");
+    idCell.title = r.id;  // shown whole on hover; the cell keeps one line
+    tr.append(idCell, statusCell(r.status),
       el("td", r.score === null ? "-" : `${r.metric} ${fmtScore(r.score)}`), el("td", r.task_text.slice(0, 80)));
     tr.addEventListener("click", () => select(r.id));
     tbody.append(tr);
