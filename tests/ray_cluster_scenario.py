@@ -165,6 +165,29 @@ def probe_executor(cluster: Cluster, ex, unfit, work: Path) -> dict:
     return got
 
 
+def launcher_checks(data: Path, work: Path, addr: str) -> dict:
+    """The web UI's and MCP's launcher on the cluster: three runs queued at once, 1-CPU envelopes on a 2-CPU
+    worker: at most two run at a time and the third waits, queued (its clock not started), until one ends."""
+    from mlwright.execution.admission import RayEnvelopes
+    from mlwright.runs_manager import RunManager
+
+    m = RunManager(work / "ui-runs", [data.parent], max_concurrent=100, extra_args=("--no-autogluon",),
+                   admission=RayEnvelopes(addr, 1, 1.0, None))
+    try:
+        ids = [m.start(data, "predict label as the probability of yes", time_limit=30).run_id for _ in range(3)]
+        seen: list[list[str]] = []
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            seen.append([m.status(i)["status"] for i in ids])
+            if all(s not in ("queued", "running") for s in seen[-1]):
+                break
+            time.sleep(0.2)
+    finally:
+        m.shutdown()
+    return {"final": seen[-1], "max_running": max(s.count("running") for s in seen),
+            "third_waited": any(s == ["running", "running", "queued"] for s in seen)}
+
+
 def main() -> None:
     data, work = Path(sys.argv[1]), Path(sys.argv[2])
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -210,6 +233,7 @@ def main() -> None:
             with sqlite3.connect(Path(r["run_dir"]) / "journal.sqlite") as con:
                 spans[r["task"]] = con.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
         out["batch"] = {"rc": b.returncode, "stderr": b.stderr[-2000:], "rows": rows, "spans": spans}
+        out["launcher"] = launcher_checks(data, work, addr)
         out["unreachable"] = run(data, work / "unreachable", "--no-autogluon", "--ray-address", "127.0.0.1:1")
         no_token = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
         out["no_token"] = run(data, work / "no-token", "--no-autogluon", "--ray-address", addr, env=no_token)

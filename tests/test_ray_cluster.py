@@ -121,3 +121,9 @@ def test_a_batch_on_the_cluster_admits_runs_as_their_envelopes_are_placed(scenar
     assert a0 < b1 and b0 < a1  # two envelopes on the worker: a and b at once
     assert c0 >= min(a1, b1) - 1  # c started once one of them had ended
     assert rows["c"]["queued_seconds"] > 0 and rows["a"]["queued_seconds"] < 10
+
+
+def test_the_servers_launcher_admits_runs_as_their_envelopes_are_placed(scenario):
+    got = scenario["launcher"]
+    assert got["final"] == ["succeeded"] * 3
+    assert got["max_running"] == 2 and got["third_waited"]

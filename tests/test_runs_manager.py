@@ -99,3 +99,22 @@ def test_a_run_that_fails_before_its_run_json_reports_its_console_error(tmp_path
     run = m.start(data, "predict label", time_limit=30)
     info = _wait(m, run.run_id, lambda i: i["status"] not in ("queued", "running"), timeout=60)
     assert info["status"] == "failed" and "no-such-option" in info["error"], info
+
+
+def test_an_admission_decides_when_a_queued_run_starts(tmp_path):
+    """The launcher asks its admission (here one local slot, as a cluster's envelopes would) before starting a
+    queued run; the run waits queued, its clock not started, until the first one ends and frees it."""
+    from mlwright.execution.admission import LocalSlots
+
+    data = split_write(make_classification_frame(), tmp_path / "data" / "churn", "label")
+    m = RunManager(tmp_path / "runs", [tmp_path / "data"], max_concurrent=5, extra_args=("--no-autogluon",),
+                   admission=LocalSlots(1))
+    try:
+        first = m.start(data, "predict label", time_limit=30)
+        second = m.start(data, "predict label", time_limit=30)
+        assert m.status(first.run_id)["status"] == "running" and m.status(second.run_id)["status"] == "queued"
+        info = _wait(m, second.run_id, lambda i: i["status"] not in ("queued", "running"), timeout=120)
+        assert info["status"] == "succeeded" and m.status(first.run_id)["status"] == "succeeded"
+        assert second.started_at >= first.ended_at  # admitted only once the first had freed its slot
+    finally:
+        m.shutdown()

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 from mlwright.catalog import RunFolder
+from mlwright.execution.admission import LocalSlots, RayEnvelopes, Ticket
 from mlwright.errors import MlwrightError
 
 DESCRIPTIONS = ("description.md", "task.md", "description.txt", "task.txt")
@@ -93,113 +92,6 @@ def run_one(task: BatchTask, output: Path, run_args: Sequence[str], env: Optiona
         row.metric, row.validation_score = summary.best.metric, summary.best.validation_score
         row.best_recipe = summary.best.recipe
     return row
-
-
-@dataclass
-class Ticket:
-    """A run's admission: what its `mlwright run` gets (arguments, environment) and what to free afterwards."""
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    handle: Any = None
-
-
-class LocalSlots:
-    """`parallel` runs at a time on this machine, each with 1/parallel of its cores (thread counts)."""
-
-    def __init__(self, parallel: int):
-        from mlwright.execution.limits import THREAD_VARS, usable_cores
-
-        self.parallel = max(1, parallel)
-        self.free = threading.Semaphore(self.parallel)
-        share = max(1, usable_cores() // self.parallel)
-        self.env = {v: str(share) for v in THREAD_VARS} if self.parallel > 1 else {}
-
-    def acquire(self, name: str) -> Ticket:
-        self.free.acquire()
-        return Ticket(env=dict(self.env))
-
-    def release(self, ticket: Ticket) -> None:
-        self.free.release()
-
-    def close(self) -> None:
-        pass
-
-
-class RayEnvelopes:
-    """Runs on a Ray cluster, each in a placement group of `slots` bundles of `cpus` CPUs (its envelope), admitted
-    in order as the cluster places them; `parallel` caps how many run at once (None: as many as fit)."""
-
-    def __init__(self, address: str, slots: int, cpus: float, parallel: Optional[int]):
-        from mlwright.execution.ray_executor import NAMESPACE, reachable
-
-        try:
-            import ray
-        except ImportError as e:
-            raise MlwrightError("--ray-address needs Ray: pip install \"mlwright[ray]\"") from e
-        reachable(address)
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR,
-                     namespace=NAMESPACE)
-        except Exception as e:  # noqa: BLE001 - the user's cluster to fix: say so
-            raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}") from e
-        self.ray, self.address, self.slots, self.cpus = ray, address, slots, cpus
-        self.free = threading.Semaphore(parallel) if parallel else None
-        self.batch_id = uuid.uuid4().hex[:8]
-        self.running = 0
-        self.nodes: dict[str, Optional[str]] = {}  # node id -> None (it can isolate attempts) or why not
-        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
-        if biggest < cpus:
-            raise MlwrightError(f"No node of the Ray cluster at {address} has {cpus:g} CPUs for one attempt.",
-                                hint="Lower --ray-cpus-per-attempt or add bigger nodes.")
-
-    def fit_nodes(self) -> list[str]:
-        """The nodes that can isolate attempts (newly joined ones probed first): envelopes go there only."""
-        from mlwright.execution.ray_executor import probe_nodes
-
-        probe_nodes(self.ray, self.nodes)
-        fit = [n for n, why in self.nodes.items() if why is None]
-        if not fit:
-            raise MlwrightError(f"No node of the Ray cluster at {self.address} can isolate attempts: " +
-                                "; ".join(f"node {n[:12]}: {w}" for n, w in self.nodes.items()),
-                                hint="Install bubblewrap on the nodes (and allow unprivileged user namespaces).")
-        return fit
-
-    def acquire(self, name: str) -> Ticket:
-        from ray.util.placement_group import placement_group
-
-        if self.free is not None:
-            self.free.acquire()
-        pg_name = f"mlwright-{self.batch_id}-{name}"[:120]
-        where = {"ray.io/node-id": "in(" + ",".join(self.fit_nodes()) + ")"}
-        pg = placement_group([{"CPU": self.cpus}] * self.slots, strategy="PACK", name=pg_name,
-                             bundle_label_selector=[where] * self.slots)
-        waited = 0.0
-        while True:  # placed once earlier runs free their envelopes
-            try:
-                self.ray.get(pg.ready(), timeout=10)
-                break
-            except self.ray.exceptions.GetTimeoutError:
-                waited += 10
-                if self.running == 0 and waited >= 120:
-                    self.ray.util.remove_placement_group(pg)
-                    if self.free is not None:
-                        self.free.release()
-                    raise MlwrightError(f"The Ray cluster at {self.address} cannot place an envelope of "
-                                        f"{self.slots} x {self.cpus:g} CPUs for task {name!r}.",
-                                        hint="Lower --parallel-attempts or --ray-cpus-per-attempt, or add "
-                                             "nodes.") from None
-        self.running += 1
-        return Ticket(args=["--ray-address", self.address, "--ray-placement-group", pg_name,
-                            "--ray-cpus-per-attempt", f"{self.cpus:g}"], handle=pg)
-
-    def release(self, ticket: Ticket) -> None:
-        self.ray.util.remove_placement_group(ticket.handle)
-        self.running -= 1
-        if self.free is not None:
-            self.free.release()
-
-    def close(self) -> None:
-        self.ray.shutdown()
 
 
 def run_batch(tasks_dir: Path, output: Path, run_args: Sequence[str], parallel: Optional[int] = 1,

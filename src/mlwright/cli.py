@@ -392,6 +392,10 @@ def _listen(host: str, port: int, token: Optional[str]):
         _fail(e)
 
 
+_RAY_HELP = ("Run on this Ray cluster: each run gets a placement group (its envelope of --parallel-attempts CPUs) "
+             "and starts once placed.")
+
+
 @app.command()
 def ui(
     host: str = typer.Option("127.0.0.1", "--host", help=_HOST_HELP),
@@ -401,7 +405,11 @@ def ui(
     token: Optional[str] = typer.Option(None, "--token", help="Access token (default: a random one, printed)."),
     max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=1, help="Largest upload accepted, in MB."),
     upload_ttl_hours: float = typer.Option(24, "--upload-ttl-hours", min=0.0001, help=_TTL_HELP),
-    max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, help="Runs at once; the others queue."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1,
+                                                 help="Runs at once; the others queue (default 1; with "
+                                                      "--ray-address, as many as the cluster holds)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
+    parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time in each run."),
     run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
 ) -> None:
     """Start the web UI: upload data or name a folder, describe the task, watch the run, get the results."""
@@ -418,14 +426,30 @@ def ui(
         err.print(f"[bold yellow]{escape(warning)}[/]", highlight=False, soft_wrap=True)
     token = token or new_token()
     roots = allow_root or [Path.cwd()]
-    web = create_app(runs_root, roots, token, max_upload_mb, max_concurrent=max_concurrent,
-                     extra_run_args=run_arg or (), upload_ttl_s=upload_ttl_hours * 3600)
+    admission, limit, extra = _launcher_setup(ray_address, parallel_attempts, max_concurrent)
+    web = create_app(runs_root, roots, token, max_upload_mb, max_concurrent=limit,
+                     extra_run_args=[*extra, *(run_arg or ())], upload_ttl_s=upload_ttl_hours * 3600,
+                     admission=admission)
     for i, addr in enumerate(addresses):
         label = "mlwright UI:" if i == 0 else "        also:"
         err.print(f"{label} [bold]http://{addr}/?token={escape(token)}[/]", highlight=False, soft_wrap=True)
     err.print(f"runs in {Path(runs_root).resolve()}; data allowed under: {', '.join(str(r) for r in roots)}",
               highlight=False, soft_wrap=True)
     serve(web, sock)
+
+
+def _launcher_setup(ray_address: Optional[str], parallel_attempts: int, max_concurrent: Optional[int]):
+    """The servers' launcher: (admission, runs at a time, extra `mlwright run` arguments)."""
+    extra = ["--parallel-attempts", str(parallel_attempts)] if parallel_attempts > 1 else []
+    if not ray_address:
+        return None, max_concurrent or 1, extra
+    from mlwright.execution.admission import RayEnvelopes
+
+    try:
+        admission = RayEnvelopes(ray_address, parallel_attempts, 1.0, None)
+    except MlwrightError as e:
+        _fail(e)
+    return admission, max_concurrent or 10_000, extra
 
 
 @app.command()
@@ -440,6 +464,8 @@ def mcp(
     max_upload_mb: float = typer.Option(100, "--max-upload-mb", min=1, help="Largest upload_data call, in MB of "
                                         "files (sent as base64, so HTTP requests up to ~4/3 of it are accepted)."),
     upload_ttl_hours: float = typer.Option(24, "--upload-ttl-hours", min=0.0001, help=_TTL_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
+    parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time in each run."),
     run_arg: Optional[list[str]] = typer.Option(None, "--run-arg", help=_RUN_ARG_HELP, hidden=True),
 ) -> None:
     """Start the MCP server (tools: upload_data, start_run, run_status, send_guidance, cancel_run, list_runs,
@@ -449,9 +475,10 @@ def mcp(
     from mlwright.mcp_server import serve
 
     sock = _listen(host, port, token) if transport == "http" else None
+    admission, limit, extra = _launcher_setup(ray_address, parallel_attempts, None if ray_address else 1)
     serve(transport, runs_root=runs_root, allowed_roots=allow_root or [Path.cwd()], port=port, host=host, token=token,
-          extra_run_args=run_arg or (), max_upload_mb=max_upload_mb, upload_ttl_s=upload_ttl_hours * 3600,
-          sock=sock)
+          extra_run_args=[*extra, *(run_arg or ())], max_upload_mb=max_upload_mb,
+          upload_ttl_s=upload_ttl_hours * 3600, sock=sock, admission=admission, max_concurrent=limit)
 
 
 @app.command("demo-data")

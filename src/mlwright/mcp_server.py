@@ -218,12 +218,13 @@ def _preview(f) -> dict:
 def serve(transport: str = "stdio", *, runs_root: Path = Path("runs"), allowed_roots: Sequence[Path] = (),
           port: int = 8766, host: str = "127.0.0.1", token: Optional[str] = None,
           extra_run_args: Sequence[str] = (), max_upload_mb: float = MAX_UPLOAD_MB,
-          upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S, sock: Optional[socket.socket] = None) -> None:
+          upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S, sock: Optional[socket.socket] = None, admission: Any = None,
+          max_concurrent: int = 1) -> None:
     """Run the MCP server until its client (stdio) or the process (HTTP, Ctrl-C) ends; then the runs it
     started are cancelled cleanly (their folders stay). `sock`: an already bound socket for HTTP (the CLI
     binds first, to print the real address)."""
     manager = RunManager(runs_root, list(allowed_roots) or [Path.cwd()], extra_args=extra_run_args,
-                         upload_ttl_s=upload_ttl_s)
+                         upload_ttl_s=upload_ttl_s, admission=admission, max_concurrent=max_concurrent)
     server = build_server(manager, max_upload_mb)
     try:
         if transport == "stdio":

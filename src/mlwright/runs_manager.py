@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal, Optional, Sequence
+from typing import Any, BinaryIO, Literal, Optional, Sequence
 
 import psutil
 
@@ -72,6 +72,7 @@ class ManagedRun:
     error: Optional[str] = None
     cancel_requested: bool = False
     proc: Optional[subprocess.Popen] = field(default=None, repr=False)
+    ticket: Any = field(default=None, repr=False)  # its admission (execution/admission.py), freed when it ends
 
     @property
     def console_log(self) -> Path:
@@ -128,12 +129,15 @@ class RunManager:
     """Starts, queues, watches and cancels runs under `runs_root`; lists the runs already there.
 
     `extra_args` are appended to every CLI call (tests pass `--no-autogluon`); they come from the code that
-    builds the manager, never from a request.
+    builds the manager, never from a request. `admission` (execution/admission.py, e.g. `RayEnvelopes`) decides
+    when a queued run has its resources; `max_concurrent` still caps the runs at a time.
     """
+
+    REPUMP_S = 2.0  # how often queued runs ask the admission again while it says "not yet"
 
     def __init__(self, runs_root: Path, allowed_roots: Sequence[Path], max_concurrent: int = 1,
                  extra_args: Sequence[str] = (), python: str = sys.executable,
-                 upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S):
+                 upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S, admission: Any = None):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         if upload_ttl_s <= 0:
@@ -145,6 +149,8 @@ class RunManager:
         if not self.allowed_roots:
             raise ValueError("at least one allowed root is needed")
         self.max_concurrent = max_concurrent
+        self.admission = admission
+        self._repump: Optional[threading.Timer] = None
         self.extra_args = tuple(extra_args)
         self.python = python
         self._runs: dict[str, ManagedRun] = {}
@@ -289,13 +295,43 @@ class RunManager:
                 return rid
 
     def _pump(self) -> None:
-        """Launch queued runs while there is a free slot (called with the lock held)."""
+        """Launch queued runs, in order, while there is a free slot and (with an admission) their resources are
+        ready; otherwise ask again in a moment (called with the lock held)."""
+        if self._closed:
+            return
         while self._queue and sum(r.status == "running" for r in self._runs.values()) < self.max_concurrent:
-            run = self._runs[self._queue.pop(0)]
+            run = self._runs[self._queue[0]]
+            if self.admission is not None:
+                try:
+                    run.ticket = self.admission.try_acquire(run.run_id)
+                except MlwrightError as e:  # the cluster can never hold it: the run fails, saying why
+                    self._queue.pop(0)
+                    run.status, run.error, run.ended_at = "failed", e.render(), time.time()
+                    continue
+                if run.ticket is None:  # not placed yet: its clock has not started, it stays first in line
+                    self._ask_again()
+                    return
+            self._queue.pop(0)
             try:
                 self._launch(run)
             except OSError as e:  # e.g. the runs folder became unwritable
                 run.status, run.error, run.ended_at = "failed", f"could not start the run: {e}", time.time()
+                self._free(run)
+
+    def _ask_again(self) -> None:
+        if self._repump is None and not self._closed:
+            def again() -> None:
+                with self._lock:
+                    self._repump = None
+                    self._pump()
+            self._repump = threading.Timer(self.REPUMP_S, again)
+            self._repump.daemon = True
+            self._repump.start()
+
+    def _free(self, run: ManagedRun) -> None:
+        if run.ticket is not None and self.admission is not None:
+            self.admission.release(run.ticket)
+            run.ticket = None
 
     def _launch(self, run: ManagedRun) -> None:
         side = self.runs_root / SIDE_DIR
@@ -311,9 +347,12 @@ class RunManager:
         # No --interactive: nobody is at the subprocess's terminal to answer a question. Interactive runs
         # get guidance through the journal instead; an ambiguous target is settled with `target`.
         cmd += list(run.extra_args)
+        if run.ticket is not None:
+            cmd += run.ticket.args
+        env = {**os.environ, "COLUMNS": "120", **(run.ticket.env if run.ticket is not None else {})}
         with os.fdopen(_write_new(run.console_log, b"", append=True), "ab") as log:
             run.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env={**os.environ, "COLUMNS": "120"})
+                                        start_new_session=True, env=env)
         run.status, run.started_at = "running", time.time()
         threading.Thread(target=self._wait, args=(run,), name=f"mlwright-run-{run.run_id}", daemon=True).start()
 
@@ -332,6 +371,7 @@ class RunManager:
             else:
                 run.status = "failed"
                 run.error = (summary.error if summary and summary.error else None) or self._console_error(run)
+            self._free(run)
             self._pump()
 
     def _console_error(self, run: ManagedRun) -> str:
@@ -352,6 +392,9 @@ class RunManager:
             if run.status == "queued":
                 self._queue.remove(run_id)
                 run.status, run.ended_at, run.cancel_requested = "cancelled", time.time(), True
+                if self.admission is not None:
+                    self.admission.forget(run_id)
+                self._pump()
                 return run
             if run.status != "running":
                 raise RunStateError(f"Run {run_id} has already ended ({run.status}); there is nothing to cancel.")
@@ -391,6 +434,8 @@ class RunManager:
         is gone could not be watched or cancelled any more. Run folders stay as they are."""
         with self._lock:
             self._closed = True
+            if self._repump is not None:
+                self._repump.cancel()
             ids = [r.run_id for r in self._runs.values() if r.status in ACTIVE]
         for rid in ids:
             try:
@@ -405,6 +450,8 @@ class RunManager:
                     proc.wait(timeout=max(0.1, deadline - time.time()))
                 except subprocess.TimeoutExpired:
                     _kill_tree(proc.pid)
+        if self.admission is not None:
+            self.admission.close()
 
     # -- reading -----------------------------------------------------------------------------------------
     def _check_id(self, run_id: str) -> str:

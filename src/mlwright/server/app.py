@@ -11,7 +11,7 @@ import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional, Sequence
+from typing import Any, BinaryIO, Iterator, Optional, Sequence
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
@@ -60,12 +60,12 @@ class Guidance(BaseModel):
 
 def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_upload_mb: float = 500, *,
                max_concurrent: int = 1, extra_run_args: Sequence[str] = (),
-               upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S) -> FastAPI:
+               upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S, admission: Any = None) -> FastAPI:
     """The web app. `runs_root` holds the run folders (their names are the run ids); data paths must lie
     under `allowed_roots`; every /api request needs `token`. `extra_run_args` go to every `mlwright run`.
     Uploads are removed `upload_ttl_s` after their upload or their last run."""
     manager = RunManager(runs_root, allowed_roots, max_concurrent=max_concurrent, extra_args=extra_run_args,
-                         upload_ttl_s=upload_ttl_s)
+                         upload_ttl_s=upload_ttl_s, admission=admission)
     max_upload = int(max_upload_mb * 1024**2)
 
     @asynccontextmanager
