@@ -73,7 +73,8 @@ class RayEnvelopes:
         self.ray, self.address, self.slots, self.cpus, self.parallel = ray, address, slots, cpus, parallel
         self.batch_id = uuid.uuid4().hex[:8]
         self.running = 0
-        self.pending: dict[str, tuple[Any, str, float]] = {}  # run name -> (placement group, its name, since)
+        # run name -> (placement group, its name, asked at, the ref that resolves once it is placed)
+        self.pending: dict[str, tuple[Any, str, float, Any]] = {}
         self.nodes: dict[str, Optional[str]] = {}  # node id -> None (it can isolate attempts) or why not
         self.lock = threading.Lock()
         biggest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
@@ -105,9 +106,9 @@ class RayEnvelopes:
                 where = {"ray.io/node-id": "in(" + ",".join(self.fit_nodes()) + ")"}
                 pg = placement_group([{"CPU": self.cpus}] * self.slots, strategy="PACK", name=pg_name,
                                      bundle_label_selector=[where] * self.slots)
-                self.pending[name] = (pg, pg_name, time.time())
-            pg, pg_name, since = self.pending[name]
-            ready, _ = self.ray.wait([pg.ready()], timeout=0)
+                self.pending[name] = (pg, pg_name, time.time(), pg.ready())
+            pg, pg_name, since, placed = self.pending[name]
+            ready, _ = self.ray.wait([placed], timeout=0)
             if not ready:
                 if self.running == 0 and time.time() - since >= self.WAIT_ALONE_S:
                     self.forget_locked(name)
