@@ -5,7 +5,6 @@ isolate attempts), the run starting once the cluster has placed it. `try_acquire
 again later); `acquire` waits (batch)."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -58,18 +57,9 @@ class RayEnvelopes:
     WAIT_ALONE_S = 120.0  # with nothing running, an envelope not placed by then never will be
 
     def __init__(self, address: str, slots: int, cpus: float, parallel: Optional[int]):
-        from mlwright.execution.ray_executor import NAMESPACE, reachable
+        from mlwright.execution.ray_executor import connect, cpu_nodes
 
-        try:
-            import ray
-        except ImportError as e:
-            raise MlwrightError("--ray-address needs Ray: pip install \"mlwright[ray]\"") from e
-        reachable(address)
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR,
-                     namespace=NAMESPACE)
-        except Exception as e:  # noqa: BLE001 - the user's cluster to fix: say so
-            raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}") from e
+        ray = connect(address)
         self.ray, self.address, self.slots, self.cpus, self.parallel = ray, address, slots, cpus, parallel
         self.batch_id = uuid.uuid4().hex[:8]
         self.running = 0
@@ -77,7 +67,7 @@ class RayEnvelopes:
         self.pending: dict[str, tuple[Any, str, float, Any]] = {}
         self.nodes: dict[str, Optional[str]] = {}  # node id -> None (it can isolate attempts) or why not
         self.lock = threading.Lock()
-        biggest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+        biggest = max((n["Resources"]["CPU"] for n in cpu_nodes(ray)), default=0)
         if biggest < cpus:
             raise MlwrightError(f"No node of the Ray cluster at {address} has {cpus:g} CPUs for one attempt.",
                                 hint="Lower --ray-cpus-per-attempt or add bigger nodes.")

@@ -231,9 +231,10 @@ def run_cores() -> int:
         return usable_cores()
 
 
-def share_env(share: float) -> dict[str, str]:
-    """Thread counts of one of the attempts that run side by side, each with `share` of the run's cores."""
-    return {v: str(max(1, int(run_cores() * share))) for v in THREAD_VARS}
+def share_env(share: float, cores: Optional[int] = None) -> dict[str, str]:
+    """Thread counts of one of the attempts that run side by side, each with `share` of the run's cores (or of
+    `cores`: a cluster node's)."""
+    return {v: str(max(1, int((cores or run_cores()) * share))) for v in THREAD_VARS}
 
 
 def thread_env(given: Optional[dict[str, str]] = None) -> dict[str, str]:

@@ -50,16 +50,16 @@ def _remote_attempt(work_blob: bytes, inputs: dict[str, tuple[bool, Any]], comma
     network) runs nothing and says why: (None, {"unfit": why, "node": its id})."""
     import ray
 
-    from mlwright.execution.limits import THREAD_VARS, default_memory_mb, thread_env, usable_cores
-    from mlwright.execution.sandbox import isolation, run_sandboxed
+    from mlwright.execution.limits import default_memory_mb, share_env, thread_env, usable_cores
+    from mlwright.execution.sandbox import run_sandboxed
 
     node = ray.get_runtime_context().get_node_id()
-    iso = isolation()
-    if iso.kind != "bubblewrap" or not iso.network_isolated:
-        return None, {"unfit": iso.detail, "node": node}
+    unfit = _node_isolation()
+    if unfit:
+        return None, {"unfit": unfit, "node": node}
     env = thread_env(threads) | env
-    if share < 1:  # side by side with the run's other attempts: a share of this node
-        env |= {v: str(max(1, int(usable_cores() * share))) for v in THREAD_VARS if v not in threads}
+    if share < 1:  # side by side with the run's other attempts: a share of this node (unless the driver set it)
+        env |= {v: n for v, n in share_env(share, usable_cores()).items() if v not in threads}
         memory_mb = memory_mb or default_memory_mb() * share
     scratch = Path(tempfile.mkdtemp(prefix="mlwright-attempt-"))
     try:
@@ -89,14 +89,37 @@ def _node_isolation() -> Optional[str]:
     return None if iso.kind == "bubblewrap" and iso.network_isolated else iso.detail
 
 
+def cpu_nodes(ray: Any) -> list[dict]:
+    """The live nodes of the cluster that have CPUs (a head started with --num-cpus 0 runs no attempt)."""
+    return [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+
+
+def connect(address: str) -> Any:
+    """The `ray` module, connected to the cluster at `address` (in mlwright's namespace); clear errors when Ray
+    is missing or the cluster cannot be reached."""
+    try:
+        import ray
+    except ImportError as e:
+        raise MlwrightError("--ray-address needs Ray: pip install \"mlwright[ray]\"",
+                            hint="Or run without --ray-address (attempts run on this machine).") from e
+    reachable(address)
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR,
+                 namespace=NAMESPACE)
+    except Exception as e:  # noqa: BLE001 - an unreachable cluster is the user's to fix: say so
+        raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
+                            hint="Check the address (ray status on the head node prints it) and that this "
+                                 "machine can reach the head.") from e
+    return ray
+
+
 def probe_nodes(ray: Any, known: dict[str, Optional[str]]) -> dict[str, Optional[str]]:
     """`known` with every live CPU node not probed yet added: node id -> None (it can isolate attempts) or why
     not. Each probe is a zero-CPU task pinned to its node, so a busy node answers too."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     probe = ray.remote(_node_isolation)
-    new = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
-           and n["NodeID"] not in known]
+    new = [n["NodeID"] for n in cpu_nodes(ray) if n["NodeID"] not in known]
     refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
             for n in new]
     for n, ref in zip(new, refs):
@@ -131,20 +154,7 @@ class RayExecutor:
     a CPU, so no attempt's budget is spent queueing)."""
 
     def __init__(self, address: str, num_cpus: float = 1.0, placement_group: Optional[str] = None):
-        try:
-            import ray
-        except ImportError as e:
-            raise MlwrightError("--ray-address needs Ray: pip install \"mlwright[ray]\"",
-                                hint="Or run without --ray-address (attempts run on this machine).") from e
-        self.ray = ray
-        reachable(address)
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR,
-                     namespace=NAMESPACE)
-        except Exception as e:  # noqa: BLE001 - an unreachable cluster is the user's to fix: say so
-            raise MlwrightError(f"Cannot connect to the Ray cluster at {address}: {type(e).__name__}: {e}",
-                                hint="Check the address (ray status on the head node prints it) and that this "
-                                     "machine can reach the head.") from e
+        self.ray = ray = connect(address)
         self.placement: dict[str, Any] = {}
         if placement_group:
             from ray.util import get_placement_group
@@ -228,8 +238,7 @@ class RayExecutor:
 
     def fit_nodes(self) -> list[str]:
         """The live nodes with CPUs that have not shown they cannot isolate attempts."""
-        return [n["NodeID"] for n in self.ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
-                and n["NodeID"] not in self.unfit]
+        return [n["NodeID"] for n in cpu_nodes(self.ray) if n["NodeID"] not in self.unfit]
 
     @staticmethod
     def _failure(workdir: Path, t0: float, why: str, timed_out: bool = False,

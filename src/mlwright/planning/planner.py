@@ -79,9 +79,14 @@ class Planner:
     def recipes(self) -> list[str]:
         return [c.recipe for c in self.baselines + self.mains]
 
+    @staticmethod
+    def tried(history: list[AttemptRecord]) -> set[str]:
+        """The recipes already tried: a kill or a cancel says nothing of a recipe, so it does not count."""
+        return {h.recipe for h in history if not h.stopped}
+
     def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
-        tried = {h.recipe for h in history if not h.stopped}  # a kill or a cancel says nothing of a recipe
+        tried = self.tried(history)
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
@@ -123,7 +128,7 @@ class Planner:
             return [plan] if plan else []
         if usable < 8:
             return []
-        tried = {h.recipe for h in history if not h.stopped}
+        tried = self.tried(history)
         valid = [h for h in history if h.status == "succeeded"]
         batch = []
         for card in self.baselines:
