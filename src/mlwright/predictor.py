@@ -69,18 +69,18 @@ class Task:
 
 
 def _target_in_words(description: str, frame: pd.DataFrame) -> str:
-    """The one column of `frame` the words name (as perception reads a task), else a ValueError in Python terms."""
+    """The column of `frame` the words name, chosen by perception's own rule (`choose_target`: an output column
+    the task names, else the one column it mentions); else a ValueError in Python terms. The frame is training rows
+    only, so perception is told the rows to predict carry every column (an empty frame of them): no column counts
+    as missing from them, and empty cells are not read as rows to predict."""
+    from mlwright.perception.infer import choose_target
     from mlwright.perception.task_text import parse_task_text
 
     hints = parse_task_text(description, [])
-    cols = [str(c) for c in frame.columns]
-    named = [c for c in cols if c in hints.output_columns] or [c for c in cols if hints.mentions(c)]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise ValueError(f"The task names several columns ({', '.join(named)}): pass Task(..., target=\"COLUMN\").")
-    raise ValueError(f"The task names no column of train_data; pass Task(..., target=\"COLUMN\") with one of: "
-                     f"{', '.join(cols[:30])}.")
+    try:
+        return choose_target(frame, frame.iloc[:0], hints, None, "train_data", None, [])
+    except MlwrightError as e:
+        raise ValueError(python_terms(e).render()) from None
 
 
 def _printer(stage: str, message: str, data: dict) -> None:

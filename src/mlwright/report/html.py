@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 import time
 from importlib import resources
 from pathlib import Path
@@ -75,8 +76,6 @@ def _template():
 
 def _plain(text: str) -> str:
     """A task written in markdown, as plain words: no heading marks, emphasis or code ticks."""
-    import re
-
     text = re.sub(r"(?m)^\s{0,3}#{1,6}\s*", "", text or "")
     text = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: m.group(1) or m.group(2), text)
     return text.replace("`", "")
