@@ -26,7 +26,8 @@ def live_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_upl
     """Yields the base URL; on exit the server stops (and cancels any run it still has going)."""
     app = create_app(runs_root, allowed_roots, token, max_upload_mb, extra_run_args=extra_run_args, **app_kwargs)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                          timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -92,17 +92,39 @@ def test_a_runs_url_drag_and_drop_download_cancel_and_a_cli_resume_all_agree(tmp
                 document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
             }""", [(data / "train.csv").read_text(), (data / "test.csv").read_text()])
             sync_api.expect(page.locator("#drop-text")).to_contain_text("2 files chosen")
+            # the preview: the dropped files are uploaded at once and read as a run would read them
+            preview = page.locator("#preview-body")
+            sync_api.expect(preview).to_contain_text("training rows", timeout=30_000)
+            sync_api.expect(preview).to_contain_text("no task typed yet")
             page.fill("#task", "predict label as the probability of yes")
+            sync_api.expect(preview).to_contain_text('target "label"', timeout=30_000)
+            sync_api.expect(page.locator("#preview-body table").last).to_contain_text("x1")
             page.fill("#time-limit", "30")
             page.check("#light")
-            page.screenshot(path=str(shots / "1-new-run.png"))
+            assert page.locator("#model").is_disabled()  # no LLM chosen: no model to name
+            assert page.locator("#llm option[value=openai]").count() == 1
+            page.screenshot(path=str(shots / "1-new-run.png"), full_page=True)
+            streams: list[str] = []
+            page.on("request", lambda req: streams.append(req.url) if "/stream" in req.url else None)
             page.click("#start")
+            sync_api.expect(page.locator("#run-status")).to_have_text("running", timeout=60_000)
+            page.screenshot(path=str(shots / "2-running.png"), full_page=True)
             sync_api.expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+            assert streams, "the page follows a run through its event stream"
             sync_api.expect(page.locator("#chart")).to_be_visible()
             sync_api.expect(page.locator("#clock-text")).to_contain_text("of the 30 s budget")
             run_id = page.locator("#run-title").inner_text()
             assert page.url.endswith(f"#run={run_id}")
-            page.screenshot(path=str(shots / "2-succeeded.png"), full_page=True)
+            sync_api.expect(page.locator("#attempts tbody")).to_contain_text("draft")  # the attempt tree's steps
+            frame = page.locator("#report-frame")
+            sync_api.expect(page.frame_locator("#report-frame").locator("img").first).to_be_visible(timeout=20_000)
+            for _ in range(100):  # the report's frame grows to its content's height: no scrollbar of its own
+                if frame.bounding_box()["height"] > 900:
+                    break
+                page.wait_for_timeout(200)
+            assert frame.bounding_box()["height"] > 900
+            page.screenshot(path=str(shots / "3-succeeded.png"), full_page=True)
+            assert frame.get_attribute("sandbox") == "allow-same-origin"  # no scripts in the report
             with page.expect_download() as dl:
                 page.click("#download")
             saved = tmp_path / "downloaded.csv"
@@ -123,17 +145,21 @@ def test_a_runs_url_drag_and_drop_download_cancel_and_a_cli_resume_all_agree(tmp
                 page.uncheck("#light")
                 page.click("#start")
                 sync_api.expect(page.locator("#attempts tbody")).to_contain_text("autogluon_tabular", timeout=60_000)
+                page.click("#detail details:has(#logs) > summary")
+                # AutoGluon's chatter arrives folded, its summary says from where
+                sync_api.expect(page.locator("#logs details.fold summary").first).to_contain_text(
+                    "lines of library output", timeout=60_000)
                 page.click("#cancel")
                 sync_api.expect(page.locator("#run-status")).to_have_text("cancelled", timeout=60_000)
                 second = page.locator("#run-title").inner_text()
                 sync_api.expect(page.locator("#attempts tbody")).not_to_contain_text("running", timeout=20_000)
-                page.screenshot(path=str(shots / "3-cancelled.png"), full_page=True)
+                page.screenshot(path=str(shots / "4-cancelled.png"), full_page=True)
                 assert json.loads((runs / second / "run.json").read_text())["status"] == "cancelled"
                 assert "cancelled" in run_cli("show", str(runs / second)).stdout
                 r = run_cli("resume", str(runs / second), "--no-autogluon")
                 assert r.returncode == 0, r.stderr
                 sync_api.expect(page.locator("#run-status")).to_have_text("succeeded", timeout=30_000)
-                page.screenshot(path=str(shots / "4-resumed.png"), full_page=True)
+                page.screenshot(path=str(shots / "5-resumed.png"), full_page=True)
         finally:
             browser.close()
     assert all(p.stat().st_size > 10_000 for p in shots.glob("*.png"))

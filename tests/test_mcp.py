@@ -18,12 +18,15 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 
 def _payload(result) -> tuple[bool, object]:
-    """(is_error, JSON payload or error text); attribute names differ between SDK 1.x and 2.x."""
+    """(is_error, JSON payload or error text); attribute names differ between SDK 1.x and 2.x. A result is both
+    structured content (the tool's output schema) and the same JSON as text."""
     is_error = bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
     text = "".join(getattr(c, "text", "") for c in result.content)
     if is_error:
         return True, text
-    return False, json.loads(text)
+    structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
+    assert structured == json.loads(text), "structured content and its text differ"
+    return False, structured
 
 
 async def _call(session: ClientSession, tool: str, **args):
@@ -44,7 +47,14 @@ def test_mcp_stdio_tools_end_to_end(tmp_path):
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                names = {t.name for t in (await session.list_tools()).tools}
+                tools = (await session.list_tools()).tools
+                names = {t.name for t in tools}
+                for t in tools:  # every tool says what it returns
+                    schema = getattr(t, "output_schema", None) or getattr(t, "outputSchema", None)
+                    assert schema and schema.get("properties"), t.name
+                status_schema = next(getattr(t, "output_schema", None) or t.outputSchema for t in tools
+                                     if t.name == "run_status")
+                assert {"status", "attempts", "best"} <= set(status_schema["properties"])
                 assert names >= {"upload_data", "start_run", "run_status", "send_guidance", "cancel_run", "list_runs",
                                  "get_result", "predict"}
 

@@ -157,3 +157,88 @@ def test_run_via_api_on_a_local_path(server):
         listed = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
         assert listed[run_id]["status"] == "succeeded" and listed[run_id]["score"] > 0.8
     assert tree_digest(data) == before  # the data folder is never touched
+
+
+def _read_stream(c: httpx.Client, run_id: str, headers: dict | None = None, timeout: float = 120) -> list[tuple]:
+    """(event, data, id) of one server-sent-event stream, read to its end."""
+    import json
+
+    out, event, data, eid = [], None, [], None
+    with c.stream("GET", f"/api/runs/{run_id}/stream", headers=headers or {}, timeout=timeout) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line.startswith("id: "):
+                eid = int(line[4:])
+            elif line == "" and event:
+                out.append((event, json.loads("".join(data)), eid))
+                event, data, eid = None, [], None
+    return out
+
+
+def test_preview_llm_choices_stream_and_folded_logs(server, monkeypatch):
+    """The page's data preview (explain), the LLM choices from the server's environment (never the key), and a
+    run watched through its server-sent-event stream: status changes, each journal event once, the end."""
+    base, tmp_path, data_root = server
+    data = split_write(make_classification_frame(), data_root / "churn", "label")
+    for var in ("MLWRIGHT_LLM_API_KEY", "OPENAI_API_KEY", "MLWRIGHT_LLM_PROVIDER", "MLWRIGHT_LLM_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value-42")
+    with client(base) as c:
+        config = c.get("/api/config")
+        assert "sk-ant-secret" not in config.text
+        providers = {p["provider"]: p for p in config.json()["llm"]["providers"]}
+        assert providers["anthropic"]["ready"] and not providers["openai"]["ready"]
+        assert "no API key" in providers["openai"]["why_not"]
+
+        ex = c.post("/api/explain", json={"data_path": str(data), "task": "predict label"}).json()
+        assert ex["ok"], ex
+        assert ex["spec"]["target"] == "label" and ex["files"] == {"test.csv": "rows to predict",
+                                                                  "train.csv": "training rows"}
+        assert {col["name"] for col in ex["columns"]} >= {"x1", "x2", "label"}
+        vague = c.post("/api/explain", json={"data_path": str(data), "task": ""}).json()
+        assert vague["ok"] and vague["spec"]["target"] == "label"  # the folder alone: the column test.csv lacks
+        wrong = c.post("/api/explain", json={"data_path": str(data), "task": "predict the colour of the sky",
+                                             "target": "no_such_column"}).json()
+        assert not wrong["ok"] and "no_such_column" in wrong["error"]
+        assert c.post("/api/explain", json={"data_path": str(tmp_path), "task": "x"}).status_code == 403
+        assert c.post("/api/explain", json={"task": "x"}).status_code == 422
+
+        r = c.post("/api/runs", json={"data_path": str(data), "task": "predict label", "time_limit": 30})
+        run_id = r.json()["id"]
+        feed = _read_stream(c, run_id)
+        kinds = [k for k, _, _ in feed]
+        assert kinds[-1] == "end" and feed[-1][1]["status"] == "succeeded"
+        statuses = [d["status"] for k, d, _ in feed if k == "run"]
+        assert statuses[-1] == "succeeded" and "running" in statuses
+        events = [e for k, d, _ in feed if k == "events" for e in d]
+        ids = [e["id"] for e in events]
+        assert ids == sorted(set(ids)) and events[-1]["stage"] == "done"  # each event once, in order
+        logs = [d for k, d, _ in feed if k == "logs"][-1]
+        assert logs["attempt"] and logs["folded"]
+        # a reconnect (the browser sends the last event id it saw) resumes after it
+        half = ids[len(ids) // 2]
+        again = _read_stream(c, run_id, headers={"Last-Event-ID": str(half)})
+        assert [e["id"] for k, d, _ in again if k == "events" for e in d] == [i for i in ids if i > half]
+        assert c.get("/api/runs/nope/stream").status_code == 404
+
+
+def test_library_noise_is_folded_and_errors_stay():
+    from mlwright.log_folding import fold_log
+
+    ag = "\n".join(["Verbosity: 2 (Standard Logging)", "AutoGluon Version:  1.6.3",
+                    "Fitting model: LightGBM_BAG_L1 ...",
+                    "\t0.9375\t = Validation score   (accuracy)", "\t\tImport fastai failed. A quick tip is to install",
+                    "/x/xgboost_model.py:100: SettingWithCopyWarning: ", "  X[col] = pd.Categorical(codes)",
+                    "Traceback (most recent call last):", '  File "solution.py", line 3, in <module>', "    fit()",
+                    "ValueError: could not convert string to float: 'abc'", "Fitting model: CatBoost_BAG_L1 ..."])
+    segs = fold_log(ag, "stderr")
+    assert [s["kind"] for s in segs] == ["folded", "text"]  # a lone trailing line is not worth a fold
+    assert segs[0]["lines"] == 7 and "AutoGluon" in segs[0]["summary"] and "warnings" in segs[0]["summary"]
+    assert segs[1]["text"].startswith("Traceback") and "ValueError" in segs[1]["text"]
+    assert "\n".join(s["text"] for s in segs) == ag  # nothing dropped
+    out = "[    1.1s] fit: 240 rows\n/a.py:1: FutureWarning: x\n  y()\nmore\n[   36.8s] fit done"
+    assert [s["kind"] for s in fold_log(out, "stdout")] == ["text"]  # two warning lines: not worth a fold

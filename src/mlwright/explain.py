@@ -67,10 +67,11 @@ def explain(data_dir: Path, task_text: str, target: Optional[str] = None, id_col
     for c in list(train.columns):
         use = "target" if c == spec.target else "feature" if c in spec.feature_columns else \
             f"dropped: {spec.dropped_columns.get(c, 'not used')}"
-        cols.append({"name": str(c), "dtype": str(train[c].dtype), "use": use})
+        cols.append({"name": str(c), "dtype": str(train[c].dtype), "use": use,
+                     "kind": spec.column_kinds.get(c, "label" if c == spec.target else "")})
     for c, why in spec.dropped_columns.items():
         if c not in train.columns:
-            cols.append({"name": c, "dtype": "", "use": f"dropped: {why}"})
+            cols.append({"name": c, "dtype": "", "use": f"dropped: {why}", "kind": ""})
     keys = spec.test_keys()
     if keys and all(k in test_df.columns for k in keys):
         shown = test_df[keys].head(5).astype(str).agg(" | ".join, axis=1).tolist()

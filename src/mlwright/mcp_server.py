@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from mlwright.errors import MlwrightError
+from mlwright.mcp_outputs import (AttemptBrief, Cancelled, GuidanceSent, Predicted, Preview, ResultPaths, RunList,
+                                  RunResult, RunStarted, RunStatusOut, TaskBrief, Uploaded)
 from mlwright.runs_manager import DEFAULT_UPLOAD_TTL_S, RunManager
 
 try:  # mcp >= 2
@@ -72,7 +74,7 @@ def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
         return call
 
     @server.tool()
-    def upload_data(files: dict[str, str]) -> dict:
+    def upload_data(files: dict[str, str]) -> Uploaded:
         """Upload data files when the server cannot read them from a local path.
 
         files: file name (may include sub-folders, e.g. "train/cat/1.png") -> the file's content in base64.
@@ -81,10 +83,10 @@ def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
             or their last run.
         Returns data_path (and upload_id) to pass to start_run.
         """
-        return _upload(manager, files, max_upload_mb)
+        return Uploaded(**_upload(manager, files, max_upload_mb))
 
     @server.tool()
-    def start_run(data_path: str, task: str, time_limit: float = 300, target: Optional[str] = None) -> dict:
+    def start_run(data_path: str, task: str, time_limit: float = 300, target: Optional[str] = None) -> RunStarted:
         """Start an mlwright run on a data folder (or file/archive) with a task in plain words.
 
         data_path: a folder or file under the server's allowed roots (never modified).
@@ -95,75 +97,74 @@ def build_server(manager: RunManager, max_upload_mb: float = MAX_UPLOAD_MB):
         Returns the run id and status; poll run_status until it has finished.
         """
         run = guarded(manager.start)(data_path, task, time_limit=time_limit, target=target)
-        return {"run_id": run.run_id, "status": run.status, "run_dir": str(run.run_dir),
-                "next": "poll run_status(run_id) until succeeded/failed/cancelled, then call get_result(run_id)"}
+        return RunStarted(run_id=run.run_id, status=run.status, run_dir=str(run.run_dir),
+                          next="poll run_status(run_id) until succeeded/failed/cancelled, then call get_result(run_id)")
 
     @server.tool()
-    def run_status(run_id: str) -> dict:
+    def run_status(run_id: str) -> RunStatusOut:
         """Status of a run: queued/running/succeeded/failed/cancelled, the current stage, the attempts
         with their validation scores, the best so far and the latest progress messages."""
         info = guarded(manager.status)(run_id)
         attempts = guarded(manager.attempts)(run_id)
         events = guarded(manager.events)(run_id, 0, None)
         s = info.get("summary") or {}
-        return {"run_id": run_id, "status": info["status"], "stage": info.get("stage"),
-                "queue_position": info.get("queue_position"), "error": info.get("error"),
-                "time_limit_s": info.get("time_limit_s"), "wall_seconds": s.get("wall_seconds"),
-                "task": _task_brief(s.get("task")), "best": s.get("best"),
-                "attempts": [{"id": a.attempt_id, "recipe": a.recipe, "status": a.status, "score": a.score,
-                              "seconds": a.seconds, "error": a.error} for a in attempts],
-                "recent_events": [f"{e.stage}: {e.message}" for e in events[-8:]]}
+        return RunStatusOut(run_id=run_id, status=info["status"], stage=info.get("stage"),
+                            queue_position=info.get("queue_position"), error=info.get("error"),
+                            time_limit_s=info.get("time_limit_s"), wall_seconds=s.get("wall_seconds"),
+                            task=_task_brief(s.get("task")), best=s.get("best"),
+                            attempts=[AttemptBrief(id=a.attempt_id, kind=a.kind, parent_id=a.parent_id, recipe=a.recipe,
+                                                   status=a.status, score=a.score, seconds=a.seconds, error=a.error)
+                                      for a in attempts],
+                            recent_events=[f"{e.stage}: {e.message}" for e in events[-8:]])
 
     @server.tool()
-    def send_guidance(run_id: str, text: str) -> dict:
+    def send_guidance(run_id: str, text: str) -> GuidanceSent:
         """Send an instruction to a running run; it is journaled and read before the next attempt."""
         gid = guarded(manager.send_guidance)(run_id, text)
-        return {"run_id": run_id, "guidance_id": gid, "status": "queued for the next attempt"}
+        return GuidanceSent(run_id=run_id, guidance_id=gid, status="queued for the next attempt")
 
     @server.tool()
-    def cancel_run(run_id: str) -> dict:
+    def cancel_run(run_id: str) -> Cancelled:
         """Cancel a queued or running run started by this server. The run folder, journal and anything
         already produced are kept."""
         run = guarded(manager.cancel)(run_id)
-        return {"run_id": run.run_id, "status": run.status, "cancel_requested": run.cancel_requested}
+        return Cancelled(run_id=run.run_id, status=run.status, cancel_requested=run.cancel_requested)
 
     @server.tool()
-    def list_runs() -> dict:
+    def list_runs() -> RunList:
         """Queued and running runs, then past runs under the runs folder (newest first), with scores."""
-        return {"runs_root": str(manager.runs_root), "allowed_roots": [str(r) for r in manager.allowed_roots],
-                "runs": guarded(manager.list_runs)()}
+        return RunList(runs_root=str(manager.runs_root), allowed_roots=[str(r) for r in manager.allowed_roots],
+                       runs=guarded(manager.list_runs)())
 
     @server.tool()
-    def get_result(run_id: str) -> dict:
+    def get_result(run_id: str) -> RunResult:
         """A finished run's result: status, validation score, the task as understood, the paths of the
         predictions, report, solution script and model, and the first rows of the predictions."""
         info = guarded(manager.status)(run_id)
         s = info.get("summary") or {}
-        out: dict[str, Any] = {"run_id": run_id, "status": info["status"], "run_dir": info["run_dir"],
-                               "error": info.get("error"), "task": _task_brief(s.get("task")),
-                               "best": s.get("best"), "attempts": s.get("attempts"),
-                               "wall_seconds": s.get("wall_seconds")}
+        out = RunResult(run_id=run_id, status=info["status"], run_dir=info["run_dir"], error=info.get("error"),
+                        task=_task_brief(s.get("task")), best=s.get("best"), attempts=s.get("attempts"),
+                        wall_seconds=s.get("wall_seconds"))
         if info["status"] != "succeeded":
-            out["note"] = ("the run is still going: poll run_status" if info["status"] in ("queued", "running")
-                           else "the run has no result; see error and run_status for the attempts")
+            out.note = ("the run is still going: poll run_status" if info["status"] in ("queued", "running")
+                        else "the run has no result; see error and run_status for the attempts")
             return out
         pred, f = guarded(manager.open_result)(run_id, "predictions")
         with f:
-            out["predictions_preview"] = _preview(f)
-        out["paths"] = {"predictions": str(pred), "report": s.get("report"),
-                        "solution_script": s.get("solution_script"), "model_dir": s.get("model_dir"),
-                        "journal": str(Path(info["run_dir"]) / "journal.sqlite")}
-        out["reuse"] = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
+            out.predictions_preview = _preview(f)
+        out.paths = ResultPaths(predictions=str(pred), report=s.get("report"), solution_script=s.get("solution_script"),
+                                model_dir=s.get("model_dir"), journal=str(Path(info["run_dir"]) / "journal.sqlite"))
+        out.reuse = f"mlwright predict {info['run_dir']} NEW_DATA --output new_predictions.csv"
         return out
 
     @server.tool()
-    def predict(run_id: str, data_path: str) -> dict:
+    def predict(run_id: str, data_path: str) -> Predicted:
         """Apply a succeeded run's model to new rows: data_path is a file (or a folder holding one table)
         under the allowed roots, with the training data's feature columns. The predictions are written to a
         new file under the runs folder; returns its path and its first rows."""
         path = guarded(manager.predict)(run_id, data_path)
         with open(path, "rb") as f:
-            return {"run_id": run_id, "predictions": str(path), "preview": _preview(f)}
+            return Predicted(run_id=run_id, predictions=str(path), preview=_preview(f))
 
     return server
 
@@ -194,15 +195,13 @@ def _upload(manager: RunManager, files: dict[str, str], max_upload_mb: float = M
         raise ToolError(e.what) from None
 
 
-def _task_brief(task: Optional[dict]) -> Optional[dict]:
+def _task_brief(task: Optional[dict]) -> Optional[TaskBrief]:
     if not task:
         return None
-    keys = ("problem_type", "target", "metric", "higher_is_better", "id_column", "prediction_file", "output_columns",
-            "n_train_rows", "n_test_rows")
-    return {k: task.get(k) for k in keys}
+    return TaskBrief(**{k: task[k] for k in TaskBrief.model_fields if task.get(k) is not None})
 
 
-def _preview(f) -> dict:
+def _preview(f) -> Preview:
     """The first rows of a prediction file opened by `RunManager.open_result`."""
     import json
 
@@ -211,8 +210,7 @@ def _preview(f) -> dict:
     df = pd.read_csv(f, nrows=PREVIEW_ROWS)
     f.seek(0)
     total = max(0, sum(1 for _ in f) - 1)
-    return {"columns": list(map(str, df.columns)), "rows": json.loads(df.to_json(orient="records")),
-            "total_rows": total}
+    return Preview(columns=list(map(str, df.columns)), rows=json.loads(df.to_json(orient="records")), total_rows=total)
 
 
 def serve(transport: str = "stdio", *, runs_root: Path = Path("runs"), allowed_roots: Sequence[Path] = (),

@@ -9,6 +9,7 @@ outside the folder). Nothing here deletes anything but this manager's own expire
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -27,6 +28,7 @@ import psutil
 from mlwright.catalog import (JOURNAL_NAME, RUN_JSON, AccessRefused, Event, RunFolder, UnknownRun, find_runs,
                               open_inside, rel_in_run, run_status, tail)
 from mlwright.errors import MlwrightError
+from mlwright.log_folding import fold_log
 from mlwright.schemas import AttemptRecord, RunSummary
 from mlwright.uploads import UPLOAD_ID
 
@@ -45,6 +47,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CANCEL_GRACE_S = 20.0  # after SIGTERM, how long the CLI gets to write its 'cancelled' run.json
 # An upload folder is removed this long after it was uploaded or last used by a run (never while a run uses it).
 DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
+EXPLAIN_TIMEOUT_S = 120.0  # the data preview: perception alone, no fitting
 
 
 class RunStateError(MlwrightError):
@@ -62,6 +65,7 @@ class ManagedRun:
     time_limit: float
     target: Optional[str] = None
     llm: Optional[str] = None  # None: the CLI's default (none, unless mlwright.yaml or the env say otherwise)
+    model: Optional[str] = None  # the LLM model; None: the environment's or mlwright.yaml's
     interactive: bool = False
     extra_args: tuple[str, ...] = ()
     status: RunStatus = "queued"
@@ -257,7 +261,8 @@ class RunManager:
         return resolve_inside(path, self.data_roots())
 
     def start(self, data_path: str | Path, task: str, time_limit: float = 300, target: Optional[str] = None,
-              llm: Optional[str] = None, interactive: bool = False, light: bool = False) -> ManagedRun:
+              llm: Optional[str] = None, interactive: bool = False, light: bool = False,
+              model: Optional[str] = None) -> ManagedRun:
         """Queue a run; it starts as soon as fewer than `max_concurrent` runs are running."""
         if self._closed:
             raise RunStateError("The server is shutting down; no new runs are accepted.")
@@ -281,12 +286,43 @@ class RunManager:
         with self._lock:
             run_id = self._new_run_id(task)
             run = ManagedRun(run_id=run_id, run_dir=self.runs_root / run_id, data_path=data, task=task.strip(),
-                             time_limit=float(time_limit), target=target, llm=llm, interactive=interactive,
+                             time_limit=float(time_limit), target=target, llm=llm, model=model or None,
+                             interactive=interactive,
                              extra_args=(*self.extra_args, *(("--no-autogluon",) if light else ())))
             self._runs[run_id] = run
             self._queue.append(run_id)
             self._pump()
         return run
+
+    def explain(self, data_path: str | Path, task: str, target: Optional[str] = None,
+                timeout_s: float = EXPLAIN_TIMEOUT_S) -> dict:
+        """`mlwright explain --json` on a data path a run could use: how the folder and the task would be understood
+        (files and their roles, columns, target, output), before anything runs. In a subprocess, as a run reads
+        the data: a huge or hostile folder costs that process, not the server. {"ok": False, "error": ...} when
+        perception cannot settle the task (its message says why and what to give)."""
+        data = self.resolve_data_path(data_path)
+        self.touch_upload(data)
+        task = task.strip() or "predict the target"  # a folder chosen before the task is typed: the data alone
+        cmd = [self.python, "-m", "mlwright", "explain", str(data), "--task", task, "--json"]
+        if target and target.strip():
+            cmd += ["--target", target.strip()]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "COLUMNS": "200"})
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"Reading the folder took longer than {timeout_s:.0f} s; the run itself "
+                                          "has its whole budget for it."}
+        if proc.returncode != 0:
+            return {"ok": False, "error": (proc.stderr.strip() or proc.stdout.strip())[-4000:]}
+        try:
+            return {"ok": True, **json.loads(proc.stdout)}
+        except ValueError:
+            return {"ok": False, "error": "explain printed no readable answer: " + proc.stdout[-500:]}
+
+    @property
+    def closed(self) -> bool:
+        """Shutting down: no new runs, and live streams end."""
+        return self._closed
 
     def _new_run_id(self, task: str) -> str:
         while True:
@@ -342,6 +378,8 @@ class RunManager:
                "--output", str(run.run_dir), "--time-limit", f"{run.time_limit:g}"]
         if run.llm:
             cmd += ["--llm", run.llm]
+        if run.model:
+            cmd += ["--model", run.model]
         if run.target:
             cmd += ["--target", run.target]
         # No --interactive: nobody is at the subprocess's terminal to answer a question. Interactive runs
@@ -556,10 +594,15 @@ class RunManager:
         attempt_dirs = RunFolder(run_dir).attempt_dirs()
         latest = attempt_dirs[-1] if attempt_dirs else None
         run = self._runs.get(run_id)
-        return {"attempt": latest,
-                "stdout": tail(run_dir, f"attempts/{latest}/stdout.txt", max_bytes) if latest else "",
-                "stderr": tail(run_dir, f"attempts/{latest}/stderr.txt", max_bytes) if latest else "",
-                "console": tail(run.console_log.parent, run.console_log.name, max_bytes) if run else ""}
+        out: dict[str, Any] = {
+            "attempt": latest,
+            "stdout": tail(run_dir, f"attempts/{latest}/stdout.txt", max_bytes) if latest else "",
+            "stderr": tail(run_dir, f"attempts/{latest}/stderr.txt", max_bytes) if latest else "",
+            "console": tail(run.console_log.parent, run.console_log.name, max_bytes) if run else ""}
+        # the same text for reading: library chatter folded (log_folding), nothing dropped
+        out["folded"] = {k: fold_log(out[k], "stderr" if k == "stderr" else "stdout")
+                         for k in ("stdout", "stderr", "console") if out[k]}
+        return out
 
     def open_result(self, run_id: str, which: Literal["predictions", "report", "code"]) -> tuple[Path, BinaryIO]:
         """A finished run's prediction file, report.html or solution.py, opened for reading: only a regular

@@ -153,3 +153,30 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | None
         if key:
             merged["api_key"] = key
     return LLMSettings(**merged)
+
+
+def provider_choices(env: Mapping[str, str] = os.environ, config_path: Path | None = None) -> dict[str, Any]:
+    """What a client that must never see a key (the web page) may offer: each provider, whether this machine
+    can use it as is (a key in the environment, or a server address for openai-compatible), and the model the
+    environment or mlwright.yaml names for it. Never the key itself; a base URL only as its host."""
+    from urllib.parse import urlsplit
+
+    try:
+        default = load_settings(None, config_path, env)
+    except ValueError:
+        default = LLMSettings()
+    choices = []
+    for provider in ("openai", "anthropic", "bedrock", "openai-compatible"):
+        try:
+            s = load_settings({"provider": provider}, config_path, env)
+        except ValueError:
+            continue
+        if provider == "bedrock":
+            ready, why = bool(s.region), "" if s.region else "no AWS region in the server's environment"
+        elif provider == "openai-compatible":
+            ready, why = bool(s.base_url), "" if s.base_url else "no server address (MLWRIGHT_LLM_BASE_URL)"
+        else:
+            ready, why = s.api_key is not None, "" if s.api_key else "no API key in the server's environment"
+        choices.append({"provider": provider, "ready": ready, "why_not": why, "model": s.resolved_model(),
+                        "host": urlsplit(s.base_url).hostname if s.base_url else None})
+    return {"default": default.provider, "providers": choices}

@@ -32,19 +32,11 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data:; frame-src 'self'; object-
             "frame-ancestors 'none'")
 
 
-class StartRun(BaseModel):
-    """POST /api/runs: where the data is (a local path or an upload), and what to do with it."""
+class DataSource(BaseModel):
+    """Where the data is: a local path or an upload."""
 
     data_path: Optional[str] = Field(None, max_length=4096, description="A folder or file on the server machine.")
     upload_id: Optional[str] = Field(None, max_length=64, description="The id returned by POST /api/uploads.")
-    task: str = Field(..., min_length=1, max_length=20_000, description="What to predict, in plain words.")
-    time_limit: float = Field(300, ge=10, le=7 * 24 * 3600, description="Wall-clock budget in seconds.")
-    target: Optional[str] = Field(None, max_length=500, description="The column to predict, when ambiguous.")
-    llm: Optional[str] = Field(None, pattern=r"^[a-z0-9-]{1,40}$",
-                               description="LLM provider, passed as --llm ('none': the offline expert engine); "
-                                           "unset: the CLI's default.")
-    interactive: bool = Field(False, description="Show a guidance box; guidance reaches the next attempt.")
-    light: bool = Field(False, description="The light recipes only (no AutoGluon): faster, a little less accurate.")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -52,6 +44,29 @@ class StartRun(BaseModel):
             raise ValueError("give exactly one of data_path (a local folder or file) or upload_id (from "
                              "POST /api/uploads)")
         return self
+
+
+class StartRun(DataSource):
+    """POST /api/runs: where the data is (a local path or an upload), and what to do with it."""
+
+    task: str = Field(..., min_length=1, max_length=20_000, description="What to predict, in plain words.")
+    time_limit: float = Field(300, ge=10, le=7 * 24 * 3600, description="Wall-clock budget in seconds.")
+    target: Optional[str] = Field(None, max_length=500, description="The column to predict, when ambiguous.")
+    llm: Optional[str] = Field(None, pattern=r"^[a-z0-9-]{1,40}$",
+                               description="LLM provider, passed as --llm ('none': the offline expert engine); "
+                                           "unset: the CLI's default.")
+    model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$",
+                                 description="LLM model name, passed as --model; unset: the server's environment "
+                                             "or mlwright.yaml. The key always comes from the server's environment.")
+    interactive: bool = Field(False, description="Show a guidance box; guidance reaches the next attempt.")
+    light: bool = Field(False, description="The light recipes only (no AutoGluon): faster, a little less accurate.")
+
+
+class ExplainData(DataSource):
+    """POST /api/explain: the data preview, as a run would understand the folder and the task so far."""
+
+    task: str = Field("", max_length=20_000)
+    target: Optional[str] = Field(None, max_length=500)
 
 
 class Guidance(BaseModel):
@@ -97,14 +112,22 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
     def start_run(body: StartRun) -> dict:
         data = body.data_path if body.data_path is not None else upload_dir(manager.uploads_root, body.upload_id)
         run = manager.start(data, body.task, time_limit=body.time_limit, target=body.target, llm=body.llm,
-                            interactive=body.interactive, light=body.light)
+                            model=body.model, interactive=body.interactive, light=body.light)
         return manager.status(run.run_id)
+
+    @api.post("/explain")
+    def explain(body: ExplainData) -> dict:
+        """How a run would understand this data and task (files and roles, columns, target, output); nothing runs."""
+        data = body.data_path if body.data_path is not None else upload_dir(manager.uploads_root, body.upload_id)
+        return manager.explain(data, body.task, body.target)
 
     @api.get("/config")
     def config() -> dict:
         """What the page needs to know before a run: where data may come from, the upload cap, the version."""
+        from mlwright.llm.settings import provider_choices
+
         return {"allowed_roots": [str(r) for r in manager.allowed_roots], "max_upload_mb": max_upload_mb,
-                "max_concurrent": manager.max_concurrent, "version": _version()}
+                "max_concurrent": manager.max_concurrent, "version": _version(), "llm": provider_choices()}
 
     @api.get("/runs")
     def list_runs() -> dict:
@@ -121,6 +144,17 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
         events = manager.events(run_id, after, limit=limit)
         return {"events": [e.model_dump(mode="json") for e in events], "last_id": events[-1].id if events else after,
                 "status": manager.status(run_id)["status"]}
+
+    @api.get("/runs/{run_id}/stream")
+    async def stream(run_id: str, request: Request, after: int = Query(0, ge=0)) -> StreamingResponse:
+        """Server-sent events: `run` (status, stage, clock, attempts), `events` (new journal events), `logs` (the
+        latest attempt's folded logs) whenever they change, then `end` once the run is no longer active. A stream
+        lasts at most STREAM_MAX_S: the browser's EventSource reconnects by itself, sending Last-Event-ID."""
+        manager.run_dir(run_id)  # unknown run: 404 now, not an empty stream
+        last_seen = request.headers.get("last-event-id", "")
+        start_after = max(after, int(last_seen) if last_seen.isdigit() else 0)
+        return StreamingResponse(_run_stream(manager, run_id, request, start_after), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @api.get("/runs/{run_id}/transcript")
     def get_transcript(run_id: str) -> dict:
@@ -181,6 +215,56 @@ def create_app(runs_root: Path, allowed_roots: Sequence[Path], token: str, max_u
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+STREAM_TICK_S = 0.5  # how often a stream looks at the run folder
+STREAM_MAX_S = 60.0  # then the client reconnects: no connection outlives a server shutdown by much
+ACTIVE = ("queued", "running")
+
+
+def _sse(event: str, data: Any, event_id: Optional[int] = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _run_stream(manager: RunManager, run_id: str, request: Request, after: int):
+    """The live feed of one run, read from its run folder like every other view (see the stream endpoint)."""
+    import asyncio
+    import time
+
+    def snapshot(after_id: int) -> tuple[dict, list[dict], dict]:
+        info = manager.status(run_id)
+        info["attempts"] = [a.model_dump(mode="json") for a in manager.attempts(run_id)]
+        events = [e.model_dump(mode="json") for e in manager.events(run_id, after_id, limit=500)]
+        return info, events, manager.logs(run_id)
+
+    sent_run = sent_logs = None
+    started = last_beat = time.monotonic()
+    while not await request.is_disconnected():
+        try:
+            info, events, logs = await run_in_threadpool(snapshot, after)
+        except MlwrightError as e:  # the run folder went away under us
+            yield _sse("problem", {"detail": e.render()})
+            return
+        if events:
+            after = events[-1]["id"]
+            yield _sse("events", events, after)
+        if info != sent_run:
+            sent_run = info
+            yield _sse("run", info)
+        if logs != sent_logs:
+            sent_logs = logs
+            yield _sse("logs", logs)
+        if info["status"] not in ACTIVE:
+            yield _sse("end", {"status": info["status"]})
+            return
+        now = time.monotonic()
+        if now - started > STREAM_MAX_S or manager.closed:
+            return
+        if now - last_beat > 15:
+            last_beat = now
+            yield ": keep-alive\n\n"  # a comment line: proxies keep an idle stream open
+        await asyncio.sleep(STREAM_TICK_S)
 
 
 def _preview(path: Path, f: BinaryIO, limit: int) -> dict:

@@ -143,5 +143,6 @@ def serve(app, sock: socket.socket) -> None:
     import uvicorn
 
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                          timeout_graceful_shutdown=5))  # live streams close, not wait
     server.run(sockets=[sock])

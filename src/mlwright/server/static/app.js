@@ -43,7 +43,7 @@ function el(tag, text, cls) {
   return e;
 }
 
-function show(node, visible) { node.hidden = !visible; }
+function show(node, visible) { node.toggleAttribute("hidden", !visible); }  // the attribute: <svg> has no .hidden
 
 function fmtScore(v) { return v === null || v === undefined ? "-" : Number(v).toFixed(5); }
 
@@ -77,20 +77,11 @@ $("#new-run").addEventListener("submit", async (ev) => {
     };
     const target = $("#target").value.trim();
     if (target) body.target = target;
+    const model = $("#model").value.trim();
+    if (model && body.llm !== "none") body.model = model;
     body.light = $("#light").checked;
     if (!body.task) throw new Error("Type the task: what to predict, in plain words.");
-    if (sourceKind() === "path") {
-      body.data_path = $("#data-path").value.trim();
-      if (!body.data_path) throw new Error("Type the path of a data folder or file on this machine.");
-    } else {
-      const files = $("#files").files;
-      if (!files.length) throw new Error("Choose one or more data files, or one zip/tar archive.");
-      const form = new FormData();
-      for (const f of files) form.append("files", f, f.name);
-      button.textContent = "Uploading...";
-      const up = await api("/uploads", { method: "POST", body: form });
-      body.upload_id = up.upload_id;
-    }
+    Object.assign(body, await dataSource(button));
     const run = await api("/runs", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
@@ -104,6 +95,122 @@ $("#new-run").addEventListener("submit", async (ev) => {
     button.textContent = "Start run";
   }
 });
+
+// The data of the form: a path, or the upload of the chosen files (made once, when they were chosen).
+const upload = { files: null, id: null, pending: null };
+async function dataSource(button) {
+  if (sourceKind() === "path") {
+    const data_path = $("#data-path").value.trim();
+    if (!data_path) throw new Error("Type the path of a data folder or file on this machine.");
+    return { data_path };
+  }
+  const files = $("#files").files;
+  if (!files.length) throw new Error("Choose one or more data files, or one zip/tar archive.");
+  if (upload.files !== files || !upload.id) {
+    if (button) button.textContent = "Uploading...";
+    await uploadChosen();
+  }
+  return { upload_id: upload.id };
+}
+
+async function uploadChosen() {
+  const files = $("#files").files;
+  if (upload.files === files && upload.pending) return upload.pending;
+  upload.files = files; upload.id = null;
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  upload.pending = api("/uploads", { method: "POST", body: form }).then((up) => { upload.id = up.upload_id; return up; })
+    .finally(() => { upload.pending = null; });
+  return upload.pending;
+}
+
+// ---- the data preview: how a run would understand the folder and the task (POST /api/explain) --------------
+let previewTimer = null, previewSeq = 0;
+function schedulePreview(delay = 600) {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(preview, delay);
+}
+
+async function preview() {
+  const seq = ++previewSeq;
+  const box = $("#preview"), state = $("#preview-state");
+  let source;
+  try {
+    if (sourceKind() === "path" && !$("#data-path").value.trim()) { show(box, false); return; }
+    if (sourceKind() === "upload" && !$("#files").files.length) { show(box, false); return; }
+    show(box, true);
+    state.textContent = sourceKind() === "upload" && !upload.id ? "uploading..." : "reading the data...";
+    source = await dataSource();
+  } catch (e) {
+    if (seq === previewSeq) { state.textContent = ""; $("#preview-body").replaceChildren(el("div", e.message, "error")); }
+    return;
+  }
+  try {
+    state.textContent = "reading the data...";
+    const body = Object.assign({ task: $("#task").value.trim() }, source);
+    const target = $("#target").value.trim();
+    if (target) body.target = target;
+    const ex = await api("/explain", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (seq !== previewSeq) return;  // the form changed meanwhile: a newer preview is on its way
+    state.textContent = ex.ok ? `(read in ${Number(ex.seconds || 0).toFixed(1)} s; nothing fitted)` : "";
+    $("#preview-body").replaceChildren(...(ex.ok ? renderPreview(ex, body.task) : [el("div", ex.error, "error")]));
+  } catch (e) {
+    if (seq === previewSeq) { state.textContent = ""; $("#preview-body").replaceChildren(el("div", e.message, "error")); }
+  }
+}
+
+function renderPreview(ex, task) {
+  const s = ex.spec, out = [];
+  const facts = el("ul", null, "facts");
+  const add = (text, cls) => facts.append(el("li", text, cls));
+  if (task) {
+    add(`${s.problem_type} (${s.modality}) · target "${s.target}" · metric ${s.metric}`);
+  } else {
+    add(`no task typed yet: the data alone suggests a ${s.problem_type} task on "${s.target}"`, "warn");
+  }
+  add(`${s.n_train_rows} training rows from ${s.train_table}; ${s.n_test_rows} rows to predict` +
+    (s.test_table ? ` from ${s.test_table}` : ""));
+  add(`output: ${s.prediction_file} with columns ${s.output_columns.join(", ")}`);
+  if (s.class_labels && s.class_labels.length) add(`classes: ${s.class_labels.slice(0, 12).join(", ")}` +
+    (s.class_labels.length > 12 ? ", ..." : ""));
+  for (const note of s.notes || []) if (/^warning/i.test(note)) add(note, "warn");
+  out.push(facts);
+  const files = Object.entries(ex.files || {});
+  if (files.length) {
+    const t = el("table", null, "grid");
+    t.append(headRow(["file", "role"]));
+    const tb = el("tbody");
+    for (const [f, role] of files.slice(0, 30)) { const tr = el("tr"); tr.append(el("td", f), el("td", role)); tb.append(tr); }
+    t.append(tb);
+    out.push(t);
+  }
+  const cols = ex.columns || [];
+  if (cols.length) {
+    const wrap = el("div", null, "cols");
+    const t = el("table", null, "grid");
+    t.append(headRow(["column", "kind", "use"]));
+    const tb = el("tbody");
+    for (const c of cols) { const tr = el("tr"); tr.append(el("td", c.name), el("td", c.kind || ""), el("td", c.use || "")); tb.append(tr); }
+    t.append(tb);
+    wrap.append(t);
+    out.push(el("div", `${cols.length} column${cols.length === 1 ? "" : "s"}`, "muted small"), wrap);
+  }
+  return out;
+}
+
+function headRow(names) {
+  const thead = el("thead"), tr = el("tr");
+  names.forEach((n) => tr.append(el("th", n)));
+  thead.append(tr);
+  return thead;
+}
+
+$("#data-path").addEventListener("input", () => schedulePreview(800));
+$("#task").addEventListener("input", () => { if (!$("#preview").hidden) schedulePreview(1200); });
+$("#target").addEventListener("change", () => { if (!$("#preview").hidden) schedulePreview(200); });
+document.querySelectorAll("input[name=source]").forEach((r) => r.addEventListener("change", () => schedulePreview(100)));
 
 // drag and drop (or click, or Enter) onto the drop zone fills the file input
 const drop = $("#drop");
@@ -120,16 +227,46 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => {
   e.preventDefault();
   drop.classList.remove("over");
-  if (e.dataTransfer && e.dataTransfer.files.length) { $("#files").files = e.dataTransfer.files; showChosen(); }
+  if (e.dataTransfer && e.dataTransfer.files.length) { $("#files").files = e.dataTransfer.files; chosen(); }
 });
-$("#files").addEventListener("change", showChosen);
+function chosen() {
+  showChosen();
+  // upload now, so the preview can read the files and Start does not wait for the transfer
+  uploadChosen().then(() => schedulePreview(0)).catch((err) => {
+    show($("#preview"), true);
+    $("#preview-state").textContent = "";
+    $("#preview-body").replaceChildren(el("div", "Upload failed: " + err.message, "error"));
+  });
+}
+$("#files").addEventListener("change", chosen);
 
 async function loadConfig() {
   try {
     const c = await api("/config");
     $("#allowed").textContent = "Allowed folders: " + c.allowed_roots.join(", ");
     $("#drop-text").title = `up to ${c.max_upload_mb} MB`;
+    renderLlmChoices(c.llm || { providers: [] });
   } catch (e) { /* the run list shows the problem */ }
+}
+
+function renderLlmChoices(llm) {
+  const select = $("#llm");
+  const models = {};
+  for (const p of llm.providers) {
+    const o = el("option", p.provider + (p.ready ? "" : ` (not set up: ${p.why_not})`));
+    o.value = p.provider;
+    o.disabled = !p.ready;
+    select.append(o);
+    models[p.provider] = p.model;
+  }
+  const model = $("#model");
+  const sync = () => {
+    const p = select.value;
+    model.disabled = p === "none";
+    model.placeholder = p === "none" ? "no LLM" : (models[p] ? `${models[p]} (the server's default)` : "model name (required)");
+  };
+  select.addEventListener("change", sync);
+  sync();
 }
 
 // ---- run list --------------------------------------------------------------------------------------------
@@ -152,10 +289,14 @@ async function refreshRuns() {
     idCell.title = r.id;  // shown whole on hover; the cell keeps one line
     tr.append(idCell, statusCell(r.status),
       el("td", r.score === null ? "-" : `${r.metric} ${fmtScore(r.score)}`), el("td", r.task_text.slice(0, 80)));
+    tr.lastChild.title = r.task_text;  // one line in the list, whole on hover
+    tr.tabIndex = 0;  // keyboard: Tab to a run, Enter opens it
     tr.addEventListener("click", () => select(r.id));
+    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") select(r.id); });
     tbody.append(tr);
-    // the selected run changed since its view stopped polling (a `mlwright resume` from the CLI): read it again
-    if (r.id === state.id && state.status !== null && !ACTIVE.has(state.status) && r.status !== state.status) poll();
+    // the selected run changed since its stream ended (a `mlwright resume` from the CLI): watch it again
+    if (r.id === state.id && !state.source && state.status !== null && !ACTIVE.has(state.status) &&
+        r.status !== state.status) { state.resultsFor = null; watch(); }
   }
   show($("#runs-empty"), data.runs.length === 0);
 }
@@ -167,47 +308,66 @@ function statusCell(status) {
 }
 
 // ---- one run ---------------------------------------------------------------------------------------------
-const state = { id: null, lastEvent: 0, timer: null, resultsFor: null, status: null };
+const state = { id: null, lastEvent: 0, timer: null, resultsFor: null, status: null, source: null };
 
 function select(id) {
-  if (state.timer) clearTimeout(state.timer);
+  stopStream();
   if (location.hash !== "#run=" + encodeURIComponent(id)) history.replaceState(null, "", "#run=" + encodeURIComponent(id));
   Object.assign(state, { id, lastEvent: 0, resultsFor: null, status: null });
   $("#events").replaceChildren();
-  $("#logs").textContent = "";
+  $("#logs").replaceChildren();
   show($("#results"), false);
+  show($("#run-error"), false);
   show($("#detail"), true);
   show($("#placeholder"), false);
   document.querySelectorAll("#runs tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === id));
-  poll();
+  watch();
 }
 
-async function poll() {
+function stopStream() {
+  if (state.source) state.source.close();
+  if (state.timer) clearTimeout(state.timer);
+  state.source = null; state.timer = null;
+}
+
+// The run's live feed: server-sent events (run, events, logs, then end once it is no longer active). The browser
+// reconnects a dropped stream by itself, sending the last event id; a stream that cannot open is retried later.
+function watch() {
+  stopStream();
   const id = state.id;
-  try {
-    const [run, ev, logs] = await Promise.all([
-      api(`/runs/${encodeURIComponent(id)}`),
-      api(`/runs/${encodeURIComponent(id)}/events?after=${state.lastEvent}`),
-      api(`/runs/${encodeURIComponent(id)}/logs`),
-    ]);
-    if (id !== state.id) return;  // another run was selected meanwhile
+  const enc = encodeURIComponent(id);
+  const source = new EventSource(withToken(`/runs/${enc}/stream?after=${state.lastEvent}`));
+  state.source = source;
+  const mine = (fn) => (msg) => { if (state.source === source && id === state.id) fn(JSON.parse(msg.data)); };
+  source.addEventListener("run", mine((run) => {
+    show($("#run-error"), false);
     renderRun(run);
-    renderEvents(ev);
-    renderLogs(logs);
-    if (run.status === "succeeded" && state.resultsFor !== id) await loadResults(id);
     const changed = state.status !== null && state.status !== run.status;
     state.status = run.status;
     if (changed) refreshRuns();
-    if (ACTIVE.has(run.status)) state.timer = setTimeout(poll, 1000);
-  } catch (e) {
-    if (id !== state.id) return;
-    $("#run-error").textContent = e.message;
-    show($("#run-error"), true);
-    state.timer = setTimeout(poll, 3000);
-  }
+  }));
+  source.addEventListener("events", mine((events) => renderEvents(events)));
+  source.addEventListener("logs", mine((logs) => renderLogs(logs)));
+  source.addEventListener("problem", mine((p) => { $("#run-error").textContent = p.detail; show($("#run-error"), true); }));
+  source.addEventListener("end", mine(async (end) => {
+    source.close();
+    state.source = null;
+    if (end.status === "succeeded" && state.resultsFor !== id) await loadResults(id);
+  }));
+  source.onerror = () => {
+    if (state.source !== source || source.readyState !== EventSource.CLOSED) return;  // reconnecting by itself
+    state.source = null;  // refused (unknown run, no token): say so, try again in a while
+    api(`/runs/${enc}`).catch((e) => {
+      if (id !== state.id) return;
+      $("#run-error").textContent = e.message;
+      show($("#run-error"), true);
+    });
+    state.timer = setTimeout(() => { if (id === state.id) watch(); }, 5000);
+  };
 }
 
 function renderRun(run) {
+  state.run = run;
   $("#run-title").textContent = run.id;
   const st = $("#run-status");
   st.textContent = run.status + (run.queue_position ? ` (#${run.queue_position} in queue)` : "");
@@ -225,11 +385,17 @@ function renderRun(run) {
   tbody.replaceChildren();
   for (const a of run.attempts || []) {
     const tr = el("tr");
-    tr.append(el("td", a.attempt_id), el("td", a.recipe), statusCell(a.status), el("td", fmtScore(a.score)),
-      el("td", a.seconds === null ? "-" : Math.round(a.seconds)), el("td", (a.error || "").slice(0, 160)));
+    const step = a.kind + (a.parent_id !== null && a.parent_id !== undefined ? ` of #${a.parent_id}` : "");
+    const note = a.error || a.data_note || "";
+    tr.append(el("td", a.attempt_id), el("td", step, "tree"), el("td", a.recipe), statusCell(a.status),
+      el("td", fmtScore(a.score)), el("td", a.seconds === null || a.seconds === undefined ? "-" : Math.round(a.seconds)),
+      el("td", note.slice(0, 160)));
     tbody.append(tr);
   }
 }
+
+// the clock moves between the stream's updates
+setInterval(() => { if (state.run && state.run.id === state.id && state.run.status === "running") renderClock(state.run); }, 1000);
 
 function renderClock(run) {
   const limit = run.time_limit_s, s = run.summary || {};
@@ -284,28 +450,44 @@ function renderChart(attempts, summary) {
   svg.replaceChildren(...nodes);
 }
 
-function renderEvents(ev) {
+function renderEvents(events) {
   const list = $("#events");
-  for (const e of ev.events) {
+  for (const e of events) {
+    if (e.id <= state.lastEvent) continue;
     const li = el("li");
     li.append(el("span", e.stage, "stage"), document.createTextNode(e.message));
     list.append(li);
+    state.lastEvent = e.id;
   }
-  state.lastEvent = ev.last_id;
-  if (ev.events.length) list.scrollTop = list.scrollHeight;
+  if (events.length) list.scrollTop = list.scrollHeight;
 }
 
 function renderLogs(logs) {
+  // each stream's library chatter comes folded (server side, log_folding.py): a closed <details> per fold
   $("#log-attempt").textContent = logs.attempt ? "(" + logs.attempt + ")" : "";
-  const parts = [];
-  if (logs.stdout) parts.push(`--- ${logs.attempt} stdout ---\n` + logs.stdout);
-  if (logs.stderr) parts.push(`--- ${logs.attempt} stderr ---\n` + logs.stderr);
+  const folded = logs.folded || {};
+  const blocks = [];
+  const add = (title, key) => {
+    if (!logs[key]) return;
+    blocks.push(el("pre", title, "muted"));
+    for (const seg of folded[key] || [{ kind: "text", text: logs[key] }]) {
+      if (seg.kind === "folded") {
+        const d = el("details", null, "fold");
+        d.append(el("summary", seg.summary), el("pre", seg.text));
+        blocks.push(d);
+      } else blocks.push(el("pre", seg.text));
+    }
+  };
+  add(`--- ${logs.attempt} stdout ---`, "stdout");
+  add(`--- ${logs.attempt} stderr ---`, "stderr");
   // before the first attempt prints anything (or when the run failed early), the run's own output
-  if (!parts.length && logs.console) parts.push("--- run console ---\n" + logs.console);
-  const pre = $("#logs");
-  const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-  pre.textContent = parts.join("\n");
-  if (atBottom) pre.scrollTop = pre.scrollHeight;
+  if (!blocks.length) add("--- run console ---", "console");
+  const box = $("#logs");
+  const open = new Set(Array.from(box.querySelectorAll("details.fold")).map((d, i) => d.open ? i : -1));
+  const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+  box.replaceChildren(...blocks);
+  box.querySelectorAll("details.fold").forEach((d, i) => { d.open = open.has(i); });
+  if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
 async function loadResults(id) {
@@ -327,7 +509,9 @@ async function loadResults(id) {
     $("#download").href = withToken(`/runs/${enc}/download`);
     $("#download").setAttribute("download", pred.file);
     $("#report-link").href = withToken(`/runs/${enc}/report`);
-    $("#report-frame").src = withToken(`/runs/${enc}/report`);
+    const frame = $("#report-frame");
+    frame.onload = () => fitFrame(frame);
+    frame.src = withToken(`/runs/${enc}/report`);
     $("#code").textContent = await api(`/runs/${enc}/code`);
     const calls = (await api(`/runs/${enc}/transcript`)).calls || [];
     $("#transcript-summary").textContent = `LLM transcript (${calls.length} call${calls.length === 1 ? "" : "s"}; keys masked)`;
@@ -339,12 +523,23 @@ async function loadResults(id) {
     }).join("\n");
     show($("#transcript-box"), calls.length > 0);
     show($("#results"), true);
+    fitFrame(frame);  // loaded while the results were hidden: measure it now
   } catch (e) {
     state.resultsFor = null;
     $("#run-error").textContent = "Could not load the results: " + e.message;
     show($("#run-error"), true);
   }
 }
+
+function fitFrame(frame) {
+  // the report reads as part of the page: no scrollbar of its own, its height follows its content
+  try {
+    const doc = frame.contentDocument;
+    if (frame.offsetParent === null || !doc || !doc.body) return;  // hidden (results not shown yet) or not loaded
+    frame.style.height = (doc.documentElement.scrollHeight + 8) + "px";
+  } catch (e) { /* not readable: it keeps its fixed height and scrolls */ }
+}
+window.addEventListener("resize", () => { const f = $("#report-frame"); if (!$("#results").hidden) fitFrame(f); });
 
 $("#cancel").addEventListener("click", async () => {
   if (!state.id) return;
