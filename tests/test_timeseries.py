@@ -80,6 +80,8 @@ def test_forecast_run_validates_beats_seasonal_naive_and_predicts_again(tmp_path
     merged = truth.merge(pred, on=["item_id", "timestamp"], suffixes=("", "_pred"))
     long_rows = merged[merged["item_id"] != "tiny"]
     assert np.mean(np.abs(long_rows["target"] - long_rows["target_pred"])) < 12  # season amplitude 15, noise 3
+    report = (out / "report.html").read_text()  # a forecast plot per series (a few of them)
+    assert re.search(r'src="data:image/png;base64,[^"]{2000,}" alt="forecasts per series"', report)
     # the saved model forecasts the test rows again, with the same values
     r = run_cli("predict", str(out), str(data / "test.csv"), "--output", str(tmp_path / "again.csv"))
     assert r.returncode == 0, r.stderr[-3000:]

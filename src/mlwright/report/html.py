@@ -32,6 +32,8 @@ MAX_SCATTER_POINTS = 5000
 MAX_ERROR_CHARS = 200
 MAX_PROFILE_COLUMNS = 40
 MAX_PREVIEW_ROWS = 10
+MAX_FORECAST_SERIES = 6
+HISTORY_HORIZONS = 4  # history shown before a forecast, in forecast horizons
 LEADERBOARD_COLUMNS = ["model", "score_val", "eval_metric", "pred_time_val", "fit_time", "stack_level"]
 
 
@@ -54,6 +56,8 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "validation": _section(lambda: _validation(workdir, spec, train,
                                                    summary.best.validation_score if summary.best else None),
                                "Validation plot"),
+        "forecasts": _section(lambda: _forecasts(workdir, spec, train), "Forecasts per series")
+        if spec is not None and spec.timeseries is not None else None,
         "profile": _section(lambda: _profile(spec, train), "Data profile"),
         "preview": _section(lambda: _preview(summary), "Predictions preview"),
         "timeline": _section(lambda: _timeline(attempts), "Attempts timeline"),
@@ -253,6 +257,45 @@ def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.Dat
         fig = _confusion(y_true.astype(str).to_numpy(), pred.to_numpy(dtype=float), spec.class_labels, title)
         kind = "the confusion matrix of the predicted labels"
     return {"image": _png(fig), "caption": title, "kind": kind}
+
+
+def _forecasts(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame) -> dict:
+    """The end of a few series' history and the best attempt's forecast after it, one small plot each."""
+    ts = spec.timeseries
+    assert ts is not None
+    pred = pd.read_csv(_file(workdir, spec.prediction_file))  # what the attempt wrote, in (item, time, value)
+    item = next((c for c in (ts.item_column, spec.output_id_column) if c and c in pred.columns), None)
+    value = next((c for c in (spec.target, *spec.value_columns) if c in pred.columns), None)
+    if item is None or value is None or ts.timestamp_column not in pred.columns or \
+            not {ts.item_column, ts.timestamp_column, spec.target} <= set(train.columns):
+        raise _Missing("the forecasts are not in the long (series, time, value) layout")
+    items = sorted(pred[item].astype(str).unique())
+    shown = items[:MAX_FORECAST_SERIES]
+    n = len(shown)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(4.3 * cols, 2.9 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    history = train.assign(_item=train[ts.item_column].astype(str))
+    future = pred.assign(_item=pred[item].astype(str))
+    for ax, name in zip(axes, shown):
+        h = history[history["_item"] == name].sort_values(ts.timestamp_column).tail(HISTORY_HORIZONS * ts.horizon)
+        f = future[future["_item"] == name]
+        ht, ft = pd.to_datetime(h[ts.timestamp_column], errors="coerce"), pd.to_datetime(f[ts.timestamp_column],
+                                                                                         errors="coerce")
+        f = f.assign(_t=ft).sort_values("_t")
+        ax.plot(ht, h[spec.target], color="#4c72b0", lw=1.4, label="history")
+        ax.plot(f["_t"], f[value], color="#dd8452", lw=1.6, ls="--", marker=".", label="forecast")
+        ax.set_title(_short(name, 30), fontsize=10)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    more = len(items) - n
+    return {"image": _png(fig), "caption": f"{n} of {len(items)} series" + (f" (the first {n} by name)" if more else "")
+            + f"; the last {HISTORY_HORIZONS * ts.horizon} steps of history and the {ts.horizon}-step forecast"}
 
 
 def _curves(positive: np.ndarray, p: np.ndarray, title: str, label: str) -> Figure:
