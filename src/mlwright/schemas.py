@@ -96,6 +96,14 @@ class TimeSeriesSpec(BaseModel):
 
 
 
+class QuantityFormat(BaseModel):
+    """How a column writes decorated numbers ("$1,200", "12 kg", "3+ years"): read by perception.quantities."""
+
+    decimal: Literal[".", ","] = "."
+    units: dict[str, float] = Field(default_factory=dict)  # unit as written (lower case) -> factor to `unit`
+    unit: str = ""  # what the numbers are expressed in: a unit, "%" or a currency ("" for none)
+
+
 class ImageSpec(BaseModel):
     """Images: the train/test tables hold one row per image with its absolute path in `path_column`."""
 
@@ -126,6 +134,7 @@ class TaskSpec(BaseModel):
     # feature columns read differently from their raw text, the same for train, test and new rows
     date_columns: dict[str, DateFormat] = Field(default_factory=dict)  # the user's date forms, read as timestamps
     numeric_columns: list[str] = Field(default_factory=list)  # numbers with a few odd entries (read as missing)
+    quantity_columns: dict[str, QuantityFormat] = Field(default_factory=dict)  # decorated numbers, read as numbers
     dropped_columns: dict[str, str] = Field(default_factory=dict)  # column -> reason
     # how perception reads each feature (numeric, categorical, boolean, datetime, text): the one answer to "is this
     # free text?" that every recipe and LLM script uses (runtime.common.feature_kinds)

@@ -1,19 +1,22 @@
 """How feature columns are read, decided once on the training and test rows and applied the same way to new rows
-(`mlwright predict`): dates, in whatever form the user wrote them, become timestamps, and numbers with a few odd entries
-('n/a', '--') become numbers with those entries missing. The decisions live in the TaskSpec (date_columns,
-numeric_columns), so every recipe, LLM script and later prediction sees the same columns."""
+(`mlwright predict`): dates, in whatever form the user wrote them, become timestamps, numbers with a few odd entries
+('n/a', '--') become numbers with those entries missing, and decorated numbers ("$1,200", "12 kg", "3+ years",
+"10-20") become plain numbers (perception.quantities). The decisions live in the TaskSpec (date_columns,
+numeric_columns, quantity_columns), so every recipe, LLM script and later prediction sees the same columns."""
 from __future__ import annotations
 
 import pandas as pd
 
 from mlwright.perception.dates import detect_date_format, parse_dates
 from mlwright.perception.profile import as_numbers, column_kind, numbers_with_odd_values
-from mlwright.schemas import DateFormat, TaskSpec
+from mlwright.perception.quantities import learn_quantity_format, read_quantities
+from mlwright.schemas import DateFormat, QuantityFormat, TaskSpec
 
 
-def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
-                   notes: list[str]) -> tuple[dict[str, DateFormat], list[str]]:
-    """Convert `columns` of train and test in place where a reading applies; return what was decided."""
+def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], notes: list[str],
+                   quantities: dict[str, QuantityFormat] | None = None) -> tuple[dict[str, DateFormat], list[str]]:
+    """Convert `columns` of train and test in place where a reading applies; return what was decided (the
+    decorated-number formats go into `quantities` when given)."""
     dates: dict[str, DateFormat] = {}
     numeric: list[str] = []
     for c in columns:
@@ -32,6 +35,16 @@ def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str],
                 train[c], test[c] = parse_dates(train[c], fmt), parse_dates(test[c], fmt)
                 dates[c] = fmt
                 notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")
+                continue
+        learned = learn_quantity_format(both) if quantities is not None else None
+        if learned is not None:
+            q, odd = learned
+            train[c], test[c] = read_quantities(train[c], q).to_numpy(), read_quantities(test[c], q).to_numpy()
+            quantities[c] = q
+            example = both.dropna().astype(str).iloc[0]
+            written = f"unit {q.unit!r}" if q.unit else "ranges or bounds"
+            notes.append(f"column {c!r}: numbers written with {written} (e.g. {example!r}), read as numbers"
+                         + (f"; {len(odd)} odd form(s) read as missing" if odd else ""))
     return dates, numeric
 
 
@@ -44,4 +57,7 @@ def read_as_learned(df: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
     for c in spec.numeric_columns:
         if c in out.columns and not pd.api.types.is_numeric_dtype(out[c]):
             out[c] = as_numbers(out[c])
+    for c, q in spec.quantity_columns.items():
+        if c in out.columns and not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = read_quantities(out[c], q)
     return out

@@ -19,7 +19,7 @@ from mlwright.perception.side_files import SideNotes, name_headerless_tables
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import TextHints
-from mlwright.schemas import TaskSpec, WideLayout
+from mlwright.schemas import QuantityFormat, TaskSpec, WideLayout
 from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
 
 Asker = Callable[[str, list[str]], str]  # (question, candidates) -> chosen candidate
@@ -671,7 +671,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
                                                             class_labels, y, target, notes)
 
-    date_columns, numeric_columns = learn_readings(labeled, test, [c for c in shared if c != id_col], notes)
+    quantities: dict[str, QuantityFormat] = {}
+    date_columns, numeric_columns = learn_readings(labeled, test, [c for c in shared if c != id_col], notes,
+                                                   quantities)
     # features: shared columns, minus ids and columns that carry nothing
     dropped: dict[str, str] = {}
     features = []
@@ -709,6 +711,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         feature_columns=features,
         date_columns={c: f for c, f in date_columns.items() if c in features},
         numeric_columns=[c for c in numeric_columns if c in features],
+        quantity_columns={c: q for c, q in quantities.items() if c in features},
         dropped_columns=dropped,
         column_kinds={c: kinds[c] for c in features},
         ids_numbered=id_col is None,
