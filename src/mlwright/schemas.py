@@ -112,7 +112,7 @@ class MultiLabelSpec(BaseModel):
     and write the user's layout: `joined` (the tags of a row in one column, joined by `separator`), `json` (a JSON
     list in one column) or `indicators` (one column per tag: 0/1, or the probability when `probabilities`)."""
 
-    tags: list[str]  # as the user writes them, sorted
+    tags: list[str]  # as the user writes them (sorted; tag columns: in the order the task lists them)
     columns: list[str]  # 0/1 training columns, one per tag (the user's own columns for `indicators`)
     layout: Literal["joined", "json", "indicators"]
     separator: str = "|"

@@ -349,16 +349,16 @@ def multi_task(fit, predict):
             chosen = json.load(f)
         sep, out = [], []
         for i, sub in enumerate(subs):
-            with use_task(sub):
-                sep.append(_prefixed(raw_frame(predict(os.path.join(model_dir, "targets", f"{i}-separate"), new)),
-                                     sub))
+            with use_task(sub):  # (prefixed outside: _prefixed reads the multi-target globals)
+                raw = raw_frame(predict(os.path.join(model_dir, "targets", f"{i}-separate"), new))
+            sep.append(_prefixed(raw, sub))
             part = sep[-1]
             if chosen[i] == "chained":
                 f_new = _chain_features(pd.concat(sep[:i], axis=1), subs[:i])
                 with use_task(sub, list(f_new.columns)):
-                    p = predict(os.path.join(model_dir, "targets", f"{i}-chained"),
-                                pd.concat([new.reset_index(drop=True), f_new], axis=1))
-                    part = _prefixed(raw_frame(p), sub)
+                    raw = raw_frame(predict(os.path.join(model_dir, "targets", f"{i}-chained"),
+                                            pd.concat([new.reset_index(drop=True), f_new], axis=1)))
+                part = _prefixed(raw, sub)
             out.append(part)
         return pd.concat(out, axis=1)
 
