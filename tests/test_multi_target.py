@@ -217,3 +217,23 @@ def test_multilabel_explain_and_output_checks(tmp_path):
     Y, P = np.array([[1, 0], [0, 1], [1, 1]]), np.array([[0.9, 0.2], [0.4, 0.7], [0.6, 0.3]])
     assert METRICS["micro_f1"].fn(Y, P) == pytest.approx(f1_score(Y, (P >= 0.5).astype(int), average="micro"))
     assert METRICS["tag_macro_f1"].fn(Y, P) == pytest.approx(f1_score(Y, (P >= 0.5).astype(int), average="macro"))
+
+
+def test_coder_prompt_describes_the_multi_target_contract():
+    from mlwright.coding.llm_coder import CoderAgent
+    from mlwright.schemas import MultiLabelSpec, MultiOutputSpec, TargetSpec, TaskSpec
+
+    base = dict(target="genres", metric="micro_f1", higher_is_better=True, train_table="train.csv",
+                test_table="test.csv", id_column="id", prediction_file="predictions.csv", output_id_column="id",
+                output_columns=["id", "genres"], output_kind="tags", feature_columns=["x"], n_train_rows=10,
+                n_test_rows=5)
+    ml = TaskSpec(problem_type="multilabel", **base, multilabel=MultiLabelSpec(
+        tags=["a", "b"], columns=["tag::a", "tag::b"], layout="joined", separator="|"))
+    text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=ml, plan="p", knowledge="k")
+    assert "SPEC['multilabel']" in text and "joined by '|'" in text and "once per tag column" in text
+    mo = TaskSpec(problem_type="multioutput", **(base | dict(metric="mean_target_score", output_kind="values",
+                                                             output_columns=["id", "h", "w"])),
+                  multioutput=MultiOutputSpec(targets=[TargetSpec(name="h", problem_type="regression"),
+                                                       TargetSpec(name="w", problem_type="regression")]))
+    text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=mo, plan="p", knowledge="k")
+    assert "SPEC['multioutput']" in text and "once per target" in text

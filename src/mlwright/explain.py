@@ -65,8 +65,8 @@ def explain(data_dir: Path, task_text: str, target: Optional[str] = None, id_col
         side = sorted(seen.side_files)
     cols = []
     for c in list(train.columns):
-        use = "target" if c == spec.target or c in spec.target_columns else "feature" if c in spec.feature_columns else \
-            f"dropped: {spec.dropped_columns.get(c, 'not used')}"
+        use = "target" if c == spec.target or c in spec.target_columns else \
+            "feature" if c in spec.feature_columns else f"dropped: {spec.dropped_columns.get(c, 'not used')}"
         cols.append({"name": str(c), "dtype": str(train[c].dtype), "use": use})
     for c, why in spec.dropped_columns.items():
         if c not in train.columns:

@@ -829,7 +829,10 @@ def _multi_output(ml: Optional[MultiLabelSpec], mo: Optional[MultiOutputSpec], t
             t.output_column = c
         names = given
     cols = [out_id] + names
-    what = "one column per tag" + (" (its probability)" if ml is not None and ml.probabilities else " (0/1)")         if ml is not None else "one column per target"
+    if ml is not None:
+        what = "one column per tag" + (" (its probability)" if ml.probabilities else " (0/1)")
+    else:
+        what = "one column per target"
     notes.append(f"output: {cols}, {what}")
     return ("tag_probabilities" if ml is not None and ml.probabilities else "tags") if ml is not None \
         else "values", cols

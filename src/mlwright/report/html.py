@@ -325,12 +325,14 @@ def _profile(spec: Optional[TaskSpec], train: pd.DataFrame) -> dict:
     """The training table as the models saw it: each column's kind, missing share, distinct values, an example."""
     if spec is None or train is None or train.empty:
         raise _Missing("no training rows")
-    cols = [*(spec.target_columns if spec.is_multi else [spec.target]), *spec.feature_columns][:MAX_PROFILE_COLUMNS]
+    targets = spec.target_columns if spec.is_multi else [spec.target]
+    cols = [*targets, *spec.feature_columns][:MAX_PROFILE_COLUMNS]
     rows = []
     for c in cols:
         s = train[c] if c in train.columns else pd.Series(dtype=object)
         example = s.dropna().iloc[0] if s.notna().any() else ""
-        rows.append([c, "target" if c == spec.target or c in spec.target_columns else spec.column_kinds.get(c, str(s.dtype)),
+        use = "target" if c == spec.target or c in spec.target_columns else spec.column_kinds.get(c, str(s.dtype))
+        rows.append([c, use,
                      f"{s.isna().mean():.0%}", str(s.nunique()), _short(str(example), 40)])
     more = len(spec.feature_columns) + 1 - len(cols)
     return {"rows": rows, "more": more, "n_rows": len(train)}

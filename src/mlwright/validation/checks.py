@@ -130,7 +130,8 @@ def _check_multi(spec: TaskSpec, df: pd.DataFrame, value_cols: list[str]) -> Non
             if ml.probabilities and ((v < 0) | (v > 1)).any():
                 raise ValidationFailure(f"probabilities outside [0, 1] in {c!r}")
             if not ml.probabilities and not v.isin([0, 1]).all():
-                raise ValidationFailure(f"tag column {c!r} must hold 0 or 1, e.g. not {df[c][~v.isin([0, 1])].iloc[0]!r}")
+                raise ValidationFailure(f"tag column {c!r} must hold 0 or 1, e.g. not "
+                                        f"{df[c][~v.isin([0, 1])].iloc[0]!r}")
         return
     assert mo is not None
     for t in mo.targets:
