@@ -151,3 +151,6 @@ def target_scores(Y, raw, targets):
 def mean_target_score(Y, raw, targets):
     """The mean over the targets of R2 (numbers) or accuracy (classes)."""
     return float(np.mean(list(target_scores(Y, raw, targets).values())))
+
+
+TARGET_METRICS = {"mean_target_score": mean_target_score}

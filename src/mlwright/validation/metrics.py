@@ -52,6 +52,7 @@ HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
 MULTILABEL_METRICS = {n for n, m in METRICS.items() if m.kind == "multilabel"}
+MULTIOUTPUT_METRICS = {n for n, m in METRICS.items() if m.kind == "multioutput"}
 
 
 def _targets(spec: TaskSpec) -> list[dict]:
