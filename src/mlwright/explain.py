@@ -65,10 +65,10 @@ def explain(data_dir: Path, task_text: str, target: Optional[str] = None, id_col
         side = sorted(seen.side_files)
     cols = []
     for c in list(train.columns):
-        use = "target" if c == spec.target else "feature" if c in spec.feature_columns else \
-            f"dropped: {spec.dropped_columns.get(c, 'not used')}"
+        use = "target" if c == spec.target or c in spec.target_columns else \
+            "feature" if c in spec.feature_columns else f"dropped: {spec.dropped_columns.get(c, 'not used')}"
         cols.append({"name": str(c), "dtype": str(train[c].dtype), "use": use,
-                     "kind": spec.column_kinds.get(c, "label" if c == spec.target else "")})
+                     "kind": spec.column_kinds.get(c, "label" if use == "target" else "")})
     for c, why in spec.dropped_columns.items():
         if c not in train.columns:
             cols.append({"name": c, "dtype": "", "use": f"dropped: {why}", "kind": ""})
@@ -93,6 +93,17 @@ def render(ex: Explanation) -> list[str]:
                                        else ""),
              f"first keys: {', '.join(ex.test_keys)}",
              f"output: {s.prediction_file} with columns {s.output_columns} ({s.output_kind})"]
+    if s.multilabel:
+        ml = s.multilabel
+        how = {"joined": f"joined by {ml.separator!r} in one column", "json": "a JSON list in one column",
+               "indicators": "one column per tag, " + ("its probability" if ml.probabilities else "0/1")}[ml.layout]
+        lines.append(f"tags: {len(ml.tags)} ({', '.join(ml.tags[:20])}); one model per tag; written {how}; a tag is "
+                     f"predicted at P >= {ml.threshold}" + ("; every row gets at least one" if ml.at_least_one else ""))
+    if s.multioutput:
+        lines.append("targets: " + ", ".join(f"{t.name} ({t.problem_type}" + (f", {len(t.class_labels)} classes"
+                                                                               if t.class_labels else "") + ")"
+                                             for t in s.multioutput.targets)
+                     + "; one model per target, or chained on the earlier ones, chosen per target on validation")
     if s.timeseries:
         ts = s.timeseries
         lines.append(f"forecasting: series {ts.item_column!r}, time {ts.timestamp_column!r}, horizon {ts.horizon}, "

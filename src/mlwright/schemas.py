@@ -7,8 +7,9 @@ from typing import Literal, Optional
 from pydantic import BaseModel, Field, model_validator
 
 
-ProblemType = Literal["binary", "multiclass", "regression", "forecasting"]
-OutputKind = Literal["label", "probability", "class_probabilities", "value"]
+ProblemType = Literal["binary", "multiclass", "regression", "forecasting", "multilabel", "multioutput"]
+# tags / tag_probabilities: multi-label output (MultiLabelSpec says the layout); values: one column per target
+OutputKind = Literal["label", "probability", "class_probabilities", "value", "tags", "tag_probabilities", "values"]
 # cancelled: stopped by the user (Ctrl-C, cancel); interrupted: mlwright died while it ran (found so on resume).
 # Neither says anything about the attempt's code: a resume runs it again as it was.
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped", "cancelled", "interrupted"]
@@ -114,6 +115,36 @@ class ImageSpec(BaseModel):
     channels: Optional[int] = None
 
 
+class MultiLabelSpec(BaseModel):
+    """Several tags per row. Attempts read one 0/1 column per tag (`columns`, the model's layout, in `tags` order)
+    and write the user's layout: `joined` (the tags of a row in one column, joined by `separator`), `json` (a JSON
+    list in one column) or `indicators` (one column per tag: 0/1, or the probability when `probabilities`)."""
+
+    tags: list[str]  # as the user writes them (sorted; tag columns: in the order the task lists them)
+    columns: list[str]  # 0/1 training columns, one per tag (the user's own columns for `indicators`)
+    layout: Literal["joined", "json", "indicators"]
+    separator: str = "|"
+    probabilities: bool = False  # indicators: write P(tag) instead of 0/1
+    at_least_one: bool = False  # every training row has a tag: a row's most likely tag is kept when none passes
+    threshold: float = 0.5  # P(tag) at or above which a tag is predicted
+
+
+class TargetSpec(BaseModel):
+    """One of several targets (problem type multioutput): its own problem type and classes."""
+
+    name: str  # the training column
+    problem_type: Literal["binary", "multiclass", "regression"]
+    class_labels: list[str] = Field(default_factory=list)  # as strings, sorted
+    output_column: str = ""  # its column in the prediction file (the name itself when empty)
+
+
+class MultiOutputSpec(BaseModel):
+    """Several target columns predicted at once: one model per target, or chained (each later target also sees
+    the earlier ones' out-of-fold predictions), chosen per target on validation."""
+
+    targets: list[TargetSpec]
+
+
 class TaskSpec(BaseModel):
     """What the run must produce, as understood from the folder and the user's words."""
 
@@ -150,10 +181,25 @@ class TaskSpec(BaseModel):
     # the test rows carry no id, so the prediction file's ids are row numbers mlwright made (0..n-1, test order)
     ids_numbered: bool = False
     test_sources: list[str] = Field(default_factory=list)  # raw files (relative) the rows to predict come from
+    multilabel: Optional[MultiLabelSpec] = None  # problem type multilabel
+    multioutput: Optional[MultiOutputSpec] = None  # problem type multioutput
 
     @property
     def is_classification(self) -> bool:
         return self.problem_type in ("binary", "multiclass")
+
+    @property
+    def target_columns(self) -> list[str]:
+        """The training frame's target columns: one per tag (multilabel), one per target (multioutput), or one."""
+        if self.multilabel is not None:
+            return list(self.multilabel.columns)
+        if self.multioutput is not None:
+            return [t.name for t in self.multioutput.targets]
+        return [self.target]
+
+    @property
+    def is_multi(self) -> bool:
+        return self.problem_type in ("multilabel", "multioutput")
 
     @property
     def text_columns(self) -> list[str]:

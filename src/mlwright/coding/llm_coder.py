@@ -73,6 +73,28 @@ def example_script(modality: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def multi_note(spec: TaskSpec) -> str:
+    """The prompt's account of several tags or targets: what cli() does around a single-target fit/predict."""
+    if spec.multilabel is not None:
+        ml = spec.multilabel
+        layout = {"joined": f"the tags of a row joined by {ml.separator!r} in column {spec.value_columns[0]!r}",
+                  "json": f"a JSON list of tags in column {spec.value_columns[0]!r}",
+                  "indicators": "one column per tag, " + ("its probability" if ml.probabilities else "0/1")}[ml.layout]
+        return "\n\n" + prompts.render(
+            "coder", "multi", what=f"{len(ml.tags)} tags, each a 0/1 training column", unit="tag column (a binary "
+            "task: CLASSES ['0', '1'], predict the probability of '1')", layout=layout,
+            fields=f"SPEC['multilabel'] = {ml.model_dump_json()}; the score is {spec.metric} on P(tag) >= "
+                   f"{ml.threshold}")
+    if spec.multioutput is not None:
+        mo = spec.multioutput
+        return "\n\n" + prompts.render(
+            "coder", "multi", what=f"{len(mo.targets)} target columns", unit="target (a later target is also fitted "
+            "with the earlier targets' predictions as extra numeric FEATURES; the better one on validation is kept)",
+            layout="one column per target after the key", fields=f"SPEC['multioutput'] = {mo.model_dump_json()}; "
+                                                                 f"the score is {spec.metric}")
+    return ""
+
+
 class CoderAgent(Agent[CodeAnswer]):
     role = "coder"
     output = CodeAnswer
@@ -93,8 +115,9 @@ class CoderAgent(Agent[CodeAnswer]):
         kind = spec.modality if spec.modality in ("image", "timeseries") else "tabular"
         libs = "".join(f", {lib}" for lib in extra_libs)
         example = example_script(spec.modality) if not parent_code else ""
+        contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs) + multi_note(spec)
         return prompts.render(
-            "coder", "user", contract=prompts.render("coder", f"contract_{kind}", extra_libs=libs),
+            "coder", "user", contract=contract,
             example=section("example", code=example) if example else "",
             problem_type=spec.problem_type, target=repr(spec.target),
             metric=spec.metric, direction="higher" if spec.higher_is_better else "lower",

@@ -15,12 +15,14 @@ from mlwright.perception.profile import column_kind, id_flaws, key_text, looks_l
 from mlwright.perception.label_tables import attach_labels
 from mlwright.perception.table_parts import stack_parts
 from mlwright.perception.multitable import enrich
+from mlwright.perception.multi_target import detect_several_targets, detect_tag_list, tag_columns
 from mlwright.perception.side_files import SideNotes, name_headerless_tables
 from mlwright.perception.timeseries import Forecast, detect_forecasting, forecast_history
 from mlwright.perception.wide_series import detect_dates_as_columns, detect_wide, to_long
 from mlwright.perception.task_text import TextHints
-from mlwright.schemas import QuantityFormat, TaskSpec, WideLayout
-from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+from mlwright.schemas import MultiLabelSpec, MultiOutputSpec, QuantityFormat, TargetSpec, TaskSpec, WideLayout
+from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, MULTILABEL_METRICS,
+                                         REGRESSION_METRICS)
 
 Asker = Callable[[str, list[str]], str]  # (question, candidates) -> chosen candidate
 
@@ -575,7 +577,17 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         history = forecast_history(train, hints, forced_target, notes, ask, train_name)
         if history is not None:
             return _forecast_task(history, history.target, hints, notes, train_name, history.test_name, sample_name)
-    target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+    several = None if forced_target else detect_several_targets(train, test, hints,
+                                                                   _target_candidates(train, test))
+    if several is not None:
+        targets = several.columns
+        notes.append(f"targets: {several.why}" + ("; read as tags (one 0/1 column per tag)" if several.tags else ""))
+        for t in targets:
+            _refuse_repeated_name(t, "target", repeated, train_name, train)
+        target = targets[0]
+    else:
+        target = choose_target(train, test, hints, forced_target, train_name, ask, notes)
+        targets = [target]
     _refuse_repeated_name(target, "target", repeated, train_name, train)
     if test is not None and target in test.columns:
         notes.append(f"the rows to predict carry a {target!r} column too; its values there are ignored")
@@ -595,12 +607,17 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         test = train[mask].drop(columns=[target]).reset_index(drop=True)
         test_name = f"{train_name} (rows without {target})"
         notes.append(f"test rows: the {int(mask.sum())} rows of {train_name!r} with no {target!r}")
-    labeled = train[train[target].notna()].reset_index(drop=True)
+    labeled = train[train[targets].notna().all(axis=1)].reset_index(drop=True)
     if len(labeled) < len(train):
-        notes.append(f"dropped {len(train) - len(labeled)} training rows with no {target!r}")
+        notes.append(f"dropped {len(train) - len(labeled)} training rows with no {' or '.join(map(repr, targets))}")
     if len(labeled) < MIN_TRAIN_ROWS:
         raise DataError(f"Only {len(labeled)} training rows have a value for {target!r}; at least "
                         f"{MIN_TRAIN_ROWS} are needed.", where=train_name, hint="Provide more labeled rows.")
+    for t in targets[1:]:
+        if labeled[t].nunique() < 2:
+            raise DataError(f"The target {t!r} has a single value ({labeled[t].iloc[0]!r}) in all {len(labeled)} "
+                            "training rows: there is nothing to learn.", where=train_name,
+                            hint="Check the target columns the task names, or leave this one out.")
     y = labeled[target]
     if y.nunique() < 2:
         raise DataError(f"The target {target!r} has a single value ({y.iloc[0]!r}) in all {len(y)} training rows: "
@@ -609,7 +626,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                              "outcomes; or name another column with --target.")
     # test columns must cover the training features
     in_test = set(test.columns)  # once, not per column
-    extra_train = [c for c in train.columns if c not in in_test and c != target]
+    extra_train = [c for c in train.columns if c not in in_test and c not in targets]
     shared = [c for c in train.columns if c in in_test]
     if not shared:
         raise DataError("The test table shares no column with the training table.",
@@ -618,7 +635,7 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
     for c in extra_train:
         notes.append(f"column {c!r} is in the training table only: not used as a feature (it would leak)")
 
-    found = detect_forecasting(labeled, test, target, hints, notes)
+    found = detect_forecasting(labeled, test, target, hints, notes) if len(targets) == 1 else None
     if found:
         return _forecast_task(found, target, hints, notes, train_name, test_name, sample_name, wide)
     if wide is not None:
@@ -628,7 +645,30 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                              "(series, timestamp, value).")
 
     user_metric = hints.metric
-    problem_type = infer_problem_type(y, hints, user_metric)
+    multilabel: Optional[MultiLabelSpec] = None
+    multioutput: Optional[MultiOutputSpec] = None
+    if several is not None and several.tags:
+        for t in targets:
+            labeled[t] = labeled[t].astype(str).str.strip().str.lower().isin(["1", "1.0", "true"]).astype(int)
+        multilabel = MultiLabelSpec(tags=[str(t) for t in targets], columns=list(targets), layout="indicators",
+                                    probabilities=hints.wants_probabilities,
+                                    at_least_one=bool(labeled[targets].sum(axis=1).gt(0).all()))
+    elif several is not None:
+        multioutput = MultiOutputSpec(targets=[_sub_target(labeled, t, hints, notes, train_name) for t in targets])
+    else:
+        multilabel = detect_tag_list(y, hints)
+        if multilabel is not None:
+            ind = tag_columns(y, multilabel, set(map(str, labeled.columns)))
+            labeled = pd.concat([labeled, ind], axis=1)
+            targets = list(multilabel.columns)
+            notes.append(f"target {target!r} holds several tags per row ("
+                         + ("JSON lists" if multilabel.layout == "json" else f"joined by {multilabel.separator!r}")
+                         + f"): {len(multilabel.tags)} tags {multilabel.tags[:12]}; one 0/1 model per tag")
+    if multilabel is not None or multioutput is not None:
+        problem_type = "multilabel" if multilabel is not None else "multioutput"
+        metric = _multi_metric(problem_type, hints, notes)
+    else:
+        problem_type = infer_problem_type(y, hints, user_metric)
     if problem_type == "regression":
         y_num = pd.to_numeric(y, errors="coerce")
         if y_num.isna().any():
@@ -636,8 +676,9 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
                             f"values (e.g. {y[y_num.isna()].iloc[0]!r}).", where=train_name,
                             hint="Clean the target column, or say it is a classification task.")
         labeled[target] = y_num
-    metric = choose_metric(problem_type, hints, notes)
-    notes.append(f"problem type {problem_type}: {y.nunique()} distinct target values")
+    if problem_type not in ("multilabel", "multioutput"):
+        metric = choose_metric(problem_type, hints, notes)
+        notes.append(f"problem type {problem_type}: {y.nunique()} distinct target values")
 
     id_col = _choose_id(labeled, test, hints, sample, target, notes, forced_id, tuple(side.id_columns()))
     if id_col is not None:
@@ -668,8 +709,12 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         out_cols = ([id_col] if id_col else ["id"]) + [target]
         out_id = out_cols[0]
     class_labels = sorted(map(str, y.astype(str).unique())) if problem_type != "regression" else []
-    output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
-                                                            class_labels, y, target, notes)
+    if multilabel is not None or multioutput is not None:
+        class_labels, positive = [], None
+        output_kind, out_cols = _multi_output(multilabel, multioutput, target, out_id, out_cols, hints, notes)
+    else:
+        output_kind, out_cols, metric, positive = output_format(problem_type, metric, hints, out_id, out_cols,
+                                                                class_labels, y, target, notes)
 
     quantities: dict[str, QuantityFormat] = {}
     date_columns, numeric_columns = learn_readings(labeled, test, [c for c in shared if c != id_col], notes,
@@ -721,13 +766,79 @@ def infer_task(tables: dict[str, pd.DataFrame], hints: TextHints, forced_target:
         modality="multitable" if joins else "text" if any(kinds[c] == "text" for c in features) else "tabular",
         joins=joins,
         notes=notes,
+        multilabel=multilabel,
+        multioutput=multioutput,
     )
     if spec.text_columns:
         notes.append(f"free-text columns: {spec.text_columns}")
     if id_col is None and spec.key_columns:
         notes.append(f"ids: the test rows carry no id column, so mlwright numbers them 0..{len(test) - 1} in the "
                      f"order of {test_name!r} (column {out_id!r})")
-    return Inferred(spec=spec, train=labeled[features + [target]], test=test)
+    return Inferred(spec=spec, train=labeled[features + spec.target_columns], test=test)
+
+
+def _sub_target(labeled: pd.DataFrame, name: str, hints: TextHints, notes: list[str], where: str) -> TargetSpec:
+    """One of several targets, with its own problem type (its column made numeric when it is a number)."""
+    y = labeled[name]
+    kind = infer_problem_type(y, hints, None)
+    if kind == "regression":
+        num = pd.to_numeric(y, errors="coerce")
+        if num.isna().any():
+            raise DataError(f"The target {name!r} looks numeric but has {int(num.isna().sum())} non-numeric values "
+                            f"(e.g. {y[num.isna()].iloc[0]!r}).", where=where, hint="Clean that target column.")
+        labeled[name] = num
+    classes = sorted(map(str, y.astype(str).unique())) if kind != "regression" else []
+    notes.append(f"target {name!r}: {kind}" + (f" ({len(classes)} classes)" if classes else ""))
+    return TargetSpec(name=name, problem_type=kind, class_labels=classes)  # type: ignore[arg-type]
+
+
+def _multi_metric(problem_type: str, hints: TextHints, notes: list[str]) -> str:
+    """Several tags: micro F1 (default), macro F1 over the tags, or the tags' mean ROC AUC (asked, or when the
+    probabilities are asked for); several targets: the mean of R2 (numbers) and accuracy (classes)."""
+    if problem_type == "multioutput":
+        if hints.metric:
+            notes.append(f"metric {hints.metric!r} named in the task does not apply to several targets at once")
+        notes.append("metric mean_target_score: the mean over the targets of R2 (numbers) or accuracy (classes)")
+        return "mean_target_score"
+    m = hints.metric
+    if m == "macro_f1" and re.search(r"macro", hints.text, re.I):
+        metric, why = "tag_macro_f1", "macro F1 over the tags, named in the task"
+    elif m == "roc_auc" or (m is None and hints.wants_probabilities):
+        metric, why = "tag_roc_auc", "the mean of the tags' ROC AUC" + (", named in the task" if m else
+                                                                        " (probabilities asked for)")
+    else:
+        metric, why = "micro_f1", "micro F1 over every (row, tag), " + (
+            "named in the task" if m == "macro_f1" else "the default for tags"
+            + (f" ({m!r} named in the task does not apply to tags)" if m else ""))
+    assert metric in MULTILABEL_METRICS
+    notes.append(f"metric {metric}: {why}")
+    return metric
+
+
+def _multi_output(ml: Optional[MultiLabelSpec], mo: Optional[MultiOutputSpec], target: str, out_id: str,
+                  out_cols: list[str], hints: TextHints, notes: list[str]) -> tuple[str, list[str]]:
+    """(output kind, output columns) in the user's layout: the tags joined (or a JSON list) in the label column,
+    or one column per tag / per target, after the key."""
+    if ml is not None and ml.layout != "indicators":
+        value = [c for c in out_cols if c != out_id]
+        cols = [out_id, value[0] if len(value) == 1 else target]
+        notes.append(f"output: {cols}, the tags of a row " + ("as a JSON list" if ml.layout == "json" else
+                                                             f"joined by {ml.separator!r}") + " as in training")
+        return "tags", cols
+    names = list(ml.columns) if ml is not None else [t.name for t in mo.targets]  # type: ignore[union-attr]
+    given = [c for c in out_cols if c != out_id]
+    if len(given) == len(names) and mo is not None:  # the user's names for the targets, in the same order
+        for t, c in zip(mo.targets, given):
+            t.output_column = c
+        names = given
+    cols = [out_id] + names
+    if ml is not None:
+        what = "one column per tag" + (" (its probability)" if ml.probabilities else " (0/1)")
+    else:
+        what = "one column per target"
+    notes.append(f"output: {cols}, {what}")
+    return ("tag_probabilities" if ml is not None and ml.probabilities else "tags") if ml is not None \
+        else "values", cols
 
 
 def _forecast_task(found: Forecast, target: str, hints: TextHints, notes: list[str], train_name: str, test_name: str,

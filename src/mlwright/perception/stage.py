@@ -17,6 +17,7 @@ from mlwright.perception.forecast_output import LABELS
 from mlwright.perception.images import detect_image_task
 from mlwright.perception.infer import WARNING, infer_task
 from mlwright.perception.materialize import write_table
+from mlwright.perception.multi_target import refuse_detection
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
 from mlwright.perception.table_parts import part_names
@@ -50,6 +51,8 @@ def perceive(ctx: RunContext) -> Perceived:
             raise DataError(f"Cannot read {base}, which the task names: {why}", where=f,
                             hint="Fix or replace the file.")
         ctx.emit("perception", f"skipped {f}: {why}")
+    if not opts.target:  # boxes around objects: recognised, and refused without pretrained detection weights
+        refuse_detection(folder.tables, len(folder.images), hints)
     inferred, doc_notes = detect_image_task(folder, hints, opts.target, []), []
     if inferred is None:
         doc_notes = inline_referenced_documents(folder)

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from mlwright.journal.store import Journal
 from mlwright.schemas import AttemptRecord, RunSummary, TaskSpec
-from mlwright.validation.metrics import score_predictions
+from mlwright.runtime import metrics as rm
+from mlwright.validation.metrics import prediction_columns, score_predictions, truth
 
 REPORT_NAME = "report.html"
 MAX_CLASSES = 20
@@ -237,6 +238,9 @@ def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.Dat
         raise _Missing("no task")
     oof = pd.read_csv(_file(workdir, "oof_predictions.csv"))
     rows = oof["__row__"].to_numpy(dtype=int)
+    if spec.is_multi:
+        return _multi_validation(spec, truth(spec, train).iloc[rows].reset_index(drop=True),
+                                 oof[prediction_columns(spec)].reset_index(drop=True))
     y_true = train[spec.target].iloc[rows].reset_index(drop=True)
     numeric = spec.problem_type in ("regression", "forecasting")
     need = ["prediction"] if numeric else [f"p::{c}" for c in spec.class_labels]
@@ -298,6 +302,41 @@ def _forecasts(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame) -> 
             + f"; the last {HISTORY_HORIZONS * ts.horizon} steps of history and the {ts.horizon}-step forecast"}
 
 
+def _multi_validation(spec: TaskSpec, y: pd.DataFrame, pred: pd.DataFrame) -> dict:
+    """Several tags: each tag's F1 and ROC AUC; several targets: each target's R2 or accuracy (bars)."""
+    score = score_predictions(spec, y, pred)
+    title = f"{spec.metric} = {_fmt(score)} on {len(y)} out-of-fold rows"
+    if spec.multilabel is not None:
+        ml = spec.multilabel
+        Y, P = y[ml.columns].to_numpy(dtype=int), pred.to_numpy(dtype=float)
+        D = rm.tag_decisions(P, ml.threshold, ml.at_least_one)
+        names = ml.tags
+        series = {"F1": [rm.micro_f1(Y[:, [j]], P[:, [j]], ml.threshold) if D[:, j].any() or Y[:, j].any()
+                         else 0.0 for j in range(len(names))], "ROC AUC": rm.tag_auc_scores(Y, P)}
+        kind = "Per-tag scores: each tag's F1 (at P >= %.2f) and ROC AUC" % ml.threshold
+    else:
+        targets = [t.model_dump() for t in spec.multioutput.targets]  # type: ignore[union-attr]
+        scores = rm.target_scores(y, pred, targets)
+        names = list(scores)
+        series = {"R2 (numbers) / accuracy (classes)": list(scores.values())}
+        kind = "Per-target scores: R2 for a numeric target, accuracy for classes"
+    shown = names[:30]
+    fig = Figure(figsize=(7, 0.35 * len(shown) + 1.4))
+    ax = fig.add_subplot()
+    width = 0.8 / len(series)
+    for k, (label, vals) in enumerate(series.items()):
+        ax.barh(np.arange(len(shown)) + k * width, np.nan_to_num(np.asarray(vals[:30], dtype=float)), height=width,
+                label=label)
+    ax.set_yticks(np.arange(len(shown)) + width * (len(series) - 1) / 2, [_short(str(n), 30) for n in shown])
+    ax.invert_yaxis()
+    ax.set_xlim(min(0.0, float(np.nanmin([v for vs in series.values() for v in vs] + [0]))), 1.0)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return {"image": _png(fig), "caption": title, "kind": kind}
+
+
 def _curves(positive: np.ndarray, p: np.ndarray, title: str, label: str) -> Figure:
     """A probability task is judged by its ranking and calibration, not by a 0.5 cut-off."""
     from sklearn.calibration import calibration_curve
@@ -329,12 +368,14 @@ def _profile(spec: Optional[TaskSpec], train: pd.DataFrame) -> dict:
     """The training table as the models saw it: each column's kind, missing share, distinct values, an example."""
     if spec is None or train is None or train.empty:
         raise _Missing("no training rows")
-    cols = [spec.target, *spec.feature_columns][:MAX_PROFILE_COLUMNS]
+    targets = spec.target_columns if spec.is_multi else [spec.target]
+    cols = [*targets, *spec.feature_columns][:MAX_PROFILE_COLUMNS]
     rows = []
     for c in cols:
         s = train[c] if c in train.columns else pd.Series(dtype=object)
         example = s.dropna().iloc[0] if s.notna().any() else ""
-        rows.append([c, "target" if c == spec.target else spec.column_kinds.get(c, str(s.dtype)),
+        use = "target" if c == spec.target or c in spec.target_columns else spec.column_kinds.get(c, str(s.dtype))
+        rows.append([c, use,
                      f"{s.isna().mean():.0%}", str(s.nunique()), _short(str(example), 40)])
     more = len(spec.feature_columns) + 1 - len(cols)
     return {"rows": rows, "more": more, "n_rows": len(train)}

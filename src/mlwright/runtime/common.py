@@ -29,6 +29,8 @@ FEATURES = SPEC["feature_columns"]
 PROBLEM = SPEC["problem_type"]
 CLASSES = SPEC["class_labels"]  # strings, sorted
 LOG_TARGET = SPEC["metric"] == "rmsle"  # regression on log1p(target); predictions go back with expm1
+ML = SPEC.get("multilabel")  # several tags per row: one 0/1 training column per tag (see multi_task)
+MO = SPEC.get("multioutput")  # several target columns
 T0 = time.time()
 
 
@@ -119,7 +121,10 @@ def _norm(s):
 
 
 def format_predictions(test, pred):
-    """pred: a 1-d array of values (regression) or a DataFrame of class probabilities (columns = CLASSES)."""
+    """pred: a 1-d array of values (regression) or a DataFrame of class probabilities (columns = CLASSES); for
+    several tags or targets, their raw frame (multi_task)."""
+    if ML or MO:
+        return format_multi(test, pred)
     cols = SPEC["output_columns"]
     out = pd.DataFrame({SPEC["output_id_column"] or "__key__": output_ids(test)})
     value_cols = [c for c in cols if c != SPEC["output_id_column"]]  # (forecast recipes write their own keys)
@@ -140,6 +145,9 @@ def format_predictions(test, pred):
 
 def raw_frame(pred, rows=None):
     """Predictions before formatting: `prediction` (regression) or `p::<class>` columns; ensembles blend these."""
+    if ML or MO:  # already raw: `p::<tag column>`, `<target>::prediction`, `<target>::p::<class>`
+        out = pred.reset_index(drop=True)
+        return out if rows is None else pd.concat([pd.DataFrame({"__row__": rows}), out], axis=1)
     out = pd.DataFrame({"__row__": rows}) if rows is not None else pd.DataFrame(index=range(len(pred)))
     if PROBLEM == "regression":
         out["prediction"] = np.asarray(pred, dtype=float)
@@ -226,9 +234,169 @@ def with_fallback(pred, ok, y):
     return pred
 
 
+# ---- several tags (multilabel) or several targets (multioutput): one single-target task each, fitted by the
+# ---- recipe's own fit/predict with the task's globals switched to that target (the script's module globals)
+_TASK_GLOBALS = ("SPEC", "TARGET", "PROBLEM", "CLASSES", "LOG_TARGET", "ML", "MO", "FEATURES", "KINDS")
+
+
+def sub_tasks():
+    """The single-target tasks: a binary 0/1 task per tag column, or each target with its own problem type."""
+    if ML:
+        return [{"name": c, "problem_type": "binary", "class_labels": ["0", "1"], "positive": "1"}
+                for c in ML["columns"]]
+    return [{"name": t["name"], "problem_type": t["problem_type"], "class_labels": t["class_labels"],
+             "positive": t["class_labels"][-1] if t["problem_type"] == "binary" else None} for t in MO["targets"]]
+
+
+class use_task:
+    """`with use_task(sub, extra_features):` the recipe's code sees one target (its spec, problem, classes)."""
+
+    def __init__(self, sub, extra=()):
+        self.sub, self.extra = sub, list(extra)
+
+    def __enter__(self):
+        g = globals()
+        self.saved = {k: g[k] for k in _TASK_GLOBALS}
+        sub, key = self.sub, SPEC["output_id_column"] or "__key__"
+        problem = sub["problem_type"]
+        metric = "rmse" if problem == "regression" else "roc_auc" if problem == "binary" else "accuracy"
+        spec = dict(SPEC, problem_type=problem, target=sub["name"], class_labels=sub["class_labels"],
+                    positive_class=sub["positive"], metric=metric, higher_is_better=metric != "rmse",
+                    output_kind="value" if problem == "regression" else "probability" if problem == "binary"
+                    else "label", output_id_column=key, output_columns=[key, "value"],
+                    prediction_file="prediction.csv", multilabel=None, multioutput=None,
+                    feature_columns=FEATURES + self.extra,
+                    column_kinds=dict(KINDS, **{c: "numeric" for c in self.extra}))
+        g.update(SPEC=spec, TARGET=sub["name"], PROBLEM=problem, CLASSES=sub["class_labels"], LOG_TARGET=False,
+                 ML=None, MO=None, FEATURES=spec["feature_columns"], KINDS=spec["column_kinds"])
+        return self
+
+    def __exit__(self, *exc):
+        globals().update(self.saved)
+
+
+def _prefixed(raw, sub):
+    """A single-target raw frame in the multi-target raw layout."""
+    if ML:
+        out = pd.DataFrame({"p::" + sub["name"]: raw["p::1"].to_numpy(dtype=float)}, index=raw.index)
+        return pd.concat([raw[["__row__"]], out], axis=1) if "__row__" in raw.columns else out
+    return raw.rename(columns=lambda c: c if c == "__row__" else sub["name"] + "::" + c)
+
+
+def _chain_features(raw, subs):
+    """The earlier targets' predictions as numeric features of a later one (a chained, joint model)."""
+    cols = [c for s in subs for c in raw.columns if c.startswith(s["name"] + "::")]
+    return raw[cols].rename(columns=lambda c: "__chain__" + c).reset_index(drop=True)
+
+
+def _own_score(sub, y, raw):
+    t = [{"name": sub["name"], "problem_type": sub["problem_type"], "class_labels": sub["class_labels"]}]
+    return target_scores(pd.DataFrame({sub["name"]: np.asarray(y)}), raw, t)[sub["name"]]
+
+
+def multi_task(fit, predict):
+    """fit/predict for several tags or targets from a recipe's single-target fit/predict. Each target's model is
+    fitted in model/targets/<i>; with several targets (multioutput), each later target is also fitted chained
+    (the earlier targets' out-of-fold predictions as features) and the better of the two on its out-of-fold rows
+    is kept (model/choice.json)."""
+    subs = sub_tasks()
+
+    def run_fit(train, test, out_dir, model_dir):
+        test_parts, oof_parts, chosen, test_sep, oof_sep = [], [], [], [], []
+        for i, sub in enumerate(subs):
+            parts = {}
+            variants = [("separate", [])] + ([("chained", subs[:i])] if MO and i and PARAMS.get("chain", True)
+                                             else [])
+            for how, before in variants:
+                d_out = os.path.join(out_dir, "targets", f"{i}-{how}")
+                d_model = os.path.join(model_dir, "targets", f"{i}-{how}")
+                os.makedirs(d_out, exist_ok=True)
+                os.makedirs(d_model, exist_ok=True)
+                tr, te = train, test
+                extra = []
+                if before:  # the earlier targets' separate models: out-of-fold rows for train, test predictions
+                    prev_oof = pd.concat(oof_sep[:i], axis=1).sort_index()
+                    prev_test = pd.concat(test_sep[:i], axis=1)
+                    f_tr = _chain_features(prev_oof.reindex(range(len(train))), before)
+                    f_te = _chain_features(prev_test, before)
+                    extra = list(f_tr.columns)
+                    tr = pd.concat([train.reset_index(drop=True), f_tr], axis=1)
+                    te = pd.concat([test.reset_index(drop=True), f_te], axis=1)
+                log(f"target {i + 1}/{len(subs)} {sub['name']!r} ({sub['problem_type']}, {how})")
+                with use_task(sub, extra):
+                    fit(tr, te, d_out, d_model)
+                t_raw = _prefixed(pd.read_csv(os.path.join(d_out, "test_predictions_raw.csv")), sub)
+                o_raw = _prefixed(pd.read_csv(os.path.join(d_out, "oof_predictions.csv")), sub).set_index("__row__")
+                score = _own_score(sub, train[sub["name"]].iloc[o_raw.index].astype(
+                    float if sub["problem_type"] == "regression" else str), o_raw) if MO else 0.0
+                parts[how] = (t_raw, o_raw, score)
+            test_sep.append(parts["separate"][0])
+            oof_sep.append(parts["separate"][1])
+            how = max(parts, key=lambda h: parts[h][2])
+            if len(parts) > 1:
+                log(f"{sub['name']!r}: separate {parts['separate'][2]:.4f}, chained {parts['chained'][2]:.4f}: "
+                    f"{how} kept")
+            chosen.append(how)
+            test_parts.append(parts[how][0])
+            oof_parts.append(parts[how][1])
+        with open(os.path.join(model_dir, "choice.json"), "w") as f:
+            json.dump(chosen, f)
+        oof = pd.concat(oof_parts, axis=1, join="inner").sort_index()
+        write_outputs(out_dir, test, pd.concat(test_parts, axis=1), oof.index.to_numpy(), oof)
+
+    def run_predict(model_dir, new):
+        with open(os.path.join(model_dir, "choice.json")) as f:
+            chosen = json.load(f)
+        sep, out = [], []
+        for i, sub in enumerate(subs):
+            with use_task(sub):  # (prefixed outside: _prefixed reads the multi-target globals)
+                raw = raw_frame(predict(os.path.join(model_dir, "targets", f"{i}-separate"), new))
+            sep.append(_prefixed(raw, sub))
+            part = sep[-1]
+            if chosen[i] == "chained":
+                f_new = _chain_features(pd.concat(sep[:i], axis=1), subs[:i])
+                with use_task(sub, list(f_new.columns)):
+                    raw = raw_frame(predict(os.path.join(model_dir, "targets", f"{i}-chained"),
+                                            pd.concat([new.reset_index(drop=True), f_new], axis=1)))
+                part = _prefixed(raw, sub)
+            out.append(part)
+        return pd.concat(out, axis=1)
+
+    return run_fit, run_predict
+
+
+def format_multi(test, raw):
+    """The user's file from raw multi-target predictions: tags joined, as a JSON list or one column per tag;
+    each target's value or label in its own column."""
+    cols = SPEC["output_columns"]
+    key = SPEC["output_id_column"]
+    out = pd.DataFrame({key or "__key__": output_ids(test)})
+    value_cols = [c for c in cols if c != key]
+    if ML:
+        P = raw[["p::" + c for c in ML["columns"]]].to_numpy(dtype=float)
+        D = tag_decisions(P, ML["threshold"], ML["at_least_one"])
+        tags = ML["tags"]
+        if ML["layout"] == "indicators":  # the output's tag columns are the training's, one per tag
+            for j, c in enumerate(ML["columns"]):
+                out[c] = np.clip(P[:, j], 0.0, 1.0) if ML["probabilities"] else D[:, j]
+        else:
+            rows = [[tags[j] for j in np.flatnonzero(d)] for d in D]
+            out[value_cols[0]] = [json.dumps(r) if ML["layout"] == "json" else ML["separator"].join(r) for r in rows]
+        return out[cols]
+    for t in MO["targets"]:
+        rc, c = target_raw_columns(t), t["output_column"] or t["name"]
+        if t["problem_type"] == "regression":
+            out[c] = raw[rc[0]].to_numpy(dtype=float)
+        else:
+            out[c] = np.asarray(t["class_labels"], dtype=object)[np.argmax(raw[rc].to_numpy(dtype=float), axis=1)]
+    return out[cols]
+
+
 def cli(fit, predict, check_new=None, write=None):
     """`check_new(new)` returns an error message or None; `write(path, new, pred)` replaces the tabular writer
-    (forecasts write their own keys)."""
+    (forecasts write their own keys). Several tags or targets: the recipe's fit/predict once per target."""
+    if ML or MO:
+        fit, predict = multi_task(fit, predict)
     ap = argparse.ArgumentParser(description="mlwright solution: fit on the training table or predict new rows")
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit")

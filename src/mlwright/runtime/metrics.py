@@ -85,3 +85,72 @@ def mase(yt, yp, series, scale):
 VALUE_METRICS = {"rmse": rmse, "mse": mse, "rmsle": rmsle, "mae": mae, "mape": mape, "r2": r2}
 LABEL_METRICS = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "macro_f1": macro_f1}
 PROBA_METRICS = {"roc_auc": roc_auc, "log_loss": log_loss}
+
+
+# ---- several tags per row (multilabel): Y is an n x k 0/1 matrix, P the n x k probabilities of each tag ----
+def tag_decisions(proba, threshold=0.5, at_least_one=False):
+    """0/1 per tag: P at or above `threshold`; with `at_least_one`, a row with none keeps its most likely tag."""
+    p = np.asarray(proba, dtype=float)
+    out = (p >= threshold).astype(int)
+    if at_least_one and len(p) and p.shape[1]:
+        empty = out.sum(axis=1) == 0
+        out[empty, np.argmax(p[empty], axis=1)] = 1
+    return out
+
+
+def micro_f1(Y, P, threshold=0.5, at_least_one=False):
+    return float(_sk().f1_score(np.asarray(Y, dtype=int), tag_decisions(P, threshold, at_least_one),
+                                average="micro", zero_division=0))
+
+
+def tag_macro_f1(Y, P, threshold=0.5, at_least_one=False):
+    return float(_sk().f1_score(np.asarray(Y, dtype=int), tag_decisions(P, threshold, at_least_one),
+                                average="macro", zero_division=0))
+
+
+def tag_auc_scores(Y, P):
+    """ROC AUC of each tag (NaN for a tag whose rows are all 0 or all 1)."""
+    Y, P = np.asarray(Y, dtype=int), np.asarray(P, dtype=float)
+    out = []
+    for j in range(Y.shape[1]):
+        both = 0 < Y[:, j].sum() < len(Y)
+        out.append(float(_sk().roc_auc_score(Y[:, j], P[:, j])) if both else float("nan"))
+    return out
+
+
+def tag_roc_auc(Y, P, threshold=0.5, at_least_one=False):
+    """The mean of the tags' ROC AUC (tags whose rows are all 0 or all 1 left out)."""
+    scores = [s for s in tag_auc_scores(Y, P) if np.isfinite(s)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+TAG_METRICS = {"micro_f1": micro_f1, "tag_macro_f1": tag_macro_f1, "tag_roc_auc": tag_roc_auc}
+
+
+# ---- several targets (multioutput): raw predictions hold `<target>::prediction` (numbers) or `<target>::p::<class>`
+def target_raw_columns(target):
+    """A target's raw prediction columns; `target`: {name, problem_type, class_labels} (a TargetSpec as a dict)."""
+    if target["problem_type"] == "regression":
+        return [target["name"] + "::prediction"]
+    return [target["name"] + "::p::" + str(c) for c in target["class_labels"]]
+
+
+def target_scores(Y, raw, targets):
+    """Each target's score: R2 for numbers, accuracy for classes (both higher is better, 1 is perfect)."""
+    out = {}
+    for t in targets:
+        cols = target_raw_columns(t)
+        if t["problem_type"] == "regression":
+            out[t["name"]] = r2(np.asarray(Y[t["name"]], dtype=float), np.asarray(raw[cols[0]], dtype=float))
+        else:
+            labels = np.asarray(t["class_labels"], dtype=object)[np.argmax(np.asarray(raw[cols], dtype=float), axis=1)]
+            out[t["name"]] = accuracy(np.asarray(Y[t["name"]]).astype(str), labels, t["class_labels"])
+    return out
+
+
+def mean_target_score(Y, raw, targets):
+    """The mean over the targets of R2 (numbers) or accuracy (classes)."""
+    return float(np.mean(list(target_scores(Y, raw, targets).values())))
+
+
+TARGET_METRICS = {"mean_target_score": mean_target_score}

@@ -21,7 +21,7 @@ from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
-from mlwright.validation.metrics import prediction_columns, score_spread
+from mlwright.validation.metrics import prediction_columns, score_spread, truth
 from mlwright.validation.raw_ids import check_raw_ids
 
 
@@ -154,7 +154,7 @@ def oof_spread(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> Option
     if spec.timeseries is not None:
         return None
     need = prediction_columns(spec)
-    y = train[spec.target].iloc[oof["__row__"].to_numpy()]
+    y = truth(spec, train).iloc[oof["__row__"].to_numpy()]
     sd = score_spread(spec, y, oof[need])
     return round(sd, 6) if sd is not None else None
 

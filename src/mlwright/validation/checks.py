@@ -11,7 +11,7 @@ import pandas as pd
 from mlwright.perception.dates import to_timestamps
 from mlwright.perception.profile import key_text
 from mlwright.schemas import TaskSpec
-from mlwright.validation.metrics import forecast_score, prediction_columns, score_predictions
+from mlwright.validation.metrics import forecast_score, prediction_columns, score_predictions, truth
 
 MIN_VALIDATION_FRACTION = 0.1
 
@@ -70,6 +70,9 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
     if keys:
         _check_keys(spec, df, keys, test)
     value_cols = spec.value_columns
+    if spec.is_multi:
+        _check_multi(spec, df, value_cols)
+        return df
     for c in value_cols:
         if df[c].isna().any():
             raise ValidationFailure(f"{int(df[c].isna().sum())} empty/NaN values in {c!r}")
@@ -93,6 +96,59 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
     return df
 
 
+def _check_multi(spec: TaskSpec, df: pd.DataFrame, value_cols: list[str]) -> None:
+    """Several tags: known tags only (joined or a JSON list), or 0/1 (probabilities in [0, 1]) per tag column;
+    several targets: each target's column holds its numbers or its classes."""
+    import json
+
+    ml, mo = spec.multilabel, spec.multioutput
+    if ml is not None and ml.layout != "indicators":
+        col = df[value_cols[0]].fillna("")
+        known = set(ml.tags)
+        for i, cell in enumerate(col):
+            if ml.layout == "json":
+                try:
+                    tags = json.loads(cell)
+                except ValueError:
+                    raise ValidationFailure(f"row {i} of {value_cols[0]!r} is not a JSON list: {cell[:60]!r}") from None
+                if not isinstance(tags, list):
+                    raise ValidationFailure(f"row {i} of {value_cols[0]!r} is not a JSON list: {cell[:60]!r}")
+            else:
+                tags = [t for t in cell.split(ml.separator)] if cell.strip() else []
+            unknown = [t for t in tags if str(t).strip() not in known]
+            if unknown:
+                raise ValidationFailure(f"row {i} of {value_cols[0]!r} holds tags not seen in training: "
+                                        f"{unknown[:3]} (known: {sorted(known)[:10]})")
+            if ml.at_least_one and not tags:
+                raise ValidationFailure(f"row {i} of {value_cols[0]!r} has no tag; every training row has one")
+        return
+    if ml is not None:
+        for c in value_cols:
+            v = pd.to_numeric(df[c].str.strip(), errors="coerce")
+            if v.isna().any():
+                raise ValidationFailure(f"non-numeric or empty values in tag column {c!r}")
+            if ml.probabilities and ((v < 0) | (v > 1)).any():
+                raise ValidationFailure(f"probabilities outside [0, 1] in {c!r}")
+            if not ml.probabilities and not v.isin([0, 1]).all():
+                raise ValidationFailure(f"tag column {c!r} must hold 0 or 1, e.g. not "
+                                        f"{df[c][~v.isin([0, 1])].iloc[0]!r}")
+        return
+    assert mo is not None
+    for t in mo.targets:
+        c = t.output_column or t.name
+        if df[c].isna().any():
+            raise ValidationFailure(f"{int(df[c].isna().sum())} empty/NaN values in {c!r}")
+        if t.problem_type == "regression":
+            v = pd.to_numeric(df[c].str.strip(), errors="coerce")
+            if v.isna().any() or not np.isfinite(v.to_numpy()).all():
+                raise ValidationFailure(f"non-numeric or infinite values in {c!r}")
+        else:
+            bad = ~df[c].str.strip().isin(set(t.class_labels))
+            if bad.any():
+                raise ValidationFailure(f"{int(bad.sum())} labels of {c!r} not seen in training, e.g. "
+                                        f"{df[c][bad].iloc[0]!r}")
+
+
 def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.DataFrame) -> None:
     want = expected_ids(spec, test)
     own = _test_key_columns(spec, test)  # a test row without an id keeps an empty one
@@ -112,7 +168,7 @@ def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.Data
 
 def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, int, pd.DataFrame]:
     """Score out-of-fold (or holdout) predictions against the true labels of those training rows."""
-    y = train[spec.target]
+    y = truth(spec, train)
     if not path.is_file():
         raise ValidationFailure("no validation predictions (oof_predictions.csv) were written")
     oof = pd.read_csv(path)

@@ -20,9 +20,12 @@ from mlwright.schemas import TaskSpec
 class Metric:
     name: str
     higher_is_better: bool
-    scores: Literal["values", "labels", "probabilities"]  # what the function is given besides the truth
-    kind: Literal["regression", "classification"]  # forecasts use the regression metrics (and MASE)
-    # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score
+    # what the function is given besides the truth
+    scores: Literal["values", "labels", "probabilities", "tag_probabilities", "targets"]
+    # forecasts use the regression metrics (and MASE)
+    kind: Literal["regression", "classification", "multilabel", "multioutput"]
+    # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score;
+    # tag_probabilities: (Y 0/1 per tag, P per tag, threshold, at_least_one); targets: (Y frame, raw frame, targets)
     fn: Optional[Callable[..., float]]
 
 
@@ -40,20 +43,50 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("macro_f1", True, "labels", "classification", rm.macro_f1),
     Metric("roc_auc", True, "probabilities", "classification", rm.roc_auc),
     Metric("log_loss", False, "probabilities", "classification", rm.log_loss),
+    Metric("micro_f1", True, "tag_probabilities", "multilabel", rm.micro_f1),
+    Metric("tag_macro_f1", True, "tag_probabilities", "multilabel", rm.tag_macro_f1),
+    Metric("tag_roc_auc", True, "tag_probabilities", "multilabel", rm.tag_roc_auc),
+    Metric("mean_target_score", True, "targets", "multioutput", rm.mean_target_score),
 ]}
 HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
+MULTILABEL_METRICS = {n for n, m in METRICS.items() if m.kind == "multilabel"}
+MULTIOUTPUT_METRICS = {n for n, m in METRICS.items() if m.kind == "multioutput"}
+
+
+def _targets(spec: TaskSpec) -> list[dict]:
+    return [t.model_dump() for t in spec.multioutput.targets] if spec.multioutput else []
+
+
+def truth(spec: TaskSpec, train: pd.DataFrame):
+    """The training rows' answers: the target column, or (several tags or targets) the frame of their columns."""
+    return train[spec.target_columns] if spec.is_multi else train[spec.target]
 
 
 def prediction_columns(spec: TaskSpec) -> list[str]:
-    """The columns of raw (out-of-fold) predictions: `prediction`, or one `p::<class>` per class."""
+    """The columns of raw (out-of-fold) predictions: `prediction`, or one `p::<class>` per class; per tag
+    `p::<tag column>`; per target `<target>::prediction` or `<target>::p::<class>`."""
+    if spec.multilabel is not None:
+        return [f"p::{c}" for c in spec.multilabel.columns]
+    if spec.multioutput is not None:
+        return [c for t in _targets(spec) for c in rm.target_raw_columns(t)]
     return ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
 
 
-def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> float:
-    """pred: column `prediction` (regression) or one probability column per class (`p::<class>`)."""
+def score_predictions(spec: TaskSpec, y_true: pd.Series | pd.DataFrame, pred: pd.DataFrame) -> float:
+    """pred: column `prediction` (regression) or one probability column per class (`p::<class>`); several tags or
+    targets: y_true is the frame of their columns, pred holds prediction_columns(spec)."""
     metric = METRICS.get(spec.metric)
+    if spec.is_multi:
+        if metric is None or metric.kind != spec.problem_type or metric.fn is None:
+            raise ValueError(f"metric {spec.metric} does not apply to {spec.problem_type}")
+        if spec.multilabel is not None:
+            ml = spec.multilabel
+            Y = y_true[ml.columns].to_numpy(dtype=int)
+            return float(metric.fn(Y, pred[prediction_columns(spec)].to_numpy(dtype=float), ml.threshold,
+                                   ml.at_least_one))
+        return float(metric.fn(y_true.reset_index(drop=True), pred.reset_index(drop=True), _targets(spec)))
     kind = "regression" if spec.problem_type == "regression" else "classification"
     if metric is None or metric.kind != kind or metric.fn is None:
         raise ValueError(f"metric {spec.metric} does not apply to {kind}")
@@ -67,7 +100,7 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> 
     return float(metric.fn(yt, proba, classes, spec.positive_class))
 
 
-def score_spread(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame, draws: int = 30, seed: int = 0,
+def score_spread(spec: TaskSpec, y_true: pd.Series | pd.DataFrame, pred: pd.DataFrame, draws: int = 30, seed: int = 0,
                  max_rows: int = 20_000) -> Optional[float]:
     """How much the score moves when the validation rows are resampled (bootstrap standard deviation): what a
     difference between two attempts must exceed to be more than noise. None when it cannot be computed."""
@@ -112,8 +145,23 @@ def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> floa
     return score_predictions(tmp, pd.Series(yt), pd.DataFrame({"prediction": yp}))
 
 
-def constant_baseline(spec: TaskSpec, y: pd.Series) -> float:
-    """The score of predicting a constant (prior / mean): what a useful model must beat."""
+def constant_baseline(spec: TaskSpec, y: pd.Series | pd.DataFrame) -> float:
+    """The score of predicting a constant (prior / mean): what a useful model must beat. Several tags: each
+    tag's frequency as its probability; several targets: each target's mean or class frequencies."""
+    if spec.multilabel is not None:
+        freq = y[spec.multilabel.columns].astype(float).mean()
+        pred = pd.DataFrame({f"p::{c}": np.full(len(y), freq[c]) for c in spec.multilabel.columns})
+        return score_predictions(spec, y, pred)
+    if spec.multioutput is not None:
+        cols: dict[str, np.ndarray] = {}
+        for t in _targets(spec):
+            if t["problem_type"] == "regression":
+                cols[f"{t['name']}::prediction"] = np.full(len(y), float(y[t["name"]].astype(float).mean()))
+            else:
+                share = y[t["name"]].astype(str).value_counts(normalize=True)
+                for c, col in zip(t["class_labels"], rm.target_raw_columns(t)):
+                    cols[col] = np.full(len(y), share.get(c, 0.0))
+        return score_predictions(spec, y, pd.DataFrame(cols))
     if spec.problem_type == "regression":
         c = float(np.expm1(np.log1p(y.clip(lower=0)).mean())) if spec.metric == "rmsle" else float(
             y.median() if spec.metric == "mae" else y.mean())

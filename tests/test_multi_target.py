@@ -1,0 +1,239 @@
+"""Several answers per row (issue #15 items 3-5): multi-label tags (joined in one column, or one 0/1 column per
+tag), several targets at once, and object detection refused with a clear error. Each task is small, generated
+here, run end-to-end through the CLI, and scored on its hidden test answers against a trivial baseline and a
+simple hand-written reference (the ratio is printed: pytest -s)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import f1_score, r2_score, roc_auc_score
+
+from conftest import run_cli, tree_digest
+
+N, N_TEST = 500, 120
+
+
+def _movies(seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.normal(size=N), rng.normal(size=N), rng.normal(size=N)
+    studio = rng.choice(["indie", "major", "tv"], size=N)
+    noise = lambda: rng.normal(scale=0.4, size=N)  # noqa: E731
+    tags = {"drama": x1 + noise() > 0.3, "comedy": x2 + (studio == "tv") + noise() > 0.5,
+            "action": x3 + 0.5 * x1 + noise() > 0.6, "horror": -x2 + x3 + noise() > 1.2}
+    frame = pd.DataFrame({"movie_id": [f"M{i:04d}" for i in range(N)], "runtime": x1.round(3),
+                          "budget": x2.round(3), "stunts": x3.round(3), "studio": studio})
+    return frame, {t: m.astype(int) for t, m in tags.items()}
+
+
+def _write(frame: pd.DataFrame, answers: pd.DataFrame, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    pd.concat([frame, answers], axis=1).iloc[N_TEST:].to_csv(folder / "train.csv", index=False)
+    frame.iloc[:N_TEST].to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+def _features(frame: pd.DataFrame) -> np.ndarray:
+    num = frame.select_dtypes("number")
+    cats = pd.get_dummies(frame.select_dtypes(exclude="number").drop(columns=frame.columns[0]), dtype=float)
+    return pd.concat([num, cats], axis=1).to_numpy(dtype=float)
+
+
+def _run(data: Path, task: str, out: Path, *extra: str):
+    before = tree_digest(data)
+    res = run_cli("run", str(data), "--task", task, "--output", str(out), "--time-limit", "90", *extra)
+    assert tree_digest(data) == before, "the data folder was changed"
+    return res
+
+
+def _report(name: str, metric: str, ours: float, trivial: float, reference: float) -> None:
+    print(f"\n[{name}] {metric}: mlwright {ours:.4f} | trivial {trivial:.4f} | hand-written reference "
+          f"{reference:.4f} | ratio to reference {ours / reference:.3f}")
+
+
+def test_multilabel_joined_tags_end_to_end(tmp_path):
+    frame, tags = _movies()
+    names = sorted(tags)
+    Y = np.column_stack([tags[t] for t in names])
+    joined = ["|".join(t for t, y in zip(names, row) if y) or "other" for row in Y]
+    data = _write(frame, pd.DataFrame({"genres": joined}), tmp_path / "movies")
+    out = tmp_path / "run"
+    res = _run(data, "Tag each movie with all the genres that apply; write predictions.csv.", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    spec = json.loads((out / "run.json").read_text())["task"]
+    assert spec["problem_type"] == "multilabel" and spec["metric"] == "micro_f1"
+    assert spec["multilabel"]["layout"] == "joined" and spec["multilabel"]["separator"] == "|"
+    pred = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert list(pred.columns) == ["movie_id", "genres"] and len(pred) == N_TEST
+    all_tags = names + ["other"]
+    truth = [set(s.split("|")) for s in joined[:N_TEST]]
+    as_matrix = lambda sets: np.array([[int(t in s) for t in all_tags] for s in sets])  # noqa: E731
+    ours = f1_score(as_matrix(truth), as_matrix([set(s.split("|")) for s in pred["genres"]]), average="micro")
+    # trivial: every movie gets the tags most movies have (here: the most frequent tag)
+    train_sets = [set(s.split("|")) for s in joined[N_TEST:]]
+    freq = {t: np.mean([t in s for s in train_sets]) for t in all_tags}
+    top = {max(freq, key=freq.get)} | {t for t, f in freq.items() if f >= 0.5}
+    trivial = f1_score(as_matrix(truth), as_matrix([top] * N_TEST), average="micro")
+    # reference: one logistic regression per tag
+    X = _features(frame)
+    ref_sets = []
+    Yall = as_matrix([set(s.split("|")) for s in joined])
+    P = np.column_stack([LogisticRegression(max_iter=1000).fit(X[N_TEST:], Yall[N_TEST:, j]).predict(X[:N_TEST])
+                         for j in range(len(all_tags))])
+    ref_sets = [{t for t, p in zip(all_tags, row) if p} for row in P]
+    reference = f1_score(as_matrix(truth), as_matrix(ref_sets), average="micro")
+    _report("multilabel joined", "micro F1", ours, trivial, reference)
+    assert ours > trivial + 0.15
+    assert ours > 0.85 * reference
+    # the saved model on new rows, in the same layout
+    new = tmp_path / "new.csv"
+    frame.iloc[:10].to_csv(new, index=False)
+    res = run_cli("predict", str(out), str(new), "--output", str(tmp_path / "p.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(again["genres"]) == list(pred["genres"][:10])
+    html = (out / "report.html").read_text()
+    assert "per-tag scores" in html.lower()
+
+
+def test_multilabel_indicator_columns_with_probabilities(tmp_path):
+    frame, tags = _movies(seed=3)
+    names = sorted(tags)
+    data = _write(frame, pd.DataFrame(tags)[names], tmp_path / "movies")
+    out = tmp_path / "run"
+    res = _run(data, "Predict the genre tags drama, comedy, action and horror of each movie: the probability of "
+                     "each tag, one column per tag.", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    spec = json.loads((out / "run.json").read_text())["task"]
+    assert spec["problem_type"] == "multilabel" and spec["metric"] == "tag_roc_auc"
+    assert spec["multilabel"]["layout"] == "indicators" and spec["multilabel"]["probabilities"]
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["movie_id", "drama", "comedy", "action", "horror"]  # as the task lists them
+    assert ((pred[names] >= 0) & (pred[names] <= 1)).all().all()
+    Y = np.column_stack([tags[t][:N_TEST] for t in names])
+    auc = lambda P: float(np.mean([roc_auc_score(Y[:, j], P[:, j]) for j in range(len(names))]))  # noqa: E731
+    ours = auc(pred[names].to_numpy())
+    trivial = auc(np.tile(np.array([tags[t][N_TEST:].mean() for t in names]), (N_TEST, 1)))  # 0.5: constants
+    X = _features(frame)
+    reference = auc(np.column_stack([LogisticRegression(max_iter=1000).fit(X[N_TEST:], tags[t][N_TEST:])
+                                     .predict_proba(X[:N_TEST])[:, 1] for t in names]))
+    _report("multilabel indicators", "mean per-tag AUC", ours, trivial, reference)
+    assert ours > trivial + 0.25
+    assert ours > 0.9 * reference
+
+
+def test_several_targets_end_to_end(tmp_path):
+    rng = np.random.default_rng(5)
+    age, diet = rng.uniform(5, 18, N), rng.normal(size=N)
+    sex = rng.choice(["f", "m"], N)
+    height = 80 + 6 * age + np.where(sex == "m", 4, 0) + 3 * diet + rng.normal(0, 4, N)
+    weight = 0.45 * height - 40 + 0.8 * age + 4 * diet + rng.normal(0, 3, N)
+    frame = pd.DataFrame({"child": [f"K{i:04d}" for i in range(N)], "age": age.round(2), "sex": sex,
+                          "diet_score": diet.round(3)})
+    answers = pd.DataFrame({"height": height.round(1), "weight": weight.round(1)})
+    data = _write(frame, answers, tmp_path / "kids")
+    out = tmp_path / "run"
+    res = _run(data, "Predict height and weight of each child.", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    spec = json.loads((out / "run.json").read_text())["task"]
+    assert spec["problem_type"] == "multioutput"
+    assert [t["name"] for t in spec["multioutput"]["targets"]] == ["height", "weight"]
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["child", "height", "weight"] and len(pred) == N_TEST
+    truth = answers.iloc[:N_TEST]
+    score = lambda P: float(np.mean([r2_score(truth[c], P[:, j]) for j, c in enumerate(["height", "weight"])]))  # noqa: E731
+    ours = score(pred[["height", "weight"]].to_numpy())
+    trivial = score(np.tile(answers.iloc[N_TEST:].mean().to_numpy(), (N_TEST, 1)))
+    X = _features(frame)
+    reference = score(LinearRegression().fit(X[N_TEST:], answers.iloc[N_TEST:]).predict(X[:N_TEST]))
+    _report("several targets", "mean R2", ours, trivial, reference)
+    assert ours > trivial + 0.5
+    assert ours > 0.85 * reference
+    html = (out / "report.html").read_text()
+    assert "per-target scores" in html.lower()
+
+
+def test_object_detection_is_refused_clearly(tmp_path):
+    data = tmp_path / "boxes"
+    (data / "images").mkdir(parents=True)
+    for i in range(12):
+        (data / "images" / f"img{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    pd.DataFrame({"image": [f"images/img{i}.jpg" for i in range(12)], "xmin": range(12), "ymin": range(12),
+                  "xmax": range(10, 22), "ymax": range(10, 22), "label": ["cat", "dog"] * 6}).to_csv(
+        data / "annotations.csv", index=False)
+    before = tree_digest(data)
+    out = tmp_path / "run"
+    res = run_cli("run", str(data), "--task", "find the animals in each photo", "--output", str(out),
+                  "--time-limit", "30")
+    assert res.returncode != 0
+    text = res.stdout + res.stderr
+    assert "object-detection" in text and "pretrained" in text and "xmin" in text
+    assert not (out / "predictions.csv").exists()
+    assert tree_digest(data) == before
+    # the words alone are enough, and explain says the same
+    res = run_cli("explain", str(data), "--task", "draw bounding boxes around the animals")
+    assert res.returncode != 0 and "object-detection" in res.stdout + res.stderr
+
+
+def test_bad_multi_target_inputs_are_clear_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": range(60), "x": rng.normal(size=60), "a": rng.normal(size=60), "b": 1.0})
+    data = tmp_path / "flat"
+    data.mkdir()
+    frame.iloc[20:].to_csv(data / "train.csv", index=False)
+    frame.iloc[:20].drop(columns=["a", "b"]).to_csv(data / "test.csv", index=False)
+    before = tree_digest(data)
+    res = run_cli("explain", str(data), "--task", "predict a and b")
+    assert res.returncode != 0 and "'b' has a single value" in res.stdout + res.stderr
+    assert tree_digest(data) == before
+
+
+def test_multilabel_explain_and_output_checks(tmp_path):
+    from mlwright.schemas import MultiLabelSpec
+    from mlwright.validation.checks import ValidationFailure, _check_multi
+    from mlwright.validation.metrics import METRICS
+
+    frame, tags = _movies(seed=1)
+    names = sorted(tags)
+    lists = [json.dumps([t for t in names if tags[t][i]]) for i in range(N)]
+    data = _write(frame, pd.DataFrame({"labels": lists}), tmp_path / "json")
+    res = run_cli("explain", str(data), "--task", "predict the labels of each movie (multi-label), macro F1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "problem: multilabel" in res.stdout and "metric tag_macro_f1" in res.stdout
+    assert "a JSON list in one column" in res.stdout
+    spec = type("S", (), {})()
+    spec.multilabel = MultiLabelSpec(tags=["a", "b"], columns=["tag::a", "tag::b"], layout="joined", separator="|",
+                                     at_least_one=True)
+    spec.multioutput = None
+    with pytest.raises(ValidationFailure, match="not seen in training"):
+        _check_multi(spec, pd.DataFrame({"id": ["1"], "y": ["a|c"]}), ["y"])
+    with pytest.raises(ValidationFailure, match="no tag"):
+        _check_multi(spec, pd.DataFrame({"id": ["1"], "y": [None]}), ["y"])
+    _check_multi(spec, pd.DataFrame({"id": ["1"], "y": ["a|b"]}), ["y"])
+    Y, P = np.array([[1, 0], [0, 1], [1, 1]]), np.array([[0.9, 0.2], [0.4, 0.7], [0.6, 0.3]])
+    assert METRICS["micro_f1"].fn(Y, P) == pytest.approx(f1_score(Y, (P >= 0.5).astype(int), average="micro"))
+    assert METRICS["tag_macro_f1"].fn(Y, P) == pytest.approx(f1_score(Y, (P >= 0.5).astype(int), average="macro"))
+
+
+def test_coder_prompt_describes_the_multi_target_contract():
+    from mlwright.coding.llm_coder import CoderAgent
+    from mlwright.schemas import MultiLabelSpec, MultiOutputSpec, TargetSpec, TaskSpec
+
+    base = dict(target="genres", metric="micro_f1", higher_is_better=True, train_table="train.csv",
+                test_table="test.csv", id_column="id", prediction_file="predictions.csv", output_id_column="id",
+                output_columns=["id", "genres"], output_kind="tags", feature_columns=["x"], n_train_rows=10,
+                n_test_rows=5)
+    ml = TaskSpec(problem_type="multilabel", **base, multilabel=MultiLabelSpec(
+        tags=["a", "b"], columns=["tag::a", "tag::b"], layout="joined", separator="|"))
+    text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=ml, plan="p", knowledge="k")
+    assert "SPEC['multilabel']" in text and "joined by '|'" in text and "once per tag column" in text
+    mo = TaskSpec(problem_type="multioutput", **(base | dict(metric="mean_target_score", output_kind="values",
+                                                             output_columns=["id", "h", "w"])),
+                  multioutput=MultiOutputSpec(targets=[TargetSpec(name="h", problem_type="regression"),
+                                                       TargetSpec(name="w", problem_type="regression")]))
+    text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=mo, plan="p", knowledge="k")
+    assert "SPEC['multioutput']" in text and "once per target" in text
