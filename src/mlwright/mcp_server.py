@@ -265,8 +265,11 @@ def _serve_http(server, host: str, port: int, token: Optional[str], max_upload_m
     from mlwright.server.binding import bind, check_token, exposure_warning, listen_addresses
     from mlwright.server.binding import serve as serve_on
 
+    import logging
+
     check_token(host, token)
     token = token or new_token()
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK's session start/stop lines are not news to a user
     limit = request_limit(max_upload_mb)
     try:  # mcp 2: DNS-rebinding protection follows the host; the request limit fits the upload cap
         app = server.streamable_http_app(host=host, max_request_body_size=limit + JSON_ROOM)
