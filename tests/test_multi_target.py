@@ -237,3 +237,33 @@ def test_coder_prompt_describes_the_multi_target_contract():
                                                        TargetSpec(name="w", problem_type="regression")]))
     text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=mo, plan="p", knowledge="k")
     assert "SPEC['multioutput']" in text and "once per target" in text
+
+
+def test_an_llm_attempt_on_a_multilabel_task(tmp_path):
+    """The coder writes one binary classifier (the runtime fits it once per tag and writes the user's layout); what
+    it writes runs in the sandbox and is scored by mlwright like any attempt."""
+    import sqlite3
+
+    from fake_llm_server import FakeLLMServer
+    from test_llm_agents import GOOD_SCRIPT
+    from test_llm_modalities import _scripted
+
+    frame, tags = _movies()
+    names = sorted(tags)
+    joined = ["|".join(t for t in names if tags[t][i]) or "other" for i in range(N)]
+    data = _write(frame, pd.DataFrame({"genres": joined}), tmp_path / "movies")
+    prompts: list[str] = []
+    out = tmp_path / "run"
+    code = GOOD_SCRIPT.removeprefix("```python\n").removesuffix("```")
+    with FakeLLMServer(default=_scripted(code, prompts)) as srv:
+        res = run_cli("run", str(data), "--task", "Tag each movie with all the genres that apply.", "--output",
+                      str(out), "--time-limit", "90", "--no-autogluon", "--llm", "openai-compatible", "--base-url",
+                      srv.base_url, "--model", "fake-model")
+    assert res.returncode == 0, res.stderr[-3000:]
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = con.execute("SELECT kind, status, score, error FROM attempts WHERE recipe = 'llm'").fetchall()
+    assert rows and rows[0][1] == "succeeded", rows
+    assert rows[0][2] > 0.6  # micro F1 of the LLM's classifier, fitted per tag by the runtime
+    assert "tags" in prompts[0] and "multilabel" in prompts[0]
+    pred = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert list(pred.columns) == ["movie_id", "genres"] and len(pred) == N_TEST

@@ -54,7 +54,9 @@ def target_line(spec: TaskSpec, y: pd.Series) -> str:
 
 def output_contract(spec: TaskSpec) -> str:
     what = {"label": "the predicted class label", "probability": f"the probability of class {spec.positive_class!r}",
-            "class_probabilities": "one probability column per class", "value": "the predicted value"}
+            "class_probabilities": "one probability column per class", "value": "the predicted value",
+            "tags": "the predicted tags of each row", "tag_probabilities": "one probability column per tag",
+            "values": "one predicted value per target"}
     return (f"Output file {spec.prediction_file!r}: columns {spec.output_columns}, one row per test row, "
             f"{what[spec.output_kind]} (write_outputs writes it; never write it yourself).")
 
