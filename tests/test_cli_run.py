@@ -28,6 +28,7 @@ def test_run_produces_everything_and_predict_reuses_the_model(churn_dir, tmp_pat
     assert summary["task"]["target"] == "label" and summary["task"]["metric"] == "roc_auc"
     assert summary["best"]["validation_score"] > 0.8  # a learnable signal, scored by mlwright on OOF rows
     assert summary["llm"]["calls"] == 0 and summary["wall_seconds"] < 66
+    assert summary["peak_memory_mb"] > 50  # the largest process of the run (python with pandas: > 50 MB)
     pred = pd.read_csv(out / "churn.csv")
     test = pd.read_csv(churn_dir / "test.csv")
     assert list(pred.columns) == ["customer_id", "label"]

@@ -244,9 +244,22 @@ class Run:
                 pass
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)
             self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.busy.seconds, 2)
+            self.summary.peak_memory_mb = self._peak_memory_mb()
             tmp = self.out / (RUN_JSON + ".tmp")
             tmp.write_text(self.summary.portable(self.out).model_dump_json(indent=2))
             tmp.replace(self.out / RUN_JSON)
+
+    def _peak_memory_mb(self) -> Optional[float]:
+        """The largest resident memory of the run: mlwright's own process, or its largest attempt (as measured by
+        the executor, on whichever machine ran it)."""
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+        try:
+            attempts = [a.peak_memory_mb or 0.0 for a in self.journal.attempts()] if self.journal is not None else []
+        except Exception:  # noqa: BLE001 - a figure for run.json, never a reason to fail writing it
+            attempts = []
+        return round(max([own, *attempts]), 1)
 
     def _heartbeat(self) -> None:
         while self._beating.is_set() and not self._stop_beat.wait(HEARTBEAT_S):

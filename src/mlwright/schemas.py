@@ -370,6 +370,7 @@ class RunSummary(BaseModel):
     refinement: Optional[Refinement] = None  # the ablation study that chose the block to refine
     wall_seconds: float = 0.0
     overhead_seconds: Optional[float] = None  # everything but the attempts' own processes
+    peak_memory_mb: Optional[float] = None  # the largest resident memory: mlwright's process or its largest attempt
     prediction_path: Optional[str] = None
     solution_script: Optional[str] = None
     model_dir: Optional[str] = None
