@@ -20,9 +20,10 @@ from mlwright.schemas import TaskSpec
 class Metric:
     name: str
     higher_is_better: bool
-    scores: Literal["values", "labels", "probabilities"]  # what the function is given besides the truth
-    kind: Literal["regression", "classification"]  # forecasts use the regression metrics (and MASE)
-    # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score
+    scores: Literal["values", "labels", "probabilities", "rankings"]  # what the function is given besides the truth
+    kind: Literal["regression", "classification", "ranking"]  # forecasts use the regression metrics (and MASE)
+    # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score;
+    # rankings: (judgements {query: {doc: relevance}}, rankings {query: [doc, ...]}, k), see score_rankings
     fn: Optional[Callable[..., float]]
 
 
@@ -40,14 +41,24 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("macro_f1", True, "labels", "classification", rm.macro_f1),
     Metric("roc_auc", True, "probabilities", "classification", rm.roc_auc),
     Metric("log_loss", False, "probabilities", "classification", rm.log_loss),
+    Metric("ndcg", True, "rankings", "ranking", rm.ndcg_at_k),
+    Metric("mrr", True, "rankings", "ranking", rm.mrr_at_k),
+    Metric("map", True, "rankings", "ranking", rm.map_at_k),
+    Metric("recall", True, "rankings", "ranking", rm.recall_at_k),
 ]}
 HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
+RANKING_METRICS = {n for n, m in METRICS.items() if m.kind == "ranking"}
+# the columns of a ranking attempt's validation predictions (oof_predictions.csv): documents retrieved for the
+# held-out training queries, with their scores
+RANKING_OOF_COLUMNS = ["query_id", "doc_id", "score"]
 
 
 def prediction_columns(spec: TaskSpec) -> list[str]:
     """The columns of raw (out-of-fold) predictions: `prediction`, or one `p::<class>` per class."""
+    if spec.ranking is not None:
+        return ["score"]
     return ["prediction"] if spec.problem_type == "regression" else [f"p::{c}" for c in spec.class_labels]
 
 
@@ -65,6 +76,40 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame) -> 
     if metric.scores == "labels":
         return float(metric.fn(yt, np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)], classes))
     return float(metric.fn(yt, proba, classes, spec.positive_class))
+
+
+def score_rankings(spec: TaskSpec, train: pd.DataFrame, retrieved: pd.DataFrame,
+                   metric: Optional[str] = None, queries: Optional[list[str]] = None) -> float:
+    """A ranking metric (the task's, or `metric`) at the task's k, over the training queries `retrieved` holds
+    (or `queries`), against their judgements in `train` (query_id, doc_id, target)."""
+    name = metric or spec.metric
+    m = METRICS.get(name)
+    if m is None or m.kind != "ranking" or m.fn is None or spec.ranking is None:
+        raise ValueError(f"metric {name} does not apply to ranking")
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    ranked = rm.rankings_from_frame(retrieved)
+    qs = queries if queries is not None else list(ranked)
+    return float(m.fn({q: truth[q] for q in qs if q in truth}, ranked, spec.ranking.k))
+
+
+def ranking_spread(spec: TaskSpec, train: pd.DataFrame, retrieved: pd.DataFrame, draws: int = 30,
+                   seed: int = 0) -> Optional[float]:
+    """The bootstrap spread of a ranking score over the held-out queries (resampled whole)."""
+    rng = np.random.default_rng(seed)
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    ranked = rm.rankings_from_frame(retrieved)
+    qs = [q for q in ranked if q in truth]
+    fn = METRICS[spec.metric].fn
+    if len(qs) < 3 or fn is None or spec.ranking is None:
+        return None
+    scores = []
+    for _ in range(draws):
+        pick = rng.choice(len(qs), len(qs))
+        t = {f"{i}": truth[qs[j]] for i, j in enumerate(pick)}
+        r = {f"{i}": ranked[qs[j]] for i, j in enumerate(pick)}
+        scores.append(fn(t, r, spec.ranking.k))
+    sd = float(np.nanstd(scores))
+    return sd if np.isfinite(sd) else None
 
 
 def score_spread(spec: TaskSpec, y_true: pd.Series, pred: pd.DataFrame, draws: int = 30, seed: int = 0,
@@ -114,6 +159,8 @@ def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> floa
 
 def constant_baseline(spec: TaskSpec, y: pd.Series) -> float:
     """The score of predicting a constant (prior / mean): what a useful model must beat."""
+    if spec.ranking is not None:
+        raise ValueError("a ranking has no constant baseline")
     if spec.problem_type == "regression":
         c = float(np.expm1(np.log1p(y.clip(lower=0)).mean())) if spec.metric == "rmsle" else float(
             y.median() if spec.metric == "mae" else y.mean())
