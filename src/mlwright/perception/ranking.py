@@ -277,5 +277,6 @@ def detect_ranking_task(folder: LoadedFolder, hints: TextHints) -> Optional[Infe
         train_table=judg.name, test_table=test_name, id_column="query_id",
         prediction_file=hints.prediction_file or "predictions.csv", output_id_column=out_cols[0],
         output_columns=out_cols, output_kind="ranking", feature_columns=["query"], column_kinds={"query": "text"},
+        dropped_columns={"query_id": "the query key", "doc_id": "the document key (of the corpus)"},
         n_train_rows=len(train), n_test_rows=len(test), modality="text", ranking=ranking, notes=notes)
     return Inferred(spec=spec, train=train, test=test, corpus=corpus_df)

@@ -102,18 +102,17 @@ def _mean(values):
 
 
 def ndcg_at_k(truth, ranked, k):
-    """NDCG@k with linear gains (scikit-learn's ndcg_score); documents not retrieved rank after the retrieved ones,
-    the relevant among them last, so they earn nothing."""
+    """NDCG@k with linear gains and log2 discounts, as scikit-learn's ndcg_score: the DCG of the first k documents
+    retrieved over the DCG of the best possible order of the judged ones. A relevant document that was not
+    retrieved earns nothing, also when fewer than k were retrieved."""
+    def dcg(gains):
+        g = np.asarray(gains, dtype=float)[:k]
+        return float(np.sum(g / np.log2(np.arange(2, len(g) + 2))))
+
     def one(rels, docs):
-        docs = list(dict.fromkeys(docs))[:k]
-        rest = [d for d in rels if d not in set(docs)]
-        rest.sort(key=lambda d: rels[d])  # relevant ones last: an unretrieved document earns nothing
-        cands = docs + rest
-        if len(cands) < 2:
-            return 1.0 if docs and rels.get(docs[0], 0) > 0 else 0.0
-        y_true = np.array([[rels.get(d, 0.0) for d in cands]])
-        y_score = np.array([[float(len(cands) - i) for i in range(len(cands))]])
-        return float(_sk().ndcg_score(y_true, y_score, k=k, ignore_ties=True))
+        docs = list(dict.fromkeys(docs))
+        ideal = dcg(sorted(rels.values(), reverse=True))
+        return dcg([rels.get(d, 0.0) for d in docs]) / ideal if ideal > 0 else 0.0
     return _mean(one(rels, docs) for _, rels, docs in _ranked_queries(truth, ranked))
 
 
