@@ -187,7 +187,7 @@ def _run_and_score(tmp_path: Path, time_limit: int) -> tuple[dict, dict, dict, P
     for name in ours:
         print(f"{name}@10: mlwright {ours[name]:.4f}  trivial {base[name]:.4f}  reference BM25 {hand[name]:.4f}  "
               f"ratio to reference {ours[name] / hand[name]:.3f}")
-    assert ours["ndcg"] > base["ndcg"] + 0.3  # clearly better than the trivial baseline
+    assert ours["ndcg"] > base["ndcg"] + 0.25  # clearly better than the trivial baseline
     return ours, base, hand, out, held
 
 

@@ -66,7 +66,7 @@ def make_retrieval_frames(seed: int = 0, docs_per_topic: int = 6, queries_per_do
     corpus = pd.DataFrame(docs, columns=["doc_id", "title", "body"])
     ids = corpus["doc_id"].tolist()
     # some documents are asked about more often than others (what a learned ranker can use)
-    weights = rng.pareto(1.5, len(ids)) + 0.3
+    weights = rng.pareto(3.0, len(ids)) + 1.0
     weights /= weights.sum()
     n_queries = queries_per_doc * len(ids)
     targets = list(ids) + list(rng.choice(ids, n_queries - len(ids), p=weights))
@@ -74,12 +74,12 @@ def make_retrieval_frames(seed: int = 0, docs_per_topic: int = 6, queries_per_do
     queries, judg = [], []
     for n, did in enumerate(targets):
         qid = f"q{n + 1:04d}"
-        topic = TOPICS[topic_of[did]].split()
-        words = [syn if rng.random() < 0.65 else own for own, syn in
-                 (aspects[did][i] for i in rng.choice(3, 2, replace=False))]
+        topic_words = TOPICS[topic_of[did]].split()
+        qwords = [syn if rng.random() < 0.65 else own for own, syn in
+                  (aspects[did][i] for i in rng.choice(3, 2, replace=False))]
         if rng.random() < 0.7:
-            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(topic)))
-        queries.append((qid, FRAMES[int(rng.integers(len(FRAMES)))].format(" ".join(words))))
+            qwords.insert(int(rng.integers(0, len(qwords) + 1)), str(rng.choice(topic_words)))
+        queries.append((qid, FRAMES[int(rng.integers(len(FRAMES)))].format(" ".join(qwords))))
         judg.append((qid, did, 2))
         shared = [d for d in ids if d != did and topic_of[d] == topic_of[did]
                   and {a for a, _ in aspects[d]} & {a for a, _ in aspects[did]}]

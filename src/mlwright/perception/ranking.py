@@ -270,7 +270,8 @@ def detect_ranking_task(folder: LoadedFolder, hints: TextHints) -> Optional[Infe
         queries_table=", ".join(s.name for s in judg.queries), query_id_column=judg.queries[0].id_column,
         query_text_column=judg.queries[0].text_column, corpus_source=corpus.name, doc_id_column=corpus.id_column,
         doc_text_column=corpus.text_column, judgements_table=judg.name, relevance_column=judg.relevance, k=k,
-        layout=layout, rank_column=rank_col, score_column=score_col, n_documents=len(corpus_df),
+        layout=layout,  # type: ignore[arg-type]
+        rank_column=rank_col, score_column=score_col, n_documents=len(corpus_df),
         n_queries_train=int(n_train_q), graded=graded)
     spec = TaskSpec(
         problem_type="ranking", target="relevance", metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],

@@ -82,9 +82,10 @@ def fit(train, test, corpus, out_dir, model_dir):
         held = {k: v[va] for k, v in scores.items()}
         S = rerank(r, model, [texts[i] for i in va], held, weights, prior, N_CAND)
         parts.append(top_frame(qids[va], S, r.doc_ids, max(K, 20)))
-        fold_scores.append(task_metric({x: truth[x] for x in qids[va] if x in truth}, rankings(qids[va], S, r.doc_ids, K)))
-        log(f"fold {len(parts)}: {SPEC['metric']}@{K} {fold_scores[-1]:.4f} (first stage alone: "
-            f"{task_metric({x: truth[x] for x in qids[va] if x in truth}, rankings(qids[va], blend(held, weights), r.doc_ids, K)):.4f})")
+        held_truth = {x: truth[x] for x in qids[va] if x in truth}
+        fold_scores.append(task_metric(held_truth, rankings(qids[va], S, r.doc_ids, K)))
+        alone = task_metric(held_truth, rankings(qids[va], blend(held, weights), r.doc_ids, K))
+        log(f"fold {len(parts)}: {SPEC['metric']}@{K} {fold_scores[-1]:.4f} (first stage alone: {alone:.4f})")
     prior = doc_prior(train, qids)
     first = blend(scores, weights)
     cand = candidates(first, N_CAND)

@@ -31,8 +31,8 @@ def load_corpus(path):
 
 def judgements(train):
     """{query: {doc: relevance}} of the training rows."""
-    return judgements_from_frame(train.assign(query_id=train["query_id"].astype(str), doc_id=train["doc_id"].astype(str)),
-                                 rel_col=TARGET)
+    keyed = train.assign(query_id=train["query_id"].astype(str), doc_id=train["doc_id"].astype(str))
+    return judgements_from_frame(keyed, rel_col=TARGET)
 
 
 def query_table(train):
