@@ -212,3 +212,25 @@ def test_cli_ranking_run_full_and_predict(tmp_path):
     ranked = pd.read_csv(tmp_path / "ranked.csv", dtype=str)
     assert list(ranked.columns) == ["qid", "doc_id", "rank", "score"] and len(ranked) == 70
     shutil.rmtree(out / "attempts", ignore_errors=True)
+
+
+def test_an_llm_attempt_on_a_ranking_task(tmp_path):
+    """A scripted LLM writes a ranking attempt from the ranking contract and the BM25 example; it runs in the
+    sandbox and is validated on held-out queries like any attempt."""
+    from fake_llm_server import FakeLLMServer
+    from mlwright.coding.llm_coder import example_script
+    from test_llm_modalities import _llm_attempts, _run, _scripted
+
+    folder, _ = write_retrieval_example(tmp_path / "data")
+    code = example_script("ranking").replace('["bm25"]', '["chars"]')  # a variant: character n-gram TF-IDF
+    assert "# <<common>>" in code and "from mlwright" not in code and '["chars"]' in code
+    prompts: list[str] = []
+    out = tmp_path / "run"
+    with FakeLLMServer(default=_scripted(code, prompts)) as srv:
+        r = _run(folder, RETRIEVAL_TASK, out, srv, limit="60")
+    assert r.returncode == 0, r.stderr[-2000:]
+    [(kind, status, score, error)] = _llm_attempts(out)
+    assert (kind, status) == ("draft", "succeeded"), error
+    assert 0 < score <= 1
+    assert "ranking_cli(fit, predict)" in prompts[0] and "write_ranking" in prompts[0]
+    assert "Ranking: 192 judged training queries" in prompts[0]
