@@ -234,3 +234,40 @@ def test_an_llm_attempt_on_a_ranking_task(tmp_path):
     assert 0 < score <= 1
     assert "ranking_cli(fit, predict)" in prompts[0] and "write_ranking" in prompts[0]
     assert "Ranking: 192 judged training queries" in prompts[0]
+
+
+def test_cli_documents_folder_and_one_row_per_query(tmp_path):
+    """The corpus as one file per document, the output one row per query with space-separated ids."""
+    folder, held = write_retrieval_example(tmp_path / "data", corpus_as_files=True)
+    out = tmp_path / "out"
+    task = ("Rank the top 5 documents for each question without judgements. Write ranked.csv with columns "
+            "qid, doc_ids. Metric: recall@5.")
+    res = run_cli("run", str(folder), "--task", task, "--output", str(out), "--time-limit", "20")
+    assert res.returncode == 0, res.stderr[-2000:]
+    pred = pd.read_csv(out / "ranked.csv", dtype=str)
+    assert list(pred.columns) == ["qid", "doc_ids"] and set(pred["qid"]) == set(held["qid"])
+    lists = pred["doc_ids"].str.split()
+    assert (lists.str.len() == 5).all() and set(sum(lists, [])) <= {p.stem for p in (folder / "docs").glob("*.txt")}
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["task"]["metric"] == "recall" and summary["best"]["validation_score"] > 0.5
+
+
+def test_cli_pairs_to_score_and_predict_new_pairs(tmp_path):
+    """A second pair table without relevance: its pairs are scored; new pairs need their queries' text."""
+    folder, held = write_retrieval_example(tmp_path / "data")
+    held[["qid", "doc_id"]].to_csv(folder / "pairs_to_score.csv", index=False)
+    out = tmp_path / "out"
+    res = run_cli("run", str(folder), "--task", "Score how well each document matches the queries in "
+                  "pairs_to_score.csv (rank them). Write scores.csv", "--output", str(out), "--time-limit", "20")
+    assert res.returncode == 0, res.stderr[-2000:]
+    scores = pd.read_csv(out / "scores.csv", dtype={"qid": str, "doc_id": str})
+    assert list(scores.columns) == ["qid", "doc_id", "score"] and len(scores) == len(held)
+    new = held[["qid", "doc_id"]].head(4)
+    new.to_csv(tmp_path / "bare.csv", index=False)
+    res = run_cli("predict", str(out), str(tmp_path / "bare.csv"), "--output", str(tmp_path / "p1.csv"))
+    assert res.returncode != 0 and "lack the columns 'qid' and 'question'" in res.stderr
+    new.merge(pd.read_csv(folder / "queries.csv"), on="qid").to_csv(tmp_path / "new.csv", index=False)
+    res = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--output", str(tmp_path / "p2.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = pd.read_csv(tmp_path / "p2.csv", dtype={"qid": str, "doc_id": str})
+    assert again.merge(scores, on=["qid", "doc_id"]).pipe(lambda m: np.allclose(m["score_x"], m["score_y"]))

@@ -47,13 +47,14 @@ def ranking_rows(spec: TaskSpec, new: pd.DataFrame, path: Path) -> pd.DataFrame:
     elif r.query_id_column in new.columns and all(c in new.columns for c in text_cols):
         out = pd.DataFrame({"query_id": key_text(new[r.query_id_column]).to_numpy(),
                             "query": new[text_cols].fillna("").astype(str).agg("\n".join, axis=1).to_numpy()})
-    elif new.shape[1] == 2:
+    elif new.shape[1] == 2 and r.layout != "pairs":
         out = pd.DataFrame({"query_id": key_text(new.iloc[:, 0]).to_numpy(),
                             "query": new.iloc[:, 1].fillna("").astype(str).to_numpy()})
     else:
         raise DataError(f"The new queries lack the columns {r.query_id_column!r} and {r.query_text_column!r}.",
-                        where=str(path), hint="Give the queries to rank as a table with the query id and text "
-                                              "columns of the run's queries table.")
+                        where=str(path), hint="Give the queries as a table with the query id and text columns of the "
+                                              "run's queries table" + (", and the document id of each pair to score."
+                                                                       if r.layout == "pairs" else "."))
     if r.layout == "pairs":
         dcol = next((c for c in (spec.output_columns[1], "doc_id") if c in new.columns), None)
         if dcol is None:

@@ -30,6 +30,8 @@ _METRICS = [("ndcg", r"\bn?dcg\b|normali[sz]ed discounted"), ("mrr", r"\bmrr\b|m
             ("map", r"\bmap(?:@\d+)?\b(?! of)|mean average precision"), ("recall", r"\brecall(?:@\d+| at \d+)?\b")]
 _RANK_NAME = re.compile(r"rank|position|pos$", re.I)
 _SCORE_NAME = re.compile(r"score|relevance|similarity|prob", re.I)
+SAMPLE_ROWS = 5000  # rows of a table whose ids are compared with a source's (the whole column when it is judged)
+MAX_ID_COLUMNS = 20  # columns of a table tried as its unique id
 CORPUS = "corpus.parquet"  # inputs/corpus.parquet: the documents (doc_id, document), beside train and test
 
 
@@ -63,7 +65,9 @@ def _sources(folder: LoadedFolder) -> list[_Source]:
     for name, df in folder.tables.items():
         if _is_sample_submission(name, df) or len(df) < 2:
             continue
-        for c in df.columns:
+        for c in list(df.columns)[:MAX_ID_COLUMNS]:
+            if not (df[c].dtype == object or pd.api.types.is_integer_dtype(df[c])):
+                continue
             keys = key_text(df[c])
             if keys.is_unique and keys.ne("").all():
                 ts = _text_cols(df, c)
@@ -87,8 +91,9 @@ def _sources(folder: LoadedFolder) -> list[_Source]:
 
 
 def _match(values: pd.Series, src: _Source) -> float:
+    """The share of these values (the first 5000) that are ids of `src`."""
     ids = set(src.ids)
-    vals = key_text(values)
+    vals = key_text(values.head(SAMPLE_ROWS))
     return float(vals.isin(ids).mean()) if len(vals) else 0.0
 
 
