@@ -9,8 +9,8 @@ from sklearn import metrics as skm
 
 from mlwright.perception.task_text import _METRIC_PATTERNS, parse_task_text
 from mlwright.schemas import TaskSpec
-from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, METRICS, REGRESSION_METRICS,
-                                         constant_baseline, is_better, score_predictions)
+from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, METRICS, RANKING_METRICS,
+                                         REGRESSION_METRICS, constant_baseline, is_better, score_predictions)
 
 Y = pd.Series([3.0, -0.5, 2.0, 7.0, 4.0])
 P = np.array([2.5, 0.0, 2.0, 8.0, 3.0])
@@ -60,13 +60,14 @@ def test_the_registry_is_the_one_list():
     from mlwright.validation.metrics import MULTILABEL_METRICS, MULTIOUTPUT_METRICS
 
     assert set(HIGHER_IS_BETTER) == set(METRICS) == (CLASSIFICATION_METRICS | REGRESSION_METRICS | MULTILABEL_METRICS
-                                                     | MULTIOUTPUT_METRICS)
+                                                     | MULTIOUTPUT_METRICS | RANKING_METRICS)
     assert not CLASSIFICATION_METRICS & REGRESSION_METRICS
     assert {m for m, _ in _METRIC_PATTERNS} <= set(METRICS)  # every metric a task can name is scored
     assert parse_task_text("Metric: macro F1").metric == "macro_f1"
     for name, m in METRICS.items():
         assert m.higher_is_better == (name in {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2",
-                                               "micro_f1", "tag_macro_f1", "tag_roc_auc", "mean_target_score"})
+                                               "micro_f1", "tag_macro_f1", "tag_roc_auc", "mean_target_score"}
+                                      | RANKING_METRICS)
 
 
 def test_a_metric_of_the_wrong_kind_is_refused_and_direction_decides_better():
@@ -81,9 +82,10 @@ def test_the_scripts_and_mlwright_score_with_the_same_functions():
     from mlwright.runtime import metrics as rm
 
     for name, m in METRICS.items():
-        if m.fn is not None:
-            assert m.fn is getattr(rm, name), name
-    table = {**rm.VALUE_METRICS, **rm.LABEL_METRICS, **rm.PROBA_METRICS, **rm.TAG_METRICS, **rm.TARGET_METRICS}
+        if m.fn is not None:  # ranking metrics: named by their cut-off (ndcg_at_k...), never `map` over the builtin
+            assert m.fn is (rm.RANKING_METRICS[name] if m.kind == "ranking" else getattr(rm, name)), name
+    table = {**rm.VALUE_METRICS, **rm.LABEL_METRICS, **rm.PROBA_METRICS, **rm.TAG_METRICS, **rm.TARGET_METRICS,
+             **rm.RANKING_METRICS}
     assert set(table) == {n for n, m in METRICS.items() if m.fn is not None}
 
 

@@ -114,7 +114,8 @@ class Run:
             self.summary.task = data.spec
             self.write_summary()
             self.runner = AttemptRunner(self.ctx, data, self.executor)
-            vet = LeakCheck(self.ctx, data, self.executor) if self.ctx.llm is not None else None
+            vet = LeakCheck(self.ctx, data, self.executor) if self.ctx.llm is not None and data.spec.ranking is None \
+                else None
             best = Search(self.ctx, data, self.runner, vet).run(self.policies(data))
             self.finish(data, best)
         except MlwrightError as e:
@@ -344,7 +345,8 @@ class Run:
                                  hint="Something wrote into the attempt's folder after it was validated; find out "
                                       "what, then `mlwright resume` finishes with the next valid attempt.")
         try:
-            check_prediction_file(spec, pred, test)  # the contract again, on the very bytes that are delivered
+            # the contract again, on the very bytes that are delivered
+            check_prediction_file(spec, pred, test, self.runner.data.corpus if self.runner else None)
         except ValidationFailure as e:
             raise RunFailedError(f"The final prediction file failed its check: {e}.", where=str(wd)) from e
         if spec.timeseries is not None:  # the attempts write ISO dates in long form; the user's file has theirs

@@ -37,6 +37,12 @@ def _roles(spec: TaskSpec, profile: DataProfile, side_files: list[str]) -> dict[
             roles[t.name] = "not used"
     if test.startswith(train + " ("):
         roles[train] = f"training rows and the rows to predict {test[len(train) + 1:]}"
+    if spec.ranking is not None:
+        r = spec.ranking
+        roles[r.judgements_table] = "relevance judgements (the training queries' relevant documents)"
+        for q in r.queries_table.split(", "):
+            roles[q] = "queries (those without judgements are to be ranked)" if q != r.judgements_table else roles[q]
+        roles[r.corpus_source] = f"corpus ({r.n_documents} documents to rank)"
     for f in side_files:
         roles[f] = "side file (read as evidence)"
     for f, why in profile.skipped.items():
@@ -104,6 +110,15 @@ def render(ex: Explanation) -> list[str]:
                                                                                if t.class_labels else "") + ")"
                                              for t in s.multioutput.targets)
                      + "; one model per target, or chained on the earlier ones, chosen per target on validation")
+    if s.ranking:
+        r = s.ranking
+        lines.append(f"ranking: queries {r.queries_table} (id {r.query_id_column!r}, text {r.query_text_column!r}, "
+                     f"{r.n_queries_train} judged); corpus {r.corpus_source} ({r.n_documents} documents, id "
+                     f"{r.doc_id_column!r}, text {r.doc_text_column!r}); judgements {r.judgements_table} "
+                     + (f"(relevance {r.relevance_column!r}" + (", graded)" if r.graded else ")") if r.relevance_column
+                        else "(every listed pair relevant)")
+                     + f"; metric {s.metric}@{r.k}; output {r.layout}"
+                     + (f", top {r.k} per query" if r.layout != "pairs" else ", a score per pair"))
     if s.timeseries:
         ts = s.timeseries
         lines.append(f"forecasting: series {ts.item_column!r}, time {ts.timestamp_column!r}, horizon {ts.horizon}, "

@@ -7,9 +7,10 @@ from typing import Literal, Optional
 from pydantic import BaseModel, Field, model_validator
 
 
-ProblemType = Literal["binary", "multiclass", "regression", "forecasting", "multilabel", "multioutput"]
+ProblemType = Literal["binary", "multiclass", "regression", "forecasting", "multilabel", "multioutput", "ranking"]
 # tags / tag_probabilities: multi-label output (MultiLabelSpec says the layout); values: one column per target
-OutputKind = Literal["label", "probability", "class_probabilities", "value", "tags", "tag_probabilities", "values"]
+OutputKind = Literal["label", "probability", "class_probabilities", "value", "tags", "tag_probabilities", "values",
+                     "ranking"]
 # cancelled: stopped by the user (Ctrl-C, cancel); interrupted: mlwright died while it ran (found so on resume).
 # Neither says anything about the attempt's code: a resume runs it again as it was.
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped", "cancelled", "interrupted"]
@@ -143,6 +144,28 @@ class MultiOutputSpec(BaseModel):
     the earlier ones' out-of-fold predictions), chosen per target on validation."""
 
     targets: list[TargetSpec]
+class RankingSpec(BaseModel):
+    """Retrieval / ranking: queries, a corpus and relevance judgements. The model layout (inputs/) is fixed:
+    train.parquet (query_id, query, doc_id, relevance: one row per judgement), test.parquet (query_id, query: the
+    queries to rank; with doc_id when pairs are to be scored) and corpus.parquet (doc_id, document). The user's own
+    names are kept here for reading new queries and writing the output."""
+
+    queries_table: str  # where the query texts come from (several tables joined by ", ")
+    query_id_column: str  # the user's names in the queries table
+    query_text_column: str
+    corpus_source: str  # a table, or a folder of documents ("folder/")
+    doc_id_column: str
+    doc_text_column: str
+    judgements_table: str
+    relevance_column: Optional[str] = None  # None: every listed pair is relevant (1)
+    k: int = 10  # documents per query in the output, and the cut-off of the metric
+    layout: Literal["long", "per_query", "pairs"] = "long"  # long: one row per (query, document) with rank and
+    # score; per_query: one row per query, the document ids space-separated, best first; pairs: a score per given pair
+    rank_column: Optional[str] = "rank"  # long layout: the output's rank and score columns (None: absent)
+    score_column: Optional[str] = "score"
+    n_documents: int = 0
+    n_queries_train: int = 0
+    graded: bool = False  # relevance has more than two levels
 
 
 class TaskSpec(BaseModel):
@@ -176,6 +199,7 @@ class TaskSpec(BaseModel):
     modality: Modality = "tabular"
     timeseries: Optional[TimeSeriesSpec] = None
     image: Optional[ImageSpec] = None
+    ranking: Optional[RankingSpec] = None
     joins: list[str] = Field(default_factory=list)  # multi-table: how auxiliary tables were joined
     notes: list[str] = Field(default_factory=list)  # how each decision was taken
     # the test rows carry no id, so the prediction file's ids are row numbers mlwright made (0..n-1, test order)
@@ -209,6 +233,8 @@ class TaskSpec(BaseModel):
     def key_columns(self) -> list[str]:
         """Output columns that identify a row (the id; for forecasts also the timestamp)."""
         keys = [self.output_id_column] if self.output_id_column in self.output_columns else []
+        if self.ranking is not None and self.ranking.layout != "per_query" and len(self.output_columns) > 1:
+            keys.append(self.output_columns[1])  # (query, document)
         if self.timeseries and self.timeseries.timestamp_column not in keys:
             keys.append(self.timeseries.timestamp_column)
         return keys

@@ -53,6 +53,13 @@ def target_line(spec: TaskSpec, y: pd.Series) -> str:
 
 
 def output_contract(spec: TaskSpec) -> str:
+    if spec.ranking is not None:
+        r = spec.ranking
+        shape = {"long": f"the top {r.k} documents of each query, one row each (rank 1 = best)",
+                 "per_query": f"one row per query, its top {r.k} document ids space-separated, best first",
+                 "pairs": "one score per (query, document) pair of the test rows"}[r.layout]
+        return (f"Output file {spec.prediction_file!r}: columns {spec.output_columns}, {shape} (write_ranking writes "
+                "it; never write it yourself).")
     what = {"label": "the predicted class label", "probability": f"the probability of class {spec.positive_class!r}",
             "class_probabilities": "one probability column per class", "value": "the predicted value",
             "tags": "the predicted tags of each row", "tag_probabilities": "one probability column per tag",
@@ -66,6 +73,11 @@ def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> s
              target_line(spec, train[spec.target]) if spec.target in train.columns else f"Target {spec.target!r}",
              output_contract(spec)]
     ts, img = spec.timeseries, spec.image
+    if spec.ranking is not None:
+        r = spec.ranking
+        lines.append(f"Ranking: {r.n_queries_train} judged training queries (train rows: query_id, query, doc_id, "
+                     f"{spec.target}{', graded' if r.graded else ''}), {r.n_documents} documents in the corpus "
+                     f"(doc_id, document), metric {spec.metric}@{r.k} on held-out training queries")
     if ts is not None:
         n_series = train[ts.item_column].nunique() if ts.item_column in train.columns else 1
         lines.append(f"Series: {n_series} of them, id column {ts.item_column!r}, timestamps in {ts.timestamp_column!r}"

@@ -16,7 +16,7 @@ from mlwright.planning.refinement import task_part
 from mlwright.schemas import TaskSpec
 
 # a draft for images or series starts from mlwright's own baseline of that kind: a working script of the contract
-EXAMPLE_RECIPES = {"image": "image_features", "timeseries": "timeseries_naive"}
+EXAMPLE_RECIPES = {"image": "image_features", "timeseries": "timeseries_naive", "ranking": "ranking_bm25"}
 MAX_PARENT_CHARS = 40_000  # the whole parent script: a cut one cannot be copied exactly (the block lock needs that)
 # importable in the sandbox's interpreter (the same one), beyond what every script may use
 OPTIONAL_LIBS = (("catboost", "catboost"), ("xgboost", "xgboost"), ("torch", "torch"),
@@ -112,9 +112,10 @@ class CoderAgent(Agent[CodeAnswer]):
             return "\n\n" + prompts.render("coder", name, **values)
 
         previous = task_part(parent_code).lstrip("\n")[-MAX_PARENT_CHARS:] if parent_code else ""
-        kind = spec.modality if spec.modality in ("image", "timeseries") else "tabular"
+        kind = "ranking" if spec.ranking is not None else \
+            spec.modality if spec.modality in ("image", "timeseries") else "tabular"
         libs = "".join(f", {lib}" for lib in extra_libs)
-        example = example_script(spec.modality) if not parent_code else ""
+        example = example_script(kind if kind == "ranking" else spec.modality) if not parent_code else ""
         contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs) + multi_note(spec)
         return prompts.render(
             "coder", "user", contract=contract,

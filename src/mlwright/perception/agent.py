@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from mlwright.execution.sandbox import run_sandboxed
 from mlwright.llm import prompts
 from mlwright.llm.agent import Agent, extract_code
-from mlwright.validation.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, RANKING_METRICS,
+                                        REGRESSION_METRICS)
 from mlwright.schemas import DataProfile, TaskSpec
 
 
@@ -71,7 +72,7 @@ def apply_review(spec: TaskSpec, review: TaskReview, notes: list[str]) -> TaskSp
     upd: dict = {}
     if review.metric and review.metric != spec.metric and review.metric in HIGHER_IS_BETTER:
         fits = review.metric in (REGRESSION_METRICS if spec.problem_type in ("regression", "forecasting")
-                                 else CLASSIFICATION_METRICS)
+                                 else RANKING_METRICS if spec.problem_type == "ranking" else CLASSIFICATION_METRICS)
         if fits and not (review.metric == "roc_auc" and spec.problem_type == "multiclass"):
             upd.update(metric=review.metric, higher_is_better=HIGHER_IS_BETTER[review.metric])
             notes.append(f"metric {review.metric}: corrected by the perception agent")
@@ -80,7 +81,8 @@ def apply_review(spec: TaskSpec, review: TaskReview, notes: list[str]) -> TaskSp
         upd["prediction_file"] = review.prediction_file
         notes.append(f"prediction file {review.prediction_file}: corrected by the perception agent")
     if review.output_columns and review.output_columns != spec.output_columns and \
-            len(review.output_columns) == len(spec.output_columns) and spec.output_kind != "class_probabilities" \
+            len(review.output_columns) == len(spec.output_columns) and spec.output_kind not in ("class_probabilities",
+                                                                                               "ranking") \
             and set(spec.key_columns) <= set(review.output_columns) and \
             review.output_columns[: len(spec.key_columns)] == spec.key_columns:
         upd["output_columns"] = review.output_columns

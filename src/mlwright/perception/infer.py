@@ -39,6 +39,7 @@ class Inferred:
     train: pd.DataFrame  # rows with a label, features + target
     test: pd.DataFrame
     time_labels: Optional[pd.DataFrame] = None  # forecasts: (timestamp, label), the user's strings for the dates
+    corpus: Optional[pd.DataFrame] = None  # ranking: the documents (doc_id, document)
 
 
 WARNING = "warning:"  # a note on a decision the user should check (perception emits it as a warning)

@@ -34,6 +34,36 @@ class ModelRows:
     labels: Optional[pd.DataFrame] = None  # (timestamp, label): the dates as the user wrote them
 
 
+def ranking_rows(spec: TaskSpec, new: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """New queries in the model's layout (query_id, query[, doc_id]) from the user's queries table: its query id and
+    text columns as the run read them (a table of two columns, id and text, by position)."""
+    from mlwright.perception.profile import key_text
+
+    r = spec.ranking
+    assert r is not None
+    text_cols = r.query_text_column.split(" + ")
+    if {"query_id", "query"} <= set(new.columns):
+        out = new.assign(query_id=key_text(new["query_id"]))
+    elif r.query_id_column in new.columns and all(c in new.columns for c in text_cols):
+        out = pd.DataFrame({"query_id": key_text(new[r.query_id_column]).to_numpy(),
+                            "query": new[text_cols].fillna("").astype(str).agg("\n".join, axis=1).to_numpy()})
+    elif new.shape[1] == 2 and r.layout != "pairs":
+        out = pd.DataFrame({"query_id": key_text(new.iloc[:, 0]).to_numpy(),
+                            "query": new.iloc[:, 1].fillna("").astype(str).to_numpy()})
+    else:
+        raise DataError(f"The new queries lack the columns {r.query_id_column!r} and {r.query_text_column!r}.",
+                        where=str(path), hint="Give the queries as a table with the query id and text columns of the "
+                                              "run's queries table" + (", and the document id of each pair to score."
+                                                                       if r.layout == "pairs" else "."))
+    if r.layout == "pairs":
+        dcol = next((c for c in (spec.output_columns[1], "doc_id") if c in new.columns), None)
+        if dcol is None:
+            raise DataError(f"The new pairs lack the document column {spec.output_columns[1]!r}.", where=str(path),
+                            hint="Give one row per (query, document) pair to score.")
+        out["doc_id"] = key_text(new[dcol]).to_numpy()
+    return out
+
+
 class Layout:
     def __init__(self, spec: TaskSpec):
         self.spec = spec
@@ -57,6 +87,8 @@ class Layout:
 
         spec, ts = self.spec, self.spec.timeseries
         new = self._read(path, scratch)
+        if spec.ranking is not None:
+            new = ranking_rows(spec, new, path)
         wide_layout = ts.wide if ts else None
         wide = None
         if wide_layout is not None and wide_layout.dates_as_columns and wide_layout.time not in new.columns:

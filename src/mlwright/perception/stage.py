@@ -18,6 +18,7 @@ from mlwright.perception.images import detect_image_task
 from mlwright.perception.infer import WARNING, infer_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.multi_target import refuse_detection
+from mlwright.perception.ranking import CORPUS, detect_ranking_task
 from mlwright.perception.readers import sniff_kind
 from mlwright.perception.scan import load_folder
 from mlwright.perception.table_parts import part_names
@@ -33,6 +34,7 @@ class Perceived:
     train: pd.DataFrame
     test: pd.DataFrame
     side_files: list[str] = field(default_factory=list)  # files read as evidence, not as data
+    corpus: Optional[pd.DataFrame] = None  # ranking: the documents (doc_id, document), inputs/corpus.parquet
 
 
 def perceive(ctx: RunContext) -> Perceived:
@@ -54,6 +56,8 @@ def perceive(ctx: RunContext) -> Perceived:
     if not opts.target:  # boxes around objects: recognised, and refused without pretrained detection weights
         refuse_detection(folder.tables, len(folder.images), hints)
     inferred, doc_notes = detect_image_task(folder, hints, opts.target, []), []
+    if inferred is None and not opts.target:  # before documents are inlined: they may be the corpus
+        inferred = detect_ranking_task(folder, hints)
     if inferred is None:
         doc_notes = inline_referenced_documents(folder)
         inferred = detect_document_task(folder, hints, opts.target, ctx.interactive_ask())
@@ -65,6 +69,8 @@ def perceive(ctx: RunContext) -> Perceived:
     spec.test_sources = test_sources(spec, folder)
     write_table(inferred.train, ctx.out / "inputs" / "train.parquet")
     write_table(inferred.test, ctx.out / "inputs" / "test.parquet")
+    if inferred.corpus is not None:  # ranking: the documents, beside the queries
+        write_table(inferred.corpus, ctx.out / "inputs" / CORPUS)
     if getattr(inferred, "time_labels", None) is not None:  # forecasts: the user's own date strings
         write_table(inferred.time_labels, ctx.out / "inputs" / LABELS)
     for n in spec.notes:  # a decision the user should check is a warning (shown as such everywhere)
@@ -72,7 +78,7 @@ def perceive(ctx: RunContext) -> Perceived:
     ctx.emit("perception", f"task: {spec.problem_type} on {spec.target!r}, metric {spec.metric}, "
              f"{spec.n_train_rows} train / {spec.n_test_rows} test rows, {len(spec.feature_columns)} features",
              spec=spec.model_dump(mode="json"))
-    return Perceived(spec, inferred.train, inferred.test, side_files=list(folder.notes.texts))
+    return Perceived(spec, inferred.train, inferred.test, side_files=list(folder.notes.texts), corpus=inferred.corpus)
 
 
 def read_with_llm(ctx: RunContext, folder) -> None:

@@ -66,7 +66,7 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     """A blend of the best few valid attempts when its cross-fitted out-of-fold score beats the best single
     attempt, else None. Weights chosen and scored on the same rows would flatter the blend; here each fold's
     rows are blended with weights chosen on the other folds."""
-    if spec.timeseries is not None or spec.is_multi:  # several tags or targets: one attempt's answer
+    if spec.timeseries is not None or spec.is_multi or spec.ranking is not None:  # one attempt's answer
         return None
     valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
                    key=lambda h: h.score, reverse=spec.higher_is_better)[:MAX_MEMBERS]

@@ -56,7 +56,9 @@ def image_cnn_params(spec: TaskSpec, budget: float, light: bool = False) -> dict
 
 PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool], dict]] = {"autogluon_tabular": autogluon_params,
                                                                       "text_embeddings": text_model_params,
-                                                                      "image_cnn": image_cnn_params}
+                                                                      "image_cnn": image_cnn_params,
+                                                                      "ranking_hybrid": text_model_params,
+                                                                      "ranking_ltr": text_model_params}
 
 
 def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) -> dict:

@@ -56,7 +56,10 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "importance": _section(lambda: _importance(workdir), "Feature importance"),
         "validation": _section(lambda: _validation(workdir, spec, train,
                                                    summary.best.validation_score if summary.best else None),
-                               "Validation plot"),
+                               "Validation plot") if spec is None or spec.ranking is None else
+        _section(lambda: _ranking_validation(workdir, spec, train), "Validation plot"),
+        "retrieved": _section(lambda: _retrieved(workdir, spec, train, Path(out)), "Retrieved examples")
+        if spec is not None and spec.ranking is not None else None,
         "forecasts": _section(lambda: _forecasts(workdir, spec, train), "Forecasts per series")
         if spec is not None and spec.timeseries is not None else None,
         "profile": _section(lambda: _profile(spec, train), "Data profile"),
@@ -140,6 +143,9 @@ def _png(fig: Figure) -> str:
 
 
 # -- sections --------------------------------------------------------------------------------------------
+MAX_RETRIEVED_QUERIES, MAX_RETRIEVED_DOCS = 4, 5
+
+
 def _spec_rows(spec: TaskSpec) -> list[tuple[str, str]]:
     rows = [
         ("Problem type", spec.problem_type),
@@ -161,6 +167,14 @@ def _spec_rows(spec: TaskSpec) -> list[tuple[str, str]]:
         rows.append(("Positive class", spec.positive_class))
     if spec.sample_submission:
         rows.append(("Sample submission", spec.sample_submission))
+    if spec.ranking is not None:
+        r = spec.ranking
+        rows += [("Queries", f"{r.queries_table} (id {r.query_id_column!r}, text {r.query_text_column!r}); "
+                             f"{r.n_queries_train} judged"),
+                 ("Corpus", f"{r.corpus_source} ({r.n_documents} documents, id {r.doc_id_column!r})"),
+                 ("Judgements", f"{r.judgements_table}" + (f" (relevance {r.relevance_column!r})"
+                                                           if r.relevance_column else " (every pair relevant)")),
+                 ("Ranking output", f"{r.layout}, top {r.k} per query" if r.layout != "pairs" else "a score per pair")]
     rows.append(("Features", str(len(spec.feature_columns))))
     return rows
 
@@ -261,6 +275,61 @@ def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.Dat
         fig = _confusion(y_true.astype(str).to_numpy(), pred.to_numpy(dtype=float), spec.class_labels, title)
         kind = "the confusion matrix of the predicted labels"
     return {"image": _png(fig), "caption": title, "kind": kind}
+
+
+def _ranking_validation(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame) -> dict:
+    """Every ranking metric at k on the held-out queries, and how NDCG@k spreads over them."""
+    from mlwright.runtime import metrics as rm
+    from mlwright.validation.metrics import METRICS
+
+    assert spec.ranking is not None
+    k = spec.ranking.k
+    oof = pd.read_csv(_file(workdir, "oof_predictions.csv"), dtype={"query_id": str, "doc_id": str})
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    ranked = rm.rankings_from_frame(oof)
+    truth = {q: truth[q] for q in ranked if q in truth}
+    names = [n for n, m in METRICS.items() if m.kind == "ranking" and m.fn is not None]
+    values = [METRICS[n].fn(truth, ranked, k) for n in names]  # type: ignore[misc]
+    per_query = [rm.ndcg_at_k({q: t}, ranked, k) for q, t in truth.items()]
+    fig = Figure(figsize=(10, 3.4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.bar([f"{n}@{k}" for n in names], values, color="#4c72b0")
+    for i, v in enumerate(values):
+        ax1.text(i, v + 0.01, f"{v:.3f}", ha="center", fontsize=9)
+    ax1.set_ylim(0, 1.08)
+    ax1.set_title(f"{len(truth)} held-out queries")
+    ax2.hist([v for v in per_query if np.isfinite(v)], bins=20, range=(0, 1), color="#dd8452")
+    ax2.set_xlabel(f"ndcg@{k} per query")
+    ax2.set_ylabel("queries")
+    for ax in (ax1, ax2):
+        ax.grid(axis="y", alpha=0.3)
+    caption = ", ".join(f"{n}@{k} = {v:.4f}" for n, v in zip(names, values)) + f" on {len(truth)} held-out queries"
+    return {"image": _png(fig), "caption": caption, "kind": "the ranking metrics, and NDCG per query"}
+
+
+def _retrieved(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame, out: Path) -> dict:
+    """A few held-out queries with the documents the best attempt ranked first and their judged relevance."""
+    from mlwright.runtime import metrics as rm
+
+    assert spec.ranking is not None
+    oof = pd.read_csv(_file(workdir, "oof_predictions.csv"), dtype={"query_id": str, "doc_id": str})
+    corpus_path = out / "inputs" / "corpus.parquet"
+    docs = pd.read_parquet(corpus_path).set_index("doc_id")["document"] if corpus_path.is_file() else pd.Series()
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    texts = train.assign(query_id=train["query_id"].astype(str)).drop_duplicates("query_id").set_index(
+        "query_id")["query"]
+    ranked = rm.rankings_from_frame(oof)
+    shown = []
+    for q in sorted(ranked)[:MAX_RETRIEVED_QUERIES]:
+        rels = truth.get(q, {})
+        rows = [(i + 1, d, _short(" ".join(str(docs.get(d, "")).split()), 110), _fmt(rels.get(d, 0.0), 3))
+                for i, d in enumerate(ranked[q][:MAX_RETRIEVED_DOCS])]
+        missed = [d for d, r in rels.items() if r > 0 and d not in ranked[q][:spec.ranking.k]]
+        shown.append({"query": _short(str(texts.get(q, "")), 160), "id": q, "rows": rows,
+                      "missed": ", ".join(missed[:5])})
+    if not shown:
+        raise _Missing("no held-out query was ranked")
+    return {"queries": shown, "k": spec.ranking.k}
 
 
 def _forecasts(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame) -> dict:

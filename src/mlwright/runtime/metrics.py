@@ -154,3 +154,77 @@ def mean_target_score(Y, raw, targets):
 
 
 TARGET_METRICS = {"mean_target_score": mean_target_score}
+# ---- ranking: truth = {query: {doc: relevance}}, ranked = {query: [doc, ...] best first}; each metric is the mean
+# over the queries of `truth` that have a relevant document (relevance > 0), cut at the k first documents; a query
+# the ranking lacks counts as an empty list (scores 0)
+def _ranked_queries(truth, ranked):
+    for q, rels in truth.items():
+        if any(float(r) > 0 for r in rels.values()):
+            yield q, {str(d): float(r) for d, r in rels.items()}, [str(d) for d in (ranked.get(q) or [])]
+
+
+def _mean(values):
+    values = list(values)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def ndcg_at_k(truth, ranked, k):
+    """NDCG@k with linear gains and log2 discounts, as scikit-learn's ndcg_score: the DCG of the first k documents
+    retrieved over the DCG of the best possible order of the judged ones. A relevant document that was not
+    retrieved earns nothing, also when fewer than k were retrieved."""
+    def dcg(gains):
+        g = np.asarray(gains, dtype=float)[:k]
+        return float(np.sum(g / np.log2(np.arange(2, len(g) + 2))))
+
+    def one(rels, docs):
+        docs = list(dict.fromkeys(docs))
+        ideal = dcg(sorted(rels.values(), reverse=True))
+        return dcg([rels.get(d, 0.0) for d in docs]) / ideal if ideal > 0 else 0.0
+    return _mean(one(rels, docs) for _, rels, docs in _ranked_queries(truth, ranked))
+
+
+def mrr_at_k(truth, ranked, k):
+    """Mean reciprocal rank of the first relevant document among the first k (0 when none is)."""
+    def one(rels, docs):
+        return next((1.0 / (i + 1) for i, d in enumerate(docs[:k]) if rels.get(d, 0) > 0), 0.0)
+    return _mean(one(rels, docs) for _, rels, docs in _ranked_queries(truth, ranked))
+
+
+def map_at_k(truth, ranked, k):
+    """Mean average precision at k: per query, the precision at each relevant document among the first k, summed
+    and divided by min(k, number of relevant documents)."""
+    def one(rels, docs):
+        hits, total = 0, 0.0
+        for i, d in enumerate(list(dict.fromkeys(docs))[:k]):
+            if rels.get(d, 0) > 0:
+                hits += 1
+                total += hits / (i + 1)
+        return total / min(k, sum(r > 0 for r in rels.values()))
+    return _mean(one(rels, docs) for _, rels, docs in _ranked_queries(truth, ranked))
+
+
+def recall_at_k(truth, ranked, k):
+    """The share of a query's relevant documents among its first k, averaged over queries."""
+    def one(rels, docs):
+        relevant = {d for d, r in rels.items() if r > 0}
+        return len(relevant & set(docs[:k])) / len(relevant)
+    return _mean(one(rels, docs) for _, rels, docs in _ranked_queries(truth, ranked))
+
+
+RANKING_METRICS = {"ndcg": ndcg_at_k, "mrr": mrr_at_k, "map": map_at_k, "recall": recall_at_k}
+
+
+def rankings_from_frame(frame, query_col="query_id", doc_col="doc_id", score_col="score"):
+    """{query: [doc, ...]} best first from a long frame of (query, document, score)."""
+    f = frame[[query_col, doc_col, score_col]].copy()
+    f[query_col], f[doc_col] = f[query_col].astype(str), f[doc_col].astype(str)
+    f = f.sort_values([query_col, score_col], ascending=[True, False], kind="mergesort")
+    return {q: g[doc_col].tolist() for q, g in f.groupby(query_col, sort=False)}
+
+
+def judgements_from_frame(frame, query_col="query_id", doc_col="doc_id", rel_col="relevance"):
+    """{query: {doc: relevance}} from a long frame of judgements."""
+    out = {}
+    for q, d, r in zip(frame[query_col].astype(str), frame[doc_col].astype(str), frame[rel_col].astype(float)):
+        out.setdefault(q, {})[d] = max(r, out.get(q, {}).get(d, r))
+    return out

@@ -21,7 +21,7 @@ from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
-from mlwright.validation.metrics import prediction_columns, score_spread, truth
+from mlwright.validation.metrics import prediction_columns, ranking_spread, score_spread, truth
 from mlwright.validation.raw_ids import check_raw_ids
 
 
@@ -102,7 +102,7 @@ class AttemptRunner:
                 rec.prediction_sha256 = file_sha256(workdir / spec.prediction_file)
                 rec.solution_sha256 = file_sha256(workdir / SOLUTION)
                 rec.model_sha256 = tree_sha256(workdir / MODEL_DIR)
-                pred = check_prediction_file(spec, workdir / spec.prediction_file, self.data.test)
+                pred = check_prediction_file(spec, workdir / spec.prediction_file, self.data.test, self.data.corpus)
                 self.check_ids(spec, pred, final=False)
                 rec.score, rec.validation_rows, oof = score_oof(spec, workdir / "oof_predictions.csv", self.data.train)
                 rec.score_sd = oof_spread(spec, oof, self.data.train)
@@ -132,6 +132,8 @@ class AttemptRunner:
         """The inputs of the task a script should read: the two tables and the files they name (images)."""
         spec, files = self.data.spec, {"training table": [str(inputs / "train.parquet")],
                                        "test table": [str(inputs / "test.parquet")]}
+        if self.data.corpus is not None:
+            files["corpus"] = [str(inputs / "corpus.parquet")]
         if spec.image is not None:
             col = spec.image.path_column
             files["training images"] = [str(p) for p in self.data.train[col]]
@@ -153,6 +155,9 @@ class AttemptRunner:
 def oof_spread(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> Optional[float]:
     if spec.timeseries is not None:
         return None
+    if spec.ranking is not None:
+        sd = ranking_spread(spec, train, oof)
+        return round(sd, 6) if sd is not None else None
     need = prediction_columns(spec)
     y = truth(spec, train).iloc[oof["__row__"].to_numpy()]
     sd = score_spread(spec, y, oof[need])

@@ -11,7 +11,8 @@ import pandas as pd
 from mlwright.perception.dates import to_timestamps
 from mlwright.perception.profile import key_text
 from mlwright.schemas import TaskSpec
-from mlwright.validation.metrics import forecast_score, prediction_columns, score_predictions, truth
+from mlwright.validation.metrics import (RANKING_OOF_COLUMNS, forecast_score, prediction_columns, score_predictions,
+                                        score_rankings, truth)
 
 MIN_VALIDATION_FRACTION = 0.1
 
@@ -55,7 +56,9 @@ def check_plain_files(folder: Path, names: list[str]) -> None:
                 raise ValidationFailure(f"{p.relative_to(folder)} is not a regular file")
 
 
-def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.DataFrame:
+def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame,
+                          corpus: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """`corpus`: a ranking task's documents (doc_id), which the prediction file's document ids must name."""
     if not path.is_file():
         raise ValidationFailure(f"prediction file {spec.prediction_file} was not written")
     try:
@@ -64,6 +67,9 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame) -> pd.
         raise ValidationFailure(f"prediction file is not a readable CSV: {type(e).__name__}: {e}") from e
     if list(df.columns) != spec.output_columns:
         raise ValidationFailure(f"wrong columns: expected {spec.output_columns}, got {list(df.columns)[:20]}")
+    if spec.ranking is not None:
+        check_ranking_file(spec, df, test, corpus)
+        return df
     if len(df) != len(test):
         raise ValidationFailure(f"wrong row count: expected {len(test)} (one per test row), got {len(df)}")
     keys = spec.key_columns  # none: the rows follow the test table's order, one per row
@@ -149,6 +155,107 @@ def _check_multi(spec: TaskSpec, df: pd.DataFrame, value_cols: list[str]) -> Non
                                         f"{df[c][bad].iloc[0]!r}")
 
 
+def check_ranking_file(spec: TaskSpec, df: pd.DataFrame, test: pd.DataFrame,
+                       corpus: Optional[pd.DataFrame]) -> None:
+    """A ranking's file: every query to rank and no other; per query min(k, corpus size) distinct documents of the
+    corpus (long: ranks 1..n, scores finite and not increasing with the rank; per_query: space-separated ids);
+    pairs: one finite score per given (query, document) pair."""
+    r = spec.ranking
+    assert r is not None
+    cols = spec.output_columns
+    qcol, dcol = cols[0], cols[1] if len(cols) > 1 else None
+    if dcol is None:
+        raise ValidationFailure("a ranking's file needs a query column and a document column")
+    for c in cols:
+        if df[c].isna().any() and not (r.layout == "per_query" and c == dcol):
+            raise ValidationFailure(f"{int(df[c].isna().sum())} empty values in {c!r}")
+    want = set(_norm_key(test["query_id"]))
+    got = _norm_key(df[qcol])
+    missing, unknown = want - set(got), set(got) - want
+    if missing:
+        raise ValidationFailure(f"{len(missing)} queries to rank are missing from the predictions, e.g. "
+                                f"{sorted(missing)[0]!r}")
+    if unknown:
+        raise ValidationFailure(f"{len(unknown)} query ids that are not among the queries to rank, e.g. "
+                                f"{sorted(unknown)[0]!r}")
+    docs = set(_norm_key(corpus["doc_id"])) if corpus is not None else None
+    n_docs = len(docs) if docs is not None else r.n_documents
+    per_query = min(r.k, n_docs) if n_docs else r.k
+
+    def known(ids: list[str]) -> None:
+        bad = [d for d in ids if docs is not None and d not in docs]
+        if bad:
+            raise ValidationFailure(f"{len(bad)} document ids that are not in the corpus, e.g. {bad[0]!r}")
+
+    if r.layout == "per_query":
+        if got.duplicated().any():
+            raise ValidationFailure(f"query {got[got.duplicated()].iloc[0]!r} has more than one row")
+        lists = df[dcol].fillna("").astype(str).str.split()
+        for q, ids in zip(got, lists):
+            if len(ids) != per_query or len(set(ids)) != len(ids):
+                raise ValidationFailure(f"query {q!r}: {len(ids)} document ids ({len(set(ids))} distinct); expected "
+                                        f"{per_query} distinct ids, space-separated, best first")
+            known(ids)
+        return
+    pairs = got + "|" + _norm_key(df[dcol])
+    if pairs.duplicated().any():
+        raise ValidationFailure(f"duplicated (query, document) pair {pairs[pairs.duplicated()].iloc[0]!r}")
+    known(list(_norm_key(df[dcol])))
+    numbers = {}
+    for c in (r.score_column, r.rank_column):
+        if c and c in df.columns:
+            v = pd.to_numeric(df[c].str.strip(), errors="coerce")
+            if v.isna().any() or not np.isfinite(v.to_numpy(dtype=float)).all():
+                raise ValidationFailure(f"non-numeric or infinite values in {c!r}")
+            numbers[c] = v.to_numpy(dtype=float)
+    if r.layout == "pairs":
+        if "doc_id" in test.columns:
+            given = set(_norm_key(test["query_id"]) + "|" + _norm_key(test["doc_id"]))
+            if set(pairs) != given:
+                raise ValidationFailure(f"the (query, document) pairs differ from the pairs to score: "
+                                        f"{len(given - set(pairs))} missing, {len(set(pairs) - given)} extra")
+        return
+    counts = got.value_counts()
+    if (counts != per_query).any():
+        q = counts[counts != per_query].index[0]
+        raise ValidationFailure(f"query {q!r} has {int(counts[q])} documents; expected {per_query} per query "
+                                f"(the top {r.k})")
+    if r.rank_column in numbers:
+        frame = pd.DataFrame({"q": got, "rank": numbers[r.rank_column]})
+        if not frame.groupby("q")["rank"].apply(lambda s: sorted(s) == list(range(1, len(s) + 1))).all():
+            raise ValidationFailure(f"ranks in {r.rank_column!r} must be 1..{per_query} within each query")
+        if r.score_column in numbers:
+            frame["score"] = numbers[r.score_column]
+            ordered = frame.sort_values(["q", "rank"])
+            if (ordered.groupby("q")["score"].diff().dropna() > 1e-9).any():
+                raise ValidationFailure(f"scores in {r.score_column!r} increase with the rank within a query")
+
+
+def _score_ranking_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, int, pd.DataFrame]:
+    """A ranking attempt's validation: the documents it retrieved for held-out training queries (query_id, doc_id,
+    score), scored against their judgements (at least 10% of the training queries, and 5)."""
+    oof = pd.read_csv(path, dtype={"query_id": str, "doc_id": str})
+    missing = [c for c in RANKING_OOF_COLUMNS if c not in oof.columns]
+    if missing:
+        raise ValidationFailure(f"oof_predictions.csv lacks columns {missing} (one row per retrieved document of a "
+                                "held-out training query)")
+    if not np.isfinite(pd.to_numeric(oof["score"], errors="coerce").to_numpy(dtype=float)).all():
+        raise ValidationFailure("validation scores contain NaN, infinite or non-numeric values")
+    known = set(train["query_id"].astype(str))
+    held = set(oof["query_id"].astype(str))
+    if held - known:
+        raise ValidationFailure(f"oof_predictions.csv names queries that are not training queries, e.g. "
+                                f"{sorted(held - known)[0]!r}")
+    need = max(5, int(np.ceil(MIN_VALIDATION_FRACTION * len(known))))
+    if len(held) < min(need, len(known)):
+        raise ValidationFailure(f"only {len(held)} held-out queries; at least {need} of the {len(known)} training "
+                                "queries are needed")
+    score = score_rankings(spec, train, oof)
+    if not np.isfinite(score):
+        raise ValidationFailure(f"validation score is not finite ({score})")
+    return score, len(held), oof
+
+
 def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.DataFrame) -> None:
     want = expected_ids(spec, test)
     own = _test_key_columns(spec, test)  # a test row without an id keeps an empty one
@@ -171,6 +278,8 @@ def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, i
     y = truth(spec, train)
     if not path.is_file():
         raise ValidationFailure("no validation predictions (oof_predictions.csv) were written")
+    if spec.ranking is not None:
+        return _score_ranking_oof(spec, path, train)
     oof = pd.read_csv(path)
     if "__row__" not in oof.columns:
         raise ValidationFailure("oof_predictions.csv lacks the __row__ column")

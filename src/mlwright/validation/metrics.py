@@ -21,11 +21,12 @@ class Metric:
     name: str
     higher_is_better: bool
     # what the function is given besides the truth
-    scores: Literal["values", "labels", "probabilities", "tag_probabilities", "targets"]
+    scores: Literal["values", "labels", "probabilities", "tag_probabilities", "targets", "rankings"]
     # forecasts use the regression metrics (and MASE)
-    kind: Literal["regression", "classification", "multilabel", "multioutput"]
+    kind: Literal["regression", "classification", "multilabel", "multioutput", "ranking"]
     # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score;
-    # tag_probabilities: (Y 0/1 per tag, P per tag, threshold, at_least_one); targets: (Y frame, raw frame, targets)
+    # tag_probabilities: (Y 0/1 per tag, P per tag, threshold, at_least_one); targets: (Y frame, raw frame, targets);
+    # rankings: (judgements {query: {doc: relevance}}, rankings {query: [doc, ...]}, k), see score_rankings
     fn: Optional[Callable[..., float]]
 
 
@@ -47,12 +48,22 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("tag_macro_f1", True, "tag_probabilities", "multilabel", rm.tag_macro_f1),
     Metric("tag_roc_auc", True, "tag_probabilities", "multilabel", rm.tag_roc_auc),
     Metric("mean_target_score", True, "targets", "multioutput", rm.mean_target_score),
+    Metric("ndcg", True, "rankings", "ranking", rm.ndcg_at_k),
+    Metric("mrr", True, "rankings", "ranking", rm.mrr_at_k),
+    Metric("map", True, "rankings", "ranking", rm.map_at_k),
+    Metric("recall", True, "rankings", "ranking", rm.recall_at_k),
 ]}
 HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
 MULTILABEL_METRICS = {n for n, m in METRICS.items() if m.kind == "multilabel"}
 MULTIOUTPUT_METRICS = {n for n, m in METRICS.items() if m.kind == "multioutput"}
+
+RANKING_METRICS = {n for n, m in METRICS.items() if m.kind == "ranking"}
+# the columns of a ranking attempt's validation predictions (oof_predictions.csv): documents retrieved for the
+# held-out training queries, with their scores
+RANKING_OOF_COLUMNS = ["query_id", "doc_id", "score"]
+
 
 
 def _targets(spec: TaskSpec) -> list[dict]:
@@ -67,6 +78,8 @@ def truth(spec: TaskSpec, train: pd.DataFrame):
 def prediction_columns(spec: TaskSpec) -> list[str]:
     """The columns of raw (out-of-fold) predictions: `prediction`, or one `p::<class>` per class; per tag
     `p::<tag column>`; per target `<target>::prediction` or `<target>::p::<class>`."""
+    if spec.ranking is not None:
+        return ["score"]
     if spec.multilabel is not None:
         return [f"p::{c}" for c in spec.multilabel.columns]
     if spec.multioutput is not None:
@@ -98,6 +111,40 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series | pd.DataFrame, pred: pd
     if metric.scores == "labels":
         return float(metric.fn(yt, np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)], classes))
     return float(metric.fn(yt, proba, classes, spec.positive_class))
+
+
+def score_rankings(spec: TaskSpec, train: pd.DataFrame, retrieved: pd.DataFrame,
+                   metric: Optional[str] = None, queries: Optional[list[str]] = None) -> float:
+    """A ranking metric (the task's, or `metric`) at the task's k, over the training queries `retrieved` holds
+    (or `queries`), against their judgements in `train` (query_id, doc_id, target)."""
+    name = metric or spec.metric
+    m = METRICS.get(name)
+    if m is None or m.kind != "ranking" or m.fn is None or spec.ranking is None:
+        raise ValueError(f"metric {name} does not apply to ranking")
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    ranked = rm.rankings_from_frame(retrieved)
+    qs = queries if queries is not None else list(ranked)
+    return float(m.fn({q: truth[q] for q in qs if q in truth}, ranked, spec.ranking.k))
+
+
+def ranking_spread(spec: TaskSpec, train: pd.DataFrame, retrieved: pd.DataFrame, draws: int = 30,
+                   seed: int = 0) -> Optional[float]:
+    """The bootstrap spread of a ranking score over the held-out queries (resampled whole)."""
+    rng = np.random.default_rng(seed)
+    truth = rm.judgements_from_frame(train, rel_col=spec.target)
+    ranked = rm.rankings_from_frame(retrieved)
+    qs = [q for q in ranked if q in truth]
+    fn = METRICS[spec.metric].fn
+    if len(qs) < 3 or fn is None or spec.ranking is None:
+        return None
+    scores = []
+    for _ in range(draws):
+        pick = rng.choice(len(qs), len(qs))
+        t = {f"{i}": truth[qs[j]] for i, j in enumerate(pick)}
+        r = {f"{i}": ranked[qs[j]] for i, j in enumerate(pick)}
+        scores.append(fn(t, r, spec.ranking.k))
+    sd = float(np.nanstd(scores))
+    return sd if np.isfinite(sd) else None
 
 
 def score_spread(spec: TaskSpec, y_true: pd.Series | pd.DataFrame, pred: pd.DataFrame, draws: int = 30, seed: int = 0,
@@ -148,6 +195,8 @@ def forecast_score(spec: TaskSpec, frame: pd.DataFrame, pred: pd.Series) -> floa
 def constant_baseline(spec: TaskSpec, y: pd.Series | pd.DataFrame) -> float:
     """The score of predicting a constant (prior / mean): what a useful model must beat. Several tags: each
     tag's frequency as its probability; several targets: each target's mean or class frequencies."""
+    if spec.ranking is not None:
+        raise ValueError("a ranking has no constant baseline")
     if spec.multilabel is not None:
         freq = y[spec.multilabel.columns].astype(float).mean()
         pred = pd.DataFrame({f"p::{c}": np.full(len(y), freq[c]) for c in spec.multilabel.columns})

@@ -100,6 +100,8 @@ def check_raw_ids(spec: TaskSpec, pred: pd.DataFrame, data_dir: Path, keys: Opti
     """None when the prediction file's ids agree with the raw test file(s); else the reason they do not."""
     if not spec.test_sources or not spec.key_columns:  # no key column asked for: rows in the test order
         return None
+    if spec.ranking is not None:  # the query ids come from the queries' file; the document ids from the corpus
+        keys = [spec.output_columns[0]]
     cache = cache if cache is not None else {}
     parts: list[list[list[str]]] = []
     for src in spec.test_sources:
