@@ -19,6 +19,7 @@ from mlwright.perception.infer import WARNING, infer_task
 from mlwright.perception.materialize import write_table
 from mlwright.perception.multi_target import refuse_detection
 from mlwright.perception.readers import sniff_kind
+from mlwright.perception.segmentation import detect_segmentation_task
 from mlwright.perception.scan import load_folder
 from mlwright.perception.table_parts import part_names
 from mlwright.perception.task_text import parse_task_text
@@ -53,7 +54,9 @@ def perceive(ctx: RunContext) -> Perceived:
         ctx.emit("perception", f"skipped {f}: {why}")
     if not opts.target:  # boxes around objects: recognised, and refused without pretrained detection weights
         refuse_detection(folder.tables, len(folder.images), hints)
-    inferred, doc_notes = detect_image_task(folder, hints, opts.target, []), []
+    inferred, doc_notes = detect_segmentation_task(folder, hints, opts.target), []
+    if inferred is None:
+        inferred = detect_image_task(folder, hints, opts.target, [])
     if inferred is None:
         doc_notes = inline_referenced_documents(folder)
         inferred = detect_document_task(folder, hints, opts.target, ctx.interactive_ask())

@@ -151,7 +151,7 @@ class AttemptRunner:
 
 
 def oof_spread(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> Optional[float]:
-    if spec.timeseries is not None:
+    if spec.timeseries is not None or spec.segmentation is not None:
         return None
     need = prediction_columns(spec)
     y = truth(spec, train).iloc[oof["__row__"].to_numpy()]

@@ -1,0 +1,133 @@
+"""Semantic segmentation, offline: images with same-named masks (synthetic shapes made here), understood from
+the folder's shape, run end to end through the CLI and scored against a trivial baseline and a hand-written
+reference; masks written as files of the same names and sizes (or run-length encodings when asked); bad
+inputs (a mask of another size than its image) are a clear error and nothing is written to the data folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from conftest import run_cli, tree_digest
+from mlwright.errors import DataError
+from mlwright.perception.scan import load_folder
+from mlwright.perception.segmentation import detect_segmentation_task
+from mlwright.perception.task_text import parse_task_text
+from mlwright.runtime.metrics import dice, mean_iou
+from mlwright.runtime.segmentation import decode_mask, encode_mask, rle_decode, rle_encode
+
+TASK = "Segment the shapes in each test image: predict a mask per image (background, disk, square)"
+SIZE = 48
+N_CLASSES = 3
+
+
+def shapes_pair(rng: np.random.Generator, size: int = SIZE) -> tuple[Image.Image, np.ndarray]:
+    """A noisy RGB picture of a few disks (class 1, reddish) and squares (class 2, greenish) on a textured
+    background, and its mask of class indices."""
+    yy, xx = np.mgrid[:size, :size]
+    mask = np.zeros((size, size), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(1, 3))
+        cy, cx, r = rng.uniform(6, size - 6), rng.uniform(6, size - 6), rng.uniform(4, 9)
+        if kind == 1:
+            shape = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        else:
+            shape = (np.abs(yy - cy) <= r * 0.8) & (np.abs(xx - cx) <= r * 0.8)
+        mask[shape] = kind
+    base = rng.uniform(100, 150) + 20 * np.sin(xx / rng.uniform(4, 9)) * np.cos(yy / rng.uniform(4, 9))
+    img = np.repeat(base[..., None], 3, axis=2)
+    img[mask == 1] = (165, 105, 100)
+    img[mask == 2] = (105, 150, 100)
+    img += rng.normal(0, 28, img.shape)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB"), mask
+
+
+def make_segmentation_folder(root: Path, n_train: int = 60, n_test: int = 16, seed: int = 0,
+                             colour: bool = False) -> dict[str, np.ndarray]:
+    """train/images/*.png + train/masks/*.png (class indices, or colours) + test/images/*.png; returns the test
+    file -> true mask."""
+    rng = np.random.default_rng(seed)
+    palette = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0]], np.uint8)
+    for sub in ("train/images", "train/masks", "test/images"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n_train):
+        img, mask = shapes_pair(rng)
+        img.save(root / "train" / "images" / f"img_{i:03d}.png")
+        m = Image.fromarray(palette[mask], "RGB") if colour else Image.fromarray(mask, "L")
+        m.save(root / "train" / "masks" / f"img_{i:03d}.png")
+    truth = {}
+    for i in range(n_test):
+        img, mask = shapes_pair(rng)
+        name = f"scan_{i:03d}.png"
+        img.save(root / "test" / "images" / name)
+        truth[name] = mask.astype(np.int64)
+    return truth
+
+
+def reference_masks(data: Path, names: list[str]) -> list[np.ndarray]:
+    """A simple hand-written reference: each pixel's 5x5 mean colour, nearest class mean colour (learned from the
+    training masks)."""
+    sums, counts = np.zeros((N_CLASSES, 3)), np.zeros(N_CLASSES)
+    for p in sorted((data / "train" / "images").glob("*.png")):
+        img = ndimage.uniform_filter(np.asarray(Image.open(p), float), size=(5, 5, 1))
+        m = np.asarray(Image.open(data / "train" / "masks" / p.name))
+        for c in range(N_CLASSES):
+            sums[c] += img[m == c].sum(axis=0)
+            counts[c] += (m == c).sum()
+    centres = sums / counts[:, None]
+    out = []
+    for n in names:
+        img = ndimage.uniform_filter(np.asarray(Image.open(data / "test" / "images" / n), float), size=(5, 5, 1))
+        out.append(np.argmin(((img[..., None, :] - centres) ** 2).sum(-1), axis=-1))
+    return out
+
+
+def _detect(folder: Path, text: str, tmp: Path):
+    loaded = load_folder(folder, tmp / "unpacked")
+    return detect_segmentation_task(loaded, parse_task_text(text, loaded.files), None)
+
+
+def test_encodings_and_metrics_round_trip():
+    rng = np.random.default_rng(0)
+    m = rng.integers(0, 3, (7, 5))
+    assert (decode_mask(encode_mask(m)) == m).all()
+    b = (m == 1).astype(np.uint8)
+    assert (rle_decode(rle_encode(b), 7, 5) == b).all()
+    assert rle_encode(np.zeros((3, 3))) == "" and rle_encode(np.array([[0, 1], [0, 1]])) == "3 2"
+    assert mean_iou([m], [m], 3) == 1.0 and dice([m], [m], 3) == 1.0
+    half = m.copy()
+    half[m == 2] = 0
+    assert 0 < mean_iou([m], [half], 3) < 1 and mean_iou([m], [half], 3) < dice([m], [half], 3)
+
+
+def test_folder_is_understood_and_bad_sizes_refused(tmp_path):
+    data = tmp_path / "seg"
+    make_segmentation_folder(data, n_train=20, n_test=4)
+    spec = _detect(data, TASK, tmp_path).spec
+    seg = spec.segmentation
+    assert spec.problem_type == "segmentation" and spec.metric == "mean_iou" and spec.output_kind == "masks"
+    assert seg.values == [0, 1, 2] and seg.background == 0 and seg.layout == "files" and spec.n_test_rows == 4
+    assert spec.n_train_rows == 20 and spec.output_columns == ["filename", "mask"]
+    # colour masks: a colour per class; run-length output when the task asks
+    col = tmp_path / "colour"
+    make_segmentation_folder(col, n_train=20, n_test=4, colour=True)
+    spec = _detect(col, TASK + "; submit run-length encoded masks, dice", tmp_path / "c").spec
+    assert spec.segmentation.colors == [[0, 0, 0], [0, 255, 0], [255, 0, 0]] and spec.metric == "dice"
+    assert spec.segmentation.layout == "rle" and spec.segmentation.rle_columns == ["filename", "class",
+                                                                                    "EncodedPixels"]
+    # a classification folder is not a segmentation task
+    from test_images import make_folder_layout
+
+    cls = tmp_path / "cls"
+    make_folder_layout(cls, n_per_class=12, n_test=4)
+    assert _detect(cls, "classify the images", tmp_path / "k") is None
+    # a mask of another size than its image: a clear error
+    Image.fromarray(np.zeros((SIZE, SIZE + 4), np.uint8), "L").save(data / "train" / "masks" / "img_003.png")
+    with pytest.raises(DataError, match="differ in size") as e:
+        _detect(data, TASK, tmp_path / "b")
+    assert "img_003.png" in e.value.what
