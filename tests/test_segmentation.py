@@ -131,3 +131,47 @@ def test_folder_is_understood_and_bad_sizes_refused(tmp_path):
     with pytest.raises(DataError, match="differ in size") as e:
         _detect(data, TASK, tmp_path / "b")
     assert "img_003.png" in e.value.what
+
+
+def _masks_in(folder: Path, names: list[str]) -> list[np.ndarray]:
+    return [np.asarray(Image.open(folder / n), dtype=np.int64) for n in names]
+
+
+@pytest.mark.slow
+def test_segmentation_end_to_end_beats_baseline_and_predicts_new_images(tmp_path):
+    data = tmp_path / "seg"
+    truth = make_segmentation_folder(data)
+    before = tree_digest(data)
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", TASK, "--output", str(out), "--time-limit", "75", "--no-autogluon")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert tree_digest(data) == before  # nothing written to the data folder
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["task"]["problem_type"] == "segmentation" and summary["best"]["metric"] == "mean_iou"
+    names = sorted(truth)
+    table = pd.read_csv(out / "predictions.csv")
+    assert list(table.columns) == ["filename", "mask"] and sorted(table["filename"]) == names
+    pred = _masks_in(out / "masks", names)  # same names, same sizes, the training masks' values
+    assert all(p.shape == (SIZE, SIZE) for p in pred) and set(np.unique(np.concatenate(pred))) <= {0, 1, 2}
+    true = [truth[n] for n in names]
+    trivial = [np.zeros_like(t) for t in true]  # everything background
+    ref = reference_masks(data, names)
+    scores = {"mlwright": (mean_iou(true, pred, 3), dice(true, pred, 3)),
+              "trivial": (mean_iou(true, trivial, 3), dice(true, trivial, 3)),
+              "reference": (mean_iou(true, ref, 3), dice(true, ref, 3))}
+    print("\nscores (mean IoU, Dice):", {k: tuple(round(x, 4) for x in v) for k, v in scores.items()},
+          f"mlwright/reference mean IoU ratio {scores['mlwright'][0] / scores['reference'][0]:.3f}",
+          "best recipe", summary["best"]["recipe"])
+    assert scores["mlwright"][0] > scores["trivial"][0] + 0.3
+    assert scores["mlwright"][0] > 0.8 * scores["reference"][0]
+    report = (out / "report.html").read_text()
+    assert "mask" in report.lower()
+    # mlwright predict on a folder of new images: masks of their own sizes
+    new = tmp_path / "new"
+    new.mkdir()
+    rng = np.random.default_rng(7)
+    img, _ = shapes_pair(rng, size=40)
+    img.save(new / "a.png")
+    r = run_cli("predict", str(out), str(new), "--output", str(tmp_path / "new_pred.csv"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert np.asarray(Image.open(tmp_path / "new_pred_masks" / "a.png")).shape == (40, 40)

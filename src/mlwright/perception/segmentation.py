@@ -227,3 +227,43 @@ def new_segmentation_frame(folder: LoadedFolder, spec: TaskSpec) -> Optional[pd.
     rels = sorted(images)
     return pd.DataFrame({spec.id_column or "filename": _test_ids(rels),
                          spec.segmentation.image_column: [str(images[r]) for r in rels]})
+
+
+def mask_file_name(image_id: str, fmt: str = "png") -> str:
+    """The predicted mask's file name: the image's own name (its extension replaced when it is not `fmt`)."""
+    name = str(image_id).replace("\\", "/").lstrip("/")
+    parts = [p for p in name.split("/") if p not in ("", ".", "..")]  # never outside the masks folder
+    name = "/".join(parts) or "mask"
+    return name if name.lower().endswith("." + fmt) else name.rsplit(".", 1)[0] + "." + fmt
+
+
+def write_masks_back(spec: TaskSpec, src: Path, dst: Path, masks_dir: Path) -> None:
+    """The attempts' table of encoded masks (`src`) in the user's layout: a mask file per image in `masks_dir`
+    (and the table copied to `dst`), or the run-length table at `dst`."""
+    import shutil
+
+    from mlwright.runtime.segmentation import decode_mask, mask_image, rle_encode
+
+    seg = spec.segmentation
+    assert seg is not None
+    table = pd.read_csv(src, dtype=str, keep_default_na=False)
+    id_col, value = spec.output_id_column or spec.output_columns[0], spec.output_columns[-1]
+    masks = [decode_mask(c) for c in table[value]]
+    if seg.layout == "rle":
+        cols = seg.rle_columns
+        rows = []
+        for ident, m in zip(table[id_col], masks):
+            if len(cols) == 2:
+                fg = [i for i in range(len(seg.classes)) if i != seg.background][0]
+                rows.append([ident, rle_encode(m == fg)])
+            else:
+                rows += [[ident, seg.classes[i], rle_encode(m == i)] for i in range(len(seg.classes))
+                         if i != seg.background]
+        pd.DataFrame(rows, columns=cols).to_csv(dst, index=False)
+        return
+    shutil.copyfile(src, dst)
+    d = seg.model_dump()
+    for ident, m in zip(table[id_col], masks):
+        out = masks_dir / mask_file_name(ident, seg.mask_format)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        mask_image(m, d).save(out)

@@ -13,8 +13,8 @@ MASK_COL = SEG["mask_column"]
 N_CLASSES = len(SEG["classes"])
 BUDGET = float(PARAMS.get("time_budget", 600))
 LIGHT = bool(PARAMS.get("light", False))
-MAX_PIXELS = int(PARAMS.get("max_pixels", 60000 if LIGHT else 150000))
-N_TREES = int(PARAMS.get("n_estimators", 120 if LIGHT else 250))
+MAX_PIXELS = int(PARAMS.get("max_pixels", 20000 if LIGHT else 40000))
+N_TREES = int(PARAMS.get("n_estimators", 60 if LIGHT else 100))
 MAX_SIDE = 256  # larger images are described at this size; their masks are scaled back up
 SCALES = (2, 5, 11)
 
@@ -82,7 +82,7 @@ def predict_masks(model, paths):
 
 def new_model(n_trees):
     return LGBMClassifier(n_estimators=n_trees, num_leaves=31, learning_rate=0.1, subsample=0.8, subsample_freq=1,
-                          colsample_bytree=0.8, n_jobs=cores(), verbose=-1, random_state=0)
+                          colsample_bytree=0.8, n_jobs=cores() if cores() >= 4 else 1, verbose=-1, random_state=0)
 
 
 def fit(train, test, out_dir, model_dir):
@@ -97,7 +97,7 @@ def fit(train, test, out_dir, model_dir):
     log(f"validation ({len(va)} images): mean IoU ~{mean_iou(truth, oof, N_CLASSES):.4f}, "
         f"dice ~{dice(truth, oof, N_CLASSES):.4f}")
     spent = time.time() - T0
-    if spent < 0.45 * BUDGET:  # refit on every image when the first fit leaves room for it
+    if spent < 0.3 * BUDGET:  # refit on every image when the first fit leaves room for it
         X, y = sample_pixels(paths, masks, MAX_PIXELS, seed=1)
         model = new_model(N_TREES).fit(X, y)
         log("refit on all images")
