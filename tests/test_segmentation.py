@@ -175,3 +175,23 @@ def test_segmentation_end_to_end_beats_baseline_and_predicts_new_images(tmp_path
     r = run_cli("predict", str(out), str(new), "--output", str(tmp_path / "new_pred.csv"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert np.asarray(Image.open(tmp_path / "new_pred_masks" / "a.png")).shape == (40, 40)
+
+
+def test_masks_written_back_as_files_or_run_length(tmp_path):
+    from mlwright.perception.segmentation import write_masks_back
+
+    col = tmp_path / "colour"
+    make_segmentation_folder(col, n_train=20, n_test=2, colour=True)
+    spec = _detect(col, TASK + "; write run-length encodings", tmp_path / "c").spec
+    m = np.zeros((4, 3), np.int64)
+    m[1:3, 1] = 2  # the class of colour (255, 0, 0)
+    src = tmp_path / "attempt.csv"
+    pd.DataFrame({"filename": ["a.jpg"], "mask": [encode_mask(m)]}).to_csv(src, index=False)
+    write_masks_back(spec, src, tmp_path / "rle.csv", tmp_path / "unused")
+    rle = pd.read_csv(tmp_path / "rle.csv", keep_default_na=False)
+    assert list(rle.columns) == ["filename", "class", "EncodedPixels"] and len(rle) == 2
+    assert rle.set_index("class").loc["#ff0000", "EncodedPixels"] == "6 2" and not (tmp_path / "unused").exists()
+    files = spec.model_copy(update={"segmentation": spec.segmentation.model_copy(update={"layout": "files"})})
+    write_masks_back(files, src, tmp_path / "pred.csv", tmp_path / "masks")
+    out = np.asarray(Image.open(tmp_path / "masks" / "a.png"))  # the image's name, as PNG; the user's colours
+    assert out.shape == (4, 3, 3) and (out[1, 1] == [255, 0, 0]).all() and (out[0, 0] == 0).all()

@@ -104,6 +104,13 @@ def render(ex: Explanation) -> list[str]:
                                                                                if t.class_labels else "") + ")"
                                              for t in s.multioutput.targets)
                      + "; one model per target, or chained on the earlier ones, chosen per target on validation")
+    if s.segmentation:
+        sg = s.segmentation
+        enc = "colours " + ", ".join(sg.classes[:12]) if sg.colors else "values " + ", ".join(sg.classes[:12])
+        out = (f"mask files of the same names in {sg.mask_folder}/ of the output folder" if sg.layout == "files"
+               else f"run-length encodings in {s.prediction_file} with columns {sg.rle_columns}")
+        lines.append(f"segmentation: {len(sg.classes)} classes (mask {enc}; background {sg.classes[sg.background]}); "
+                     f"one mask per image at its own size; written as {out}")
     if s.timeseries:
         ts = s.timeseries
         lines.append(f"forecasting: series {ts.item_column!r}, time {ts.timestamp_column!r}, horizon {ts.horizon}, "

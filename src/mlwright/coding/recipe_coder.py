@@ -54,6 +54,8 @@ def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", 
     runtime = "from mlwright.runtime.common import *"
     if spec.timeseries is not None:  # forecasting scripts also get the forecasting helpers
         runtime += "\nfrom mlwright.runtime.timeseries import *"
+    if spec.segmentation is not None:  # and segmentation scripts the mask helpers
+        runtime += "\nfrom mlwright.runtime.segmentation import *"
     body = body.replace(COMMON_MARKER, runtime, 1)
     script = inline_runtime(body)
     # The spec is data, never code: ASCII-only JSON with every single quote escaped cannot close the raw string

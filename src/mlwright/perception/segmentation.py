@@ -46,7 +46,7 @@ def _distinct(path: Path) -> Optional[int]:
 
     try:
         with Image.open(path) as im:
-            im.thumbnail((256, 256), Image.NEAREST)
+            im.thumbnail((256, 256), Image.Resampling.NEAREST)
             a = np.asarray(im.convert("RGB"), dtype=np.uint8).reshape(-1, 3)
         return int(len(np.unique(a[:, 0].astype(np.int64) * 65536 + a[:, 1].astype(np.int64) * 256 + a[:, 2])))
     except Exception:  # noqa: BLE001 - a file that does not decode is no evidence

@@ -116,7 +116,7 @@ def fit_mask_size(classes, height, width):
     classes = np.asarray(classes)
     if classes.shape == (height, width):
         return classes
-    im = Image.fromarray(classes.astype(np.uint8), "L").resize((width, height), Image.NEAREST)
+    im = Image.fromarray(classes.astype(np.uint8), "L").resize((width, height), Image.Resampling.NEAREST)
     return np.asarray(im, dtype=np.int64)
 
 
