@@ -195,3 +195,19 @@ def test_masks_written_back_as_files_or_run_length(tmp_path):
     write_masks_back(files, src, tmp_path / "pred.csv", tmp_path / "masks")
     out = np.asarray(Image.open(tmp_path / "masks" / "a.png"))  # the image's name, as PNG; the user's colours
     assert out.shape == (4, 3, 3) and (out[1, 1] == [255, 0, 0]).all() and (out[0, 0] == 0).all()
+
+
+def test_coder_prompt_describes_the_segmentation_contract(tmp_path):
+    from mlwright.coding.llm_coder import CoderAgent
+    from mlwright.coding.recipe_coder import render_script
+    from mlwright.schemas import AttemptPlan
+
+    data = tmp_path / "seg"
+    make_segmentation_folder(data, n_train=20, n_test=2)
+    spec = _detect(data, TASK, tmp_path).spec
+    text = CoderAgent.prompt(CoderAgent.__new__(CoderAgent), spec=spec, plan="p", knowledge="k")
+    assert "SPEC['segmentation']" in text and "write_mask_outputs" in text and "OWN SIZE" in text
+    assert "pixel_features" in text  # the example is the segmentation recipe, not the image classifier
+    llm_body = "# <<common>>\nprint(encode_mask, SPEC['segmentation']['classes'])\n"
+    script = render_script(AttemptPlan(recipe="llm", title="t", time_budget_s=10), spec, body=llm_body)
+    assert "def encode_mask" in script and "from mlwright" not in script
