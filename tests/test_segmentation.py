@@ -211,3 +211,14 @@ def test_coder_prompt_describes_the_segmentation_contract(tmp_path):
     llm_body = "# <<common>>\nprint(encode_mask, SPEC['segmentation']['classes'])\n"
     script = render_script(AttemptPlan(recipe="llm", title="t", time_budget_s=10), spec, body=llm_body)
     assert "def encode_mask" in script and "from mlwright" not in script
+
+
+def test_a_mask_of_another_size_fails_the_run_clearly_and_leaves_the_data_alone(tmp_path):
+    data = tmp_path / "seg"
+    make_segmentation_folder(data, n_train=20, n_test=2)
+    Image.fromarray(np.zeros((SIZE - 8, SIZE), np.uint8), "L").save(data / "train" / "masks" / "img_007.png")
+    before = tree_digest(data)
+    r = run_cli("run", str(data), "--task", TASK, "--output", str(tmp_path / "run"), "--time-limit", "30")
+    assert r.returncode != 0 and "differ in size" in r.stderr + r.stdout and "img_007.png" in r.stderr + r.stdout
+    assert tree_digest(data) == before
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
