@@ -57,17 +57,17 @@ def test_binary_roc_auc_scores_the_positive_class():
 
 
 def test_the_registry_is_the_one_list():
-    from mlwright.validation.metrics import MULTILABEL_METRICS, MULTIOUTPUT_METRICS
+    from mlwright.validation.metrics import MULTILABEL_METRICS, MULTIOUTPUT_METRICS, SEGMENTATION_METRICS
 
     assert set(HIGHER_IS_BETTER) == set(METRICS) == (CLASSIFICATION_METRICS | REGRESSION_METRICS | MULTILABEL_METRICS
-                                                     | MULTIOUTPUT_METRICS | RANKING_METRICS)
+                                                     | MULTIOUTPUT_METRICS | RANKING_METRICS | SEGMENTATION_METRICS)
     assert not CLASSIFICATION_METRICS & REGRESSION_METRICS
     assert {m for m, _ in _METRIC_PATTERNS} <= set(METRICS)  # every metric a task can name is scored
     assert parse_task_text("Metric: macro F1").metric == "macro_f1"
     for name, m in METRICS.items():
         assert m.higher_is_better == (name in {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2",
-                                               "micro_f1", "tag_macro_f1", "tag_roc_auc", "mean_target_score"}
-                                      | RANKING_METRICS)
+                                               "micro_f1", "tag_macro_f1", "tag_roc_auc", "mean_target_score",
+                                               "mean_iou", "dice"} | RANKING_METRICS)
 
 
 def test_a_metric_of_the_wrong_kind_is_refused_and_direction_decides_better():
@@ -85,7 +85,7 @@ def test_the_scripts_and_mlwright_score_with_the_same_functions():
         if m.fn is not None:  # ranking metrics: named by their cut-off (ndcg_at_k...), never `map` over the builtin
             assert m.fn is (rm.RANKING_METRICS[name] if m.kind == "ranking" else getattr(rm, name)), name
     table = {**rm.VALUE_METRICS, **rm.LABEL_METRICS, **rm.PROBA_METRICS, **rm.TAG_METRICS, **rm.TARGET_METRICS,
-             **rm.RANKING_METRICS}
+             **rm.RANKING_METRICS, **rm.MASK_METRICS}
     assert set(table) == {n for n, m in METRICS.items() if m.fn is not None}
 
 

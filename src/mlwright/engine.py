@@ -20,7 +20,7 @@ from mlwright.knowledge.library import retrieve, task_query
 from mlwright.llm import LLMSettings, Usage, make_llm
 from mlwright.llm.transcript import TRANSCRIPT, Transcript
 from mlwright.options import RunOptions
-from mlwright.perception.layout import Layout
+from mlwright.perception.layout import Layout, ModelRows
 from mlwright.perception.infer import Asker
 from mlwright.perception.stage import Perceived, perceive
 from mlwright.planning.budget import RunClock
@@ -353,6 +353,10 @@ class Run:
             layout = Layout(spec)
             layout.write_user_file(pred, final, layout.run_rows(self.out / "inputs"))
             sums[spec.prediction_file] = file_sha256(final)
+        elif spec.segmentation is not None:  # the masks as the user's files, or their run-length table
+            Layout(spec).write_user_file(pred, final, ModelRows(test),
+                                         masks_dir=stage / spec.segmentation.mask_folder)
+            sums[spec.prediction_file] = file_sha256(final)
         else:
             final = pred
         why = check_raw_ids(spec, pd.read_csv(final, dtype=str, keep_default_na=False), Path(self.opts.data_dir),
@@ -364,6 +368,11 @@ class Run:
                                  hint="Name the id column with --id COLUMN (or in the task), and check that the "
                                       "test file is read as intended (mlwright explain DATA_DIR --task ...).")
         final.replace(self.out / spec.prediction_file)
+        if spec.segmentation is not None and (stage / spec.segmentation.mask_folder).is_dir():
+            masks = self.out / spec.segmentation.mask_folder
+            if masks.exists():  # from a finish killed after this point
+                shutil.rmtree(masks)
+            (stage / spec.segmentation.mask_folder).replace(masks)
         (stage / SOLUTION).replace(self.out / SOLUTION)
         if (self.out / MODEL_DIR).exists():  # from a finish killed after this point
             shutil.rmtree(self.out / MODEL_DIR)

@@ -119,6 +119,13 @@ def render(ex: Explanation) -> list[str]:
                         else "(every listed pair relevant)")
                      + f"; metric {s.metric}@{r.k}; output {r.layout}"
                      + (f", top {r.k} per query" if r.layout != "pairs" else ", a score per pair"))
+    if s.segmentation:
+        sg = s.segmentation
+        enc = "colours " + ", ".join(sg.classes[:12]) if sg.colors else "values " + ", ".join(sg.classes[:12])
+        out = (f"mask files of the same names in {sg.mask_folder}/ of the output folder" if sg.layout == "files"
+               else f"run-length encodings in {s.prediction_file} with columns {sg.rle_columns}")
+        lines.append(f"segmentation: {len(sg.classes)} classes (mask {enc}; background {sg.classes[sg.background]}); "
+                     f"one mask per image at its own size; written as {out}")
     if s.timeseries:
         ts = s.timeseries
         lines.append(f"forecasting: series {ts.item_column!r}, time {ts.timestamp_column!r}, horizon {ts.horizon}, "

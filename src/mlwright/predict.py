@@ -15,7 +15,8 @@ from mlwright.perception.materialize import write_table
 
 def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 3600, raw: bool = False) -> Path:
     """The run's model applied to `new_data`, written to `output` in the task's layout; `raw`: as the model gives
-    them, one row per input row (`prediction`, or `p::CLASS` probabilities), for the Python API."""
+    them, one row per input row (`prediction`, or `p::CLASS` probabilities), for the Python API. Segmentation: the
+    masks also as files in the folder `<output name>_masks` beside `output` (or the run-length table)."""
     run_dir = run_dir.resolve()
     summary = load_summary(run_dir)
     if summary.status != "succeeded" or summary.task is None:
@@ -43,5 +44,8 @@ def predict_new(run_dir: Path, new_data: Path, output: Path, timeout_s: float = 
         if raw:
             shutil.copyfile(work / "out.csv", output)
         else:
-            layout.write_user_file(work / "out.csv", output, rows)
+            masks = output.with_name(output.stem + "_masks") if spec.segmentation else None
+            if masks is not None and masks.exists():
+                raise MlwrightError(f"The masks folder already exists: {masks}", hint="Choose a new --output file.")
+            layout.write_user_file(work / "out.csv", output, rows, masks_dir=masks)
     return output

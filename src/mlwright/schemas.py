@@ -7,10 +7,12 @@ from typing import Literal, Optional
 from pydantic import BaseModel, Field, model_validator
 
 
-ProblemType = Literal["binary", "multiclass", "regression", "forecasting", "multilabel", "multioutput", "ranking"]
+ProblemType = Literal["binary", "multiclass", "regression", "forecasting", "multilabel", "multioutput", "ranking",
+                      "segmentation"]
 # tags / tag_probabilities: multi-label output (MultiLabelSpec says the layout); values: one column per target
+# masks: one class mask per image (SegmentationSpec says how it is encoded and written)
 OutputKind = Literal["label", "probability", "class_probabilities", "value", "tags", "tag_probabilities", "values",
-                     "ranking"]
+                     "ranking", "masks"]
 # cancelled: stopped by the user (Ctrl-C, cancel); interrupted: mlwright died while it ran (found so on resume).
 # Neither says anything about the attempt's code: a resume runs it again as it was.
 AttemptStatus = Literal["running", "succeeded", "failed", "invalid", "timeout", "skipped", "cancelled", "interrupted"]
@@ -168,6 +170,27 @@ class RankingSpec(BaseModel):
     graded: bool = False  # relevance has more than two levels
 
 
+class SegmentationSpec(BaseModel):
+    """Semantic segmentation: one class per pixel. The train table holds each image's absolute path
+    (`image_column`) and its mask's (`mask_column`); class i is written in the user's masks as `values[i]` (a grey
+    level or palette index) or, for colour masks, as the RGB colour `colors[i]`. Attempts write one row per image
+    to predict: the id and the mask as class-index runs (runtime.segmentation.encode_mask), at the image's own
+    size; the run writes them back in the user's `layout`: `files` (a PNG per image, same name and size, in
+    `mask_folder` of the output folder) or `rle` (a table of run-length encodings, one row per image and class
+    other than the background, pixels numbered top to bottom then left to right, 1-based)."""
+
+    image_column: str
+    mask_column: str
+    classes: list[str]  # class names: the mask values as written ("0", "255") or colours ("#ff0000")
+    values: list[int] = Field(default_factory=list)  # grey-level / index masks: the pixel value of each class
+    colors: list[list[int]] = Field(default_factory=list)  # colour masks: the RGB colour of each class
+    background: int = 0  # the index of the background class (the most common one)
+    layout: Literal["files", "rle"] = "files"
+    mask_folder: str = "masks"  # layout files: the folder of predicted masks, relative to the output folder
+    rle_columns: list[str] = Field(default_factory=list)  # layout rle: id, [class,] encoded pixels
+    mask_format: str = "png"  # the extension the predicted mask files get
+
+
 class TaskSpec(BaseModel):
     """What the run must produce, as understood from the folder and the user's words."""
 
@@ -207,6 +230,7 @@ class TaskSpec(BaseModel):
     test_sources: list[str] = Field(default_factory=list)  # raw files (relative) the rows to predict come from
     multilabel: Optional[MultiLabelSpec] = None  # problem type multilabel
     multioutput: Optional[MultiOutputSpec] = None  # problem type multioutput
+    segmentation: Optional[SegmentationSpec] = None  # problem type segmentation
 
     @property
     def is_classification(self) -> bool:

@@ -16,7 +16,8 @@ from mlwright.planning.refinement import task_part
 from mlwright.schemas import TaskSpec
 
 # a draft for images or series starts from mlwright's own baseline of that kind: a working script of the contract
-EXAMPLE_RECIPES = {"image": "image_features", "timeseries": "timeseries_naive", "ranking": "ranking_bm25"}
+EXAMPLE_RECIPES = {"image": "image_features", "timeseries": "timeseries_naive", "ranking": "ranking_bm25",
+                   "segmentation": "seg_pixels"}
 MAX_PARENT_CHARS = 40_000  # the whole parent script: a cut one cannot be copied exactly (the block lock needs that)
 # importable in the sandbox's interpreter (the same one), beyond what every script may use
 OPTIONAL_LIBS = (("catboost", "catboost"), ("xgboost", "xgboost"), ("torch", "torch"),
@@ -95,6 +96,26 @@ def multi_note(spec: TaskSpec) -> str:
     return ""
 
 
+def segmentation_note(spec: TaskSpec) -> str:
+    """The prompt's account of a segmentation task: the spec fields, the mask helpers, what to write."""
+    seg = spec.segmentation
+    if seg is None:
+        return ""
+    return (f"\n\nSemantic segmentation: SPEC['segmentation'] = {seg.model_dump_json()}. The training table holds "
+            f"each image's absolute path in {seg.image_column!r} and its mask's in {seg.mask_column!r}; the test "
+            f"table the id {spec.id_column!r} and {seg.image_column!r}. Classes are indices 0..{len(seg.classes) - 1} "
+            "(SPEC['segmentation']['classes'] names them; 'background' is the most common). The runtime's "
+            "segmentation helpers are in scope: read_image(path) -> H x W x 3 float array in [0, 1], "
+            "read_mask(path, SEG) -> H x W class indices (SEG = SPEC['segmentation']), image_size(path) -> (H, W), "
+            "fit_mask_size(mask, H, W), holdout_rows(n) -> (train rows, validation rows), mean_iou / dice(true masks, "
+            "predicted masks, n_classes). fit() must end with write_mask_outputs(out_dir, SPEC, output_ids(test), "
+            "test_masks, validation_rows, validation_masks): one mask per test image AT THAT IMAGE'S OWN SIZE, and "
+            "the held-out training rows' predicted masks (at least 10% of the images), which mlwright scores with "
+            f"{spec.metric}. predict(model_dir, new) returns the list of masks, and the script ends with "
+            "`cli(fit, predict, write=lambda path, new, pred: mask_table(SPEC, output_ids(new), pred).to_csv(path, "
+            "index=False))`. mlwright writes the masks back in the user's layout itself.")
+
+
 class CoderAgent(Agent[CodeAnswer]):
     role = "coder"
     output = CodeAnswer
@@ -115,8 +136,10 @@ class CoderAgent(Agent[CodeAnswer]):
         kind = "ranking" if spec.ranking is not None else \
             spec.modality if spec.modality in ("image", "timeseries") else "tabular"
         libs = "".join(f", {lib}" for lib in extra_libs)
-        example = example_script(kind if kind == "ranking" else spec.modality) if not parent_code else ""
-        contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs) + multi_note(spec)
+        example_kind = "ranking" if kind == "ranking" else "segmentation" if spec.segmentation else spec.modality
+        example = example_script(example_kind) if not parent_code else ""
+        contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs) + multi_note(spec) + \
+            segmentation_note(spec)
         return prompts.render(
             "coder", "user", contract=contract,
             example=section("example", code=example) if example else "",

@@ -56,6 +56,8 @@ def render_script(plan: AttemptPlan, spec: TaskSpec, name: str = "solution.py", 
         runtime += "\nfrom mlwright.runtime.timeseries import *"
     if spec.ranking is not None:  # ranking scripts also get the retrieval helpers
         runtime += "\nfrom mlwright.runtime.ranking import *"
+    if spec.segmentation is not None:  # and segmentation scripts the mask helpers
+        runtime += "\nfrom mlwright.runtime.segmentation import *"
     body = body.replace(COMMON_MARKER, runtime, 1)
     script = inline_runtime(body)
     # The spec is data, never code: ASCII-only JSON with every single quote escaped cannot close the raw string

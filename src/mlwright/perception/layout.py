@@ -21,6 +21,7 @@ from mlwright.perception.forecast_output import (LABELS, by_row_key, user_times,
 from mlwright.perception.images import new_images_frame
 from mlwright.perception.readers import _decode
 from mlwright.perception.scan import load_folder
+from mlwright.perception.segmentation import new_segmentation_frame, write_masks_back
 from mlwright.perception.wide_series import first_series_rows, test_long, to_wide
 from mlwright.schemas import TaskSpec
 
@@ -112,7 +113,7 @@ class Layout:
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             folder = load_folder(path, Path(tmp))
             if spec.modality == "image" and not folder.tables:  # a folder of new images
-                frame = new_images_frame(folder, spec)
+                frame = new_segmentation_frame(folder, spec) if spec.segmentation else new_images_frame(folder, spec)
                 if frame is not None:
                     return frame
             if folder.documents and not folder.tables and TEXT_COLUMN in spec.feature_columns:  # new documents
@@ -127,11 +128,14 @@ class Layout:
         raise DataError(f"{path} holds {len(tables)} tables; which one to predict is unclear: {', '.join(tables)}",
                         hint="Pass a single file as NEW_DATA.")
 
-    def write_user_file(self, src: Path, dst: Path, rows: ModelRows) -> None:
+    def write_user_file(self, src: Path, dst: Path, rows: ModelRows, masks_dir: Optional[Path] = None) -> None:
         """An attempt's prediction file for `rows` as the user's file: wide when the rows came wide, keyed by the
-        rows' own ids, dates as the user wrote them; other cells are copied as written."""
+        rows' own ids, dates as the user wrote them; other cells are copied as written. Segmentation: the masks
+        as files in `masks_dir` (layout files; the table is copied) or the table of run-length encodings."""
         spec, ts = self.spec, self.spec.timeseries
-        if ts is None:
+        if spec.segmentation is not None:
+            write_masks_back(spec, src, dst, masks_dir or dst.parent / spec.segmentation.mask_folder)
+        elif ts is None:
             shutil.copyfile(src, dst)
         elif ts.wide is not None and rows.wide is not None:
             to_wide(pd.read_csv(src), rows.wide, ts.wide).to_csv(dst, index=False)

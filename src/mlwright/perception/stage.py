@@ -20,6 +20,7 @@ from mlwright.perception.materialize import write_table
 from mlwright.perception.multi_target import refuse_detection
 from mlwright.perception.ranking import CORPUS, detect_ranking_task
 from mlwright.perception.readers import sniff_kind
+from mlwright.perception.segmentation import detect_segmentation_task
 from mlwright.perception.scan import load_folder
 from mlwright.perception.table_parts import part_names
 from mlwright.perception.task_text import parse_task_text
@@ -55,7 +56,9 @@ def perceive(ctx: RunContext) -> Perceived:
         ctx.emit("perception", f"skipped {f}: {why}")
     if not opts.target:  # boxes around objects: recognised, and refused without pretrained detection weights
         refuse_detection(folder.tables, len(folder.images), hints)
-    inferred, doc_notes = detect_image_task(folder, hints, opts.target, []), []
+    inferred, doc_notes = detect_segmentation_task(folder, hints, opts.target), []
+    if inferred is None:
+        inferred = detect_image_task(folder, hints, opts.target, [])
     if inferred is None and not opts.target:  # before documents are inlined: they may be the corpus
         inferred = detect_ranking_task(folder, hints)
     if inferred is None:

@@ -252,6 +252,8 @@ def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.Dat
         raise _Missing("no task")
     oof = pd.read_csv(_file(workdir, "oof_predictions.csv"))
     rows = oof["__row__"].to_numpy(dtype=int)
+    if spec.segmentation is not None:
+        return _mask_validation(spec, train, oof)
     if spec.is_multi:
         return _multi_validation(spec, truth(spec, train).iloc[rows].reset_index(drop=True),
                                  oof[prediction_columns(spec)].reset_index(drop=True))
@@ -330,6 +332,41 @@ def _retrieved(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame, out
     if not shown:
         raise _Missing("no held-out query was ranked")
     return {"queries": shown, "k": spec.ranking.k}
+
+
+def _mask_validation(spec: TaskSpec, train: pd.DataFrame, oof: pd.DataFrame, shown: int = 6) -> dict:
+    """Held-out images beside their true and predicted masks, and the IoU of each class."""
+    from mlwright.runtime.metrics import class_iou
+    from mlwright.runtime.segmentation import decode_mask, read_image, read_mask
+
+    seg = spec.segmentation
+    assert seg is not None
+    d = seg.model_dump()
+    truths = [read_mask(train[seg.mask_column].iloc[int(r)], d) for r in oof["__row__"]]
+    preds = [decode_mask(c) for c in oof["mask"].fillna("")]
+    n_cls = len(seg.classes)
+    iou = class_iou(truths, preds, n_cls)
+    score = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
+    k = min(shown, len(oof))
+    fig = Figure(figsize=(6.6, 2.2 * k))
+    axes = fig.subplots(k, 3, squeeze=False)
+    for i in range(k):
+        row = int(oof["__row__"].iloc[i])
+        panels = [(read_image(train[seg.image_column].iloc[row]), "image", {}),
+                  (truths[i], "true mask", {"cmap": "tab10", "vmin": 0, "vmax": 9, "interpolation": "nearest"}),
+                  (preds[i], "predicted mask", {"cmap": "tab10", "vmin": 0, "vmax": 9, "interpolation": "nearest"})]
+        for ax, (a, name, kw) in zip(axes[i], panels):
+            ax.imshow(a, **kw)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=10)
+    fig.tight_layout()
+    per_class = ", ".join(f"{c}: {_fmt(v, 3)}" for c, v in zip(seg.classes, iou))
+    caption = (f"mean IoU = {_fmt(score)} on {len(oof)} held-out images; IoU per class (mask value) {per_class}; "
+               f"{k} of them shown")
+    return {"image": _png(fig), "caption": caption, "kind": "held-out images, their true masks and the predicted "
+                                                            "masks"}
 
 
 def _forecasts(workdir: Optional[Path], spec: TaskSpec, train: pd.DataFrame) -> dict:

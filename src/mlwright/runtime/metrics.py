@@ -228,3 +228,44 @@ def judgements_from_frame(frame, query_col="query_id", doc_col="doc_id", rel_col
     for q, d, r in zip(frame[query_col].astype(str), frame[doc_col].astype(str), frame[rel_col].astype(float)):
         out.setdefault(q, {})[d] = max(r, out.get(q, {}).get(d, r))
     return out
+
+
+
+
+# ---- semantic segmentation: lists of masks (2-d arrays of class indices 0..n_classes-1), pooled over every pixel
+def mask_confusion(true_masks, pred_masks, n_classes):
+    """The n_classes x n_classes pixel confusion matrix (rows: truth) over all masks; shapes must agree."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for t, p in zip(true_masks, pred_masks):
+        t, p = np.asarray(t, dtype=np.int64).ravel(), np.asarray(p, dtype=np.int64).ravel()
+        if t.shape != p.shape:
+            raise ValueError(f"mask of {p.size} pixels where the truth has {t.size}")
+        cm += np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return cm
+
+
+def class_iou(true_masks, pred_masks, n_classes):
+    """Per class: intersection over union of its pixels (NaN for a class absent from truth and prediction)."""
+    cm = mask_confusion(true_masks, pred_masks, n_classes).astype(float)
+    inter = np.diag(cm)
+    union = cm.sum(axis=0) + cm.sum(axis=1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+def mean_iou(true_masks, pred_masks, n_classes):
+    """Mean over the classes (present in truth or prediction) of the pixel IoU pooled over every image."""
+    iou = class_iou(true_masks, pred_masks, n_classes)
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
+
+
+def dice(true_masks, pred_masks, n_classes):
+    """Mean over the classes (present in truth or prediction) of 2|A and B| / (|A| + |B|), pooled over images."""
+    cm = mask_confusion(true_masks, pred_masks, n_classes).astype(float)
+    inter = np.diag(cm)
+    size = cm.sum(axis=0) + cm.sum(axis=1)
+    d = np.where(size > 0, 2 * inter / np.maximum(size, 1), np.nan)
+    return float(np.nanmean(d)) if np.isfinite(d).any() else 0.0
+
+
+MASK_METRICS = {"mean_iou": mean_iou, "dice": dice}

@@ -59,6 +59,8 @@ class AttemptRunner:
         ro: list[Path | str] = [inputs, *paths_in(plan.params)]
         if spec.image is not None:  # the tables name the user's image files where they are
             ro += folders_of([*self.data.train[spec.image.path_column], *self.data.test[spec.image.path_column]])
+        if spec.segmentation is not None:  # and the training masks
+            ro += folders_of(list(self.data.train[spec.segmentation.mask_column]))
         job = AttemptJob(
             [sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"), "--test",
              str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], workdir, timeout_s=plan.time_budget_s,
@@ -138,6 +140,8 @@ class AttemptRunner:
             col = spec.image.path_column
             files["training images"] = [str(p) for p in self.data.train[col]]
             files["test images"] = [str(p) for p in self.data.test[col]]
+        if spec.segmentation is not None:
+            files["training masks"] = [str(p) for p in self.data.train[spec.segmentation.mask_column]]
         return files
 
     def check_ids(self, spec: TaskSpec, pred: pd.DataFrame, final: bool) -> None:
@@ -153,7 +157,7 @@ class AttemptRunner:
 
 
 def oof_spread(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> Optional[float]:
-    if spec.timeseries is not None:
+    if spec.timeseries is not None or spec.segmentation is not None:
         return None
     if spec.ranking is not None:
         sd = ranking_spread(spec, train, oof)

@@ -25,7 +25,7 @@ def recipe_policy(ctx: RunContext, planner: Planner):
 def ensemble_policy(ctx: RunContext):
     def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
         """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
-        if ctx.clock.usable() < 10:
+        if ctx.clock.usable() < 10 or state.spec.segmentation is not None:  # masks are not blended
             return
         spec = state.spec
         blend = select_blend(spec, state.data.train, state.history)

@@ -76,6 +76,9 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame,
     if keys:
         _check_keys(spec, df, keys, test)
     value_cols = spec.value_columns
+    if spec.segmentation is not None:
+        _check_masks(spec, df, value_cols[0], test)
+        return df
     if spec.is_multi:
         _check_multi(spec, df, value_cols)
         return df
@@ -100,6 +103,58 @@ def check_prediction_file(spec: TaskSpec, path: Path, test: pd.DataFrame,
             if spec.metric == "rmsle" and (v < 0).any():
                 raise ValidationFailure(f"negative values in {c!r}, not allowed for RMSLE")
     return df
+
+
+def _check_masks(spec: TaskSpec, df: pd.DataFrame, col: str, test: pd.DataFrame) -> None:
+    """Each row's mask decodes, has its image's size and holds known classes only."""
+    from mlwright.runtime.segmentation import decode_mask, image_size
+
+    seg = spec.segmentation
+    assert seg is not None
+    ids = df[spec.output_id_column].astype(str).tolist() if spec.output_id_column in df.columns else None
+    paths = test[seg.image_column].astype(str).tolist()
+    by_id = dict(zip(test[spec.id_column].astype(str), paths)) if spec.id_column in test.columns else {}
+    for i, cell in enumerate(df[col].fillna("")):
+        try:
+            m = decode_mask(cell)
+        except ValueError as e:
+            raise ValidationFailure(f"row {i} of {col!r} is not a mask ({e}): {str(cell)[:60]!r}") from None
+        path = by_id.get(ids[i], "") if ids is not None and by_id else paths[i]
+        if path:
+            try:
+                want = image_size(path)
+            except OSError:
+                want = None  # an image that does not decode: any size is accepted
+            if want is not None and m.shape != want:
+                raise ValidationFailure(f"row {i} of {col!r}: mask of {m.shape[0]}x{m.shape[1]} (height x width) for "
+                                        f"an image of {want[0]}x{want[1]}; masks must have their image's size")
+        if m.size and (m.min() < 0 or m.max() >= len(seg.classes)):
+            raise ValidationFailure(f"row {i} of {col!r} holds class {int(m.max())}; classes are 0.."
+                                    f"{len(seg.classes) - 1}")
+
+
+def score_oof_masks(spec: TaskSpec, oof: pd.DataFrame, train: pd.DataFrame) -> float:
+    """Validation masks (`mask`, encoded) against the training masks of rows `__row__`."""
+    from mlwright.runtime.segmentation import decode_mask, read_mask
+    from mlwright.validation.metrics import score_masks
+
+    seg = spec.segmentation
+    assert seg is not None
+    if "mask" not in oof.columns:
+        raise ValidationFailure("oof_predictions.csv lacks the mask column")
+    truths, preds = [], []
+    for row, cell in zip(oof["__row__"].to_numpy(), oof["mask"].fillna("")):
+        t = read_mask(train[seg.mask_column].iloc[int(row)], seg.model_dump())
+        try:
+            p = decode_mask(cell)
+        except ValueError as e:
+            raise ValidationFailure(f"validation mask of row {row} is malformed: {e}") from None
+        if p.shape != t.shape:
+            raise ValidationFailure(f"validation mask of row {row} is {p.shape[0]}x{p.shape[1]}; its true mask is "
+                                    f"{t.shape[0]}x{t.shape[1]}")
+        truths.append(t)
+        preds.append(p)
+    return score_masks(spec, truths, preds)
 
 
 def _check_multi(spec: TaskSpec, df: pd.DataFrame, value_cols: list[str]) -> None:
@@ -275,14 +330,22 @@ def _check_keys(spec: TaskSpec, df: pd.DataFrame, keys: list[str], test: pd.Data
 
 def score_oof(spec: TaskSpec, path: Path, train: pd.DataFrame) -> tuple[float, int, pd.DataFrame]:
     """Score out-of-fold (or holdout) predictions against the true labels of those training rows."""
-    y = truth(spec, train)
     if not path.is_file():
         raise ValidationFailure("no validation predictions (oof_predictions.csv) were written")
     if spec.ranking is not None:
         return _score_ranking_oof(spec, path, train)
     oof = pd.read_csv(path)
+    y = truth(spec, train)
     if "__row__" not in oof.columns:
         raise ValidationFailure("oof_predictions.csv lacks the __row__ column")
+    rows = oof["__row__"].to_numpy()
+    if spec.segmentation is not None:
+        if len(oof) < max(4, MIN_VALIDATION_FRACTION * len(train)):
+            raise ValidationFailure(f"only {len(oof)} validation images; at least {MIN_VALIDATION_FRACTION:.0%} of "
+                                    f"the {len(train)} training images are needed")
+        if oof["__row__"].duplicated().any() or rows.min() < 0 or rows.max() >= len(train):
+            raise ValidationFailure("oof_predictions.csv has duplicated or out-of-range __row__ values")
+        return score_oof_masks(spec, oof, train), len(oof), oof
     need = prediction_columns(spec)
     missing = [c for c in need if c not in oof.columns]
     if missing:

@@ -21,12 +21,13 @@ class Metric:
     name: str
     higher_is_better: bool
     # what the function is given besides the truth
-    scores: Literal["values", "labels", "probabilities", "tag_probabilities", "targets", "rankings"]
+    scores: Literal["values", "labels", "probabilities", "tag_probabilities", "targets", "rankings", "masks"]
     # forecasts use the regression metrics (and MASE)
-    kind: Literal["regression", "classification", "multilabel", "multioutput", "ranking"]
+    kind: Literal["regression", "classification", "multilabel", "multioutput", "ranking", "segmentation"]
     # values: (y, pred); labels: (y, labels, classes); probabilities: (y, P, classes, pos); None: see forecast_score;
     # tag_probabilities: (Y 0/1 per tag, P per tag, threshold, at_least_one); targets: (Y frame, raw frame, targets);
-    # rankings: (judgements {query: {doc: relevance}}, rankings {query: [doc, ...]}, k), see score_rankings
+    # rankings: (judgements {query: {doc: relevance}}, rankings {query: [doc, ...]}, k), see score_rankings;
+    # masks: (true masks, predicted masks, number of classes), masks as arrays of class indices (score_masks)
     fn: Optional[Callable[..., float]]
 
 
@@ -52,18 +53,19 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("mrr", True, "rankings", "ranking", rm.mrr_at_k),
     Metric("map", True, "rankings", "ranking", rm.map_at_k),
     Metric("recall", True, "rankings", "ranking", rm.recall_at_k),
+    Metric("mean_iou", True, "masks", "segmentation", rm.mean_iou),
+    Metric("dice", True, "masks", "segmentation", rm.dice),
 ]}
 HIGHER_IS_BETTER = {n: m.higher_is_better for n, m in METRICS.items()}
 CLASSIFICATION_METRICS = {n for n, m in METRICS.items() if m.kind == "classification"}
 REGRESSION_METRICS = {n for n, m in METRICS.items() if m.kind == "regression"}
 MULTILABEL_METRICS = {n for n, m in METRICS.items() if m.kind == "multilabel"}
 MULTIOUTPUT_METRICS = {n for n, m in METRICS.items() if m.kind == "multioutput"}
-
+SEGMENTATION_METRICS = {n for n, m in METRICS.items() if m.kind == "segmentation"}
 RANKING_METRICS = {n for n, m in METRICS.items() if m.kind == "ranking"}
 # the columns of a ranking attempt's validation predictions (oof_predictions.csv): documents retrieved for the
 # held-out training queries, with their scores
 RANKING_OOF_COLUMNS = ["query_id", "doc_id", "score"]
-
 
 
 def _targets(spec: TaskSpec) -> list[dict]:
@@ -218,6 +220,15 @@ def constant_baseline(spec: TaskSpec, y: pd.Series | pd.DataFrame) -> float:
     freq = y.astype(str).value_counts(normalize=True)
     pred = pd.DataFrame({f"p::{c}": np.full(len(y), freq.get(c, 0.0)) for c in spec.class_labels})
     return score_predictions(spec, y, pred)
+
+
+def score_masks(spec: TaskSpec, true_masks: list, pred_masks: list, metric: Optional[str] = None) -> float:
+    """A segmentation metric (the task's, or `metric`) over lists of class-index masks."""
+    m = METRICS.get(metric or spec.metric)
+    if m is None or m.kind != "segmentation" or m.fn is None:
+        raise ValueError(f"metric {metric or spec.metric} does not apply to segmentation")
+    n = len(spec.segmentation.classes) if spec.segmentation else 1 + max(int(np.max(t)) for t in true_masks)
+    return float(m.fn(true_masks, pred_masks, n))
 
 
 def is_better(spec: TaskSpec, a: float, b: float | None) -> bool:
