@@ -133,12 +133,13 @@ def fit(train, test, out_dir, model_dir):
     folds = cv_splits(X, y, N_FOLDS, SEED)
     lr = size_settings(len(X), X.shape[1])["learning_rate"]
     rounds = MAX_ROUNDS
+    n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more rounds)
     if X.shape[0] * X.shape[1] > 200_000:
-        rounds, lr = rounds_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], lr, len(folds) + 1)
+        rounds, lr = rounds_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], lr, n_fits)
     oof_parts, rows, best, fit_sizes = [], [], [], []
     for i, (tr, va) in enumerate(folds):
-        # each fit may run until its share of what is left of 90% of the budget (the refit is one more fit)
-        deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (len(folds) + 1 - i)
+        # each fit may run until its share of what is left of 90% of the budget
+        deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (n_fits - i)
         m, n_best, n_fit = fit_fold(X, y_fit, tr, rounds, lr, deadline)
         oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
@@ -152,7 +153,7 @@ def fit(train, test, out_dir, model_dir):
         oof = pd.concat(oof_parts, ignore_index=True)
     final = rounds_for_refit(best, np.mean(fit_sizes), len(X))
     log(f"refit on all {len(X)} rows with {final} rounds at learning rate {lr:.3f}")
-    model = make_model(len(X), X.shape[1], final, lr).fit(X, y_fit)
+    model = make_model(len(X), X.shape[1], final, lr).fit(X, y_fit, callbacks=[deadline_callback(T0 + 0.9 * BUDGET)])
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     with open(os.path.join(model_dir, "training.json"), "w") as f:
         json.dump({"fold_best_rounds": best, "max_rounds": rounds, "refit_rounds": final, "learning_rate": lr,

@@ -1,0 +1,160 @@
+"""mlwright recipe: CatBoost with native categorical (and text) features, ordered boosting on small tables,
+k-fold out-of-fold validation with early stopping on rows held out of each fold's training rows, refit on all
+rows with the folds' best iteration counts."""
+from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
+import joblib
+from catboost import CatBoostClassifier, CatBoostError, CatBoostRegressor
+
+N_FOLDS = int(PARAMS.get("n_folds", 5))
+SEED = int(PARAMS.get("seed", 0))
+BUDGET = float(PARAMS.get("time_budget", 600))
+MAX_ITERATIONS = int(PARAMS.get("n_estimators", 3000))  # early stopping decides how many are used
+MISSING = "__missing__"
+
+
+class Prep:
+    """Columns as CatBoost reads them: numbers, dates split into parts, categories as strings, free text as
+    CatBoost text features (plus its length and word count)."""
+
+    def fit(self, X):
+        kinds = feature_kinds(X)
+        self.nums, self.dates, self.cats, self.texts = (columns_of(kinds, k) for k in
+                                                        ("numeric", "datetime", "categorical", "text"))
+        self.use_text = True  # CatBoost's text features; off when its tokenizer finds nothing to learn from
+        return self
+
+    def transform(self, X):
+        out = {}
+        for c in self.nums:
+            out[c] = pd.to_numeric(X[c], errors="coerce").astype(float)
+        for c in self.dates:
+            d = pd.to_datetime(X[c], errors="coerce")
+            out[c + "__days"] = as_numbers(X, [c])[c]
+            out[c + "__month"], out[c + "__dow"] = d.dt.month, d.dt.dayofweek
+        for c in self.cats:
+            out[c] = X[c].astype(str).where(X[c].notna(), MISSING)
+        for c in self.texts:
+            t = X[c].fillna("").astype(str)
+            out[c + "__len"], out[c + "__words"] = t.str.len(), t.str.count(" ") + 1
+            if self.use_text:
+                out[c] = t.where(t.str.strip() != "", MISSING)
+        return pd.DataFrame(out, index=X.index)
+
+    def features(self):
+        """(categorical, text) feature names of the transformed frame."""
+        return list(self.cats), (list(self.texts) if self.use_text else [])
+
+
+def settings(n_rows):
+    """CatBoost settings by data size: ordered boosting (less target leakage from its own statistics: better on
+    small tables, slower) and a low learning rate on small tables, plain boosting and a larger rate on big ones."""
+    if n_rows < 1000:
+        return dict(learning_rate=0.03, depth=6, l2_leaf_reg=5.0, boosting_type="Ordered")
+    if n_rows < 10000:
+        return dict(learning_rate=0.04, depth=6, l2_leaf_reg=3.0, boosting_type="Ordered")
+    if n_rows < 100000:
+        return dict(learning_rate=0.06, depth=6, l2_leaf_reg=3.0, boosting_type="Plain")
+    return dict(learning_rate=0.1, depth=8, l2_leaf_reg=3.0, boosting_type="Plain")
+
+
+def make_model(prep, n_rows, iterations, lr):
+    cats, texts = prep.features()
+    loss = "RMSE" if PROBLEM == "regression" else ("Logloss" if len(CLASSES) == 2 else "MultiClass")
+    if SPEC["metric"] == "mae":
+        loss = "MAE"
+    params = dict(settings(n_rows), iterations=iterations, learning_rate=lr, loss_function=loss,
+                  random_seed=SEED, thread_count=cores(), verbose=0, allow_writing_files=False,
+                  cat_features=cats, text_features=texts or None)
+    if PROBLEM == "regression":
+        return CatBoostRegressor(**params)
+    return CatBoostClassifier(**params)
+
+
+class Deadline:
+    """CatBoost callback: stops boosting at the deadline (the budget's guard); the iterations so far are kept."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def after_iteration(self, info):
+        return time.time() < self.at
+
+
+def fit_model(prep, X, y, rows, iterations, lr, deadline, stop_rows=None):
+    m = make_model(prep, len(rows), iterations, lr)
+    if stop_rows is None:
+        return m.fit(X.iloc[rows], y.iloc[rows], callbacks=[Deadline(deadline)])
+    patience = max(50, int(round(5 / lr)))
+    return m.fit(X.iloc[rows], y.iloc[rows], eval_set=(X.iloc[stop_rows], y.iloc[stop_rows]),
+                 early_stopping_rounds=patience, use_best_model=True, callbacks=[Deadline(deadline)])
+
+
+def iterations_for_budget(prep, X, y, rows, lr, n_fits, probe=30):
+    """(most iterations, learning rate) so that n_fits fits end in 80% of the budget, timed on a few iterations of
+    one fold's rows; fewer iterations get a larger rate (up to 0.3). Stops the attempt when even 50 iterations
+    per fit cannot fit."""
+    t = time.time()
+    fit_model(prep, X, y, rows, probe, lr, time.time() + BUDGET)
+    per_it = (time.time() - t) / probe
+    affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_it, 1e-6)))
+    if affordable < 50:
+        stop_for_time(f"CatBoost needs {per_it * 1000:.0f} ms an iteration here: {n_fits} fits of 50 iterations "
+                      f"do not fit the {BUDGET:.0f}s budget")
+    if affordable >= MAX_ITERATIONS:
+        return MAX_ITERATIONS, lr
+    new_lr = min(0.3, max(lr, lr * min(MAX_ITERATIONS, 1000) / affordable))
+    log(f"{per_it * 1000:.1f} ms an iteration: at most {affordable} iterations at learning rate {new_lr:.3f} "
+        f"fit the {BUDGET:.0f}s budget")
+    return affordable, new_lr
+
+
+def fit(train, test, out_dir, model_dir):
+    y = target_series(train)
+    y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    prep = Prep().fit(train)
+    X = prep.transform(train)
+    log(f"{len(X)} rows, {X.shape[1]} features ({len(prep.cats)} categorical, {len(prep.texts)} text)")
+    folds = cv_splits(X, y, N_FOLDS, SEED)
+    lr = settings(len(X))["learning_rate"]
+    n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more iterations)
+    try:
+        iterations, lr = iterations_for_budget(prep, X, y_fit, folds[0][0], lr, n_fits)
+    except CatBoostError as e:
+        if not prep.texts:
+            raise
+        log(f"text features dropped to lengths and word counts: {e}")
+        prep.use_text = False
+        X = prep.transform(train)
+        iterations, lr = iterations_for_budget(prep, X, y_fit, folds[0][0], lr, n_fits)
+    oof_parts, rows, best, fit_sizes = [], [], [], []
+    for i, (tr, va) in enumerate(folds):
+        deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (n_fits - i)
+        fit_rows, stop_rows = stopping_split(tr, y_fit, seed=SEED)
+        m = fit_model(prep, X, y_fit, fit_rows, iterations, lr, deadline, stop_rows)
+        n_best = max(1, int(m.get_best_iteration() or 0) + 1)
+        oof_parts.append(model_predictions(m, X.iloc[va]))
+        rows.append(va)
+        best.append(n_best)
+        fit_sizes.append(len(fit_rows))
+        log(f"fold {i + 1} done: early stopping kept {n_best} of at most {iterations} iterations")
+    rows = np.concatenate(rows)
+    oof = np.concatenate(oof_parts) if PROBLEM == "regression" else pd.concat(oof_parts, ignore_index=True)
+    final = rounds_for_refit(best, np.mean(fit_sizes), len(X))
+    log(f"refit on all {len(X)} rows with {final} iterations at learning rate {lr:.3f}")
+    model = fit_model(prep, X, y_fit, np.arange(len(X)), final, lr, T0 + 0.9 * BUDGET)
+    joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
+    with open(os.path.join(model_dir, "training.json"), "w") as f:
+        json.dump({"fold_best_iterations": best, "max_iterations": iterations, "refit_iterations": final,
+                   "learning_rate": lr, "boosting_type": settings(len(X))["boosting_type"]}, f, indent=1)
+    imp = pd.DataFrame({"feature": X.columns, "importance": model.get_feature_importance()})
+    imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
+    write_outputs(out_dir, test, model_predictions(model, prep.transform(test)), rows, oof)
+
+
+def predict(model_dir, new):
+    bundle = joblib.load(os.path.join(model_dir, "model.joblib"))
+    return model_predictions(bundle["model"], bundle["prep"].transform(new))
+
+
+if __name__ == "__main__":
+    cli(fit, predict)
