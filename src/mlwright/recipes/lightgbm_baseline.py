@@ -1,8 +1,13 @@
 """mlwright recipe: LightGBM with settings chosen by data size, k-fold out-of-fold validation with early stopping
 on rows held out of each fold's training rows, refit on all rows with the folds' best round counts."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
+import warnings
+
 import joblib
 import lightgbm as lgb
+
+# LightGBM 4.6+ names the early-stopping rows eval_X/eval_y; eval_set still works there and in 4.3 (the oldest here)
+warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
 
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 SEED = int(PARAMS.get("seed", 0))

@@ -17,7 +17,9 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 N_FOLDS = int(PARAMS.get("n_folds", 5))
 SEED = int(PARAMS.get("seed", 0))
 BUDGET = float(PARAMS.get("time_budget", 300))
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
+warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the inner CV's weakest settings may not converge
+# scikit-learn's notices of coming parameter changes (LogisticRegressionCV in 1.8+): the defaults used here stay
+warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
 
 
 def prepare(df):
