@@ -67,7 +67,8 @@ def test_each_light_recipe_learns_predicts_and_stops_early(configured, tmp_path,
     df = (make_classification_frame(400) if problem == "binary" else make_regression_frame(400))
     df = _with_text(df, 3)
     target = "label" if problem == "binary" else "price"
-    mod = configured(recipe, _spec(problem), {"time_budget": 60})
+    # the lighter retry's settings (planner.default_params light=True): 3 folds, at most 300 rounds
+    mod = configured(recipe, _spec(problem), {"time_budget": 60, "n_folds": 3, "n_estimators": 300})
     train, test = df.iloc[60:].reset_index(drop=True), df.iloc[:60].drop(columns=[target]).reset_index(drop=True)
     model = tmp_path / "model"
     model.mkdir()
@@ -90,19 +91,19 @@ def test_each_light_recipe_learns_predicts_and_stops_early(configured, tmp_path,
         assert min(best) < most and refit <= 1.3 * max(best) + 1
 
 
+@pytest.mark.slow  # a minute: the three recipes one after the other, CatBoost's five folds and refit
 def test_with_no_autogluon_the_light_recipes_run_blend_and_their_models_predict(tmp_path):
-    df = _with_text(make_classification_frame(400, seed=4), 5)
-    data = split_write(df, tmp_path / "data", "label")
+    data = split_write(make_classification_frame(400, seed=4), tmp_path / "data", "label")  # tabular (no text)
     out = tmp_path / "run"
     r = run_cli("run", str(data), "--task", "predict label as the probability of yes; metric AUC", "--output",
-                str(out), "--time-limit", "120", "--no-autogluon")
+                str(out), "--time-limit", "90", "--no-autogluon")
     assert r.returncode == 0, r.stderr
     shown = json.loads(run_cli("show", str(out), "--json").stdout)
     attempts = {a["recipe"]: a for a in shown["attempts"]}
     for recipe in RECIPES:
         assert attempts[recipe]["status"] == "succeeded", attempts[recipe]
         assert attempts[recipe]["score"] > 0.85, attempts[recipe]
-    new = _with_text(make_classification_frame(40, seed=9), 6).drop(columns=["label"])
+    new = make_classification_frame(40, seed=9).drop(columns=["label"])
     new.to_csv(tmp_path / "new.csv", index=False)
     for recipe in RECIPES:  # each attempt's own standalone script reloads its saved model
         d = out / "attempts" / next(p.name for p in (out / "attempts").iterdir() if p.name.endswith(recipe))

@@ -57,14 +57,14 @@ def settings(n_rows):
     return dict(learning_rate=0.1, depth=8, l2_leaf_reg=3.0, boosting_type="Plain")
 
 
-def make_model(prep, n_rows, iterations, lr):
+def make_model(prep, plan):
+    """plan: settings() with the iterations and learning rate the budget allows."""
     cats, texts = prep.features()
     loss = "RMSE" if PROBLEM == "regression" else ("Logloss" if len(CLASSES) == 2 else "MultiClass")
     if SPEC["metric"] == "mae":
         loss = "MAE"
-    params = dict(settings(n_rows), iterations=iterations, learning_rate=lr, loss_function=loss,
-                  random_seed=SEED, thread_count=cores(), verbose=0, allow_writing_files=False,
-                  cat_features=cats, text_features=texts or None)
+    params = dict(plan, loss_function=loss, random_seed=SEED, thread_count=cores(), verbose=0,
+                  allow_writing_files=False, cat_features=cats, text_features=texts or None)
     if PROBLEM == "regression":
         return CatBoostRegressor(**params)
     return CatBoostClassifier(**params)
@@ -80,32 +80,42 @@ class Deadline:
         return time.time() < self.at
 
 
-def fit_model(prep, X, y, rows, iterations, lr, deadline, stop_rows=None):
-    m = make_model(prep, len(rows), iterations, lr)
+def fit_model(prep, plan, X, y, rows, deadline, stop_rows=None):
+    m = make_model(prep, plan)
     if stop_rows is None:
         return m.fit(X.iloc[rows], y.iloc[rows], callbacks=[Deadline(deadline)])
-    patience = max(50, int(round(5 / lr)))
+    patience = max(50, int(round(5 / plan["learning_rate"])))
     return m.fit(X.iloc[rows], y.iloc[rows], eval_set=(X.iloc[stop_rows], y.iloc[stop_rows]),
                  early_stopping_rounds=patience, use_best_model=True, callbacks=[Deadline(deadline)])
 
 
-def iterations_for_budget(prep, X, y, rows, lr, n_fits, probe=30):
-    """(most iterations, learning rate) so that n_fits fits end in 80% of the budget, timed on a few iterations of
-    one fold's rows; fewer iterations get a larger rate (up to 0.3). Stops the attempt when even 50 iterations
-    per fit cannot fit."""
-    t = time.time()
-    fit_model(prep, X, y, rows, probe, lr, time.time() + BUDGET)
-    per_it = (time.time() - t) / probe
-    affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_it, 1e-6)))
+def plan_for_budget(prep, X, y, rows, n_fits, probe=30):
+    """settings() with the most iterations and the learning rate that let n_fits fits end in 80% of the budget,
+    timed on a few iterations of one fold's rows. Ordered boosting costs several times plain boosting: when it
+    would leave fewer than 1000 iterations a fit, plain boosting is timed instead. Fewer iterations than
+    MAX_ITERATIONS get a larger rate (up to 0.3). Stops the attempt when even 50 iterations a fit do not fit."""
+    plan = settings(len(X))
+    # fewer than 1000 iterations allowed (the lighter retry's n_estimators): a larger rate, the same total step size
+    plan["learning_rate"] = min(0.3, plan["learning_rate"] * max(1.0, 1000 / MAX_ITERATIONS))
+    while True:
+        t = time.time()
+        fit_model(prep, dict(plan, iterations=probe), X, y, rows, time.time() + BUDGET)
+        per_it = (time.time() - t) / probe
+        affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_it, 1e-6)))
+        if plan["boosting_type"] != "Ordered" or affordable >= min(MAX_ITERATIONS, 1000):
+            break
+        log(f"ordered boosting: {per_it * 1000:.1f} ms an iteration, {affordable} iterations a fit: plain instead")
+        plan["boosting_type"] = "Plain"
     if affordable < 50:
         stop_for_time(f"CatBoost needs {per_it * 1000:.0f} ms an iteration here: {n_fits} fits of 50 iterations "
                       f"do not fit the {BUDGET:.0f}s budget")
-    if affordable >= MAX_ITERATIONS:
-        return MAX_ITERATIONS, lr
-    new_lr = min(0.3, max(lr, lr * min(MAX_ITERATIONS, 1000) / affordable))
-    log(f"{per_it * 1000:.1f} ms an iteration: at most {affordable} iterations at learning rate {new_lr:.3f} "
-        f"fit the {BUDGET:.0f}s budget")
-    return affordable, new_lr
+    lr = plan["learning_rate"]
+    if affordable < MAX_ITERATIONS:
+        lr = min(0.3, max(lr, lr * min(MAX_ITERATIONS, 1000) / affordable))
+    plan.update(iterations=min(affordable, MAX_ITERATIONS), learning_rate=lr)
+    log(f"{plan['boosting_type'].lower()} boosting, {per_it * 1000:.1f} ms an iteration: at most "
+        f"{plan['iterations']} iterations at learning rate {lr:.3f} in the {BUDGET:.0f}s budget")
+    return plan
 
 
 def fit(train, test, out_dir, model_dir):
@@ -115,37 +125,36 @@ def fit(train, test, out_dir, model_dir):
     X = prep.transform(train)
     log(f"{len(X)} rows, {X.shape[1]} features ({len(prep.cats)} categorical, {len(prep.texts)} text)")
     folds = cv_splits(X, y, N_FOLDS, SEED)
-    lr = settings(len(X))["learning_rate"]
     n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more iterations)
     try:
-        iterations, lr = iterations_for_budget(prep, X, y_fit, folds[0][0], lr, n_fits)
+        plan = plan_for_budget(prep, X, y_fit, folds[0][0], n_fits)
     except CatBoostError as e:
         if not prep.texts:
             raise
         log(f"text features dropped to lengths and word counts: {e}")
         prep.use_text = False
         X = prep.transform(train)
-        iterations, lr = iterations_for_budget(prep, X, y_fit, folds[0][0], lr, n_fits)
+        plan = plan_for_budget(prep, X, y_fit, folds[0][0], n_fits)
     oof_parts, rows, best, fit_sizes = [], [], [], []
     for i, (tr, va) in enumerate(folds):
         deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (n_fits - i)
         fit_rows, stop_rows = stopping_split(tr, y_fit, seed=SEED)
-        m = fit_model(prep, X, y_fit, fit_rows, iterations, lr, deadline, stop_rows)
+        m = fit_model(prep, plan, X, y_fit, fit_rows, deadline, stop_rows)
         n_best = max(1, int(m.get_best_iteration() or 0) + 1)
         oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
         best.append(n_best)
         fit_sizes.append(len(fit_rows))
-        log(f"fold {i + 1} done: early stopping kept {n_best} of at most {iterations} iterations")
+        log(f"fold {i + 1} done: early stopping kept {n_best} of at most {plan['iterations']} iterations")
     rows = np.concatenate(rows)
     oof = np.concatenate(oof_parts) if PROBLEM == "regression" else pd.concat(oof_parts, ignore_index=True)
     final = rounds_for_refit(best, np.mean(fit_sizes), len(X))
-    log(f"refit on all {len(X)} rows with {final} iterations at learning rate {lr:.3f}")
-    model = fit_model(prep, X, y_fit, np.arange(len(X)), final, lr, T0 + 0.9 * BUDGET)
+    log(f"refit on all {len(X)} rows with {final} iterations")
+    model = fit_model(prep, dict(plan, iterations=final), X, y_fit, np.arange(len(X)), T0 + 0.9 * BUDGET)
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     with open(os.path.join(model_dir, "training.json"), "w") as f:
-        json.dump({"fold_best_iterations": best, "max_iterations": iterations, "refit_iterations": final,
-                   "learning_rate": lr, "boosting_type": settings(len(X))["boosting_type"]}, f, indent=1)
+        json.dump({"fold_best_iterations": best, "max_iterations": plan["iterations"], "refit_iterations": final,
+                   "learning_rate": plan["learning_rate"], "boosting_type": plan["boosting_type"]}, f, indent=1)
     imp = pd.DataFrame({"feature": X.columns, "importance": model.get_feature_importance()})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
     write_outputs(out_dir, test, model_predictions(model, prep.transform(test)), rows, oof)

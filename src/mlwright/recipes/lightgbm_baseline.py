@@ -85,10 +85,13 @@ def make_model(n_rows, n_features, rounds, learning_rate):
     return lgb.LGBMClassifier(**params)
 
 
-def stopping_metric():
-    """The metric early stopping watches: the training loss (log loss, squared error: smooth, so the best round
-    is not noise on a small stopping set, as AUC or accuracy would be), absolute error for MAE."""
-    return "l1" if SPEC["metric"] == "mae" else None
+def stopping_metric(n_stop):
+    """The metric early stopping watches: the task's own where LightGBM has it (AUC from 1000 stopping rows: the
+    log loss can turn while the ranking still improves), else the training loss (log loss, squared error: smooth,
+    so the best round on a small stopping set is not noise, as it would be with AUC or accuracy)."""
+    if SPEC["metric"] == "mae":
+        return "l1"
+    return "auc" if SPEC["metric"] == "roc_auc" and len(CLASSES) == 2 and n_stop >= 1000 else None
 
 
 def rounds_for_budget(X, y, lr, n_fits, probe=40):
@@ -124,9 +127,9 @@ def fit_fold(X, y_fit, tr, rounds, lr, deadline):
     m = make_model(len(fit_rows), X.shape[1], rounds, lr)
     patience = max(50, int(round(5 / lr)))  # about the same total step size whatever the rate
     m.fit(X.iloc[fit_rows], y_fit.iloc[fit_rows], eval_set=[(X.iloc[stop_rows], y_fit.iloc[stop_rows])],
-          eval_metric=stopping_metric(),
+          eval_metric=stopping_metric(len(stop_rows)),
           callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False), deadline_callback(deadline)])
-    return m, max(1, int(m.best_iteration_ or rounds)), len(fit_rows)
+    return m, max(1, int(m.best_iteration_ or rounds)), len(fit_rows), stopping_metric(len(stop_rows)) or "loss"
 
 
 def fit(train, test, out_dir, model_dir):
@@ -136,7 +139,8 @@ def fit(train, test, out_dir, model_dir):
     X, Xt = prep.transform(train), prep.transform(test)
     log(f"{len(X)} rows, {X.shape[1]} features after preparation")
     folds = cv_splits(X, y, N_FOLDS, SEED)
-    lr = size_settings(len(X), X.shape[1])["learning_rate"]
+    # fewer than 1000 rounds allowed (the lighter retry's n_estimators): a larger rate, the same total step size
+    lr = min(0.3, size_settings(len(X), X.shape[1])["learning_rate"] * max(1.0, 1000 / MAX_ROUNDS))
     rounds = MAX_ROUNDS
     n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more rounds)
     if X.shape[0] * X.shape[1] > 200_000:
@@ -145,12 +149,12 @@ def fit(train, test, out_dir, model_dir):
     for i, (tr, va) in enumerate(folds):
         # each fit may run until its share of what is left of 90% of the budget
         deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (n_fits - i)
-        m, n_best, n_fit = fit_fold(X, y_fit, tr, rounds, lr, deadline)
+        m, n_best, n_fit, watched = fit_fold(X, y_fit, tr, rounds, lr, deadline)
         oof_parts.append(model_predictions(m, X.iloc[va]))
         rows.append(va)
         best.append(n_best)
         fit_sizes.append(n_fit)
-        log(f"fold {i + 1} done: early stopping kept {n_best} of at most {rounds} rounds")
+        log(f"fold {i + 1} done: early stopping ({watched}) kept {n_best} of at most {rounds} rounds")
     rows = np.concatenate(rows)
     if PROBLEM == "regression":
         oof = np.concatenate(oof_parts)
@@ -162,7 +166,7 @@ def fit(train, test, out_dir, model_dir):
     joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
     with open(os.path.join(model_dir, "training.json"), "w") as f:
         json.dump({"fold_best_rounds": best, "max_rounds": rounds, "refit_rounds": final, "learning_rate": lr,
-                   "stopping_metric": stopping_metric()}, f, indent=1)
+                   "stopping_metric": watched}, f, indent=1)
     imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
     write_outputs(out_dir, test, model_predictions(model, Xt), rows, oof)
