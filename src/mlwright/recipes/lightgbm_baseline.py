@@ -94,18 +94,18 @@ def stopping_metric(n_stop):
     return "auc" if SPEC["metric"] == "roc_auc" and len(CLASSES) == 2 and n_stop >= 1000 else None
 
 
-def rounds_for_budget(X, y, lr, n_fits, probe=40):
+def rounds_for_budget(X, y, n_rows, lr, n_fits, probe=40):
     """(most rounds, learning rate): time a few rounds on one fold's rows; when (n_fits) fits of MAX_ROUNDS would
     not end in 80% of the budget, fewer rounds with a larger learning rate (the same total step size, up to a
     rate of 0.3). Early stopping usually ends the fits well before the most rounds."""
     t = time.time()
-    make_model(len(X), X.shape[1], probe, lr).fit(X, y)
+    make_model(n_rows, X.shape[1], probe, lr).fit(X, y)
     per_round = (time.time() - t) / probe
     affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_round, 1e-6)))
     if affordable >= MAX_ROUNDS:
         return MAX_ROUNDS, lr
     n = max(20, affordable)
-    # early stopping rarely needs all of MAX_ROUNDS: raise the rate only for what a third of them would reach
+    # n rounds take the step size 1000 would (early stopping rarely keeps more)
     new_lr = min(0.3, max(lr, lr * min(MAX_ROUNDS, 1000) / n))
     log(f"{per_round * 1000:.1f} ms a round: at most {n} rounds at learning rate {new_lr:.3f} fit the "
         f"{BUDGET:.0f}s budget")
@@ -122,9 +122,10 @@ def deadline_callback(deadline):
 
 
 def fit_fold(X, y_fit, tr, rounds, lr, deadline):
-    """A model fitted on part of the fold's training rows, stopped on the rest; its best round count."""
+    """A model fitted on part of the fold's training rows, stopped on the rest; its best round count. The settings
+    are the whole table's (those of the refit), so that the folds' round counts carry over to it."""
     fit_rows, stop_rows = stopping_split(tr, y_fit, seed=SEED)
-    m = make_model(len(fit_rows), X.shape[1], rounds, lr)
+    m = make_model(len(X), X.shape[1], rounds, lr)
     patience = max(50, int(round(5 / lr)))  # about the same total step size whatever the rate
     m.fit(X.iloc[fit_rows], y_fit.iloc[fit_rows], eval_set=[(X.iloc[stop_rows], y_fit.iloc[stop_rows])],
           eval_metric=stopping_metric(len(stop_rows)),
@@ -144,7 +145,7 @@ def fit(train, test, out_dir, model_dir):
     rounds = MAX_ROUNDS
     n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more rounds)
     if X.shape[0] * X.shape[1] > 200_000:
-        rounds, lr = rounds_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], lr, n_fits)
+        rounds, lr = rounds_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], len(X), lr, n_fits)
     oof_parts, rows, best, fit_sizes = [], [], [], []
     for i, (tr, va) in enumerate(folds):
         # each fit may run until its share of what is left of 90% of the budget
