@@ -115,3 +115,16 @@ def test_with_no_autogluon_the_light_recipes_run_blend_and_their_models_predict(
     r = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--output", str(tmp_path / "best.csv"))
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(tmp_path / "best.csv")) == 40
+
+
+def test_lightgbm_reads_a_category_of_many_levels_as_counts(configured):
+    """Hundreds of levels (a tail number, a street) overfit native category splits: they become counts."""
+    spec = _spec("binary").model_copy(update={"feature_columns": ["x1", "color", "plane"],
+                                              "column_kinds": {"color": "categorical", "plane": "categorical"}})
+    mod = configured("lightgbm_baseline", spec, {"time_budget": 60})
+    X = pd.DataFrame({"x1": np.arange(900.0), "color": ["red", "blue", "green"] * 300,
+                      "plane": [f"N{i % 300}" if i < 600 else "N7" for i in range(900)]})
+    prep = mod.Prep().fit(X)
+    assert list(prep.cats) == ["color"] and list(prep.counts) == ["plane"]
+    out = prep.transform(pd.DataFrame({"x1": [1.0, 2.0], "color": ["red", "pink"], "plane": ["N7", "N999"]}))
+    assert out["plane__count"].tolist()[0] == 302 and np.isnan(out["plane__count"].tolist()[1])
