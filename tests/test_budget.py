@@ -171,6 +171,8 @@ def test_the_tabular_plan_with_and_without_autogluon():
     spec = _spec().model_copy(update={"modality": "tabular"})
     off = Planner(spec, 300, use_autogluon=False)
     assert off.recipes == ["lightgbm_baseline", "catboost_light", "linear_model"]
+    with_llm = Planner(spec, 300, use_autogluon=False, light_recipes=False)  # an LLM writes what follows
+    assert with_llm.recipes == ["lightgbm_baseline"]
     if _module_available("autogluon.tabular"):
         on = Planner(spec, 300, use_autogluon=True)
         assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "linear_model"]

@@ -65,13 +65,15 @@ def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) 
 
 class Planner:
     def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None,
-                 keep_for_later_s: float = 0.0):
+                 keep_for_later_s: float = 0.0, light_recipes: bool = True):
         self.spec = spec
         self.time_limit = time_limit
         self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
         cards = recipes_for(spec)
         if use_autogluon is False:
             cards = [c for c in cards if not any(n.startswith("autogluon") for n in c.needs)]
+        if not light_recipes:  # an LLM writes the attempts after the baseline (engine.policies)
+            cards = [c for c in cards if c.stage != "light"]
         self.baselines: list[Card] = [c for c in cards if c.stage == "baseline"][:1]
         # light recipes come after the stronger main recipes and keep no time from them (see pending)
         self.mains: list[Card] = ([c for c in cards if c.stage not in ("baseline", "light")]
