@@ -53,7 +53,8 @@ def _planner(limit: float, keep: float = 0.0) -> Planner:
 
 
 def _done(plan, status="succeeded", error=None) -> AttemptRecord:
-    aid = {"fast": 1, "strong": 2, "other": 3}[plan.recipe] + (10 if plan.kind == "debug" else 0)  # as if journaled
+    ids = {"fast": 1, "strong": 2, "other": 3, "light": 4, "lighter": 5}
+    aid = ids[plan.recipe] + (10 if plan.kind == "debug" else 0)  # as if journaled
     return AttemptRecord(attempt_id=aid, parent_id=plan.parent_id, kind=plan.kind, recipe=plan.recipe, title=plan.title,
                          status=status, time_budget_s=plan.time_budget_s, metric="roc_auc", error=error,
                          score=0.8 if status == "succeeded" else None, started_at=0.0, workdir="w")
@@ -134,6 +135,47 @@ def test_a_recipe_whose_work_grows_with_the_rows_keeps_that_time_from_the_one_be
     # with less than it needs left, it is not started at all (it would only stop itself for lack of time)
     history = [_done(first), _done(second)]
     assert p.next_attempt(history, need - 1) is None
+
+
+def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main_recipes_without_one():
+    """CatBoost and the linear model (stage light) beside AutoGluon: they wait for it and use only what it leaves;
+    with --no-autogluon they are the main recipes and split the time as main recipes do."""
+    p = _planner(300)
+    strong = Card(key="m1", name="strong", body="", recipe="strong", min_time_s=45, time_share=1.0)
+    light = [Card(key="l1", name="light", body="", recipe="light", min_time_s=30, stage="light"),
+             Card(key="l2", name="lighter", body="", recipe="lighter", min_time_s=10, stage="light")]
+    p.mains = [strong, *light]
+    first = p.next_attempt([], 288)
+    assert first.recipe == "fast" and first.time_budget_s == pytest.approx(75)
+    history = [_done(first)]
+    second = p.next_attempt(history, 280)
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(280)  # nothing kept for the light
+    history.append(_done(second))
+    assert p.next_attempt(history, 5) is None  # it used its time: nothing more runs
+    left = p.next_attempt(history, 20)
+    assert left.recipe == "lighter" and left.time_budget_s == pytest.approx(20)  # only what fits in what is left
+    three = p.next_batch([], 288, slots=3)  # side by side: the light ones do not take a round from the strong one
+    assert [x.recipe for x in three] == ["fast", "strong"] and three[1].time_budget_s == pytest.approx(288)
+    p.mains = light  # no stronger main recipe (--no-autogluon): the light ones are the main recipes
+    assert p.next_attempt([], 288).time_budget_s == pytest.approx(75)
+    second = p.next_attempt(history[:1], 280)
+    assert second.recipe == "light" and second.time_budget_s == pytest.approx(280 - 10)
+    assert p.next_attempt([*history[:1], _done(second)], 40).recipe == "lighter"
+
+
+def test_the_tabular_plan_with_and_without_autogluon():
+    from mlwright.knowledge.library import _module_available
+
+    if not _module_available("catboost"):
+        pytest.skip("catboost is not installed: its card is skipped")
+    spec = _spec().model_copy(update={"modality": "tabular"})
+    off = Planner(spec, 300, use_autogluon=False)
+    assert off.recipes == ["lightgbm_baseline", "catboost_light", "linear_model"]
+    with_llm = Planner(spec, 300, use_autogluon=False, light_recipes=False)  # an LLM writes what follows
+    assert with_llm.recipes == ["lightgbm_baseline"]
+    if _module_available("autogluon.tabular"):
+        on = Planner(spec, 300, use_autogluon=True)
+        assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "linear_model"]
 
 
 def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():

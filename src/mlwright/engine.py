@@ -153,7 +153,10 @@ class Run:
         cards = retrieve(task_query(spec), k=3, modality=spec.modality, problem_type=spec.problem_type)
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
         keep = self.opts.llm_time_share * self.opts.time_limit if self.ctx.llm is not None else 0.0
-        planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep)
+        # with an LLM, its attempts follow the baseline as they did before the light recipes: those would take
+        # the time the LLM does not keep for itself
+        planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep,
+                          light_recipes=self.ctx.llm is None)
         policies = [recipe_policy(self.ctx, planner)]
         if self.ctx.llm is not None:
             knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])

@@ -67,15 +67,19 @@ def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) 
 
 class Planner:
     def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None,
-                 keep_for_later_s: float = 0.0):
+                 keep_for_later_s: float = 0.0, light_recipes: bool = True):
         self.spec = spec
         self.time_limit = time_limit
         self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
         cards = recipes_for(spec)
         if use_autogluon is False:
             cards = [c for c in cards if not any(n.startswith("autogluon") for n in c.needs)]
+        if not light_recipes:  # an LLM writes the attempts after the baseline (engine.policies)
+            cards = [c for c in cards if c.stage != "light"]
         self.baselines: list[Card] = [c for c in cards if c.stage == "baseline"][:1]
-        self.mains: list[Card] = [c for c in cards if c.stage != "baseline"]
+        # light recipes come after the stronger main recipes and keep no time from them (see pending)
+        self.mains: list[Card] = ([c for c in cards if c.stage not in ("baseline", "light")]
+                                  + [c for c in cards if c.stage == "light"])
 
     @property
     def recipes(self) -> list[str]:
@@ -86,13 +90,21 @@ class Planner:
         """The recipes already tried: a kill or a cancel says nothing of a recipe, so it does not count."""
         return {h.recipe for h in history if not h.stopped}
 
+    def pending(self, tried: set[str], usable: float) -> list[Card]:
+        """The main recipes still to try that fit in `usable` seconds. Light recipes (stage "light": CatBoost,
+        a linear model) are the main recipes when no stronger one is installed, allowed or fits (--no-autogluon,
+        a short budget); beside a stronger one (AutoGluon, which fits the same kinds of models itself) they wait
+        until it has run and use only the time it leaves: they never shorten its share."""
+        fits = [c for c in self.mains if c.recipe not in tried and usable >= c.min_time_for(self.spec)]
+        return [c for c in fits if c.stage != "light"] or fits
+
     def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
         tried = self.tried(history)
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
-        pending_main = [c for c in self.mains if c.recipe not in tried and usable >= c.min_time_for(self.spec)]
+        pending_main = self.pending(tried, usable)
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
@@ -139,7 +151,7 @@ class Planner:
                 batch.append(AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget,
                                          params=params_for(card.recipe, self.spec, budget)))
         room = usable - self.keep_for_later_s
-        pending = [c for c in self.mains if c.recipe not in tried and room >= c.min_time_for(self.spec)]
+        pending = self.pending(tried, room)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
         for card in pending[:slots - len(batch)]:
             # the main recipes that wait for a slot keep their share: rounds of slots split the time evenly

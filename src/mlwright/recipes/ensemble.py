@@ -54,7 +54,29 @@ def fit(train, test, out_dir, model_dir):
     else:
         oof = blend(frames, weights)
     log(f"blending {len(MEMBERS)} attempts with weights {weights}")
+    blended_importance(out_dir, weights)
     write_outputs(out_dir, test, to_pred(blend(tests, weights)), rows, to_pred(oof.reset_index(drop=True)))
+
+
+def blended_importance(out_dir, weights):
+    """feature_importance.csv of the blend: each member's importances as shares of its total, weighted as the blend
+    weighs the member (members without importances, such as a linear model, left out and the rest reweighted).
+    Feature names follow each member's preparation, so derived columns appear as their recipe named them."""
+    parts = []
+    for m, w in zip(MEMBERS, weights):
+        f = os.path.join(m["dir"], "feature_importance.csv")
+        if w <= 0 or not os.path.isfile(f):
+            continue
+        imp = pd.read_csv(f)
+        total = float(imp["importance"].clip(lower=0).sum())
+        if total > 0:
+            parts.append((imp.assign(importance=imp["importance"].clip(lower=0) / total), w))
+    if not parts:
+        return
+    weight = sum(w for _, w in parts)
+    out = pd.concat([imp.assign(importance=imp["importance"] * w / weight) for imp, w in parts])
+    out = out.groupby("feature", as_index=False)["importance"].sum().sort_values("importance", ascending=False)
+    out.to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
 
 
 def predict(model_dir, new):

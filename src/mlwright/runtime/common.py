@@ -195,6 +195,32 @@ def cv_splits(X, y, n_folds=5, seed=0):
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y))
 
 
+def stopping_split(rows, y, share=0.15, seed=0):
+    """(fit rows, stopping rows) of a fold's training rows: boosting picks its number of rounds on the stopping
+    rows, never on the rows the fold is scored on, so out-of-fold scores stay honest. Stratified for classes;
+    a class seen once stays in the fit rows."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.asarray(rows)
+    n_stop = max(int(round(share * len(rows))), min(20, len(rows) // 3))
+    if PROBLEM == "regression":
+        fit_rows, stop_rows = train_test_split(rows, test_size=n_stop, random_state=seed)
+        return np.sort(fit_rows), np.sort(stop_rows)
+    labels = np.asarray(y)[rows]
+    counts = pd.Series(labels).value_counts()
+    rare = np.isin(labels, counts.index[counts < 2])  # a class seen once is learned from, never held out
+    strata = labels[~rare] if n_stop >= (counts >= 2).sum() else None
+    fit_rows, stop_rows = train_test_split(rows[~rare], test_size=n_stop, random_state=seed, stratify=strata)
+    return np.sort(np.concatenate([fit_rows, rows[rare]])), np.sort(stop_rows)
+
+
+def rounds_for_refit(best_rounds, n_fit_rows, n_all_rows):
+    """Boosting rounds for the refit on all rows: the folds' best rounds, a little more for the larger data
+    (the number of useful rounds grows slowly with the rows)."""
+    mean = float(np.mean(best_rounds))
+    return max(1, int(round(mean * min(1.3, (n_all_rows / max(n_fit_rows, 1)) ** 0.5))))
+
+
 def model_predictions(model, X):
     """A fitted scikit-learn-style model's predictions in write_outputs' form (values, or class probabilities)."""
     if PROBLEM == "regression":
