@@ -130,7 +130,8 @@ def test_run_via_api_on_a_local_path(server):
         later = c.get(f"/api/runs/{run_id}/events", params={"after": events["last_id"]}).json()
         assert later["events"] == []
         logs = c.get(f"/api/runs/{run_id}/logs").json()
-        assert logs["attempt"].startswith("001-") and "console" in logs
+        latest = max(info["attempts"], key=lambda a: a["attempt_id"])  # the logs of the latest attempt
+        assert logs["attempt"].startswith(f"{latest['attempt_id']:03d}-") and "console" in logs
 
         prev = c.get(f"/api/runs/{run_id}/predictions", params={"limit": 5}).json()
         assert prev["columns"] == ["customer_id", "label"] and len(prev["rows"]) == 5
