@@ -248,7 +248,8 @@ class Run:
                 pass
             self.summary.wall_seconds = round(self.ctx.clock.elapsed(), 2)
             self.summary.overhead_seconds = round(self.summary.wall_seconds - self.ctx.busy.seconds, 2)
-            self.summary.peak_memory_mb = self._peak_memory_mb()
+            if not beat:  # after an attempt and at the end: a heartbeat does not re-read the journal every 2 s
+                self.summary.peak_memory_mb = self._peak_memory_mb()
             tmp = self.out / (RUN_JSON + ".tmp")
             tmp.write_text(self.summary.portable(self.out).model_dump_json(indent=2))
             tmp.replace(self.out / RUN_JSON)
