@@ -2,11 +2,13 @@
 it says is usable, tested in-process with an injected clock and made-up recipe cards (no fitting)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mlwright.knowledge.library import Card
-from mlwright.planning.budget import LLM_MARGIN_S, RunClock, finish_reserve
-from mlwright.planning.planner import INTERRUPTED, Planner
+from mlwright.planning.budget import LLM_MARGIN_S, START_MARGIN, Overheads, RunClock, attempt_timings, finish_reserve
+from mlwright.planning.planner import INTERRUPTED, Planner, autogluon_params, params_for
 from mlwright.schemas import AttemptRecord, TaskSpec
 
 
@@ -21,10 +23,10 @@ class FakeTime:
 def test_the_clock_counts_down_and_keeps_the_finish_reserve():
     now = FakeTime()
     clock = RunClock(300, now=now)
-    assert clock.reserve == finish_reserve(300) == pytest.approx(12.0)
+    assert clock.reserve == finish_reserve(300) == pytest.approx(7.0)
     now.t += 100
-    assert (clock.elapsed(), clock.left(), clock.usable()) == pytest.approx((100, 200, 188))
-    assert clock.llm_deadline() == pytest.approx(1000 + 300 - 12 - LLM_MARGIN_S)
+    assert (clock.elapsed(), clock.left(), clock.usable()) == pytest.approx((100, 200, 193))
+    assert clock.llm_deadline() == pytest.approx(1000 + 300 - 7 - LLM_MARGIN_S)
     now.t += 250
     assert clock.left() == pytest.approx(-50) and clock.usable() < 0  # past the limit: nothing is usable
 
@@ -217,3 +219,47 @@ def test_attempts_side_by_side_count_once_in_the_busy_time():
         now.t += 5
     now.t += 100  # mlwright's own work: not attempt time
     assert busy.seconds == pytest.approx(40)
+
+
+def _timings(tmp_path, name, script_s, setup_s, phases=None, limits=None):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "timings.json").write_text(json.dumps({"script_s": script_s, "setup_s": setup_s,
+                                                "fit_call_s": script_s - setup_s, "phases": phases or {},
+                                                "limits": limits or {}}))
+    return d
+
+
+def test_an_attempts_overheads_are_read_from_its_timings(tmp_path):
+    """Start: the attempt's wall time the script did not see (sandbox, interpreter) plus its setup; end: what its
+    fit call spent outside the library's fitting and the importance; the overrun: fitting past its own limit."""
+    plain = _timings(tmp_path, "plain", script_s=10.0, setup_s=1.0)
+    assert attempt_timings(plain, seconds=12.5) == pytest.approx({"start_overhead_s": 3.5})
+    ag = _timings(tmp_path, "ag", script_s=230.0, setup_s=2.0, phases={"model_fit": 202.0, "importance": 20.0},
+                  limits={"model_fit": 200.0})
+    assert attempt_timings(ag, seconds=232.0) == pytest.approx({"start_overhead_s": 4.0, "end_overhead_s": 6.0,
+                                                                "fit_overrun": 0.01})
+    assert attempt_timings(tmp_path / "missing", seconds=5.0) == {}  # no timings: nothing learned, no error
+    (plain / "timings.json").write_text("{not json")
+    assert attempt_timings(plain, seconds=5.0) == {}
+
+
+def test_autogluon_gets_the_time_the_measured_overheads_leave():
+    """Before anything is measured the cautious rule stands; once the baseline's start is measured AutoGluon's
+    fitting gets more of its budget, and after an AutoGluon attempt its own end and overrun are used."""
+    spec = _spec().model_copy(update={"n_test_rows": 3000})
+    base = AttemptRecord(attempt_id=1, kind="draft", recipe="fast", title="b", status="succeeded", started_at=0.0,
+                         time_budget_s=75, workdir="w", start_overhead_s=2.0)
+    cautious = autogluon_params(spec, 280.0)["time_limit"]
+    measured = params_for("autogluon_tabular", spec, 280.0, history=[base])["time_limit"]
+    assert cautious < measured < 280.0 - 2.0 * START_MARGIN - 8.4  # start, the importance, a safety share kept
+    assert measured - cautious > 20  # the cautious rule keeps ~45 s of 280 s for what measures ~15 s here
+    slow = base.model_copy(update={"start_overhead_s": 20.0})  # a slow machine measured: less for fitting
+    assert params_for("autogluon_tabular", spec, 280.0, history=[slow])["time_limit"] < measured - 25
+    ag = AttemptRecord(attempt_id=2, kind="draft", recipe="autogluon_tabular", title="ag", status="succeeded",
+                       started_at=0.0, time_budget_s=280, workdir="w", start_overhead_s=3.0, end_overhead_s=30.0,
+                       fit_overrun=0.1)
+    after = params_for("autogluon_tabular", spec, 280.0, history=[base, ag])["time_limit"]
+    assert after < measured - 40  # its measured 30 s end and 10% overrun are taken into account
+    o = Overheads.measured([base, ag])
+    assert (o.start_s, o.end_s, o.overrun) == (3.0, {"autogluon_tabular": 30.0}, {"autogluon_tabular": 0.1})

@@ -36,6 +36,7 @@ from mlwright.validation.checks import ValidationFailure, check_plain_files, che
 from mlwright.validation.raw_ids import check_raw_ids
 
 __all__ = ["Run", "RunOptions", "load_summary", "find_runs", "prepare_output_dir"]
+EARLY_END_SHARE = 0.05  # a run that ends with more of its limit unused says why (run.json ended_early)
 FINISH_DIR = ".finish"  # finish copies and checks the winner's files here, then moves them into place
 HEARTBEAT_S = 2.0  # run.json's elapsed time is at most this old when mlwright is killed: resume gets the rest
 PAUSE_VAR = "MLWRIGHT_TEST_PAUSE_AT"  # test-only: stop at a stage (see _test_pause) so a test can kill -9 there
@@ -117,6 +118,7 @@ class Run:
             vet = LeakCheck(self.ctx, data, self.executor) if self.ctx.llm is not None and data.spec.ranking is None \
                 else None
             best = Search(self.ctx, data, self.runner, vet).run(self.policies(data))
+            self.note_early_end()
             self.finish(data, best)
         except MlwrightError as e:
             self.summary.status = "failed"
@@ -282,6 +284,16 @@ class Run:
         marker.touch()
         while marker.exists():
             time.sleep(0.05)
+
+    def note_early_end(self) -> None:
+        """Say so when the search ends with more than EARLY_END_SHARE of the time limit unused (the run is done:
+        every planned attempt ran and nothing else would fit or help), so a user never wonders why."""
+        clock = self.ctx.clock
+        if self.ctx.cancelled.is_set() or clock.usable() <= EARLY_END_SHARE * clock.time_limit:
+            return
+        self.summary.ended_early = (f"{clock.left():.0f}s of the {clock.time_limit:.0f}s limit left: every recipe "
+                                    "planned for this task has run or needs more time than is left")
+        self.emit("planning", f"done early: {self.summary.ended_early}")
 
     # -- finish ------------------------------------------------------------------------------------------
     def finish(self, data: Perceived, best: Optional[AttemptRecord]) -> None:

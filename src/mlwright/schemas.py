@@ -310,6 +310,11 @@ class AttemptRecord(BaseModel):
     solution_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
     data_note: Optional[str] = None  # inputs of the task an LLM-written script never opened (execution/file_trace)
+    # where its seconds went, from the script's timings.json (planning/budget.attempt_timings): the run learns its
+    # overheads from these instead of guessing them
+    start_overhead_s: Optional[float] = None  # sandbox, interpreter, imports, reading the inputs
+    end_overhead_s: Optional[float] = None  # after the library's fitting: predicting, saving (recipes that mark it)
+    fit_overrun: Optional[float] = None  # the library's fitting past its own time limit, as a share of the limit
 
     @property
     def stopped(self) -> bool:
@@ -420,6 +425,7 @@ class RunSummary(BaseModel):
     refinement: Optional[Refinement] = None  # the ablation study that chose the block to refine
     wall_seconds: float = 0.0
     overhead_seconds: Optional[float] = None  # everything but the attempts' own processes
+    ended_early: Optional[str] = None  # why the search stopped with a useful share of the time limit unused
     peak_memory_mb: Optional[float] = None  # the largest resident memory: mlwright's process or its largest attempt
     prediction_path: Optional[str] = None
     solution_script: Optional[str] = None

@@ -3,14 +3,19 @@ may use; no stage does its own `time_left() - reserve` arithmetic. A resumed run
 earlier part already spent (run.json's wall_seconds)."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from mlwright.schemas import AttemptRecord, TaskSpec
 
 # seconds a finished run needs after the last attempt: copy the best model, write the report and run.json
-FINISH_RESERVE_S = 6.0
-FINISH_RESERVE_SHARE = 0.02  # ... plus this share of the limit (bigger runs have bigger models to copy)
+FINISH_RESERVE_S = 4.0
+FINISH_RESERVE_SHARE = 0.01  # ... plus this share of the limit (bigger runs have bigger models to copy)
 LLM_MARGIN_S = 5.0  # an LLM call ends this long before the attempts' share of the budget does
 
 
@@ -82,3 +87,67 @@ class BusyTime:
                 self._running -= 1
                 if not self._running:
                     self._spent += self._now() - self._since
+
+
+# ---- attempt overheads, measured in this run --------------------------------------------------------------------
+# Seconds an attempt spends outside the library's fitting: before it (sandbox, interpreter, imports, reading the
+# inputs) and after it (predicting the test rows, importance, saving). Each recipe script writes timings.json
+# (runtime/common.write_timings); a library's time limit covers only its fitting, so the planner gives a library
+# its attempt's budget minus these, taken from what the run has measured. Before anything is measured (the first
+# attempt), the cautious rule of thumb below stands in.
+TIMINGS_FILE = "timings.json"
+START_MARGIN = 1.5  # the next attempt's start may be slower than the slowest measured one (a busier machine)
+END_MARGIN = 1.25
+AUTOGLUON = "autogluon_tabular"
+AG_IMPORT_S = 3.0  # importing AutoGluon, beyond the imports every recipe has (measured start overheads hold those)
+AG_END_PRIOR_S = 3.0  # leaderboard, saving; plus predicting: AG_PREDICT_ROWS_S test rows a second
+AG_PREDICT_ROWS_S = 1500.0  # a bagged ensemble's prediction speed on 2 cores (AutoGluon logs ~1500 rows/s)
+OVERRUN_PRIOR = 0.01  # a library's fitting ends this share of its limit late (its last model, the ensemble)
+
+
+def attempt_timings(workdir: Path, seconds: float) -> dict[str, float]:
+    """The attempt's start and end overheads and its library fitting time from its timings.json (empty when the
+    script wrote none: an LLM's script without the common block's fit command, a failure before the end)."""
+    try:
+        t = json.loads((Path(workdir) / TIMINGS_FILE).read_text())
+        script, setup, phases = float(t["script_s"]), float(t["setup_s"]), dict(t.get("phases") or {})
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out = {"start_overhead_s": round(max(0.0, seconds - script) + setup, 2)}
+    if "model_fit" in phases:  # the recipe marked its library's fitting: the rest of the fit call is overhead
+        fit = float(phases["model_fit"])
+        out["end_overhead_s"] = round(max(0.0, script - setup - fit - float(phases.get("importance", 0.0))), 2)
+        limit = float((t.get("limits") or {}).get("model_fit") or 0)
+        if limit > 0:
+            out["fit_overrun"] = round(fit / limit - 1.0, 4)
+    return out
+
+
+@dataclass
+class Overheads:
+    """What this run has measured so far (planning input; see attempt_timings)."""
+    start_s: Optional[float] = None  # the slowest start of any attempt
+    end_s: dict[str, float] = field(default_factory=dict)  # per recipe, the slowest end
+    overrun: dict[str, float] = field(default_factory=dict)  # per recipe, fitting past its limit / the limit
+
+    @classmethod
+    def measured(cls, history: list[AttemptRecord]) -> "Overheads":
+        o = cls()
+        for h in history:
+            if h.start_overhead_s is not None:
+                o.start_s = max(o.start_s or 0.0, h.start_overhead_s)
+            if h.end_overhead_s is not None:
+                o.end_s[h.recipe] = max(o.end_s.get(h.recipe, 0.0), h.end_overhead_s)
+            if h.fit_overrun is not None:
+                o.overrun[h.recipe] = max(o.overrun.get(h.recipe, 0.0), h.fit_overrun)
+        return o
+
+    def autogluon(self, spec: TaskSpec, budget: float) -> tuple[float, float]:
+        """(seconds outside fitting, overrun share) for an AutoGluon attempt of `budget` seconds."""
+        if self.start_s is None:  # nothing measured yet: import, feature generation, predicting, saving, a slow machine
+            return 12 + 0.12 * budget + spec.n_test_rows / 20000, 0.0
+        end = self.end_s.get(AUTOGLUON, AG_END_PRIOR_S + spec.n_test_rows / AG_PREDICT_ROWS_S)
+        start = self.start_s * START_MARGIN + (0.0 if AUTOGLUON in self.end_s else AG_IMPORT_S)
+        overrun = max(0.0, self.overrun.get(AUTOGLUON, OVERRUN_PRIOR))
+        # plus a safety share of the budget: what the margins do not cover costs the whole attempt (it is killed)
+        return start + end * END_MARGIN + max(3.0, 0.02 * budget), overrun

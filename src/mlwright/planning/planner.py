@@ -8,6 +8,7 @@ import math
 from typing import Callable, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
+from mlwright.planning.budget import Overheads
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 
 BASELINE_SHARE = 0.25
@@ -15,13 +16,13 @@ INTERRUPTED = "interrupted: mlwright stopped while it ran"  # the error of an at
 NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the recipes' _common.stop_for_time)
 
 
-def autogluon_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
-    """Settings for one AutoGluon attempt that must finish (fit, predict, save) within `budget` seconds."""
-    # import, feature generation overrun, predicting the test set, saving: AutoGluon's own limit covers
-    # only model fitting, and a loaded machine stretches the rest
-    overhead = 12 + 0.12 * budget + spec.n_test_rows / 20000
-    importance = min(15.0, 0.05 * budget) if budget > 90 else 0.0
-    fit_time = max(10.0, budget - overhead - importance)
+def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
+                     overheads: Optional[Overheads] = None) -> dict:
+    """Settings for one AutoGluon attempt that must finish (fit, predict, save) within `budget` seconds: its own time
+    limit covers only model fitting, so the rest is taken from the overheads this run has measured."""
+    importance = min(10.0, 0.03 * budget) if budget > 90 else 0.0
+    outside, overrun = (overheads or Overheads()).autogluon(spec, budget)
+    fit_time = max(10.0, (budget - outside - importance) / (1.0 + overrun))
     n_features = len(spec.feature_columns)
     folds = 8 if spec.n_train_rows < 20000 else 5
     if fit_time < 90 or spec.n_train_rows * max(n_features, 1) > 5e6:
@@ -33,36 +34,38 @@ def autogluon_params(spec: TaskSpec, budget: float, light: bool = False) -> dict
     return params
 
 
-def default_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
+def default_params(spec: TaskSpec, budget: float, light: bool = False, overheads: Optional[Overheads] = None) -> dict:
     params = {"time_budget": round(budget, 1)}
     if light:
         params.update(light=True, n_folds=3, n_estimators=300)
     return params
 
 
-def text_model_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
+def text_model_params(spec: TaskSpec, budget: float, light: bool = False,
+                      overheads: Optional[Overheads] = None) -> dict:
     from mlwright.knowledge.pretrained import resolve_text_model
 
     m = resolve_text_model()
     return default_params(spec, budget, light) | {"text_model": m.path, "text_model_note": m.source}
 
 
-def image_cnn_params(spec: TaskSpec, budget: float, light: bool = False) -> dict:
+def image_cnn_params(spec: TaskSpec, budget: float, light: bool = False,
+                     overheads: Optional[Overheads] = None) -> dict:
     from mlwright.knowledge.pretrained import resolve_image_weights
 
     w = resolve_image_weights()
     return default_params(spec, budget, light) | {"pretrained_weights": w.path, "pretrained_note": w.source}
 
 
-PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool], dict]] = {"autogluon_tabular": autogluon_params,
-                                                                      "text_embeddings": text_model_params,
-                                                                      "image_cnn": image_cnn_params,
-                                                                      "ranking_hybrid": text_model_params,
-                                                                      "ranking_ltr": text_model_params}
+PARAM_BUILDERS: dict[str, Callable[[TaskSpec, float, bool, Optional[Overheads]], dict]] = {
+    "autogluon_tabular": autogluon_params, "text_embeddings": text_model_params, "image_cnn": image_cnn_params,
+    "ranking_hybrid": text_model_params, "ranking_ltr": text_model_params}
 
 
-def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False) -> dict:
-    return PARAM_BUILDERS.get(recipe, default_params)(spec, budget, light)
+def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False,
+               history: Optional[list[AttemptRecord]] = None) -> dict:
+    """The recipe's parameters for an attempt of `budget` seconds, given the overheads measured in `history`."""
+    return PARAM_BUILDERS.get(recipe, default_params)(spec, budget, light, Overheads.measured(history or []))
 
 
 class Planner:
@@ -109,7 +112,8 @@ class Planner:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
                 return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}",
-                                   time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
+                                   time_budget_s=budget,
+                                   params=params_for(card.recipe, self.spec, budget, history=history))
         if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_for(self.spec):
             usable -= self.keep_for_later_s
             card = pending_main[0]
@@ -119,11 +123,13 @@ class Planner:
                                                                min(usable * card.time_share, usable - reserved))
             return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
-                               time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
+                               time_budget_s=budget,
+                               params=params_for(card.recipe, self.spec, budget, history=history))
         last = history[-1] if history else None
-        return self.retry(last, usable) if last else None
+        return self.retry(last, usable, history) if last else None
 
-    def retry(self, failed: AttemptRecord, usable: float) -> Optional[AttemptPlan]:
+    def retry(self, failed: AttemptRecord, usable: float,
+              history: Optional[list[AttemptRecord]] = None) -> Optional[AttemptPlan]:
         """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
         if failed.status not in ("failed", "timeout", "invalid") or failed.stopped or failed.kind == "debug" or \
                 failed.recipe not in self.recipes or usable < 30:
@@ -133,7 +139,8 @@ class Planner:
             return None  # it said its work cannot fit its time: with less, it would say so again
         return AttemptPlan(parent_id=failed.attempt_id, kind="debug", recipe=failed.recipe,
                            title=f"retry of attempt {failed.attempt_id} with a lighter configuration",
-                           time_budget_s=budget, params=params_for(failed.recipe, self.spec, budget, light=True))
+                           time_budget_s=budget, params=params_for(failed.recipe, self.spec, budget, light=True,
+                                                                     history=history))
 
     def next_batch(self, history: list[AttemptRecord], usable: float, slots: int) -> list[AttemptPlan]:
         """Up to `slots` attempts to run side by side; with one slot, `next_attempt`'s one."""
@@ -149,7 +156,7 @@ class Planner:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
                 batch.append(AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget,
-                                         params=params_for(card.recipe, self.spec, budget)))
+                                         params=params_for(card.recipe, self.spec, budget, history=history)))
         room = usable - self.keep_for_later_s
         pending = self.pending(tried, room)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
@@ -158,13 +165,14 @@ class Planner:
             budget = room if rounds == 1 else max(card.min_time_for(self.spec), room / rounds)
             batch.append(AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                      parent_id=valid[0].attempt_id if valid else None, title=card.name,
-                                     time_budget_s=budget, params=params_for(card.recipe, self.spec, budget)))
+                                     time_budget_s=budget,
+                                   params=params_for(card.recipe, self.spec, budget, history=history)))
         if batch:
             return batch
         # lighter retries of the failures nothing has retried yet, side by side
         retried = {h.parent_id for h in history if h.kind == "debug" and not h.stopped}
         failed = [h for h in history[-slots:] if h.attempt_id not in retried]
-        return [p for p in (self.retry(h, usable) for h in failed) if p is not None][:slots]
+        return [p for p in (self.retry(h, usable, history) for h in failed) if p is not None][:slots]
 
 
 def autogluon_available() -> bool:

@@ -34,7 +34,9 @@ def fit(train, test, out_dir, model_dir):
         fit_args["excluded_model_types"] = PARAMS["excluded_model_types"]
     log(f"AutoGluon fit: {len(data)} rows, metric {AG_METRIC}, {fit_args}")
     predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=AG_METRIC, path=model_dir)
-    predictor.fit(data, **fit_args)
+    LIMITS["model_fit"] = TIME_LIMIT
+    with phase("model_fit"):
+        predictor.fit(data, **fit_args)
     log("fit done")
     if PROBLEM == "regression":
         oof = predictor.predict_oof(transformed=False).to_numpy(dtype=float)
@@ -47,16 +49,26 @@ def fit(train, test, out_dir, model_dir):
     predictor.leaderboard(silent=True).to_csv(os.path.join(out_dir, "leaderboard.csv"), index=False)
     fi_budget = float(PARAMS.get("importance_time", 0))
     if fi_budget > 0:
-        try:
-            # data=None + transformed features: bagged models score permutations on their out-of-fold rows
-            fi = predictor.feature_importance(data=None, feature_stage="transformed",
-                                              subsample_size=min(1000, len(data)), time_limit=fi_budget,
-                                              num_shuffle_sets=3)
-            fi = fi.reset_index().rename(columns={"index": "feature"})
-            fi.to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
-        except Exception as e:  # importance is a report nicety, never a reason to fail
-            log(f"feature importance skipped: {type(e).__name__}: {e}")
+        with phase("importance"):
+            write_importance(predictor, out_dir, len(data), fi_budget)
     write_outputs(out_dir, test, test_pred, oof_rows, oof)
+
+
+def write_importance(predictor, out_dir, n_rows, time_limit):
+    """Permutation importance of the best single (bagged) model on its own out-of-fold rows: AutoGluon scores the
+    original features of a bagged ensemble only on new data, and the weighted ensemble's inputs are model outputs."""
+    try:
+        board = predictor.leaderboard(silent=True)
+        singles = board[~board["model"].str.startswith("WeightedEnsemble")]
+        if singles.empty:
+            return
+        fi = predictor.feature_importance(data=None, model=singles.iloc[0]["model"], feature_stage="transformed_model",
+                                          subsample_size=min(1000, n_rows), time_limit=time_limit, num_shuffle_sets=3)
+        fi = fi.reset_index().rename(columns={"index": "feature"})
+        fi.to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
+        log(f"feature importance of {singles.iloc[0]['model']}: {len(fi)} features")
+    except Exception as e:  # importance is a report nicety, never a reason to fail
+        log(f"feature importance skipped: {type(e).__name__}: {e}")
 
 
 def predict(model_dir, new, predictor=None):

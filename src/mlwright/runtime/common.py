@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,28 @@ def stop_for_time(msg):
 
 def log(msg):
     print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
+
+
+PHASES = {}  # seconds spent in phases the recipe names (timings.json); "model_fit" is the library's own fitting
+LIMITS = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
+
+
+@contextmanager
+def phase(name):
+    t = time.time()
+    try:
+        yield
+    finally:
+        PHASES[name] = PHASES.get(name, 0.0) + time.time() - t
+
+
+def write_timings(out_dir, fit_started):
+    """timings.json: where the script's seconds went, so the planner learns this run's overheads (planning/budget.py
+    Overheads) instead of guessing them: before fitting (imports, reading the tables), fitting, and after."""
+    now = time.time()
+    with open(os.path.join(out_dir, "timings.json"), "w", encoding="utf-8") as f:
+        json.dump({"script_s": now - T0, "setup_s": fit_started - T0, "fit_call_s": now - fit_started,
+                   "phases": PHASES, "limits": LIMITS}, f)
 
 
 def load_table(path):
@@ -439,7 +462,10 @@ def cli(fit, predict, check_new=None, write=None):
     if a.cmd == "fit":
         log(f"cores: {cores()}")
         os.makedirs(a.model, exist_ok=True)
-        fit(load_table(a.train), load_table(a.test), a.out, a.model)
+        train, test = load_table(a.train), load_table(a.test)
+        fit_started = time.time()
+        fit(train, test, a.out, a.model)
+        write_timings(a.out, fit_started)
     else:
         new = load_table(a.input)
         missing = [c for c in FEATURES if c not in new.columns]

@@ -19,6 +19,7 @@ from mlwright.execution.file_trace import files_read, trace_env, unread_note
 from mlwright.execution.sandbox import folders_of, kill_leftover, paths_in
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
+from mlwright.planning.budget import attempt_timings
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
 from mlwright.validation.metrics import prediction_columns, ranking_spread, score_spread, truth
@@ -84,6 +85,9 @@ class AttemptRunner:
         self.journal.set_process(plan.attempt_id, None)
         rec.ended_at, rec.seconds = time.time(), round(res.seconds, 2)
         rec.returncode, rec.peak_memory_mb = res.returncode, round(res.peak_memory_mb, 1)
+        if res.returncode == 0:
+            for k, v in attempt_timings(workdir, res.seconds).items():
+                setattr(rec, k, v)
         if ctx.cancelled.is_set():  # stopped because the run was cancelled (attempts side by side)
             rec.status, rec.error = "cancelled", CANCELLED
         elif res.infrastructure:
