@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_classification_frame, make_regression_frame, run_cli, split_write
+from conftest import make_classification_frame, make_regression_frame, reload_runtime, run_cli, split_write
 from mlwright.schemas import TaskSpec
 
-RECIPES = ["lightgbm_baseline", "catboost_light", "linear_model"]
+RECIPES = ["lightgbm_baseline", "catboost_light", "linear_model", "xgboost_light"]
 BOOSTED = {"lightgbm_baseline": ("fold_best_rounds", "max_rounds", "refit_rounds"),
-           "catboost_light": ("fold_best_iterations", "max_iterations", "refit_iterations")}
+           "catboost_light": ("fold_best_iterations", "max_iterations", "refit_iterations"),
+           "xgboost_light": ("fold_best_rounds", "max_rounds", "refit_rounds")}
 WORDS = ["late", "fine", "broken", "great", "slow", "cheap", "fresh", "poor"]
 
 
@@ -52,9 +53,7 @@ def configured(tmp_path, monkeypatch):
         cfg = tmp_path / "config.json"
         cfg.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": params}))
         monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
-        import mlwright.runtime.common as common
-
-        importlib.reload(common)
+        reload_runtime()
         return importlib.reload(importlib.import_module(f"mlwright.recipes.{recipe}"))
     return load
 
@@ -124,7 +123,7 @@ def test_lightgbm_reads_a_category_of_many_levels_as_counts(configured):
     mod = configured("lightgbm_baseline", spec, {"time_budget": 60})
     X = pd.DataFrame({"x1": np.arange(900.0), "color": ["red", "blue", "green"] * 300,
                       "plane": [f"N{i % 300}" if i < 600 else "N7" for i in range(900)]})
-    prep = mod.Prep().fit(X)
+    prep = mod.TreePrep().fit(X)
     assert list(prep.cats) == ["color"] and list(prep.counts) == ["plane"]
     out = prep.transform(pd.DataFrame({"x1": [1.0, 2.0], "color": ["red", "pink"], "plane": ["N7", "N999"]}))
     assert out["plane__count"].tolist()[0] == 302 and np.isnan(out["plane__count"].tolist()[1])
