@@ -12,7 +12,7 @@ MAX_DATE_PAIRS = 6
 SCREEN_ROWS = 20000  # the screen's rows: a fixed sample of larger tables
 SCREEN_FOLDS = 3
 SCREEN_SHARE = 0.2  # most of the attempt's budget the screen may take
-MIN_GAIN = 1e-3  # relative: a group that gains less is noise at the screen's size, not worth its columns
+MIN_GAIN = 2e-3  # relative to the score: a group that gains less is not worth its columns and its time
 
 
 class TreePrep:
@@ -99,6 +99,11 @@ class Frequency(Group):
     def transform(self, X):
         return pd.DataFrame({c + "__freq": X[c].astype(str).map(s).fillna(0.0).where(X[c].notna()).astype(float)
                              for c, s in self.shares.items()}, index=X.index)
+
+    def fit_transform(self, X, y):
+        # a training row counts the other rows of its level, as a new row does (it is not among the counted rows):
+        # counting itself too would put every training row one row above the new rows of its level
+        return self.fit(X, y).transform(X) - X[self.columns].notna().to_numpy() / len(X)
 
 
 def target_columns(y):
@@ -223,8 +228,7 @@ def with_features(X, extra):
 
 def screen_groups(groups, X, raw, y, y_fit, quick, budget_s, seed=0):
     """(the groups kept, a record per group). Forward selection on a fixed sample: each group in turn is added to
-    those kept so far and kept when the task's metric over SCREEN_FOLDS folds gains more than MIN_GAIN (relative)
-    on average and in most folds. The groups are learned on each screen fold's training rows only.
+    those kept so far and kept when the task's metric over SCREEN_FOLDS folds says it helps (helps()). The groups are learned on each screen fold's training rows only.
     quick(X, y_fit, fit_rows, score_rows, deadline) -> predictions of score_rows: a cheap model of the recipe's
     kind. Groups that the budget_s seconds cannot take are skipped, with a note."""
     start = time.time()
@@ -257,8 +261,7 @@ def screen_groups(groups, X, raw, y, y_fit, quick, budget_s, seed=0):
             records.append(dict(rec, note=f"skipped: the screen's {budget_s:.0f}s were spent"))
             continue
         s = scores(kept + [g])
-        gain = s - base
-        keep = gain.mean() > MIN_GAIN * max(abs(base.mean()), 1e-12) and 2 * (gain > 0).sum() > len(gain)
+        keep = helps(s - base, base)
         records.append(dict(rec, score_with=sign * float(s.mean()), kept=bool(keep)))
         log(f"feature work: {g.name} on {len(g.columns)} column(s): {SPEC['metric']} {sign * base.mean():.5f} -> "
             f"{sign * s.mean():.5f}, "
@@ -267,6 +270,13 @@ def screen_groups(groups, X, raw, y, y_fit, quick, budget_s, seed=0):
             kept.append(g)
             base = s
     return kept, records
+
+
+def helps(gain, base):
+    """A group is kept when its gain over the screen's folds is above MIN_GAIN, above one standard error of the
+    mean (the folds' differences say how noisy the screen is) and positive in most folds."""
+    noise = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
+    return bool(gain.mean() > max(MIN_GAIN * abs(base.mean()), noise) and 2 * (gain > 0).sum() > len(gain))
 
 
 def chosen_feature_work(prep, X, raw, y, y_fit, quick, out_dir, seed=0):
