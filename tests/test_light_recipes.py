@@ -182,6 +182,7 @@ def test_an_id_like_category_with_random_targets_stays_at_chance_and_its_encodin
     assert _auc(train, oof) < 0.6  # chance is 0.5; an encoding that read the scored rows' targets scores far above
     work = {g["group"]: g for g in json.loads((tmp_path / "feature_work.json").read_text())["groups"]}
     assert work["target"]["columns"] == ["id"] and not work["target"]["kept"]
+    assert {"group", "columns", "score_without", "score_with", "kept"} <= set(work["target"])  # what the report reads
 
 
 def _frequency_table(n: int, seed: int) -> pd.DataFrame:
