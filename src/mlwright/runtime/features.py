@@ -228,7 +228,8 @@ def with_features(X, extra):
 
 def screen_groups(groups, X, raw, y, y_fit, quick, budget_s, seed=0):
     """(the groups kept, a record per group). Forward selection on a fixed sample: each group in turn is added to
-    those kept so far and kept when the task's metric over SCREEN_FOLDS folds says it helps (helps()). The groups are learned on each screen fold's training rows only.
+    those kept so far and kept when the task's metric over SCREEN_FOLDS folds says it helps (helps()). The groups
+    are learned on each screen fold's training rows only.
     quick(X, y_fit, fit_rows, score_rows, deadline) -> predictions of score_rows: a cheap model of the recipe's
     kind. Groups that the budget_s seconds cannot take are skipped, with a note."""
     start = time.time()
@@ -240,7 +241,7 @@ def screen_groups(groups, X, raw, y, y_fit, quick, budget_s, seed=0):
         rows = np.sort(np.random.default_rng(seed).choice(rows, SCREEN_ROWS, replace=False))
     splits = [(rows[a], rows[b]) for a, b in cv_splits(X.iloc[rows], y.iloc[rows], SCREEN_FOLDS, seed)]
 
-    sign = 1.0 if SPEC["higher_is_better"] else -1.0  # task_score is higher-is-better; records keep the metric's sense
+    sign = 1.0 if SPEC["higher_is_better"] else -1.0  # task_score is higher-is-better; the records: the metric's
 
     def scores(chosen):
         out = []
