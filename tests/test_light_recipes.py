@@ -249,3 +249,17 @@ def test_xgboost_light_learns_several_classes(configured, tmp_path):
     labels = np.asarray(["a", "b", "c"])[oof[["p::a", "p::b", "p::c"]].to_numpy().argmax(axis=1)]
     assert (labels == train["label"].to_numpy()).mean() > 0.6  # a constant scores about 1/3
     assert mod.predict(str(model), test.head(5)).shape == (5, 3)
+
+
+def test_without_time_for_the_screen_the_groups_are_skipped_with_a_note(configured):
+    mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "shop": "categorical"}), {})
+    df = _frequency_table(300, 1)
+    prep = mod.TreePrep().fit(df)
+    groups = mod.candidate_groups(prep)
+    assert [g.name for g in groups] == ["frequency", "target"]
+
+    def never(*args):
+        raise AssertionError("no model is fitted without time")
+    kept, records = mod.screen_groups(groups, prep.transform(df), df, df["label"], df["label"], never, budget_s=0.5)
+    assert kept == [] and [r["kept"] for r in records] == [False, False]
+    assert all(r["note"].startswith("skipped") for r in records)
