@@ -168,16 +168,17 @@ def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main
 def test_the_tabular_plan_with_and_without_autogluon():
     from mlwright.knowledge.library import _module_available
 
-    if not _module_available("catboost"):
-        pytest.skip("catboost is not installed: its card is skipped")
+    if not (_module_available("catboost") and _module_available("xgboost")):
+        pytest.skip("catboost or xgboost is not installed: its card is skipped")
     spec = _spec().model_copy(update={"modality": "tabular"})
     off = Planner(spec, 300, use_autogluon=False)
-    assert off.recipes == ["lightgbm_baseline", "catboost_light", "linear_model"]
+    assert off.recipes == ["lightgbm_baseline", "catboost_light", "xgboost_light", "linear_model"]
     with_llm = Planner(spec, 300, use_autogluon=False, light_recipes=False)  # an LLM writes what follows
     assert with_llm.recipes == ["lightgbm_baseline"]
     if _module_available("autogluon.tabular"):
         on = Planner(spec, 300, use_autogluon=True)
-        assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "linear_model"]
+        assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "xgboost_light",
+                              "linear_model"]
 
 
 def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():
