@@ -100,11 +100,7 @@ def quick_predictions(X, y_fit, fit_rows, score_rows, deadline):
 
 
 def fit(train, test, out_dir, model_dir):
-    y = target_series(train)
-    y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-    prep = TreePrep().fit(train)
-    X, Xt = prep.transform(train), prep.transform(test)
-    log(f"{len(X)} rows, {X.shape[1]} features after preparation")
+    y, y_fit, prep, X, Xt = prepared_tables(train, test)
     groups = chosen_feature_work(prep, X, train, y, y_fit, quick_predictions, out_dir, SEED)
     folds = cv_splits(X, y, N_FOLDS, SEED)
     # fewer than 1000 rounds allowed (the lighter retry's n_estimators): a larger rate, the same total step size

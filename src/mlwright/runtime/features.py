@@ -15,6 +15,16 @@ SCREEN_SHARE = 0.2  # most of the attempt's budget the screen may take
 MIN_GAIN = 2e-3  # relative to the score: a group that gains less is not worth its columns and its time
 
 
+def prepared_tables(train, test):
+    """The tree recipes' start: the target (log1p of it for RMSLE), the columns prepared on the training rows."""
+    y = target_series(train)
+    y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    prep = TreePrep().fit(train)
+    X, Xt = prep.transform(train), prep.transform(test)
+    log(f"{len(X)} rows, {X.shape[1]} features after preparation")
+    return y, y_fit, prep, X, Xt
+
+
 class TreePrep:
     """Column handling learned on the training rows: categories, dates, text lengths."""
 
