@@ -121,7 +121,12 @@ class Planner:
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget, params=params_for(card.recipe, self.spec, budget))
         last = history[-1] if history else None
-        return self.retry(last, usable) if last else None
+        return self.retry(last, self.retry_room(valid, usable)) if last else None
+
+    def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
+        """The seconds a lighter retry may use: with a valid attempt in hand, not the time kept for the LLM
+        attempts (the retry of a main recipe that failed would otherwise take all of it)."""
+        return usable - self.keep_for_later_s if valid else usable
 
     def retry(self, failed: AttemptRecord, usable: float) -> Optional[AttemptPlan]:
         """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
@@ -164,7 +169,8 @@ class Planner:
         # lighter retries of the failures nothing has retried yet, side by side
         retried = {h.parent_id for h in history if h.kind == "debug" and not h.stopped}
         failed = [h for h in history[-slots:] if h.attempt_id not in retried]
-        return [p for p in (self.retry(h, usable) for h in failed) if p is not None][:slots]
+        room = self.retry_room(valid, usable)
+        return [p for p in (self.retry(h, room) for h in failed) if p is not None][:slots]
 
 
 def autogluon_available() -> bool:
