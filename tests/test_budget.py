@@ -264,3 +264,20 @@ def test_autogluon_gets_the_time_the_measured_overheads_leave():
     assert after < measured - 40  # its measured 30 s end and 10% overrun are taken into account
     o = Overheads.measured([base, ag])
     assert (o.start_s, o.end_s, o.overrun) == (3.0, {"autogluon_tabular": 30.0}, {"autogluon_tabular": 0.1})
+
+
+def test_a_lighter_retry_leaves_the_time_kept_for_the_llm():
+    """With a valid attempt in hand, the retry of a failed main recipe gets what the LLM does not keep; with none,
+    everything usable (a valid answer comes first)."""
+    p = _planner(300, keep=100)
+    first = p.next_attempt([], 288)
+    history = [_done(first)]
+    main = p.next_attempt(history, 200)
+    history.append(_done(main, "failed", "boom"))
+    p.mains = p.mains[:1]  # the other main recipe does not fit: the retry is next
+    retry = p.next_attempt(history, 180)
+    assert retry.kind == "debug" and retry.time_budget_s == pytest.approx(0.8 * (180 - 100))
+    assert p.next_attempt(history, 125) is None  # 25 s beside the kept 100: too little for a retry
+    p.mains = []
+    alone = p.next_attempt([_done(first, "failed", "boom")], 180)
+    assert alone.kind == "debug" and alone.time_budget_s == pytest.approx(0.8 * 180)  # nothing valid yet
