@@ -319,7 +319,8 @@ def test_cli_ranks_questions_given_only_as_text(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert _tree(folder) == before
     pred = pd.read_csv(out / "predictions.csv", dtype=str)
-    assert list(pred.columns) == ["question", "doc_id", "rank", "score"] and (pred.groupby("question").size() == 10).all()
+    assert list(pred.columns) == ["question", "doc_id", "rank", "score"]
+    assert (pred.groupby("question").size() == 10).all()
     qid = {t: q for q, t in text.items()}
     pred = pred.assign(qid=pred["question"].map(qid))
     assert pred["qid"].notna().all() and set(pred["qid"]) == set(held["qid"])
