@@ -413,3 +413,13 @@ def test_run_length_training_table_gives_run_length_output(tmp_path):
     ours, trivial = _score([truth[n] for n in names], pred, 2)
     print(f"\nrun-length training: mean IoU {ours:.3f} (all background {trivial:.3f})")
     assert ours > trivial + 0.25
+    # the saved model on new images of another size: the same layout, ids without the extension
+    new = tmp_path / "new"
+    new.mkdir()
+    shapes_pair(np.random.default_rng(9), size=30, width=44)[0].save(new / "fresh.png")
+    r = run_cli("predict", str(out), str(new), "--output", str(tmp_path / "new.csv"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = pd.read_csv(tmp_path / "new.csv", keep_default_na=False, dtype=str)
+    assert list(again.columns) == ["pic", "runs"] and again["pic"].tolist() == ["fresh"]
+    nums = [int(x) for x in again["runs"][0].split()]
+    assert all(s >= 1 and s - 1 + k <= 30 * 44 for s, k in zip(nums[::2], nums[1::2]))

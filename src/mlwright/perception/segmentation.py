@@ -173,6 +173,7 @@ def _task(linked: Linked, folder: LoadedFolder, hints: TextHints) -> Inferred:
     image_col = IMAGE_COLUMN if out_id != IMAGE_COLUMN else "image_file"
     mask_col = MASK_COLUMN if out_id != MASK_COLUMN else "mask_file"
     seg.image_column, seg.mask_column = image_col, mask_col
+    seg.ids_with_extension = linked.ids_with_extension
     metric = "dice" if re.search(r"\bdice\b|\bf1\b", hints.text, re.I) else "mean_iou"
     notes.append(f"metric {metric}" + (": the task names it" if metric == "dice" else
                                          " (mean intersection over union of the classes)"))
@@ -244,7 +245,10 @@ def new_segmentation_frame(folder: LoadedFolder, spec: TaskSpec) -> Optional[pd.
     if not images or spec.segmentation is None:
         return None
     rels = sorted(images)
-    return pd.DataFrame({spec.id_column or "filename": _test_ids(rels),
+    ids = _test_ids(rels)
+    if not spec.segmentation.ids_with_extension:  # the ids as the training table writes them
+        ids = [i.rsplit(".", 1)[0] for i in ids]
+    return pd.DataFrame({spec.id_column or "filename": ids,
                          spec.segmentation.image_column: [str(images[r]) for r in rels]})
 
 

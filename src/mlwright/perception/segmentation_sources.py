@@ -42,6 +42,7 @@ class Linked:
     notes: list[str] = field(default_factory=list)
     seg: Optional[SegmentationSpec] = None  # the classes, when known already (decoded run-length masks)
     rle_columns: list[str] = field(default_factory=list)  # the user's run-length layout: the output's by default
+    ids_with_extension: bool = True  # the ids of new images: their file names, or without the extension
 
 
 def distinct_values(path: Path) -> Optional[int]:
@@ -261,6 +262,8 @@ def _from_rle_table(folder: LoadedFolder, index: _Index, scratch: Path) -> Optio
                  f"{len(classes)} classes: " + ", ".join(classes[:12])]
         taken = set(rels)
         listing = _test_listing(folder, index, name, taken)
+        # the ids written the way the training table writes them (with or without the extension)
+        with_ext = bool(df[icol].astype(str).str.contains(r"\.[A-Za-z0-9]{2,5}$").mean() > 0.5)
         user_cols = [icol, *([ccol] if ccol else []), rcol]
         if listing is not None:
             tname, tcol, trels, tids = listing
@@ -271,14 +274,13 @@ def _from_rle_table(folder: LoadedFolder, index: _Index, scratch: Path) -> Optio
             test_source = tname
         else:
             trels = _leftover(images, taken, set())
-            with_ext = df[icol].astype(str).str.contains(r"\.[A-Za-z0-9]{2,5}$").mean() > 0.5
             base = _test_ids(trels)
-            # the ids written the way the training table writes them (with or without the extension)
             tids = base if with_ext else [b.rsplit(".", 1)[0] for b in base]
             test_source = "images no table names"
             notes.append(f"images to predict: the {len(trels)} images {name} does not name")
         return Linked([images[r] for r in rels], masks, [f"{name}: {r}" for r in rels], [images[r] for r in trels],
-                      tids, user_cols[0], name, test_source, notes, seg=seg, rle_columns=user_cols)
+                      tids, user_cols[0], name, test_source, notes, seg=seg, rle_columns=user_cols,
+                      ids_with_extension=with_ext)
     return None
 
 
