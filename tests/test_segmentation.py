@@ -301,6 +301,7 @@ def test_run_length_masks_in_a_table_are_decoded_for_training(tmp_path):
     spec, seg = found.spec, found.spec.segmentation
     assert seg.classes == ["0", "1"] and seg.layout == "rle" and seg.rle_columns == ["pic", "runs"]
     assert spec.train_table == "catalogue.csv" and spec.test_table == "todo.csv" and spec.n_train_rows == 20
+    assert found.test["pic"].tolist() == ["q000", "q001", "q002", "q003"]  # ids written as the training table's
     # the decoded masks (in the scratch folder, not the data folder) encode back to the table's runs
     cat = pd.read_csv(data / "catalogue.csv", keep_default_na=False)
     for mpath, runs, ipath in zip(found.train[seg.mask_column], cat["runs"], found.train[seg.image_column]):

@@ -235,6 +235,10 @@ def _decode_all(name: str, df: pd.DataFrame, icol: str, rcol: str, ccol: Optiona
     return out
 
 
+def _ids_like(rels: list[str], with_ext: bool) -> list[str]:
+    return [b if with_ext else b.rsplit(".", 1)[0] for b in _test_ids(rels)]
+
+
 def _from_rle_table(folder: LoadedFolder, index: _Index, scratch: Path) -> Optional[Linked]:
     images = folder.images
     for name, df in folder.tables.items():
@@ -270,12 +274,13 @@ def _from_rle_table(folder: LoadedFolder, index: _Index, scratch: Path) -> Optio
             tcols = list(map(str, folder.tables[tname].columns))
             if len(tcols) == len(user_cols) and tcols[0] == tcol:  # a template of the output: its columns
                 user_cols = tcols
+            elif tcol != icol:  # a bare list of images: the ids written as the training table writes them
+                tids = _ids_like(trels, with_ext)
             notes.append(f"images to predict: the {len(trels)} listed in {tname} (column {tcol!r})")
             test_source = tname
         else:
             trels = _leftover(images, taken, set())
-            base = _test_ids(trels)
-            tids = base if with_ext else [b.rsplit(".", 1)[0] for b in base]
+            tids = _ids_like(trels, with_ext)
             test_source = "images no table names"
             notes.append(f"images to predict: the {len(trels)} images {name} does not name")
         return Linked([images[r] for r in rels], masks, [f"{name}: {r}" for r in rels], [images[r] for r in trels],
