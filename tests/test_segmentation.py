@@ -1,7 +1,9 @@
 """Semantic segmentation, offline: images with same-named masks (synthetic shapes made here), understood from
 the folder's shape, run end to end through the CLI and scored against a trivial baseline and a hand-written
 reference; masks written as files of the same names and sizes (or run-length encodings when asked); bad
-inputs (a mask of another size than its image) are a clear error and nothing is written to the data folder."""
+inputs (a mask of another size than its image) are a clear error and nothing is written to the data folder. Also
+masks linked by a table (paths, or run-length encodings), images of mixed sizes, and run-length output through the
+CLI, decoded and scored."""
 from __future__ import annotations
 
 import json
