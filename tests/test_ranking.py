@@ -271,3 +271,62 @@ def test_cli_pairs_to_score_and_predict_new_pairs(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     again = pd.read_csv(tmp_path / "p2.csv", dtype={"qid": str, "doc_id": str})
     assert again.merge(scores, on=["qid", "doc_id"]).pipe(lambda m: np.allclose(m["score_x"], m["score_y"]))
+
+
+# -- the query texts inside the judgements table ---------------------------------------------------------------
+def _inline_folder(folder: Path, with_ids: bool) -> tuple[Path, pd.DataFrame, dict[str, str]]:
+    """judged.csv: (question[, qid], doc_id, grade), no queries table; to_answer_test.csv: the questions to rank
+    (with their qid when the judgements have it); the corpus table. Returns the folder, the held-back judgements
+    and qid -> question."""
+    from mlwright.examples.retrieval import make_retrieval_frames
+
+    folder.mkdir(parents=True)
+    queries, corpus, judg, test_ids = make_retrieval_frames(0)
+    corpus.to_csv(folder / "corpus.csv", index=False)
+    train = judg[~judg["qid"].isin(test_ids)].merge(queries, on="qid")
+    train[["question", "qid", "doc_id", "grade"] if with_ids else ["question", "doc_id", "grade"]].to_csv(
+        folder / "judged.csv", index=False)
+    ask = queries[queries["qid"].isin(test_ids)]
+    ask[["qid", "question"] if with_ids else ["question"]].to_csv(folder / "to_answer_test.csv", index=False)
+    return folder, judg[judg["qid"].isin(test_ids)].reset_index(drop=True), dict(zip(queries["qid"],
+                                                                                     queries["question"]))
+
+
+INLINE_TASK = "Rank the 10 most relevant documents of the corpus for every question to answer. Metric: NDCG@10."
+
+
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_queries_given_inside_the_judgements(tmp_path, with_ids):
+    folder, held, text = _inline_folder(tmp_path / "data", with_ids)
+    found = _detect(folder, INLINE_TASK, tmp_path)
+    spec, r = found.spec, found.spec.ranking
+    assert spec.problem_type == "ranking" and r.judgements_table == "judged.csv" and r.relevance_column == "grade"
+    assert r.corpus_source == "corpus.csv" and r.query_text_column == "question"
+    assert r.query_id_column == ("qid" if with_ids else "question") and spec.output_columns[0] == r.query_id_column
+    assert sorted(found.test["query"]) == sorted({text[q] for q in held["qid"]})  # the questions to answer
+    assert found.train["query_id"].nunique() == 192 and set(found.train["doc_id"]) <= set(found.corpus["doc_id"])
+    if with_ids:
+        assert set(found.test["query_id"]) == set(held["qid"].astype(str))
+
+
+def test_cli_ranks_questions_given_only_as_text(tmp_path):
+    """Judgements holding the question text, a table of questions to answer: the run ranks each question (keyed
+    by its text), far above the trivial baseline."""
+    folder, held, text = _inline_folder(tmp_path / "data", with_ids=False)
+    before = _tree(folder)
+    out = tmp_path / "out"
+    res = run_cli("run", str(folder), "--task", INLINE_TASK, "--output", str(out), "--time-limit", "20")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _tree(folder) == before
+    pred = pd.read_csv(out / "predictions.csv", dtype=str)
+    assert list(pred.columns) == ["question", "doc_id", "rank", "score"]
+    assert (pred.groupby("question").size() == 10).all()
+    qid = {t: q for q, t in text.items()}
+    pred = pred.assign(qid=pred["question"].map(qid))
+    assert pred["qid"].notna().all() and set(pred["qid"]) == set(held["qid"])
+    j = pd.read_csv(folder / "judged.csv")
+    popular = j[j["grade"] > 0]["doc_id"].value_counts().index.tolist()[:10]
+    trivial = _frame({q: popular for q in held["qid"].unique()})
+    ours, base = _ndcg(pred, held)["ndcg"], _ndcg(trivial, held)["ndcg"]
+    print(f"\nquestions as text: NDCG@10 {ours:.3f} (trivial {base:.3f})")
+    assert ours > base + 0.25

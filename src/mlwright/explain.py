@@ -125,6 +125,7 @@ def render(ex: Explanation) -> list[str]:
         out = (f"mask files of the same names in {sg.mask_folder}/ of the output folder" if sg.layout == "files"
                else f"run-length encodings in {s.prediction_file} with columns {sg.rle_columns}")
         lines.append(f"segmentation: {len(sg.classes)} classes (mask {enc}; background {sg.classes[sg.background]}); "
+                     f"images and masks from {s.train_table}; images to predict from {s.test_table}; "
                      f"one mask per image at its own size; written as {out}")
     if s.timeseries:
         ts = s.timeseries

@@ -189,6 +189,8 @@ class SegmentationSpec(BaseModel):
     mask_folder: str = "masks"  # layout files: the folder of predicted masks, relative to the output folder
     rle_columns: list[str] = Field(default_factory=list)  # layout rle: id, [class,] encoded pixels
     mask_format: str = "png"  # the extension the predicted mask files get
+    ids_with_extension: bool = True  # output ids are image file names; False: without the extension (as the
+    # training table writes them)
 
 
 class TaskSpec(BaseModel):

@@ -149,9 +149,74 @@ def _pair_tables(folder: LoadedFolder, sources: list[_Source]) -> list[_PairTabl
         _, qc, dc, q, corpus = best
         qsrc = [q] + [s for s in others if s is not q and s is not corpus and s.id_column == q.id_column
                       and s.text_column == q.text_column]
-        rel = [c for c in df.columns if c not in (qc, dc) and c not in own and pd.api.types.is_numeric_dtype(df[c])
-               and df[c].notna().all() and (df[c] >= 0).all()]
-        found.append(_PairTable(name, df, str(qc), str(dc), qsrc, corpus, str(rel[0]) if rel else None))
+        found.append(_PairTable(name, df, str(qc), str(dc), qsrc, corpus, _relevance_column(df, {qc, dc} | own)))
+    return found
+
+
+def _relevance_column(df: pd.DataFrame, skip: set) -> Optional[str]:
+    rel = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().all()
+           and (df[c] >= 0).all()]
+    return str(rel[0]) if rel else None
+
+
+def _one_to_one(df: pd.DataFrame, a: str, b: str) -> bool:
+    """Each value of column a goes with one value of b, and back."""
+    return bool(df.groupby(a)[b].nunique().max() == 1 and df.groupby(b)[a].nunique().max() == 1)
+
+
+def _key_column(df: pd.DataFrame, text: str, skip: set) -> Optional[str]:
+    """The column of query ids beside a column of query texts: a key column that goes one to one with the texts."""
+    for c in df.columns:
+        if c in skip or c == text or not (df[c].dtype == object or pd.api.types.is_integer_dtype(df[c])):
+            continue
+        if df[c].notna().all() and _one_to_one(df, str(c), text):
+            return str(c)
+    return None
+
+
+def _queries_to_rank(folder: LoadedFolder, text: str, exclude: set[str]) -> Optional[tuple[str, pd.DataFrame]]:
+    """Another table holding query texts under the same column name (a test table of queries)."""
+    found = [(n, d) for n, d in folder.tables.items() if n not in exclude and text in d.columns
+             and not _is_sample_submission(n, d)]
+    found.sort(key=lambda nd: not _TEST_WORDS.search(nd[0].split("/")[-1]))
+    return found[0] if found else None
+
+
+def _inline_query_tables(folder: LoadedFolder, sources: list[_Source]) -> list[_PairTable]:
+    """Judgements that hold the query text itself (query text, document id, relevance; a query id column
+    optional): the query texts are their own source, and a table with the same text column lists the queries to
+    rank (with its ids when the judgements have none)."""
+    found = []
+    for name, df in folder.tables.items():
+        if _is_sample_submission(name, df) or df.shape[1] < 2:
+            continue
+        corpora = [s for s in sources if s.name != name]
+        docs = [(c, s) for c in df.columns for s in corpora if (df[c].dtype == object or
+                pd.api.types.is_integer_dtype(df[c])) and _match(df[c], s) >= 0.8]
+        if not docs:
+            continue
+        dcol, corpus = max(docs, key=lambda cs: _mean_len(cs[1]))
+        texts = [t for t in _text_cols(df, str(dcol)) if df[t].nunique() < len(df)] or _text_cols(df, str(dcol))
+        if not texts:
+            continue
+        text = texts[0]
+        rank = _queries_to_rank(folder, text, {name, corpus.name})
+        key = _key_column(df, text, {dcol})
+        if key is None and rank is not None:  # ids only beside the queries to rank: the key of those
+            key = next((str(c) for c in rank[1].columns if c != text and key_text(rank[1][c]).is_unique
+                        and key_text(rank[1][c]).ne("").all()), None)
+        key = key or text
+        df = df.assign(**{key: df[text]}) if key not in df.columns else df
+        own = df.drop_duplicates(key)
+        queries = [_Source(name, key_text(own[key]).reset_index(drop=True),
+                           own[text].fillna("").astype(str).reset_index(drop=True), key, text)]
+        if rank is not None:
+            tname, tdf = rank
+            ids = tdf[key] if key in tdf.columns else tdf[text]
+            queries.append(_Source(tname, key_text(ids).reset_index(drop=True),
+                                   tdf[text].fillna("").astype(str).reset_index(drop=True), key, text))
+        found.append(_PairTable(name, df, key, str(dcol), queries, corpus,
+                                _relevance_column(df, {key, dcol, text})))
     return found
 
 
@@ -193,6 +258,8 @@ def detect_ranking_task(folder: LoadedFolder, hints: TextHints) -> Optional[Infe
         return None
     sources = _sources(folder)
     pairs = _pair_tables(folder, sources)
+    if not any(p.corpus is not None for p in pairs):  # the judgements may hold the query texts themselves
+        pairs = _inline_query_tables(folder, sources) or pairs
     if not pairs:
         return None
     # the judgements: a pair table with relevance, else the one named like training data, else the first

@@ -1,9 +1,10 @@
 """Semantic segmentation tasks: images and their masks (one class per pixel) from the folder's shape.
 
-Layout understood: two folders of same-named images (`images/a.png` and `masks/a.png`, or `a.png` and
+Layouts understood: two folders of same-named images (`images/a.png` and `masks/a.png`, or `a.png` and
 `a_mask.png`), where one folder's images hold few distinct values each (class indices, grey levels or a few
-colours) and the other's many; the images to predict are the other images (a test-like folder first). The
-user's files are never copied or modified: the tables hold the absolute path of each image and mask.
+colours) and the other's many; the images to predict are the other images (a test-like folder first). Or a table
+linking images to mask files or holding run-length masks (segmentation_sources). The user's files are never
+copied or modified: the tables hold the absolute path of each image and mask.
 """
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ from mlwright.perception.images import _in_test_dir, _test_ids, probe_image
 from mlwright.perception.infer import MIN_TRAIN_ROWS, Inferred
 from mlwright.perception.scan import LoadedFolder
 from mlwright.perception.task_text import TextHints
+from mlwright.perception.segmentation_sources import MAX_CLASSES, Linked, find_table_masks, looks_like_masks
 from mlwright.runtime.segmentation import mask_pixels
 from mlwright.schemas import ImageSpec, SegmentationSpec, TaskSpec
 from mlwright.validation.metrics import HIGHER_IS_BETTER
 
 IMAGE_COLUMN, MASK_COLUMN, OUTPUT_MASK = "image", "mask", "mask"
-MAX_CLASSES = 64  # a "mask" with more distinct values is a picture
-_MASK_MAX_VALUES = 32  # distinct values in one mask image at most
 # a mask's name: the image's name with a suffix ("a_mask.png" for "a.png")
 _MASK_SUFFIX = re.compile(r"[_\-. ]?(mask|masks|label|labels|gt|seg|segmentation|annotation|annot|anno)$", re.I)
 _SEG_WORDS = re.compile(r"\b(segment\w*|masks?|pixel[- ]?wise|per[- ]pixel|pixels?|regions?)\b", re.I)
@@ -38,23 +38,6 @@ def _stem(rel: str) -> str:
     base = rel.rsplit("/", 1)[-1]
     stem = base.rsplit(".", 1)[0].lower()
     return _MASK_SUFFIX.sub("", stem) or stem
-
-
-def _distinct(path: Path) -> Optional[int]:
-    """Distinct pixel values (colours) of an image, None when it does not decode."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.thumbnail((256, 256), Image.Resampling.NEAREST)
-            a = np.asarray(im.convert("RGB"), dtype=np.uint8).reshape(-1, 3)
-        return int(len(np.unique(a[:, 0].astype(np.int64) * 65536 + a[:, 1].astype(np.int64) * 256 + a[:, 2])))
-    except Exception:  # noqa: BLE001 - a file that does not decode is no evidence
-        return None
-
-
-def _values_per_image(paths: list[Path]) -> list[int]:
-    return [n for n in (_distinct(p) for p in paths[:_SAMPLE]) if n is not None]
 
 
 def find_mask_pairs(images: dict[str, Path]) -> Optional[tuple[str, str, dict[str, str]]]:
@@ -84,29 +67,22 @@ def find_mask_pairs(images: dict[str, Path]) -> Optional[tuple[str, str, dict[st
             if best is not None and len(pairs) <= len(best[2]):
                 continue
             sample = sorted(pairs)[:: max(1, len(pairs) // _SAMPLE)][:_SAMPLE]
-            img_n = _values_per_image([images[r] for r in sample])
-            mask_n = _values_per_image([images[pairs[r]] for r in sample])
-            if not img_n or not mask_n or max(mask_n) > _MASK_MAX_VALUES:
-                continue
-            if float(np.median(img_n)) <= 2 * float(np.median(mask_n)) or float(np.median(img_n)) <= 8:
-                continue  # the "images" are as flat as the "masks": not a segmentation pair
-            best = (a, b, pairs)
+            if looks_like_masks([images[r] for r in sample], [images[pairs[r]] for r in sample]):
+                best = (a, b, pairs)
     return best
 
 
-def detect_segmentation_task(folder: LoadedFolder, hints: TextHints, forced_target: Optional[str]) -> \
-        Optional[Inferred]:
-    """A segmentation task from the folder's images and masks; None when the folder is not one."""
+def _folder_masks(folder: LoadedFolder) -> Optional[Linked]:
+    """Same-named images and masks in two folders (or x.png beside x_mask.png); the other images to predict."""
     images = getattr(folder, "images", None) or {}
-    if len(images) < 2 * MIN_TRAIN_ROWS or forced_target:
+    if len(images) < 2 * MIN_TRAIN_ROWS:
         return None
     found = find_mask_pairs(images)
     if found is None:
         return None
     img_dir, mask_dir, pairs = found
     notes = [f"segmentation task: {len(pairs)} images in {img_dir or '.'}/ with same-named masks in "
-             f"{mask_dir or '.'}/ (few distinct values per mask)"
-             + ("; the task speaks of segmentation" if _SEG_WORDS.search(hints.text) else "")]
+             f"{mask_dir or '.'}/ (few distinct values per mask)"]
     masks = set(pairs.values())
     train_rels = sorted(pairs)
     in_mask_dir = (lambda r: bool(_MASK_SUFFIX.search(r.rsplit(".", 1)[0]))) if img_dir == mask_dir else \
@@ -116,64 +92,108 @@ def detect_segmentation_task(folder: LoadedFolder, hints: TextHints, forced_targ
     if not test_rels:
         raise DataError(f"Found {len(pairs)} images with masks but no images to predict.", where=str(folder.root),
                         hint="Put the images to predict, without masks, in a test/ folder.")
-    # every training image and mask decodes and the two have the same size
-    bad, wrong = [], []
-    for r in train_rels:
-        (ii, why_i), (mi, why_m) = probe_image(images[r]), probe_image(images[pairs[r]])
+    test_dirs = sorted({r.rsplit("/", 1)[0] if "/" in r else "." for r in test_rels})
+    notes.append(f"images to predict: the {len(test_rels)} images without a mask in "
+                 + ", ".join(d + "/" for d in test_dirs[:5]))
+    return Linked([images[r] for r in train_rels], [images[pairs[r]] for r in train_rels],
+                  [f"{pairs[r]} / {r}" for r in train_rels], [images[r] for r in test_rels], _test_ids(test_rels),
+                  "filename", f"{img_dir or '.'}/ + {mask_dir or '.'}/",
+                  "images in " + ", ".join(d + "/" for d in test_dirs[:5]), notes)
+
+
+def detect_segmentation_task(folder: LoadedFolder, hints: TextHints, forced_target: Optional[str],
+                             scratch: Optional[Path] = None) -> Optional[Inferred]:
+    """A segmentation task from the folder's images and masks (same-named mask files, or a table linking images
+    to mask files or run-length masks); None when the folder is not one. `scratch`: where masks given as
+    run-length encodings are decoded (the run's own folder; never the user's)."""
+    images = getattr(folder, "images", None) or {}
+    if not images or forced_target:
+        return None
+    if scratch is None:
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="mlwright-masks-"))
+    linked = find_table_masks(folder, scratch) or _folder_masks(folder)
+    if linked is None:
+        return None
+    if _SEG_WORDS.search(hints.text):
+        linked.notes[0] += "; the task speaks of segmentation"
+    return _task(linked, folder, hints)
+
+
+def _check_pairs(linked: Linked, where: str) -> list[tuple[int, int]]:
+    """Every training image and mask decodes and the two have the same size; the images' (width, height)."""
+    bad, wrong, sizes = [], [], []
+    for img, mask, name in zip(linked.train_images, linked.train_masks, linked.train_names):
+        (ii, why_i), (mi, why_m) = probe_image(img), probe_image(mask)
         if ii is None or mi is None:
-            bad.append(f"{r if ii is None else pairs[r]}: {why_i or why_m}")
+            bad.append(f"{name}: {why_i or why_m}")
         elif ii[:2] != mi[:2]:
-            wrong.append(f"{pairs[r]} is {mi[0]}x{mi[1]}, {r} is {ii[0]}x{ii[1]}")
+            wrong.append(f"{name}: the mask is {mi[0]}x{mi[1]}, the image {ii[0]}x{ii[1]}")
+        else:
+            sizes.append(ii[:2])
     if wrong:
         raise DataError(f"{len(wrong)} mask(s) differ in size from their image (width x height): "
-                        + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""), where=str(folder.root),
+                        + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""), where=where,
                         hint="Each mask must have exactly its image's size (one class per pixel); fix or remove "
                              "those pairs.")
     if bad:
         raise DataError(f"{len(bad)} image(s) or mask(s) cannot be decoded: " + "; ".join(bad[:5]),
-                        where=str(folder.root), hint="Fix or remove those pairs.")
-    seg = _classes([images[pairs[r]] for r in train_rels], notes)
-    # output: mask files (same names) or run-length encodings when the task asks
-    rle = bool(_RLE_WORDS.search(hints.text))
-    out_id = "filename"
-    test_ids = _test_ids(test_rels)
-    if rle:
-        cols = [c for c in hints.output_columns]
-        want = 2 if len(seg.classes) == 2 else 3
-        seg.rle_columns = cols if len(cols) == want else (
-            [out_id, "EncodedPixels"] if want == 2 else [out_id, "class", "EncodedPixels"])
-        seg.layout = "rle"
-        notes.append("output: run-length encodings (the task asks for them), one row per image" +
-                     ("" if want == 2 else " and class other than the background") + ", columns "
-                     f"{seg.rle_columns}; pixels numbered top to bottom, then left to right, from 1")
-    else:
+                        where=where, hint="Fix or remove those pairs.")
+    return sizes
+
+
+def _output_layout(seg: SegmentationSpec, linked: Linked, hints: TextHints, notes: list[str]) -> None:
+    """Mask files, or run-length encodings when the task asks for them or the training masks are given so."""
+    if not (_RLE_WORDS.search(hints.text) or linked.rle_columns):
         notes.append(f"output: a mask per image to predict, same name and size, in the folder {seg.mask_folder}/ "
                      "of the output folder, encoded as the training masks are")
-    seg.image_column, seg.mask_column = IMAGE_COLUMN, MASK_COLUMN
+        return
+    cols = list(hints.output_columns)
+    want = 2 if len(seg.classes) == 2 else 3
+    default = linked.rle_columns if len(linked.rle_columns) == want else (
+        [linked.out_id, "EncodedPixels"] if want == 2 else [linked.out_id, "class", "EncodedPixels"])
+    seg.rle_columns = cols if len(cols) == want else default
+    seg.layout = "rle"
+    notes.append("output: run-length encodings (" + ("the task asks for them" if _RLE_WORDS.search(hints.text)
+                                                     else "as the training masks are given") + "), one row per image"
+                 + ("" if want == 2 else " and class other than the background") + ", columns "
+                 f"{seg.rle_columns}; pixels numbered top to bottom, then left to right, from 1")
+
+
+def _task(linked: Linked, folder: LoadedFolder, hints: TextHints) -> Inferred:
+    """The task spec and tables of a segmentation task from its linked images and masks."""
+    notes = linked.notes
+    where = linked.train_source if linked.train_source in folder.tables else str(folder.root)
+    sizes = Counter(_check_pairs(linked, where)[:200])
+    seg = linked.seg or _classes(linked.train_masks, notes)
+    _output_layout(seg, linked, hints, notes)
+    out_id = linked.out_id
+    # the attempts' own columns: never the name of the output's id column
+    image_col = IMAGE_COLUMN if out_id != IMAGE_COLUMN else "image_file"
+    mask_col = MASK_COLUMN if out_id != MASK_COLUMN else "mask_file"
+    seg.image_column, seg.mask_column = image_col, mask_col
+    seg.ids_with_extension = linked.ids_with_extension
     metric = "dice" if re.search(r"\bdice\b|\bf1\b", hints.text, re.I) else "mean_iou"
     notes.append(f"metric {metric}" + (": the task names it" if metric == "dice" else
                                          " (mean intersection over union of the classes)"))
-    train = pd.DataFrame({IMAGE_COLUMN: [str(images[r]) for r in train_rels],
-                          MASK_COLUMN: [str(images[pairs[r]]) for r in train_rels]})
-    test = pd.DataFrame({out_id: test_ids, IMAGE_COLUMN: [str(images[r]) for r in test_rels]})
-    sizes = Counter(probe_image(images[r], full=False)[0][:2] for r in train_rels[:200])  # type: ignore[index]
+    train = pd.DataFrame({image_col: [str(p) for p in linked.train_images],
+                          mask_col: [str(p) for p in linked.train_masks]})
+    test = pd.DataFrame({out_id: linked.test_ids, image_col: [str(p) for p in linked.test_images]})
     (width, height), _ = sizes.most_common(1)[0]
     notes.append(f"images: {width}x{height}" + ("" if len(sizes) == 1 else " (most common size; sizes vary: "
                                                 "masks are predicted at each image's own size)"))
     from mlwright.perception.images import _is_color
 
-    channels = 3 if any(_is_color(images[r]) for r in train_rels[:20]) else 1
-    test_dirs = sorted({r.rsplit("/", 1)[0] if "/" in r else "." for r in test_rels})
-    notes.append(f"images to predict: the {len(test_rels)} images without a mask in "
-                 + ", ".join(d + "/" for d in test_dirs[:5]))
+    channels = 3 if any(_is_color(p) for p in linked.train_images[:20]) else 1
+    out_cols = [out_id, OUTPUT_MASK if out_id != OUTPUT_MASK else "mask_text"]
     spec = TaskSpec(
-        problem_type="segmentation", target=MASK_COLUMN, metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
-        train_table=f"{img_dir or '.'}/ + {mask_dir or '.'}/", test_table="images in " + ", ".join(
-            d + "/" for d in test_dirs[:5]),
-        id_column=out_id, prediction_file=hints.prediction_file or "predictions.csv", output_id_column=out_id,
-        output_columns=[out_id, OUTPUT_MASK], output_kind="masks", class_labels=list(seg.classes),
-        feature_columns=[IMAGE_COLUMN], n_train_rows=len(train), n_test_rows=len(test), modality="image",
-        image=ImageSpec(path_column=IMAGE_COLUMN, label_source="folders", width=width, height=height,
+        problem_type="segmentation", target=mask_col, metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
+        train_table=linked.train_source, test_table=linked.test_source, id_column=out_id,
+        prediction_file=hints.prediction_file or "predictions.csv", output_id_column=out_id,
+        output_columns=out_cols, output_kind="masks", class_labels=list(seg.classes),
+        feature_columns=[image_col], n_train_rows=len(train), n_test_rows=len(test), modality="image",
+        image=ImageSpec(path_column=image_col, label_source="folders", width=width, height=height,
                         channels=channels),
         segmentation=seg, notes=notes)
     return Inferred(spec=spec, train=train, test=test)
@@ -225,7 +245,10 @@ def new_segmentation_frame(folder: LoadedFolder, spec: TaskSpec) -> Optional[pd.
     if not images or spec.segmentation is None:
         return None
     rels = sorted(images)
-    return pd.DataFrame({spec.id_column or "filename": _test_ids(rels),
+    ids = _test_ids(rels)
+    if not spec.segmentation.ids_with_extension:  # the ids as the training table writes them
+        ids = [i.rsplit(".", 1)[0] for i in ids]
+    return pd.DataFrame({spec.id_column or "filename": ids,
                          spec.segmentation.image_column: [str(images[r]) for r in rels]})
 
 

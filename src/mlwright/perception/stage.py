@@ -56,7 +56,9 @@ def perceive(ctx: RunContext) -> Perceived:
         ctx.emit("perception", f"skipped {f}: {why}")
     if not opts.target:  # boxes around objects: recognised, and refused without pretrained detection weights
         refuse_detection(folder.tables, len(folder.images), hints)
-    inferred, doc_notes = detect_segmentation_task(folder, hints, opts.target), []
+    # masks given as run-length encodings are decoded into the run's own folder
+    inferred = detect_segmentation_task(folder, hints, opts.target, ctx.out / "inputs" / "train_masks")
+    doc_notes: list[str] = []
     if inferred is None:
         inferred = detect_image_task(folder, hints, opts.target, [])
     if inferred is None and not opts.target:  # before documents are inlined: they may be the corpus

@@ -121,8 +121,8 @@ def _output_columns(text: str) -> list[str]:
             cols = [c for c in (x.strip() for x in cols) if c]
             if cols and not (len(cols) == 1 and "," not in tick.group(1) and not tick.group(2)):
                 return cols
-        # plain words: stop at punctuation that ends the list
-        plain = re.split(r"[(\n.:]|\b(?:where|with|in|for|one row|pour|où|avec|für|mit|para|con|dans)\b", rest,
+        # plain words: stop at punctuation that ends the list (a closing bracket too: "(columns a, b)")
+        plain = re.split(r"[()\n.:]|\b(?:where|with|in|for|one row|pour|où|avec|für|mit|para|con|dans)\b", rest,
                          maxsplit=1)[0]
         cols = []
         for c in _split_columns(plain):
