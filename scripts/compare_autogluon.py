@@ -35,6 +35,40 @@ def run_timed(cmd: list[str], cwd: Path, timeout: float, log: Path) -> tuple[flo
     return time.time() - t0, rc
 
 
+def in_run_ablation(run: Path) -> dict:
+    """What each part added inside the run, from its journal and attempt folders: the blend over the best single
+    attempt (out of fold), the feature groups the tree recipes kept (their screen's gain), AutoGluon's time limit."""
+    import sqlite3
+
+    con = sqlite3.connect(run / "journal.sqlite")
+    rows = con.execute("SELECT attempt_id, recipe, status, score, seconds, params, workdir FROM attempts").fetchall()
+    con.close()
+    ok = [r for r in rows if r[2] == "succeeded" and r[3] is not None]
+    singles = [r for r in ok if r[1] != "ensemble"]
+    out: dict = {"attempts": [f"{r[1]}={r[3]:.5f} ({r[4]:.0f}s)" for r in ok]}
+    blend = [r for r in ok if r[1] == "ensemble"]
+    if singles and blend:
+        best = max(singles, key=lambda r: r[3]) if _higher(run) else min(singles, key=lambda r: r[3])
+        out["blend_gain"] = round(blend[-1][3] - best[3], 5) * (1 if _higher(run) else -1)
+    for r in rows:
+        params = json.loads(r[5] or "{}")
+        if r[1] == "autogluon_tabular" and "time_limit" in params:
+            out["autogluon_time_limit"] = params["time_limit"]
+        work = run / r[6] / "feature_work.json"
+        if work.exists():
+            groups = json.loads(work.read_text())
+            groups = groups.get("groups", groups) if isinstance(groups, dict) else groups
+            out.setdefault("feature_work", {})[r[1]] = [
+                f"{g['group']}: {'kept' if g.get('kept') else 'dropped'}"
+                + (f" ({g['score_with'] - g['score_without']:+.4f})" if g.get("score_with") is not None else "")
+                for g in groups if isinstance(g, dict)]
+    return out
+
+
+def _higher(run: Path) -> bool:
+    return bool((json.loads((run / "run.json").read_text()).get("task") or {}).get("higher_is_better", True))
+
+
 def compare_task(task: Path, score, time_limit: float | None, extra: list[str], keep: Path) -> dict:
     meta = json.loads((task / "answer" / "meta.json").read_text())
     limit = float(time_limit or meta.get("time_limit", 300))
@@ -52,6 +86,7 @@ def compare_task(task: Path, score, time_limit: float | None, extra: list[str], 
                    mlwright_error=res["error"], ratio=round(wall / limit, 3))
         if (run / "journal.sqlite").exists():  # kept for a look at where the time went
             shutil.copy(run / "journal.sqlite", keep / f"{task.name}.journal.sqlite")
+            row.update(in_run_ablation(run))
         summary = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
         row["ended_early"] = summary.get("ended_early")
         row["best_recipe"] = (summary.get("best") or {}).get("recipe")
