@@ -52,7 +52,7 @@ def test_run_produces_everything_and_predict_reuses_the_model(churn_dir, tmp_pat
     # the attempt's own timings (timings.json): the run learns its overheads from them (planning/budget.py)
     assert 0 < shown["attempts"][0]["start_overhead_s"] < shown["attempts"][0]["seconds"]
     if summary["wall_seconds"] < 0.8 * 60:  # a run that leaves its budget unused says why
-        assert "left of the 60s limit" in summary["ended_early"]
+        assert "of the 60s limit left" in summary["ended_early"]
     listed = json.loads(run_cli("runs", str(tmp_path), "--json").stdout)
     assert [(Path(x["run"]).name, x["status"]) for x in listed] == [("run", "succeeded")]
     assert run_cli("--version").stdout.startswith("mlwright ")
