@@ -48,7 +48,8 @@ def test_classification_report(tmp_path: Path) -> None:
     journal = Journal(tmp_path / JOURNAL_NAME)
     journal.event("perception", "task: multiclass on 'species'")
 
-    good = _record(tmp_path, 1, "lightgbm_baseline", "succeeded", metric="accuracy")
+    good = _record(tmp_path, 1, "lightgbm_baseline", "succeeded", metric="accuracy", start_overhead_s=2.25,
+                   end_overhead_s=0.5)
     wd = Path(good.workdir)
     proba = cross_val_predict(LogisticRegression(max_iter=1000), X, train["species"], cv=5, method="predict_proba")
     oof = pd.DataFrame({"__row__": np.arange(len(train))} | {f"p::{c}": proba[:, i] for i, c in enumerate(classes)})
@@ -70,7 +71,8 @@ def test_classification_report(tmp_path: Path) -> None:
                          best=BestAttempt(attempt_id=1, recipe="lightgbm_baseline", metric="accuracy",
                                           validation_score=score, higher_is_better=True),
                          attempts=2, attempts_failed=1, wall_seconds=12.5,
-                         prediction_path=str(tmp_path / "submission.csv"))
+                         prediction_path=str(tmp_path / "submission.csv"),
+                         ended_early="100s of the 120s limit left: every recipe planned has run")
     path = write_report(tmp_path, summary, journal, train)
 
     assert path == tmp_path / "report.html"
@@ -91,6 +93,8 @@ def test_classification_report(tmp_path: Path) -> None:
     assert f"{score:.5g}" in html
     assert "not available" not in html
     assert "http://" not in html and "https://" not in html  # self-contained
+    assert "2.2 + 0.5" in html  # the attempt's overheads before and after fitting (timings.json)
+    assert "Ended early: 100s of the 120s limit left" in html
 
 
 def test_regression_report_without_optional_files(tmp_path: Path) -> None:

@@ -191,6 +191,8 @@ def _attempt_row(a: AttemptRecord, best_id: Optional[int]) -> dict:
         "seconds": "" if a.seconds is None else f"{a.seconds:.1f}", "budget": f"{a.time_budget_s:.0f}",
         "score": _fmt(a.score), "error": err if len(err) <= MAX_ERROR_CHARS else err[:MAX_ERROR_CHARS] + "…",
         "best": a.attempt_id == best_id, "data_note": a.data_note,
+        # where its time went besides fitting (timings.json): before it, and after its library's fitting
+        "overhead": " + ".join(f"{v:.1f}" for v in (a.start_overhead_s, a.end_overhead_s) if v is not None),
     }
 
 
