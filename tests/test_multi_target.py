@@ -5,6 +5,7 @@ simple hand-written reference (the ratio is printed: pytest -s)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import f1_score, r2_score, roc_auc_score
 
 from conftest import run_cli, tree_digest
+from fake_llm_server import FakeLLMServer
 
 N, N_TEST = 500, 120
 
@@ -244,7 +246,6 @@ def test_an_llm_attempt_on_a_multilabel_task(tmp_path):
     it writes runs in the sandbox and is scored by mlwright like any attempt."""
     import sqlite3
 
-    from fake_llm_server import FakeLLMServer
     from test_llm_agents import GOOD_SCRIPT
     from test_llm_modalities import _scripted
 
@@ -267,3 +268,135 @@ def test_an_llm_attempt_on_a_multilabel_task(tmp_path):
     assert "tags" in prompts[0] and "multilabel" in prompts[0]
     pred = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     assert list(pred.columns) == ["movie_id", "genres"] and len(pred) == N_TEST
+
+
+# -- an LLM search tree (draft -> debug -> improve) on a several-targets task ---------------------------------------
+KIDS_TASK = "Predict height and weight of each child."
+KIDS_SCRIPT = '''# <<common>>
+import joblib
+from sklearn.linear_model import LogisticRegression, Ridge
+
+
+def features(df, columns=None):
+    """Numbers as they are, categories one-hot (the training's columns on new rows)."""
+    kinds = feature_kinds(df)
+    X = as_numbers(df, columns_of(kinds, "numeric", "datetime")).fillna(0.0)
+    cats = columns_of(kinds, "categorical")
+    X = pd.concat([X, pd.get_dummies(df[cats].astype(str), dtype=float)], axis=1)
+    return X if columns is None else X.reindex(columns=columns, fill_value=0.0)
+
+
+def make_model():
+    return Ridge(alpha=30.0) if PROBLEM == "regression" else LogisticRegression(max_iter=1000)
+
+
+def fit(train, test, out_dir, model_dir):
+    X, y = features(train), target_series(train)
+    rows, preds = [], []
+    for tr, va in cv_splits(X, y):
+        m = make_model().fit(X.iloc[tr], y.iloc[tr])
+        rows.append(va)
+        preds.append(model_predictions(m, X.iloc[va]))
+    oof = np.concatenate(preds) if PROBLEM == "regression" else pd.concat(preds, ignore_index=True)
+    log("my own validation score: 0.999")
+    joblib.dump((make_model().fit(X, y), list(X.columns)), os.path.join(model_dir, "model.joblib"))
+    write_outputs(out_dir, test, predict(model_dir, test), np.concatenate(rows), oof)
+
+
+def predict(model_dir, new):
+    model, columns = joblib.load(os.path.join(model_dir, "model.joblib"))
+    return model_predictions(model, features(new, columns))
+
+
+if __name__ == "__main__":
+    cli(fit, predict)
+'''
+# the draft calls cv_splits without the target: TypeError
+KIDS_BROKEN = KIDS_SCRIPT.replace("cv_splits(X, y)", "cv_splits(X)")
+KIDS_IMPROVED = '''def make_model():
+    """Less shrinkage: the relations are nearly linear."""
+    return Ridge(alpha=0.1) if PROBLEM == "regression" else LogisticRegression(C=10.0, max_iter=1000)
+'''
+KIDS_ABLATION = {"block": "make_model", "reason": "the model's shrinkage decides", "ideas": ["less shrinkage"],
+                 "ablations": [{"block": "make_model", "what": "much more shrinkage",
+                                "code": "def make_model():\n    return Ridge(alpha=1000.0) if PROBLEM == 'regression' "
+                                        "else LogisticRegression(C=0.01, max_iter=1000)\n"}]}
+
+
+def _kids(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    age, diet = rng.uniform(5, 18, N), rng.normal(size=N)
+    sex = rng.choice(["f", "m"], N)
+    height = 80 + 6 * age + np.where(sex == "m", 4, 0) + 3 * diet + rng.normal(0, 4, N)
+    weight = 0.45 * height - 40 + 0.8 * age + 4 * diet + rng.normal(0, 3, N)
+    frame = pd.DataFrame({"child": [f"K{i:04d}" for i in range(N)], "age": age.round(2), "sex": sex,
+                          "diet_score": diet.round(3)})
+    return frame, pd.DataFrame({"height": height.round(1), "weight": weight.round(1)})
+
+
+@pytest.mark.slow
+def test_llm_draft_debug_improve_on_a_several_targets_task(tmp_path):
+    """The scripted coder writes one single-target script (a draft that raises, its fix, an improvement of the one
+    block the ablation study locked); the runtime fits it once per target. mlwright scores each attempt itself on
+    its out-of-fold rows (not the 0.999 the script logs), and the prompts described both targets and the metric."""
+    from test_llm_tree_modalities import CLAIM, _check_tree, _run_llm, _tree
+
+    frame, answers = _kids()
+    data = _write(frame, answers, tmp_path / "kids")
+    seen: dict[str, list[str]] = {}
+    out = tmp_path / "run"
+    with FakeLLMServer(default=_tree([KIDS_BROKEN, KIDS_SCRIPT, KIDS_IMPROVED], KIDS_ABLATION, seen)) as srv:
+        res = _run_llm(data, KIDS_TASK, out, srv, "120", "--max-llm-attempts", "3")
+    assert res.returncode == 0, res.stderr[-3000:]
+    llm = _check_tree(out, seen, "make_model")
+    assert "cv_splits" in llm[0][6]  # the draft's TypeError
+    # mlwright's own score of each valid LLM attempt: the mean R2 of its out-of-fold predictions of both targets
+    train = answers.iloc[N_TEST:].reset_index(drop=True)
+    for _, _, kind, _, _, score, _, workdir in llm[1:]:
+        oof = pd.read_csv(out / workdir / "oof_predictions.csv")
+        assert len(oof) == len(train)
+        truth = train.iloc[oof["__row__"].to_numpy()]
+        mine = np.mean([r2_score(truth[c], oof[f"{c}::prediction"]) for c in ("height", "weight")])
+        assert score == pytest.approx(mine, abs=1e-6), kind
+        assert 0.5 < score < CLAIM
+    assert llm[2][5] > llm[1][5]  # less shrinkage helps on these nearly linear targets
+    # the output: every child to predict, a number for each target
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == ["child", "height", "weight"] and len(pred) == N_TEST
+    assert list(pred["child"]) == list(frame["child"][:N_TEST]) and pred[["height", "weight"]].notna().all().all()
+    truth = answers.iloc[:N_TEST]
+    assert np.mean([r2_score(truth[c], pred[c]) for c in ("height", "weight")]) > 0.6
+    # the prompts told the LLM both targets, their kinds, their spread and the metric
+    first = seen["coder"][0]
+    assert "SPEC['multioutput']" in first and "once per target" in first and "mean_target_score" in first
+    assert re.search(r"Target 'height': mean [\d.]+", first) and re.search(r"Target 'weight': mean [\d.]+", first)
+    assert "one predicted value per target" in first and "'child', 'height', 'weight'" in first
+    assert "mean_target_score" in seen["planner"][0] and "weight" in seen["planner"][0]
+
+
+def test_the_data_digest_describes_every_target_and_tag(tmp_path):
+    """What the coder reads about the data: each of several targets (kind, spread), each tag and how often it is
+    set, every target column in the example rows."""
+    from mlwright.coding.data_digest import data_digest
+    from mlwright.perception.infer import infer_task
+    from mlwright.perception.scan import load_folder
+    from mlwright.perception.task_text import parse_task_text
+
+    def digest(folder: Path, task: str) -> str:
+        loaded = load_folder(folder, tmp_path / "unpacked" / folder.name)
+        inferred = infer_task(loaded.tables, parse_task_text(task, loaded.files))
+        return data_digest(inferred.spec, inferred.train)
+
+    frame, answers = _kids()
+    text = digest(_write(frame, answers, tmp_path / "kids"), KIDS_TASK)
+    assert "2 targets" in text and "mean_target_score is their mean" in text
+    for c in ("height", "weight"):
+        assert re.search(rf"Target '{c}': mean [\d.]+, std [\d.]+.* \(regression\)", text), text
+    assert "age,sex,diet_score,height,weight" in text.split("Example rows:")[1].replace(" ", "")
+    movies, tags = _movies()
+    names = sorted(tags)
+    joined = ["|".join(t for t in names if tags[t][i]) or "other" for i in range(N)]
+    text = digest(_write(movies, pd.DataFrame({"genres": joined}), tmp_path / "movies"),
+                  "Tag each movie with all the genres that apply.")
+    assert re.search(r"Tags: 5, each a 0/1 training column .*'drama' \(tag::drama\) [\d.]+%", text), text
+    assert "metric micro_f1" in text
