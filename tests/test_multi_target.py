@@ -14,7 +14,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import f1_score, r2_score, roc_auc_score
 
-from conftest import run_cli, tree_digest
+from conftest import reload_runtime, run_cli, tree_digest
 from fake_llm_server import FakeLLMServer
 
 N, N_TEST = 500, 120
@@ -46,8 +46,10 @@ def _features(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _run(data: Path, task: str, out: Path, *extra: str):
+    """The offline recipes without AutoGluon (test_autogluon_on_a_multilabel_task_within_its_limit runs it)."""
     before = tree_digest(data)
-    res = run_cli("run", str(data), "--task", task, "--output", str(out), "--time-limit", "90", *extra)
+    res = run_cli("run", str(data), "--task", task, "--output", str(out), "--time-limit", "90", "--no-autogluon",
+                  *extra)
     assert tree_digest(data) == before, "the data folder was changed"
     return res
 
@@ -400,3 +402,121 @@ def test_the_data_digest_describes_every_target_and_tag(tmp_path):
                   "Tag each movie with all the genres that apply.")
     assert re.search(r"Tags: 5, each a 0/1 training column .*'drama' \(tag::drama\) [\d.]+%", text), text
     assert "metric micro_f1" in text
+
+
+# -- AutoGluon for several tags or targets: one predictor per target, each with its share of the fitting time -----
+def test_autogluon_is_planned_for_several_targets_with_its_time_shared():
+    from mlwright.knowledge.library import load_cards, recipes_for
+    from mlwright.planning.planner import autogluon_params
+    from mlwright.schemas import MultiLabelSpec, MultiOutputSpec, TargetSpec, TaskSpec
+
+    base = dict(target="genres", higher_is_better=True, train_table="train.csv", test_table="test.csv",
+                id_column="id", prediction_file="predictions.csv", output_id_column="id", feature_columns=["x", "z"],
+                n_train_rows=300, n_test_rows=80)
+    ml = TaskSpec(problem_type="multilabel", metric="micro_f1", output_columns=["id", "genres"], output_kind="tags",
+                  multilabel=MultiLabelSpec(tags=["a", "b", "c"], columns=["tag::a", "tag::b", "tag::c"],
+                                            layout="joined"), **base)
+    mo = TaskSpec(problem_type="multioutput", metric="mean_target_score", output_columns=["id", "h", "w"],
+                  output_kind="values", multioutput=MultiOutputSpec(targets=[
+                      TargetSpec(name=n, problem_type="regression") for n in ("h", "w")]), **base)
+    one = TaskSpec(problem_type="binary", metric="roc_auc", output_columns=["id", "genres"], output_kind="probability",
+                   **base)
+    card = next(c for c in load_cards() if c.recipe == "autogluon_tabular")
+    if card.available():
+        assert "autogluon_tabular" in [c.recipe for c in recipes_for(ml)] + [c.recipe for c in recipes_for(mo)]
+    assert {"multilabel", "multioutput"} <= set(card.problem_types)
+    assert card.min_time_for(ml) > card.min_time_for(mo) > card.min_time_for(one)  # each further target adds
+    single, tags, targets = (autogluon_params(s, 120.0) for s in (one, ml, mo))
+    assert tags["time_limit"] < single["time_limit"]  # three predictors predict and save: more time outside
+    assert tags["importance_time"] == 0 and single["importance_time"] > 0
+    assert targets["chain"] is False and "chain" not in tags
+
+
+def test_each_fit_gets_its_share_of_the_fitting_time(tmp_path, monkeypatch):
+    """fit_time_limit: the fitting time still unused over the fits still to come (an early finish leaves its time
+    to the later targets)."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"spec": {"target": "y", "feature_columns": [], "problem_type": "binary",
+                                        "class_labels": ["0", "1"], "metric": "roc_auc"}, "params": {}}))
+    monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
+    common = reload_runtime()
+    assert common.fit_time_limit(60) == 60  # one target: all of it
+    common.FITS.update(total=3, done=0)
+    assert common.fit_time_limit(60) == 20
+    common.PHASES["model_fit"] = 8.0  # the first fit ended early
+    common.FITS["done"] = 1
+    assert common.fit_time_limit(60) == 26
+    common.PHASES["model_fit"] = 35.0
+    common.FITS["done"] = 2
+    assert common.fit_time_limit(60) == 25
+
+
+def _three_tags(n: int, seed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    kind = rng.choice(["a", "b", "c"], size=n)
+    noise = lambda: rng.normal(scale=0.5, size=n)  # noqa: E731
+    tags = pd.DataFrame({"urgent": (x1 + noise() > 0.4).astype(int),
+                         "billing": (x2 + (kind == "b") + noise() > 0.6).astype(int),
+                         "bug": (x3 - 0.5 * x1 + noise() > 0.3).astype(int)})
+    frame = pd.DataFrame({"ticket": [f"T{i:04d}" for i in range(n)], "age_days": x1.round(3),
+                          "amount": x2.round(3), "errors": x3.round(3), "channel": kind})
+    return frame, tags
+
+
+@pytest.mark.slow
+def test_autogluon_on_a_multilabel_task_within_its_limit(tmp_path):
+    """3 tags (one 0/1 column each), 300 training rows, 90 s: AutoGluon fits a predictor per tag in its own folder
+    within the run's limit, beats the trivial answer, and its saved predictors predict new rows."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    n_train, n_test = 300, 80
+    frame, tags = _three_tags(n_train + n_test)
+    data = tmp_path / "tickets"
+    data.mkdir()
+    pd.concat([frame, tags], axis=1).iloc[n_test:].to_csv(data / "train.csv", index=False)
+    frame.iloc[:n_test].to_csv(data / "test.csv", index=False)
+    out = tmp_path / "run"
+    res = run_cli("run", str(data), "--task", "Tag each ticket with the tags urgent, billing and bug that apply.",
+                  "--output", str(out), "--time-limit", "90", timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((out / "run.json").read_text())
+    assert s["status"] == "succeeded" and s["wall_seconds"] <= 1.1 * 90, s["wall_seconds"]
+    assert s["task"]["problem_type"] == "multilabel"
+    with sqlite3.connect(out / "journal.sqlite") as con:
+        rows = con.execute("SELECT recipe, status, score, seconds, time_budget_s, workdir FROM attempts").fetchall()
+    ag = [r for r in rows if r[0] == "autogluon_tabular"]
+    assert ag and ag[0][1] == "succeeded", rows
+    _, _, score, seconds, budget, workdir = ag[0]
+    assert seconds <= budget + 5, (seconds, budget)
+    # mlwright's own micro F1 of its out-of-fold tags, against the trivial answer (the tags most rows have)
+    Y = tags.iloc[n_test:].to_numpy()
+    trivial_row = (Y.mean(axis=0) >= 0.5).astype(int)
+    if not trivial_row.any():
+        trivial_row[np.argmax(Y.mean(axis=0))] = 1
+    trivial = f1_score(Y, np.tile(trivial_row, (len(Y), 1)), average="micro")
+    print(f"\n[autogluon multilabel] micro F1: AutoGluon {score:.4f} | trivial {trivial:.4f} | "
+          f"{seconds:.0f}s of {budget:.0f}s | run {s['wall_seconds']:.0f}s")
+    assert score > trivial + 0.1
+    # one predictor per tag, each in its own folder, each given a share of the fitting time
+    attempt = out / workdir
+    folders = sorted(p.name for p in (attempt / "model" / "targets").iterdir())
+    assert folders == ["0-separate", "1-separate", "2-separate"]
+    assert all((attempt / "model" / "targets" / f / "predictor.pkl").is_file() for f in folders)
+    t = json.loads((attempt / "timings.json").read_text())
+    limits = [float(x) for x in re.findall(r"'time_limit': ([\d.]+)", (attempt / "stdout.txt").read_text())]
+    assert len(limits) == 3 and limits[0] == pytest.approx(t["limits"]["model_fit"] / 3, rel=0.01)
+    assert t["phases"]["model_fit"] <= 1.15 * t["limits"]["model_fit"]  # all three fits kept to the one limit
+    # the attempt's saved predictors on new rows: one column per tag
+    new = tmp_path / "new.csv"
+    frame.iloc[:12].to_csv(new, index=False)
+    script = next(attempt.glob("*.py"))
+    r = subprocess.run([sys.executable, str(script), "predict", "--model", str(attempt / "model"), "--input", str(new),
+                        "--output", str(tmp_path / "p.csv")], capture_output=True, text=True, timeout=300,
+                       cwd=attempt)
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = pd.read_csv(tmp_path / "p.csv")
+    assert list(again.columns) == ["ticket", "urgent", "billing", "bug"] and len(again) == 12
+    assert set(np.unique(again[["urgent", "billing", "bug"]].to_numpy())) <= {0, 1}
