@@ -58,8 +58,8 @@ def log(msg):
     print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
 
 
-PHASES = {}  # seconds spent in phases the recipe names (timings.json); "model_fit" is the library's own fitting
-LIMITS = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
+PHASES: dict = {}  # seconds spent in phases the recipe names (timings.json); "model_fit" is the library's own fitting
+LIMITS: dict = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
 
 
 FITS = {"total": 1, "done": 0}  # the recipe's fits in this script: several targets fit once (or twice) each
@@ -71,6 +71,15 @@ def fit_time_limit(total):
     so every target gets its share and the script keeps its budget."""
     left = max(1, FITS["total"] - FITS["done"])
     return max(0.0, float(total) - PHASES.get("model_fit", 0.0)) / left
+
+
+def fit_window(total):
+    """(start, seconds): the time this fit may use of a script given `total` seconds from T0. One target: the whole
+    script's; several (multi_task calls fit once per target): from now, the time still left over the fits left."""
+    if FITS["total"] <= 1:
+        return T0, float(total)
+    now = time.time()
+    return now, max(0.0, float(total) - (now - T0)) / max(1, FITS["total"] - FITS["done"])
 
 
 @contextmanager
