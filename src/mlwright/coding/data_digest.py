@@ -3,6 +3,8 @@ type, missing share, distinct values and typical values; the target's balance or
 and the exact output contract. An engineer would look at exactly this before writing a line."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import pandas as pd
 
@@ -40,17 +42,41 @@ def feature_line(name: str, s: pd.Series, kind: str) -> str:
     return head + f", {text.nunique()} distinct: {shown}" + (", ..." if text.nunique() > len(top) else "")
 
 
-def target_line(spec: TaskSpec, y: pd.Series) -> str:
+def target_line(spec: TaskSpec, y: pd.Series, name: Optional[str] = None,
+                classification: Optional[bool] = None) -> str:
+    """The target's classes and their shares, or its spread (`name`/`classification`: one of several targets)."""
+    name = spec.target if name is None else name
+    classification = spec.is_classification if classification is None else classification
     y = y.dropna()
-    if spec.is_classification:
+    if classification:
         share = y.astype(str).value_counts(normalize=True)
         shown = ", ".join(f"{k!r} {_pct(p)}" for k, p in share.head(10).items())
-        return f"Target {spec.target!r}: {len(share)} classes: {shown}" + (", ..." if len(share) > 10 else "")
+        return f"Target {name!r}: {len(share)} classes: {shown}" + (", ..." if len(share) > 10 else "")
     y = pd.to_numeric(y, errors="coerce").dropna()
     if y.empty:
-        return f"Target {spec.target!r}"
-    return (f"Target {spec.target!r}: mean {_num(y.mean())}, std {_num(y.std())}, min {_num(y.min())}, "
+        return f"Target {name!r}"
+    return (f"Target {name!r}: mean {_num(y.mean())}, std {_num(y.std())}, min {_num(y.min())}, "
             f"median {_num(y.median())}, max {_num(y.max())}")
+
+
+def target_lines(spec: TaskSpec, train: pd.DataFrame) -> list[str]:
+    """Every target the task asks for: each of several targets (its kind and spread), the tags and how often each
+    is set, or the one target."""
+    if spec.multioutput is not None:
+        return [f"{len(spec.multioutput.targets)} targets, each a column of the training table; the metric "
+                f"{spec.metric} is their mean (R2 of a number, accuracy of classes), on out-of-fold training rows"] + [
+            target_line(spec, train[t.name], t.name, t.problem_type != "regression") + f" ({t.problem_type})"
+            for t in spec.multioutput.targets if t.name in train.columns]
+    if spec.multilabel is not None:
+        ml = spec.multilabel
+        shares = [f"{t!r}" + (f" ({c})" if c != t else "") + " " + _pct(float(pd.to_numeric(train[c]).mean()))
+                  for t, c in zip(ml.tags, ml.columns) if c in train.columns]
+        return [f"Tags: {len(ml.tags)}, each a 0/1 training column (share of rows with the tag): "
+                + ", ".join(shares[:30]) + (", ..." if len(shares) > 30 else "")
+                + f"; metric {spec.metric} on out-of-fold training rows"]
+    if spec.target in train.columns and spec.segmentation is None:
+        return [target_line(spec, train[spec.target])]
+    return []
 
 
 def output_contract(spec: TaskSpec) -> str:
@@ -102,8 +128,7 @@ def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> s
     target = f"Target {spec.target!r}" + (": each training image's mask file (absolute path)"
                                           if spec.segmentation is not None else "")
     lines = [f"{spec.n_train_rows} training rows, {spec.n_test_rows} test rows.",
-             target_line(spec, train[spec.target]) if spec.target in train.columns and spec.segmentation is None
-             else target, output_contract(spec)]
+             *(target_lines(spec, train) or [target]), output_contract(spec)]
     if spec.segmentation is not None:
         lines.append(segmentation_line(spec, train))
     ts, img = spec.timeseries, spec.image
@@ -131,7 +156,8 @@ def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> s
         lines.append(f"- ... and {len(spec.feature_columns) - len(shown)} more features")
     if spec.dropped_columns:
         lines.append("Not used: " + "; ".join(f"{c} ({why})" for c, why in list(spec.dropped_columns.items())[:10]))
-    rows = train[[c for c in shown[:20] + [spec.target] if c in train.columns]].head(3)
+    wanted = dict.fromkeys(shown[:20] + [spec.target] + spec.target_columns[:10])  # every target's column
+    rows = train[[c for c in wanted if c in train.columns]].head(3)
     lines.append("Example rows:\n" + rows.to_csv(index=False).strip()[:1500])
     text = "\n".join(lines)
     return text if len(text) <= max_chars else text[:max_chars] + "\n(... cut)"

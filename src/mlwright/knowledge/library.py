@@ -31,6 +31,8 @@ class Card:
     # core-seconds each train and test row adds to min_time_s: work that cannot shrink with the budget
     # (encoding every text with a transformer), so the planner keeps enough time for it
     row_core_s: float = 0.0
+    # seconds each further tag or target adds to min_time_s (a recipe fitted once per target: runtime multi_task)
+    target_s: float = 0.0
 
     def available(self) -> bool:
         return all(_need_met(m) for m in self.needs)
@@ -38,7 +40,8 @@ class Card:
     def min_time_for(self, spec: TaskSpec) -> float:
         """Seconds below which this recipe cannot do its work on this task on this machine."""
         rows = spec.n_train_rows + spec.n_test_rows
-        return self.min_time_s + self.row_core_s * rows / usable_cores()
+        more_targets = len(spec.target_columns) - 1 if spec.is_multi else 0
+        return self.min_time_s + self.row_core_s * rows / usable_cores() + self.target_s * more_targets
 
 
 def _need_met(need: str) -> bool:
@@ -78,7 +81,8 @@ def load_cards() -> tuple[Card, ...]:
                           min_time_s=float(meta.get("min_time_s", 0)), strength=int(meta.get("strength", 0)),
                           stage=meta.get("stage", "main"), needs=list(meta.get("needs") or []),
                           time_share=float(meta.get("time_share", 1.0)),
-                          row_core_s=float(meta.get("row_core_s", 0.0))))
+                          row_core_s=float(meta.get("row_core_s", 0.0)),
+                          target_s=float(meta.get("target_s", 0.0))))
     return tuple(cards)
 
 

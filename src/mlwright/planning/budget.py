@@ -142,11 +142,13 @@ class Overheads:
                 o.overrun[h.recipe] = max(o.overrun.get(h.recipe, 0.0), h.fit_overrun)
         return o
 
-    def autogluon(self, spec: TaskSpec, budget: float) -> tuple[float, float]:
-        """(seconds outside fitting, overrun share) for an AutoGluon attempt of `budget` seconds."""
+    def autogluon(self, spec: TaskSpec, budget: float, fits: int = 1) -> tuple[float, float]:
+        """(seconds outside fitting, overrun share) for an AutoGluon attempt of `budget` seconds that fits `fits`
+        predictors (one per target of several: each predicts, saves and ends past its limit on its own)."""
         if self.start_s is None:  # nothing measured yet: import, feature generation, predicting, saving, a slow machine
-            return 12 + 0.12 * budget + spec.n_test_rows / 20000, 0.0
-        end = self.end_s.get(AUTOGLUON, AG_END_PRIOR_S + spec.n_test_rows / AG_PREDICT_ROWS_S)
+            return 12 + 0.12 * budget + fits * (spec.n_test_rows / 20000 + AG_END_PRIOR_S * (fits > 1)), 0.0
+        # a measured end is this task's own (all its targets); the prior is one predictor's
+        end = self.end_s.get(AUTOGLUON, fits * (AG_END_PRIOR_S + spec.n_test_rows / AG_PREDICT_ROWS_S))
         start = self.start_s * START_MARGIN + (0.0 if AUTOGLUON in self.end_s else AG_IMPORT_S)
         overrun = max(0.0, self.overrun.get(AUTOGLUON, OVERRUN_PRIOR))
         # plus a safety share of the budget: what the margins do not cover costs the whole attempt (it is killed)

@@ -20,8 +20,11 @@ def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
                      overheads: Optional[Overheads] = None) -> dict:
     """Settings for one AutoGluon attempt that must finish (fit, predict, save) within `budget` seconds: its own time
     limit covers only model fitting, so the rest is taken from the overheads this run has measured."""
-    importance = min(10.0, 0.03 * budget) if budget > 90 else 0.0
-    outside, overrun = (overheads or Overheads()).autogluon(spec, budget)
+    # several tags or targets: one predictor per target (runtime multi_task), each fitted in its share of fit_time;
+    # not chained (a second fit of every later target would halve each one's share), no importance (per target)
+    fits = len(spec.target_columns) if spec.is_multi else 1
+    importance = min(10.0, 0.03 * budget) if budget > 90 and fits == 1 else 0.0
+    outside, overrun = (overheads or Overheads()).autogluon(spec, budget, fits)
     fit_time = max(10.0, (budget - outside - importance) / (1.0 + overrun))
     n_features = len(spec.feature_columns)
     folds = 8 if spec.n_train_rows < 20000 else 5
@@ -31,6 +34,8 @@ def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
               "num_bag_folds": folds, "num_stack_levels": 0, "importance_time": round(importance, 1)}
     if light:
         params.update(presets="medium_quality", num_bag_folds=5, excluded_model_types=["KNN", "NN_TORCH", "FASTAI"])
+    if spec.multioutput is not None:
+        params["chain"] = False
     return params
 
 

@@ -1,12 +1,14 @@
-"""mlwright recipe: AutoGluon TabularPredictor, bagged (out-of-fold validation on every training row)."""
+"""mlwright recipe: AutoGluon TabularPredictor, bagged (out-of-fold validation on every training row). Several tags
+or targets: one predictor per target (its own model folder), each with its share of the fitting time."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from autogluon.tabular import TabularPredictor
 
-AG_METRIC = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
-             "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
-             "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",
-             "mape": "mean_absolute_percentage_error", "r2": "r2"}[SPEC["metric"]]
-TIME_LIMIT = float(PARAMS.get("time_limit", 120))
+AG_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
+              "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
+              "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",
+              "mape": "mean_absolute_percentage_error", "r2": "r2"}  # the metric of the target being fitted
+TIME_LIMIT = float(PARAMS.get("time_limit", 120))  # fitting seconds of the whole script (all targets together)
+MIN_FIT_S = 5.0  # below this AutoGluon fits no model at all
 
 
 def to_frame(proba):
@@ -17,9 +19,13 @@ def fit(train, test, out_dir, model_dir):
     data = train[FEATURES].copy()
     y = target_series(train)
     data[TARGET] = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
+    limit = fit_time_limit(TIME_LIMIT)
+    if limit < MIN_FIT_S:
+        stop_for_time(f"{limit:.1f}s of fitting time left for target {TARGET!r}: AutoGluon needs at least "
+                      f"{MIN_FIT_S:.0f}s")
     fit_args = dict(
         presets=PARAMS.get("presets", "best_quality"),
-        time_limit=TIME_LIMIT,
+        time_limit=limit,
         num_bag_folds=int(PARAMS.get("num_bag_folds", 8)),
         num_bag_sets=1,
         num_stack_levels=int(PARAMS.get("num_stack_levels", 0)),
@@ -32,9 +38,10 @@ def fit(train, test, out_dir, model_dir):
     )
     if PARAMS.get("excluded_model_types"):
         fit_args["excluded_model_types"] = PARAMS["excluded_model_types"]
-    log(f"AutoGluon fit: {len(data)} rows, metric {AG_METRIC}, {fit_args}")
-    predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=AG_METRIC, path=model_dir)
-    LIMITS["model_fit"] = TIME_LIMIT
+    metric = AG_METRICS[SPEC["metric"]]
+    log(f"AutoGluon fit: {len(data)} rows, metric {metric}, {fit_args}")
+    predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=metric, path=model_dir)
+    LIMITS["model_fit"] = TIME_LIMIT  # all the fits together keep to it (fit_time_limit)
     with phase("model_fit"):
         predictor.fit(data, **fit_args)
     log("fit done")
@@ -47,7 +54,7 @@ def fit(train, test, out_dir, model_dir):
         oof_rows = np.arange(len(data))
     test_pred = predict(model_dir, test, predictor)
     predictor.leaderboard(silent=True).to_csv(os.path.join(out_dir, "leaderboard.csv"), index=False)
-    fi_budget = float(PARAMS.get("importance_time", 0))
+    fi_budget = float(PARAMS.get("importance_time", 0)) / FITS["total"]
     if fi_budget > 0:
         with phase("importance"):
             write_importance(predictor, out_dir, len(data), fi_budget)

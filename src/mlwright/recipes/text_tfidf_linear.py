@@ -91,7 +91,7 @@ def block_output(b, m):
     return sparse.csr_matrix(m * b.get("scale", 1.0), dtype=np.float32)
 
 
-def fit_blocks(X, Xt):
+def fit_blocks(X, Xt, budget):
     """Fitted feature blocks {name: {cols, tf (a fitted transformer), cut, scale, clip}} and their training
     matrices. Vocabularies and IDF weights are fitted once on the training texts (no labels involved)."""
     texts, cats, nums = column_roles(X)
@@ -102,7 +102,7 @@ def fit_blocks(X, Xt):
         spaced = s.head(2000).str.count(" ").sum() / max(s.head(2000).str.len().sum(), 1) > 0.05
         # one sentence per row, or a script written without spaces: character n-grams carry the signal
         shapes.append(not spaced or s.str.len().mean() < 80)
-        word_cut, char_cut = text_cuts(pd.concat([s, Xt[c]]), VEC_SHARE * BUDGET / len(texts))
+        word_cut, char_cut = text_cuts(pd.concat([s, Xt[c]]), VEC_SHARE * budget / len(texts))
         for kind, cut in (("char", char_cut), ("word", word_cut)):
             vec = char_vectorizer(min_df) if kind == "char" else word_vectorizer(min_df)
             b = {"cols": c, "tf": vec, "cut": cut}
@@ -211,7 +211,8 @@ def fit(train, test, out_dir, model_dir):
     y_score = y if PROBLEM != "regression" else y_fit
     splits = cv_splits(X, y, N_FOLDS)
     k = len(splits)
-    blocks, mats, char_first = fit_blocks(X, Xt)
+    t_start, budget = fit_window(BUDGET)  # several tags or targets: this one's share of the time
+    blocks, mats, char_first = fit_blocks(X, Xt, budget)
     cands = candidates(blocks, char_first)
     # (candidate, C) -> {fold: validation predictions}, and -> seconds of its last fold fit; the first fold model
     preds, costs, fallback = {}, {}, []
@@ -251,7 +252,7 @@ def fit(train, test, out_dir, model_dir):
 
     def affordable(n_fits):
         # n more fold fits, then the refit on all rows and the test predictions (about two fold fits)
-        return time.time() - T0 + max(costs.values()) * (n_fits + 2) < 0.75 * BUDGET
+        return time.time() - t_start + max(costs.values()) * (n_fits + 2) < 0.75 * budget
 
     c0 = float(PARAMS.get("c", 3.0))
     first = (next(iter(cands)), c0)
@@ -301,7 +302,7 @@ def fit(train, test, out_dir, model_dir):
         done = list(range(k))
         for m in members:
             run(m, done)
-    if time.time() - T0 + 1.5 * sum(costs[m] for m in members) < 0.85 * BUDGET:
+    if time.time() - t_start + 1.5 * sum(costs[m] for m in members) < 0.85 * budget:
         models = [(cands[m[0]], make_model(m[1], m[0], n_text(m[0])).fit(stack([mats[b] for b in cands[m[0]]]),
                                                                           y_fit))
                   for m in members]

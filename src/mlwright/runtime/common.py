@@ -58,8 +58,28 @@ def log(msg):
     print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
 
 
-PHASES = {}  # seconds spent in phases the recipe names (timings.json); "model_fit" is the library's own fitting
-LIMITS = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
+PHASES: dict = {}  # seconds spent in phases the recipe names (timings.json); "model_fit" is the library's own fitting
+LIMITS: dict = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
+
+
+FITS = {"total": 1, "done": 0}  # the recipe's fits in this script: several targets fit once (or twice) each
+
+
+def fit_time_limit(total):
+    """A library's time limit for this fit, of the `total` fitting seconds the script was given: with several tags
+    or targets (multi_task calls fit once per target), the fitting time still unused over the fits still to come,
+    so every target gets its share and the script keeps its budget."""
+    left = max(1, FITS["total"] - FITS["done"])
+    return max(0.0, float(total) - PHASES.get("model_fit", 0.0)) / left
+
+
+def fit_window(total):
+    """(start, seconds): the time this fit may use of a script given `total` seconds from T0. One target: the whole
+    script's; several (multi_task calls fit once per target): from now, the time still left over the fits left."""
+    if FITS["total"] <= 1:
+        return T0, float(total)
+    now = time.time()
+    return now, max(0.0, float(total) - (now - T0)) / max(1, FITS["total"] - FITS["done"])
 
 
 @contextmanager
@@ -349,13 +369,14 @@ def multi_task(fit, predict):
     (the earlier targets' out-of-fold predictions as features) and the better of the two on its out-of-fold rows
     is kept (model/choice.json)."""
     subs = sub_tasks()
+    chain = bool(MO) and PARAMS.get("chain", True)
 
     def run_fit(train, test, out_dir, model_dir):
         test_parts, oof_parts, chosen, test_sep, oof_sep = [], [], [], [], []
+        FITS.update(total=len(subs) + (len(subs) - 1 if chain else 0), done=0)
         for i, sub in enumerate(subs):
             parts = {}
-            variants = [("separate", [])] + ([("chained", subs[:i])] if MO and i and PARAMS.get("chain", True)
-                                             else [])
+            variants = [("separate", [])] + ([("chained", subs[:i])] if chain and i else [])
             for how, before in variants:
                 d_out = os.path.join(out_dir, "targets", f"{i}-{how}")
                 d_model = os.path.join(model_dir, "targets", f"{i}-{how}")
@@ -374,6 +395,7 @@ def multi_task(fit, predict):
                 log(f"target {i + 1}/{len(subs)} {sub['name']!r} ({sub['problem_type']}, {how})")
                 with use_task(sub, extra):
                     fit(tr, te, d_out, d_model)
+                FITS["done"] += 1
                 t_raw = _prefixed(pd.read_csv(os.path.join(d_out, "test_predictions_raw.csv")), sub)
                 o_raw = _prefixed(pd.read_csv(os.path.join(d_out, "oof_predictions.csv")), sub).set_index("__row__")
                 score = _own_score(sub, train[sub["name"]].iloc[o_raw.index].astype(
