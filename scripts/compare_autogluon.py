@@ -50,6 +50,8 @@ def compare_task(task: Path, score, time_limit: float | None, extra: list[str], 
         res = score(str(task), str(pred) if pred.exists() else None)
         row.update(mlwright=res["normalized"] if res["valid"] else 0.0, mlwright_wall=round(wall, 1),
                    mlwright_error=res["error"], ratio=round(wall / limit, 3))
+        if (run / "journal.sqlite").exists():  # kept for a look at where the time went
+            shutil.copy(run / "journal.sqlite", keep / f"{task.name}.journal.sqlite")
         summary = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
         row["ended_early"] = summary.get("ended_early")
         row["best_recipe"] = (summary.get("best") or {}).get("recipe")

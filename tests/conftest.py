@@ -14,6 +14,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def reload_runtime():
+    """The runtime modules reloaded in import order, for a new MLWRIGHT_CONFIG: each one copies the task's globals
+    (SPEC, PROBLEM, ...) from the modules before it when imported, as the one namespace of a rendered script holds
+    them. Returns the common module."""
+    import importlib
+
+    import mlwright.runtime.common as common
+    import mlwright.runtime.features as features
+
+    importlib.reload(common)
+    importlib.reload(features)
+    return common
+
+
 def make_classification_frame(n: int = 300, seed: int = 0, classes=("no", "yes")) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)

@@ -168,16 +168,17 @@ def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main
 def test_the_tabular_plan_with_and_without_autogluon():
     from mlwright.knowledge.library import _module_available
 
-    if not _module_available("catboost"):
-        pytest.skip("catboost is not installed: its card is skipped")
+    if not (_module_available("catboost") and _module_available("xgboost")):
+        pytest.skip("catboost or xgboost is not installed: its card is skipped")
     spec = _spec().model_copy(update={"modality": "tabular"})
     off = Planner(spec, 300, use_autogluon=False)
-    assert off.recipes == ["lightgbm_baseline", "catboost_light", "linear_model"]
+    assert off.recipes == ["lightgbm_baseline", "catboost_light", "xgboost_light", "linear_model"]
     with_llm = Planner(spec, 300, use_autogluon=False, light_recipes=False)  # an LLM writes what follows
     assert with_llm.recipes == ["lightgbm_baseline"]
     if _module_available("autogluon.tabular"):
         on = Planner(spec, 300, use_autogluon=True)
-        assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "linear_model"]
+        assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "xgboost_light",
+                              "linear_model"]
 
 
 def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():
@@ -263,3 +264,20 @@ def test_autogluon_gets_the_time_the_measured_overheads_leave():
     assert after < measured - 40  # its measured 30 s end and 10% overrun are taken into account
     o = Overheads.measured([base, ag])
     assert (o.start_s, o.end_s, o.overrun) == (3.0, {"autogluon_tabular": 30.0}, {"autogluon_tabular": 0.1})
+
+
+def test_a_lighter_retry_leaves_the_time_kept_for_the_llm():
+    """With a valid attempt in hand, the retry of a failed main recipe gets what the LLM does not keep; with none,
+    everything usable (a valid answer comes first)."""
+    p = _planner(300, keep=100)
+    first = p.next_attempt([], 288)
+    history = [_done(first)]
+    main = p.next_attempt(history, 200)
+    history.append(_done(main, "failed", "boom"))
+    p.mains = p.mains[:1]  # the other main recipe does not fit: the retry is next
+    retry = p.next_attempt(history, 180)
+    assert retry.kind == "debug" and retry.time_budget_s == pytest.approx(0.8 * (180 - 100))
+    assert p.next_attempt(history, 125) is None  # 25 s beside the kept 100: too little for a retry
+    p.mains = []
+    alone = p.next_attempt([_done(first, "failed", "boom")], 180)
+    assert alone.kind == "debug" and alone.time_budget_s == pytest.approx(0.8 * 180)  # nothing valid yet

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_classification_frame, make_regression_frame, run_cli, split_write
+from conftest import make_classification_frame, make_regression_frame, reload_runtime, run_cli, split_write
 from mlwright.schemas import TaskSpec
 
-RECIPES = ["lightgbm_baseline", "catboost_light", "linear_model"]
+RECIPES = ["lightgbm_baseline", "catboost_light", "linear_model", "xgboost_light"]
 BOOSTED = {"lightgbm_baseline": ("fold_best_rounds", "max_rounds", "refit_rounds"),
-           "catboost_light": ("fold_best_iterations", "max_iterations", "refit_iterations")}
+           "catboost_light": ("fold_best_iterations", "max_iterations", "refit_iterations"),
+           "xgboost_light": ("fold_best_rounds", "max_rounds", "refit_rounds")}
 WORDS = ["late", "fine", "broken", "great", "slow", "cheap", "fresh", "poor"]
 
 
@@ -52,9 +53,7 @@ def configured(tmp_path, monkeypatch):
         cfg = tmp_path / "config.json"
         cfg.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": params}))
         monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
-        import mlwright.runtime.common as common
-
-        importlib.reload(common)
+        reload_runtime()
         return importlib.reload(importlib.import_module(f"mlwright.recipes.{recipe}"))
     return load
 
@@ -124,7 +123,143 @@ def test_lightgbm_reads_a_category_of_many_levels_as_counts(configured):
     mod = configured("lightgbm_baseline", spec, {"time_budget": 60})
     X = pd.DataFrame({"x1": np.arange(900.0), "color": ["red", "blue", "green"] * 300,
                       "plane": [f"N{i % 300}" if i < 600 else "N7" for i in range(900)]})
-    prep = mod.Prep().fit(X)
+    prep = mod.TreePrep().fit(X)
     assert list(prep.cats) == ["color"] and list(prep.counts) == ["plane"]
     out = prep.transform(pd.DataFrame({"x1": [1.0, 2.0], "color": ["red", "pink"], "plane": ["N7", "N999"]}))
     assert out["plane__count"].tolist()[0] == 302 and np.isnan(out["plane__count"].tolist()[1])
+
+
+# ---- feature work (runtime/features.py): groups learned inside the folds, kept only when the screen says so
+def _fit(mod, train, test, out):
+    model = out / "model"
+    model.mkdir(parents=True)
+    mod.fit(train, test, str(out), str(model))
+    oof = pd.read_csv(out / "oof_predictions.csv").sort_values("__row__")
+    return oof, model
+
+
+def _auc(train, oof):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(train["label"] == "yes", oof["p::yes"])
+
+
+def _binary(columns: dict) -> TaskSpec:
+    return _spec("binary").model_copy(update={"feature_columns": list(columns), "column_kinds": columns,
+                                              "text_columns": [c for c, k in columns.items() if k == "text"]})
+
+
+def test_target_encoding_never_reads_the_targets_of_the_rows_it_encodes(configured):
+    """Out of fold: a row's own target never enters its value. A category unique to each row would otherwise
+    give its target back exactly; learned_features' values of rows outside the fit rows do not move when those
+    rows' targets change."""
+    mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "id": "categorical"}), {})
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x1": rng.normal(size=300), "id": [f"u{i % 100}" for i in range(300)]})
+    y = pd.Series(rng.choice(["no", "yes"], 300))
+    own = mod.TargetEncoding(["id"]).fit_transform(X, y)["id__te_yes"]
+    leaky = mod.TargetEncoding(["id"]).fit(X, y).transform(X)["id__te_yes"]
+    is_yes = (y == "yes").to_numpy()
+    assert np.corrcoef(leaky, is_yes)[0, 1] > 0.3  # what reading the row's own target gives
+    # out of fold, a row's value comes from the others of its level: no link to its own target (if anything a
+    # slight negative one, the others' mean without it)
+    assert np.corrcoef(own, is_yes)[0, 1] < 0.05
+    fit_rows = np.arange(200)
+    a, _ = mod.learned_features([mod.TargetEncoding(["id"])], X, y, fit_rows)
+    flipped = y.where(np.arange(300) < 200, y.map({"no": "yes", "yes": "no"}))
+    b, _ = mod.learned_features([mod.TargetEncoding(["id"])], X, flipped, fit_rows)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_an_id_like_category_with_random_targets_stays_at_chance_and_its_encoding_is_dropped(configured, tmp_path):
+    mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "id": "categorical"}),
+                     {"time_budget": 60, "n_folds": 3, "n_estimators": 300})
+    rng = np.random.default_rng(1)
+    n = 600
+    train = pd.DataFrame({"customer_id": np.arange(n), "x1": rng.normal(size=n),
+                          "id": [f"u{i}" for i in rng.integers(0, 150, n)], "label": rng.choice(["no", "yes"], n)})
+    oof, _ = _fit(mod, train, train.drop(columns=["label"]).head(20), tmp_path)
+    assert _auc(train, oof) < 0.6  # chance is 0.5; an encoding that read the scored rows' targets scores far above
+    work = {g["group"]: g for g in json.loads((tmp_path / "feature_work.json").read_text())["groups"]}
+    assert work["target"]["columns"] == ["id"] and not work["target"]["kept"]
+    assert {"group", "columns", "score_without", "score_with", "kept"} <= set(work["target"])  # what the report reads
+
+
+def _frequency_table(n: int, seed: int) -> pd.DataFrame:
+    """The label follows how common a shop is (not which shop it is): big shops say yes."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 16, 200)
+    shops = np.repeat([f"s{i}" for i in range(200)], sizes)[:n]
+    big = np.repeat(sizes, sizes)[:n] >= 8
+    label = np.where(rng.random(n) < np.where(big, 0.85, 0.15), "yes", "no")
+    perm = rng.permutation(len(shops))
+    return pd.DataFrame({"customer_id": np.arange(len(shops)), "x1": rng.normal(size=len(shops)),
+                         "shop": shops[perm], "label": label[perm]})
+
+
+def _text_table(n: int, seed: int) -> pd.DataFrame:
+    """The label follows the words of a note (a complaint word or not), never its length."""
+    rng = np.random.default_rng(seed)
+    bad = rng.random(n) < 0.5
+    notes = [" ".join(rng.choice(WORDS[:4], 1).tolist() + rng.choice(["broken", "poor"] if b else ["great", "fresh"],
+                                                                       1).tolist() + rng.choice(WORDS, 3).tolist())
+             for b in bad]
+    label = np.where(rng.random(n) < np.where(bad, 0.85, 0.15), "yes", "no")
+    return pd.DataFrame({"customer_id": np.arange(n), "x1": rng.normal(size=n), "note": notes, "label": label})
+
+
+# (XGBoost's native category splits read the shops' sizes well enough here: counts do not help it, and are dropped)
+@pytest.mark.parametrize("recipe,case", [("lightgbm_baseline", "frequency"), ("lightgbm_baseline", "text"),
+                                         ("xgboost_light", "text")])
+def test_a_group_that_helps_is_kept_improves_the_oof_score_and_predict_applies_it(configured, tmp_path, recipe, case):
+    df = _frequency_table(800, 10) if case == "frequency" else _text_table(800, 3)
+    kinds = {"x1": "numeric", "shop": "categorical"} if case == "frequency" else {"x1": "numeric", "note": "text"}
+    train, test = df.iloc[100:].reset_index(drop=True), df.iloc[:100].drop(columns=["label"]).reset_index(drop=True)
+    params = {"time_budget": 60, "n_folds": 3, "n_estimators": 300}
+    mod = configured(recipe, _binary(kinds), dict(params, feature_work=False))
+    plain, _ = _fit(mod, train, test, tmp_path / "plain")
+    mod = configured(recipe, _binary(kinds), params)
+    oof, model = _fit(mod, train, test, tmp_path / "work")
+    work = {g["group"]: g for g in json.loads((tmp_path / "work" / "feature_work.json").read_text())["groups"]}
+    assert work[case]["kept"] and work[case]["score_with"] > work[case]["score_without"]
+    assert not (tmp_path / "plain" / "feature_work.json").exists()
+    assert _auc(train, oof) > _auc(train, plain) + 0.05
+    print(f"{recipe} {case}: OOF AUC {_auc(train, plain):.4f} without feature work, {_auc(train, oof):.4f} with")
+    # predict on new rows: the saved groups are applied (the model's inputs include them) and give the test file
+    import joblib
+
+    bundle = joblib.load(model / "model.joblib")
+    assert case in [g.name for g in bundle["work"]]
+    again = mod.predict(str(model), test)
+    np.testing.assert_allclose(again["yes"].to_numpy(), pd.read_csv(tmp_path / "work" / "p.csv")["yes"], rtol=1e-5)
+    names = {"frequency": "shop__freq", "text": "note__svd0"}
+    imp = pd.read_csv(tmp_path / "work" / "feature_importance.csv")
+    assert names[case] in imp["feature"].tolist()
+
+
+def test_xgboost_light_learns_several_classes(configured, tmp_path):
+    df = make_classification_frame(500, seed=5, classes=("a", "b", "c"))
+    spec = _spec("binary").model_copy(update={
+        "problem_type": "multiclass", "metric": "accuracy", "output_kind": "label", "class_labels": ["a", "b", "c"],
+        "positive_class": None, "output_columns": ["customer_id", "label"], "feature_columns": ["x1", "x2", "color"],
+        "column_kinds": {"color": "categorical"}, "text_columns": []})
+    mod = configured("xgboost_light", spec, {"time_budget": 60, "n_folds": 3, "n_estimators": 300})
+    train, test = df.iloc[60:].reset_index(drop=True), df.iloc[:60].drop(columns=["label"]).reset_index(drop=True)
+    oof, model = _fit(mod, train, test, tmp_path)
+    labels = np.asarray(["a", "b", "c"])[oof[["p::a", "p::b", "p::c"]].to_numpy().argmax(axis=1)]
+    assert (labels == train["label"].to_numpy()).mean() > 0.6  # a constant scores about 1/3
+    assert mod.predict(str(model), test.head(5)).shape == (5, 3)
+
+
+def test_without_time_for_the_screen_the_groups_are_skipped_with_a_note(configured):
+    mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "shop": "categorical"}), {})
+    df = _frequency_table(300, 1)
+    prep = mod.TreePrep().fit(df)
+    groups = mod.candidate_groups(prep)
+    assert [g.name for g in groups] == ["frequency", "target"]
+
+    def never(*args):
+        raise AssertionError("no model is fitted without time")
+    kept, records = mod.screen_groups(groups, prep.transform(df), df, df["label"], df["label"], never, budget_s=0.5)
+    assert kept == [] and [r["kept"] for r in records] == [False, False]
+    assert all(r["note"].startswith("skipped") for r in records)

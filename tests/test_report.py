@@ -1,6 +1,8 @@
 """report.html from a real journal, real out-of-fold predictions and real optional files."""
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 
@@ -162,3 +164,44 @@ def test_a_probability_task_gets_roc_pr_and_calibration_curves_not_a_cut_off(tmp
     html = write_report(tmp_path, summary, journal, train).read_text()
     assert "ROC and precision-recall curves, and the calibration of the probabilities" in html
     assert "confusion matrix" not in html
+
+
+def test_feature_work_table_for_each_attempt_that_screened_groups(tmp_path: Path) -> None:
+    """feature_work.json (runtime/features.py) as a table: group, columns, score without and with, the change in
+    the metric's good direction, kept or not; attempts without the file add nothing, and none at all: no section."""
+    d = load_diabetes(as_frame=True)
+    train = d.data.assign(progression=d.target)
+    spec = _spec(problem_type="regression", target="progression", metric="rmse", higher_is_better=False,
+                 output_columns=["id", "progression"], output_kind="value", feature_columns=list(d.data.columns),
+                 n_train_rows=len(train))
+    journal = Journal(tmp_path / JOURNAL_NAME)
+    pred = cross_val_predict(Ridge(alpha=0.1), d.data, d.target, cv=5)
+    recs = [_record(tmp_path, 1, "lightgbm_baseline", "succeeded", metric="rmse"),
+            _record(tmp_path, 2, "linear_model", "succeeded", metric="rmse")]
+    for rec in recs:
+        pd.DataFrame({"__row__": np.arange(len(train)), "prediction": pred}).to_csv(
+            Path(rec.workdir) / "oof_predictions.csv", index=False)
+        rec.score = score_predictions(spec, d.target, pd.DataFrame({"prediction": pred}))
+        journal.save_attempt(rec)
+    summary = RunSummary(status="succeeded", data_dir="/data", output_dir=str(tmp_path), task_text="predict it",
+                         time_limit_s=60, task=spec, attempts=2,
+                         best=BestAttempt(attempt_id=2, recipe="linear_model", metric="rmse",
+                                          validation_score=recs[1].score, higher_is_better=False))
+    assert "Feature work" not in write_report(tmp_path, summary, journal, train).read_text()
+
+    (Path(recs[0].workdir) / "feature_work.json").write_text(json.dumps({
+        "metric": "rmse", "higher_is_better": False, "screen_folds": 3, "screen_rows": 442, "groups": [
+            {"group": "frequency", "columns": ["sex"], "score_without": 60.0, "score_with": 58.5, "kept": True},
+            {"group": "target", "columns": ["sex", "<b>zip</b>"], "score_without": 58.5, "score_with": 59.25,
+             "kept": False},
+            {"group": "text", "columns": ["note"], "score_without": None, "score_with": None, "kept": False,
+             "note": "skipped: the screen's 12s were spent"}]}))
+    html = write_report(tmp_path, summary, journal, train).read_text()
+
+    table = html[html.index("<h2>Feature work</h2>"):html.index("<h2>Validation plot</h2>")]
+    assert "#1 lightgbm_baseline" in table and "#2 linear_model" not in table
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(<td.*?)</tr>", table)]
+    assert rows == [["frequency", "sex", "60", "58.5", "+1.5", "yes", ""],  # rmse down by 1.5: better
+                    ["target", "sex, &lt;b&gt;zip&lt;/b&gt;", "58.5", "59.25", "-0.75", "no", ""],
+                    ["text", "note", "", "", "", "no", "skipped: the screen&#39;s 12s were spent"]]
+    assert "Feature work not available" not in html and "feature_work.json" not in html

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from conftest import make_classification_frame
+from conftest import make_classification_frame, reload_runtime
 from mlwright.coding.recipe_coder import render_script
 from mlwright.planning.planner import NO_TIME_EXIT
 from mlwright.schemas import AttemptPlan, TaskSpec
@@ -35,9 +35,7 @@ def runtime(tmp_path, monkeypatch):
         cfg = tmp_path / "config.json"
         cfg.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": params or {}}))
         monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
-        import mlwright.runtime.common as common
-
-        return importlib.reload(common)
+        return reload_runtime()
     return configure
 
 

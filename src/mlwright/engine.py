@@ -31,7 +31,7 @@ from mlwright.search.attempts import CANCELLED, AttemptRunner, file_sha256, tree
 from mlwright.search.leakage import LeakCheck
 from mlwright.search.llm_policy import LLMPolicy
 from mlwright.search.loop import Policy, Search
-from mlwright.search.policies import ensemble_policy, recipe_policy
+from mlwright.search.policies import ensemble_policy, reclaim_policy, recipe_policy
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file
 from mlwright.validation.raw_ids import check_raw_ids
 
@@ -149,8 +149,9 @@ class Run:
                                                                "ended_at": time.time()}))
 
     def policies(self, data: Perceived) -> list[Policy]:
-        """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search,
-        then the ensemble of the best attempts."""
+        """The recipe plan (keeping the LLM's share of the time when one is configured), the LLM tree search, the
+        recipe plan again with the time the LLM kept when it left no valid attempt, then the ensemble of the best
+        attempts."""
         spec = data.spec
         cards = retrieve(task_query(spec), k=3, modality=spec.modality, problem_type=spec.problem_type)
         self.emit("knowledge", "retrieved cards: " + ", ".join(c.name for c in cards))
@@ -165,6 +166,9 @@ class Run:
             self.llm_policy = LLMPolicy(self.ctx, knowledge, self.summary.refinement, self._set_refinement,
                                         self.opts.max_llm_attempts, use_autogluon=self.opts.use_autogluon is not False)
             policies.append(self.llm_policy)
+            policies.append(reclaim_policy(self.ctx, Planner(spec, self.opts.time_limit,
+                                                             use_autogluon=self.opts.use_autogluon,
+                                                             light_recipes=False)))
         return policies + [ensemble_policy(self.ctx)]
 
     def _set_refinement(self, ref: Refinement) -> None:

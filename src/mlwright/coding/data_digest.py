@@ -3,6 +3,7 @@ type, missing share, distinct values and typical values; the target's balance or
 and the exact output contract. An engineer would look at exactly this before writing a line."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mlwright.schemas import TaskSpec
@@ -60,6 +61,13 @@ def output_contract(spec: TaskSpec) -> str:
                  "pairs": "one score per (query, document) pair of the test rows"}[r.layout]
         return (f"Output file {spec.prediction_file!r}: columns {spec.output_columns}, {shape} (write_ranking writes "
                 "it; never write it yourself).")
+    if spec.segmentation is not None:
+        seg = spec.segmentation
+        back = (f"mlwright writes each mask back as a file of the same name in {seg.mask_folder}/"
+                if seg.layout == "files" else f"mlwright writes them back as run-length encodings {seg.rle_columns}")
+        return (f"Output file {spec.prediction_file!r}: columns {spec.output_columns}, one row per image to predict, "
+                "its id and its mask per image (class indices at the image's own size, encoded by "
+                f"write_mask_outputs / mask_table; never write it yourself); {back}.")
     what = {"label": "the predicted class label", "probability": f"the probability of class {spec.positive_class!r}",
             "class_probabilities": "one probability column per class", "value": "the predicted value",
             "tags": "the predicted tags of each row", "tag_probabilities": "one probability column per tag",
@@ -68,10 +76,36 @@ def output_contract(spec: TaskSpec) -> str:
             f"{what[spec.output_kind]} (write_outputs writes it; never write it yourself).")
 
 
+def segmentation_line(spec: TaskSpec, train: pd.DataFrame, sample: int = 12) -> str:
+    """The images, the classes and their pixel shares in a sample of the training masks."""
+    seg = spec.segmentation
+    assert seg is not None
+    line = (f"Segmentation: {spec.n_train_rows} training images with masks, {spec.n_test_rows} images to predict; "
+            f"{len(seg.classes)} classes (index: name) " + ", ".join(f"{i}: {c!r}" for i, c in enumerate(seg.classes))
+            + f"; background = class {seg.background}")
+    if seg.mask_column in train.columns:
+        from mlwright.runtime.segmentation import read_mask
+
+        counts = np.zeros(len(seg.classes))
+        for path in train[seg.mask_column].head(sample):
+            try:
+                counts += np.bincount(read_mask(path, seg.model_dump()).ravel(), minlength=len(seg.classes))
+            except (OSError, ValueError):
+                continue
+        if counts.sum():
+            shares = ", ".join(f"{i}: {_pct(c / counts.sum())}" for i, c in enumerate(counts))
+            line += f"; pixel shares in {min(sample, len(train))} training masks {shares}"
+    return line + f"; metric {spec.metric} on held-out training images"
+
+
 def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> str:
+    target = f"Target {spec.target!r}" + (": each training image's mask file (absolute path)"
+                                          if spec.segmentation is not None else "")
     lines = [f"{spec.n_train_rows} training rows, {spec.n_test_rows} test rows.",
-             target_line(spec, train[spec.target]) if spec.target in train.columns else f"Target {spec.target!r}",
-             output_contract(spec)]
+             target_line(spec, train[spec.target]) if spec.target in train.columns and spec.segmentation is None
+             else target, output_contract(spec)]
+    if spec.segmentation is not None:
+        lines.append(segmentation_line(spec, train))
     ts, img = spec.timeseries, spec.image
     if spec.ranking is not None:
         r = spec.ranking
@@ -89,6 +123,9 @@ def data_digest(spec: TaskSpec, train: pd.DataFrame, max_chars: int = 6000) -> s
     lines.append("Features (kind as mlwright read it, dtype, missing, values):")
     shown = [c for c in spec.feature_columns if c in train.columns][:MAX_FEATURES]
     for c in shown:
+        if img is not None and c == img.path_column:  # the paths' values say nothing; the Images line says the rest
+            lines.append(f"- {c}: image file paths, {train[c].nunique()} distinct")
+            continue
         lines.append(feature_line(c, train[c], spec.column_kinds.get(c, "feature")))
     if len(spec.feature_columns) > len(shown):
         lines.append(f"- ... and {len(spec.feature_columns) - len(shown)} more features")

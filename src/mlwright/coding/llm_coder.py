@@ -36,9 +36,19 @@ def check_contract(code: str) -> None:
     missing = {"fit", "predict"} - names
     if missing:
         raise ValueError(f"the script does not define {sorted(missing)}")
-    compact = code.replace(" ", "")
-    if "cli(fit,predict)" not in compact and "main(fit,predict)" not in compact:  # main: the forecasting runtime's
+    if not any(_is_entry_call(n) for n in ast.walk(tree)):
         raise ValueError("the script does not call cli(fit, predict)")
+
+
+# the runtimes' command lines: cli (tables, images, masks: also with check_new= / write=), ranking_cli, and main
+# (the forecasting runtime's)
+ENTRY_POINTS = ("cli", "ranking_cli", "main")
+
+
+def _is_entry_call(node: ast.AST) -> bool:
+    """A call of a runtime's command line with fit and predict first (keyword arguments after them allowed)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ENTRY_POINTS and \
+        [a.id for a in node.args[:2] if isinstance(a, ast.Name)] == ["fit", "predict"]
 
 
 def installed_libs(use_autogluon: bool = True) -> list[str]:
@@ -96,24 +106,16 @@ def multi_note(spec: TaskSpec) -> str:
     return ""
 
 
-def segmentation_note(spec: TaskSpec) -> str:
-    """The prompt's account of a segmentation task: the spec fields, the mask helpers, what to write."""
+def contract_values(spec: TaskSpec) -> dict[str, object]:
+    """The task's own values in its contract section (segmentation: the spec fields, the columns, the layout)."""
     seg = spec.segmentation
     if seg is None:
-        return ""
-    return (f"\n\nSemantic segmentation: SPEC['segmentation'] = {seg.model_dump_json()}. The training table holds "
-            f"each image's absolute path in {seg.image_column!r} and its mask's in {seg.mask_column!r}; the test "
-            f"table the id {spec.id_column!r} and {seg.image_column!r}. Classes are indices 0..{len(seg.classes) - 1} "
-            "(SPEC['segmentation']['classes'] names them; 'background' is the most common). The runtime's "
-            "segmentation helpers are in scope: read_image(path) -> H x W x 3 float array in [0, 1], "
-            "read_mask(path, SEG) -> H x W class indices (SEG = SPEC['segmentation']), image_size(path) -> (H, W), "
-            "fit_mask_size(mask, H, W), holdout_rows(n) -> (train rows, validation rows), mean_iou / dice(true masks, "
-            "predicted masks, n_classes). fit() must end with write_mask_outputs(out_dir, SPEC, output_ids(test), "
-            "test_masks, validation_rows, validation_masks): one mask per test image AT THAT IMAGE'S OWN SIZE, and "
-            "the held-out training rows' predicted masks (at least 10% of the images), which mlwright scores with "
-            f"{spec.metric}. predict(model_dir, new) returns the list of masks, and the script ends with "
-            "`cli(fit, predict, write=lambda path, new, pred: mask_table(SPEC, output_ids(new), pred).to_csv(path, "
-            "index=False))`. mlwright writes the masks back in the user's layout itself.")
+        return {}
+    layout = (f"a mask file per image, same name and size, in the folder {seg.mask_folder}/" if seg.layout == "files"
+              else f"a table of run-length encodings, columns {seg.rle_columns}")
+    return dict(seg=seg.model_dump_json(), image_column=repr(seg.image_column), mask_column=repr(seg.mask_column),
+                id_column=repr(spec.id_column), last_class=len(seg.classes) - 1, n_classes=len(seg.classes),
+                background=seg.background, metric=spec.metric, layout=layout)
 
 
 class CoderAgent(Agent[CodeAnswer]):
@@ -133,13 +135,13 @@ class CoderAgent(Agent[CodeAnswer]):
             return "\n\n" + prompts.render("coder", name, **values)
 
         previous = task_part(parent_code).lstrip("\n")[-MAX_PARENT_CHARS:] if parent_code else ""
-        kind = "ranking" if spec.ranking is not None else \
+        kind = "ranking" if spec.ranking is not None else "segmentation" if spec.segmentation is not None else \
             spec.modality if spec.modality in ("image", "timeseries") else "tabular"
         libs = "".join(f", {lib}" for lib in extra_libs)
-        example_kind = "ranking" if kind == "ranking" else "segmentation" if spec.segmentation else spec.modality
-        example = example_script(example_kind) if not parent_code else ""
-        contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs) + multi_note(spec) + \
-            segmentation_note(spec)
+        example = example_script(kind if kind in ("ranking", "segmentation") else spec.modality) \
+            if not parent_code else ""
+        contract = prompts.render("coder", f"contract_{kind}", extra_libs=libs, **contract_values(spec)) + \
+            multi_note(spec)
         return prompts.render(
             "coder", "user", contract=contract,
             example=section("example", code=example) if example else "",

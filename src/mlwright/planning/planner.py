@@ -126,7 +126,12 @@ class Planner:
                                time_budget_s=budget,
                                params=params_for(card.recipe, self.spec, budget, history=history))
         last = history[-1] if history else None
-        return self.retry(last, usable, history) if last else None
+        return self.retry(last, self.retry_room(valid, usable), history) if last else None
+
+    def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
+        """The seconds a lighter retry may use: with a valid attempt in hand, not the time kept for the LLM
+        attempts (the retry of a main recipe that failed would otherwise take all of it)."""
+        return usable - self.keep_for_later_s if valid else usable
 
     def retry(self, failed: AttemptRecord, usable: float,
               history: Optional[list[AttemptRecord]] = None) -> Optional[AttemptPlan]:
@@ -172,7 +177,8 @@ class Planner:
         # lighter retries of the failures nothing has retried yet, side by side
         retried = {h.parent_id for h in history if h.kind == "debug" and not h.stopped}
         failed = [h for h in history[-slots:] if h.attempt_id not in retried]
-        return [p for p in (self.retry(h, usable, history) for h in failed) if p is not None][:slots]
+        room = self.retry_room(valid, usable)
+        return [p for p in (self.retry(h, room, history) for h in failed) if p is not None][:slots]
 
 
 def autogluon_available() -> bool:

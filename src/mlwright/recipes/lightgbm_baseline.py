@@ -1,6 +1,9 @@
 """mlwright recipe: LightGBM with settings chosen by data size, k-fold out-of-fold validation with early stopping
-on rows held out of each fold's training rows, refit on all rows with the folds' best round counts."""
+on rows held out of each fold's training rows, refit on all rows with the folds' best round counts. Feature groups
+(category counts, target encodings, text components, date spans) are screened first and the ones that help are
+learned inside each fold (runtime/features.py)."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
+from mlwright.runtime.features import *  # noqa: F403 - inlined in the rendered script
 import warnings
 
 import joblib
@@ -14,7 +17,7 @@ SEED = int(PARAMS.get("seed", 0))
 BUDGET = float(PARAMS.get("time_budget", 600))
 # most rounds a fit may take; early stopping on rows held out of each fold's training rows picks how many it uses
 MAX_ROUNDS = int(PARAMS.get("n_estimators", 3000))
-MAX_LEVELS = 200  # categories with more levels (seen twice or more) become counts
+QUICK_RATE, QUICK_ROUNDS = 0.1, 300  # the feature screen's cheap models
 
 
 def size_settings(n_rows, n_features):
@@ -33,55 +36,6 @@ def size_settings(n_rows, n_features):
     # wide tables: each tree sees about 500 columns (a tree's cost grows with the columns it scans)
     s["colsample_bytree"] = (0.5 if n_rows < 1000 else 0.7) if n_features <= 700 else max(0.1, 500 / n_features)
     return s
-
-class Prep:
-    """Column handling learned on the training rows: categories, dates, text lengths."""
-
-    def fit(self, X):
-        kinds = feature_kinds(X)
-        self.nums, self.dates, self.texts = (columns_of(kinds, k) for k in ("numeric", "datetime", "text"))
-        self.cats, self.counts = {}, {}
-        for c in columns_of(kinds, "categorical"):
-            top = X[c].dropna().astype(str).value_counts()
-            if (top >= 2).sum() > MAX_LEVELS:
-                # many levels (a plane's tail number, a street): native category splits overfit them within a few
-                # rounds; how often a value occurs carries what a tree can use of them
-                self.counts[c] = top
-            else:
-                self.cats[c] = list(top[top >= 2].index)
-        return self
-
-    def transform(self, X):
-        out = {}  # built in one go: a frame grown column by column is slow on wide tables
-        for c in self.nums:
-            out[c] = pd.to_numeric(X[c], errors="coerce")
-        for c in self.dates:
-            d = pd.to_datetime(X[c], errors="coerce")  # timestamps already (perception read the dates)
-            out[c + "__year"], out[c + "__month"] = d.dt.year, d.dt.month
-            out[c + "__dow"], out[c + "__doy"] = d.dt.dayofweek, d.dt.dayofyear
-        for c in self.texts:
-            t = X[c].fillna("").astype(str)
-            out[c + "__len"], out[c + "__words"] = t.str.len(), t.str.count(" ") + 1
-        for c, top in self.counts.items():
-            out[c + "__count"] = X[c].astype(str).map(top).where(X[c].notna()).astype(float)
-        for c, levels in self.cats.items():
-            out[c] = pd.Series(pd.Categorical(X[c].astype(str).where(X[c].notna(), None), categories=levels),
-                               index=X.index)
-        frame = pd.DataFrame(out, index=X.index)
-        frame.columns = safe_names(frame.columns)
-        return frame
-
-
-def safe_names(cols):
-    """Feature names LightGBM accepts (it refuses JSON punctuation such as quotes, commas and brackets), unique."""
-    out, seen = [], set()
-    for c in cols:
-        n = "".join("_" if ch in '"\',:[]{}\\' or not ch.isprintable() else ch for ch in str(c)) or "_"
-        while n in seen:
-            n += "_"
-        seen.add(n)
-        out.append(n)
-    return out
 
 
 def make_model(n_rows, n_features, rounds, learning_rate):
@@ -139,12 +93,15 @@ def fit_fold(X, y_fit, tr, rounds, lr, deadline):
     return m, max(1, int(m.best_iteration_ or rounds)), len(fit_rows)
 
 
+def quick_predictions(X, y_fit, fit_rows, score_rows, deadline):
+    """The feature screen's model: a fast rate, few rounds, stopped on part of its fit rows."""
+    m, _, _ = fit_fold(X, y_fit, fit_rows, QUICK_ROUNDS, QUICK_RATE, deadline)
+    return model_predictions(m, X.iloc[score_rows])
+
+
 def fit(train, test, out_dir, model_dir):
-    y = target_series(train)
-    y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-    prep = Prep().fit(train)
-    X, Xt = prep.transform(train), prep.transform(test)
-    log(f"{len(X)} rows, {X.shape[1]} features after preparation")
+    y, y_fit, prep, X, Xt = prepared_tables(train, test)
+    groups = chosen_feature_work(prep, X, train, y, y_fit, quick_predictions, out_dir, SEED)
     folds = cv_splits(X, y, N_FOLDS, SEED)
     # fewer than 1000 rounds allowed (the lighter retry's n_estimators): a larger rate, the same total step size
     lr = min(0.3, size_settings(len(X), X.shape[1])["learning_rate"] * max(1.0, 1000 / MAX_ROUNDS))
@@ -152,36 +109,34 @@ def fit(train, test, out_dir, model_dir):
     n_fits = len(folds) + 2  # the refit on all rows costs about two fold fits (more rows, more rounds)
     if X.shape[0] * X.shape[1] > 200_000:
         rounds, lr = rounds_for_budget(X.iloc[folds[0][0]], y_fit.iloc[folds[0][0]], len(X), lr, n_fits)
-    oof_parts, rows, best, fit_sizes = [], [], [], []
-    for i, (tr, va) in enumerate(folds):
+
+    def fit_one(Xf, tr, i):
         # each fit may run until its share of what is left of 90% of the budget
         deadline = time.time() + (0.9 * BUDGET - (time.time() - T0)) / (n_fits - i)
-        m, n_best, n_fit = fit_fold(X, y_fit, tr, rounds, lr, deadline)
-        oof_parts.append(model_predictions(m, X.iloc[va]))
-        rows.append(va)
-        best.append(n_best)
-        fit_sizes.append(n_fit)
+        m, n_best, n_fit = fit_fold(Xf, y_fit, tr, rounds, lr, deadline)
         log(f"fold {i + 1} done: early stopping kept {n_best} of at most {rounds} rounds")
-    rows = np.concatenate(rows)
-    if PROBLEM == "regression":
-        oof = np.concatenate(oof_parts)
-    else:
-        oof = pd.concat(oof_parts, ignore_index=True)
+        return m, n_best, n_fit
+
+    rows, oof, best, fit_sizes = cross_fit(X, train, y_fit, groups, folds, fit_one, model_predictions)
     final = rounds_for_refit(best, np.mean(fit_sizes), len(X))
     log(f"refit on all {len(X)} rows with {final} rounds at learning rate {lr:.3f}")
+    extra, work = learned_features(groups, train, y_fit, np.arange(len(X)))
+    X = with_features(X, extra)
     model = make_model(len(X), X.shape[1], final, lr).fit(X, y_fit, callbacks=[deadline_callback(T0 + 0.9 * BUDGET)])
-    joblib.dump({"prep": prep, "model": model}, os.path.join(model_dir, "model.joblib"))
+    joblib.dump({"prep": prep, "work": work, "model": model}, os.path.join(model_dir, "model.joblib"))
     with open(os.path.join(model_dir, "training.json"), "w") as f:
         json.dump({"fold_best_rounds": best, "max_rounds": rounds, "refit_rounds": final, "learning_rate": lr,
-                   "stopping_metric": stopping_metric() or "loss"}, f, indent=1)
+                   "stopping_metric": stopping_metric() or "loss", "feature_groups": [g.name for g in work]}, f,
+                  indent=1)
     imp = pd.DataFrame({"feature": X.columns, "importance": model.booster_.feature_importance("gain")})
     imp.sort_values("importance", ascending=False).to_csv(os.path.join(out_dir, "feature_importance.csv"), index=False)
-    write_outputs(out_dir, test, model_predictions(model, Xt), rows, oof)
+    write_outputs(out_dir, test, model_predictions(model, with_features(Xt, applied_features(work, test))), rows, oof)
 
 
 def predict(model_dir, new):
     bundle = joblib.load(os.path.join(model_dir, "model.joblib"))
-    return model_predictions(bundle["model"], bundle["prep"].transform(new))
+    X = with_features(bundle["prep"].transform(new), applied_features(bundle.get("work", []), new))
+    return model_predictions(bundle["model"], X)
 
 
 if __name__ == "__main__":

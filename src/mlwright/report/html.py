@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 import time
@@ -34,6 +35,7 @@ MAX_ERROR_CHARS = 200
 MAX_PROFILE_COLUMNS = 40
 MAX_PREVIEW_ROWS = 10
 MAX_FORECAST_SERIES = 6
+FEATURE_WORK = "feature_work.json"  # an attempt's screened feature groups (runtime/features.py writes it)
 HISTORY_HORIZONS = 4  # history shown before a forecast, in forecast horizons
 LEADERBOARD_COLUMNS = ["model", "score_val", "eval_metric", "pred_time_val", "fit_time", "stack_level"]
 
@@ -54,6 +56,8 @@ def write_report(out: Path, summary: RunSummary, journal: Journal, train: pd.Dat
         "attempts": [_attempt_row(a, best_id) for a in attempts],
         "leaderboard": _section(lambda: _leaderboard(workdir), "Leaderboard"),
         "importance": _section(lambda: _importance(workdir), "Feature importance"),
+        "feature_work": _section(lambda: _feature_work(attempts), "Feature work")
+        if any(a.workdir and (Path(a.workdir) / FEATURE_WORK).is_file() for a in attempts) else None,
         "validation": _section(lambda: _validation(workdir, spec, train,
                                                    summary.best.validation_score if summary.best else None),
                                "Validation plot") if spec is None or spec.ranking is None else
@@ -244,6 +248,28 @@ def _importance(workdir: Optional[Path]) -> dict:
                  else f"The model's {len(df)} inputs")
     ax.grid(axis="x", alpha=0.3)
     return {"image": _png(fig)}
+
+
+def _feature_work(attempts: list[AttemptRecord]) -> dict:
+    """Per attempt that screened feature groups: each group, its columns, the screen's score without and with it,
+    the change (positive: better) and whether it was kept."""
+    tables = []
+    for a in attempts:
+        path = Path(a.workdir) / FEATURE_WORK if a.workdir else None
+        if path is None or not path.is_file():
+            continue
+        d = json.loads(path.read_text())
+        sign = 1.0 if d.get("higher_is_better", True) else -1.0
+        rows = []
+        for g in d["groups"]:
+            before, after = g.get("score_without"), g.get("score_with")
+            change = "" if before is None or after is None else f"{sign * (after - before):+.4g}"
+            rows.append({"group": g["group"], "columns": _short(", ".join(map(str, g.get("columns", []))), 60),
+                         "without": _fmt(before), "with": _fmt(after), "change": change,
+                         "kept": "yes" if g.get("kept") else "no", "note": g.get("note", "")})
+        tables.append({"attempt": f"#{a.attempt_id} {a.recipe}", "metric": d.get("metric", ""),
+                       "folds": d.get("screen_folds", ""), "n_rows": d.get("screen_rows", ""), "rows": rows})
+    return {"tables": tables}
 
 
 def _validation(workdir: Optional[Path], spec: Optional[TaskSpec], train: pd.DataFrame,

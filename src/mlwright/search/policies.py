@@ -22,6 +22,20 @@ def recipe_policy(ctx: RunContext, planner: Planner):
     return steps
 
 
+def reclaim_policy(ctx: RunContext, planner: Planner):
+    """After the LLM policy: when it left no valid attempt (no usable answer, or only failing scripts), the time
+    it kept goes back to the recipe plan (`planner` keeps nothing): the main recipes that kept time kept out."""
+    inner = recipe_policy(ctx, planner)
+
+    def steps(state: SearchState) -> Generator[Step | list[Step], AttemptRecord | list[AttemptRecord], None]:
+        if any(h.recipe == "llm" and h.status == "succeeded" for h in state.history):
+            return
+        if planner.next_batch(state.history, ctx.clock.usable(), ctx.slots):
+            ctx.emit("planning", "no valid LLM-written attempt: the time kept for them goes back to the recipe plan")
+            yield from inner(state)
+    return steps
+
+
 def ensemble_policy(ctx: RunContext):
     def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
         """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
