@@ -172,6 +172,26 @@ def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main
     assert p.next_attempt([*history[:1], _done(second)], 40).recipe == "lighter"
 
 
+def test_a_bounded_main_recipe_runs_before_one_that_uses_any_time():
+    """Text: the embeddings (a share of the time: encoding the texts once) come before AutoGluon, which takes
+    everything left, including what the embeddings did not use."""
+    from mlwright.knowledge.library import recipes_for
+
+    spec = _spec().model_copy(update={"modality": "text"})
+    if not {"autogluon_tabular", "text_embeddings"} <= {c.recipe for c in recipes_for(spec)}:
+        pytest.skip("AutoGluon or the embeddings extra is not installed")
+    p = Planner(spec, 600, use_autogluon=True)
+    assert [c.recipe for c in p.mains] == ["text_embeddings", "autogluon_tabular"]
+    first = p.next_attempt([], 588)
+    assert first.recipe == "text_tfidf_linear"
+    history = [_done(first.model_copy(update={"recipe": "fast"})).model_copy(update={"recipe": first.recipe})]
+    emb = p.next_attempt(history, 500)
+    assert emb.recipe == "text_embeddings" and emb.time_budget_s == pytest.approx(0.3 * (500 - BLEND))
+    history.append(_done(emb.model_copy(update={"recipe": "other"})).model_copy(update={"recipe": emb.recipe}))
+    ag = p.next_attempt(history, 400)  # the embeddings ended early: AutoGluon gets all that is left
+    assert ag.recipe == "autogluon_tabular" and ag.time_budget_s == pytest.approx(400 - BLEND)
+
+
 def test_the_tabular_plan_with_and_without_autogluon():
     from mlwright.knowledge.library import _module_available
 

@@ -80,9 +80,12 @@ class Planner:
         if not light_recipes:  # an LLM writes the attempts after the baseline (engine.policies)
             cards = [c for c in cards if c.stage != "light"]
         self.baselines: list[Card] = [c for c in cards if c.stage == "baseline"][:1]
+        # a main recipe whose work is bounded (it takes a share of the time: encoding the texts once) runs before
+        # one that turns any time into a better model (AutoGluon), which then gets everything left, including what
+        # the bounded one did not use; strongest first within each group (a stable sort)
+        strong = sorted([c for c in cards if c.stage not in ("baseline", "light")], key=lambda c: c.time_share >= 1)
         # light recipes come after the stronger main recipes and keep no time from them (see pending)
-        self.mains: list[Card] = ([c for c in cards if c.stage not in ("baseline", "light")]
-                                  + [c for c in cards if c.stage == "light"])
+        self.mains: list[Card] = strong + [c for c in cards if c.stage == "light"]
 
     @property
     def recipes(self) -> list[str]:
