@@ -24,7 +24,11 @@ MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))  # per network
 # networks trained on all rows after the holdout one, while each still gets nearly the holdout network's epochs
 MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 4))
 MEMBER_EPOCH_SHARE = 0.6  # ... at least this share of them (fewer epochs: a weaker net that dilutes the average)
-PLAN_MIN_EPOCHS = 10  # a refit is planned only when both networks get this many epochs (else one gets all)
+WIDTH = int(PARAMS.get("width", 24 if LIGHT else 32))  # channels of the first block (narrowed on a slow machine)
+MIN_WIDTH = 16
+# epochs a network from scratch needs to be good: it is narrowed (4x fewer operations a halving) until it gets them
+# in time, and a refit on all rows is planned only when both it and the holdout network get them
+WANT_EPOCHS = 20
 END_KEEP_S, END_KEEP_SHARE = 4.0, 0.05  # of the budget kept after training: predicting, saving, a slower machine
 CHANNELS = 3 if int(IMG.get("channels") or 1) >= 3 else 1
 REGRESSION = PROBLEM == "regression"
@@ -113,7 +117,7 @@ def pretrained_backbone(n_out):
 def make_net(n_out, pretrained):
     if pretrained is not None:
         return pretrained
-    return SmallCNN(CHANNELS, n_out, width=int(PARAMS.get("width", 24 if LIGHT else 32)), side=SIDE)
+    return SmallCNN(CHANNELS, n_out, width=WIDTH, side=SIDE)
 
 
 class Prep:
@@ -191,7 +195,7 @@ def step_seconds(X, y_t, idx, prep, n_out, pretrained):
     b = idx[:batch_size(len(idx))]
     net.train()
     times = []
-    for _ in range(2):  # the first step pays for torch's lazy set-up: the second one counts
+    for _ in range(5):  # the first steps pay for torch's lazy set-up (kernels per shape): the fastest one counts
         t = time.time()
         loss = _loss(net(prep(X[b])), y_t[b])
         opt.zero_grad()
@@ -200,7 +204,7 @@ def step_seconds(X, y_t, idx, prep, n_out, pretrained):
         times.append(time.time() - t)
     torch.set_rng_state(states[0])
     np.random.set_state(states[1])
-    return times[-1] / max(len(b), 1)
+    return min(times[1:]) / max(len(b), 1)
 
 
 def epoch_seconds(image_s, n_rows):
@@ -269,7 +273,7 @@ def train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, stop_at, flip_decided
             log(f"holdout accuracy {acc:.3f}, on mirrored images {acc_f:.3f}: horizontal flips "
                 + ("on (the classes look mirror-symmetric)" if flip else "off (mirroring changes the class)"))
         if ep % 5 == 0:
-            log(f"epoch {ep}, progress {min(1.0, progress()):.0%}, loss {float(loss):.4f}")
+            log(f"epoch {ep}, progress {min(1.0, progress()):.0%}, loss {loss.item():.4f}")
     log(f"trained {ep} epochs ({step} steps) in {time.time() - t_start:.0f}s")
     return net, flip, step / steps_per_epoch
 
@@ -310,11 +314,17 @@ def fit(train_df, test_df, out_dir, model_dir):
     idx_tr, idx_va = train_test_split(np.arange(len(X)), test_size=HOLDOUT, random_state=SEED, stratify=strat)
     pretrained = pretrained_backbone(n_out)
     prep = Prep(X[idx_tr], pretrained is not None)
-    image_s = step_seconds(X, y_t, idx_tr, prep, n_out, pretrained)
-    ep_tr, ep_all = epoch_seconds(image_s, len(idx_tr)), epoch_seconds(image_s, len(X))
-    avail = deadline() - time.time() - predict_seconds(image_s, len(idx_va) + 2 * len(X_test), 1)
+    global WIDTH
+    while True:
+        image_s = step_seconds(X, y_t, idx_tr, prep, n_out, pretrained)
+        ep_tr, ep_all = epoch_seconds(image_s, len(idx_tr)), epoch_seconds(image_s, len(X))
+        avail = deadline() - time.time() - predict_seconds(image_s, len(idx_va) + 2 * len(X_test), 1)
+        if pretrained is not None or WIDTH // 2 < MIN_WIDTH or avail >= min(WANT_EPOCHS, MAX_EPOCHS) * ep_tr:
+            break
+        log(f"about {max(avail, 0) / ep_tr:.0f} epochs of width {WIDTH} fit in {avail:.0f}s: width {WIDTH // 2}")
+        WIDTH //= 2
     # the holdout network takes its share of a holdout + all-rows pair when both get enough epochs, else everything
-    if MAX_MEMBERS > 0 and avail >= min(PLAN_MIN_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
+    if MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
         first = min(avail * ep_tr / (ep_tr + ep_all), 1.1 * MAX_EPOCHS * ep_tr)
     else:
         first = avail
@@ -334,19 +344,23 @@ def fit(train_df, test_df, out_dir, model_dir):
     # network's score stands for them, and the test predictions average every network
     nets = [net]
     ep_all = train_s / max(epochs, 1e-3) * len(X) / max(len(idx_tr), 1)  # measured, not probed
+    want = max(1, round(epochs))
+    need, usual = max(1.0, MEMBER_EPOCH_SHARE * want) * ep_all, 1.1 * want * ep_all
     for k in range(1, MAX_MEMBERS + 1):
         left = deadline() - time.time() - predict_seconds(image_s, len(X_test), len(nets) + 1)
-        want = max(1, round(epochs))
-        if left < max(1.0, MEMBER_EPOCH_SHARE * want) * ep_all:
+        if left < need:
             break
+        # the last network that fits takes all that is left (more epochs than the holdout network's: no harm)
+        last = k == MAX_MEMBERS or left < usual + need
+        seconds = left if last else min(left, usual)
         torch.manual_seed(SEED + k)
         np.random.seed(SEED + k)
-        log(f"network {k + 1} on all {len(X)} rows (seed {SEED + k}), up to {want} epochs in {left:.0f}s")
+        log(f"network {k + 1} on all {len(X)} rows (seed {SEED + k}) for up to {seconds:.0f}s")
         nets.append(train(X, y_t, np.arange(len(X)), np.array([], dtype=int), prep, n_out,
                           pretrained_backbone(n_out) if pretrained is not None else None,
-                          time.time() + min(left, 1.1 * want * ep_all), flip, max_epochs=want)[0])
+                          time.time() + seconds, flip, max_epochs=MAX_EPOCHS if last else want)[0])
     test_pred = with_fallback(to_pred(average_raw(nets, prep, X_test, flip), meta), ok_te, y_all)
-    meta.update(flip=flip, pretrained=pretrained is not None, width=int(PARAMS.get("width", 24 if LIGHT else 32)),
+    meta.update(flip=flip, pretrained=pretrained is not None, width=WIDTH,
                 mean=prep.mean, std=prep.std, y_prior=y_all)
     torch.save({"states": [n.state_dict() for n in nets], "arch": "resnet18" if pretrained is not None else "small"},
                os.path.join(model_dir, "model.pt"))
