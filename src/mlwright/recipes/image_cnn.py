@@ -29,7 +29,7 @@ MIN_WIDTH = 16
 # epochs a network from scratch needs to be good: it is narrowed (4x fewer operations a halving) until it gets them
 # in time, and a refit on all rows is planned only when both it and the holdout network get them
 WANT_EPOCHS = 20
-END_KEEP_S, END_KEEP_SHARE = 4.0, 0.05  # of the budget kept after training: predicting, saving, a slower machine
+END_KEEP_S, END_KEEP_SHARE = 4.0, 0.025  # of the budget kept after training: predicting, saving, a slower machine
 CHANNELS = 3 if int(IMG.get("channels") or 1) >= 3 else 1
 REGRESSION = PROBLEM == "regression"
 
