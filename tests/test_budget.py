@@ -7,9 +7,13 @@ import json
 import pytest
 
 from mlwright.knowledge.library import Card
-from mlwright.planning.budget import LLM_MARGIN_S, START_MARGIN, Overheads, RunClock, attempt_timings, finish_reserve
+from mlwright.planning.budget import (ATTEMPT_GAP_S, ENSEMBLE_MIN_S, LLM_MARGIN_S, START_MARGIN, Overheads, RunClock,
+                                      attempt_timings, finish_reserve)
 from mlwright.planning.planner import INTERRUPTED, Planner, autogluon_params, params_for
 from mlwright.schemas import AttemptRecord, TaskSpec
+
+
+BLEND = ENSEMBLE_MIN_S + ATTEMPT_GAP_S  # kept after a main recipe when another attempt is valid: the ensemble's
 
 
 class FakeTime:
@@ -68,12 +72,14 @@ def test_the_planner_splits_the_usable_time():
     assert first.recipe == "fast" and first.time_budget_s == pytest.approx(150)  # a quarter of the limit
     history = [_done(first)]
     second = p.next_attempt(history, 430)
-    # its share of what is usable, leaving the later main recipe its minimum
-    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(min(0.6 * 430, 430 - 40))
+    # its share of what is usable, leaving the later main recipe its minimum and the ensemble its time
+    room = 430 - BLEND
+    assert second.recipe == "strong"
+    assert second.time_budget_s == pytest.approx(min(0.6 * room, room - 40 - ATTEMPT_GAP_S))
     assert second.kind == "improve" and second.parent_id == 1  # its own id comes from the journal when it runs
     history.append(_done(second))
     third = p.next_attempt(history, 170)
-    assert third.recipe == "other" and third.time_budget_s == pytest.approx(170)  # the last one takes the rest
+    assert third.recipe == "other" and third.time_budget_s == pytest.approx(170 - BLEND)  # the last: the rest
     history.append(_done(third))
     assert p.next_attempt(history, 100) is None  # everything tried, nothing failed
 
@@ -133,10 +139,11 @@ def test_a_recipe_whose_work_grows_with_the_rows_keeps_that_time_from_the_one_be
     assert need == pytest.approx(40 + 0.5 * 110)
     first = p.next_attempt([], 588)
     second = p.next_attempt([_done(first)], 430)
-    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(430 - need)
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(430 - BLEND - need - ATTEMPT_GAP_S)
     # with less than it needs left, it is not started at all (it would only stop itself for lack of time)
     history = [_done(first), _done(second)]
-    assert p.next_attempt(history, need - 1) is None
+    assert p.next_attempt(history, need + BLEND - 1) is None
+    assert p.next_attempt(history, need + BLEND).recipe == "other"
 
 
 def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main_recipes_without_one():
@@ -151,18 +158,38 @@ def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main
     assert first.recipe == "fast" and first.time_budget_s == pytest.approx(75)
     history = [_done(first)]
     second = p.next_attempt(history, 280)
-    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(280)  # nothing kept for the light
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(280 - BLEND)  # none kept for light
     history.append(_done(second))
-    assert p.next_attempt(history, 5) is None  # it used its time: nothing more runs
-    left = p.next_attempt(history, 20)
+    assert p.next_attempt(history, 5 + BLEND) is None  # it used its time: nothing more runs
+    left = p.next_attempt(history, 20 + BLEND)
     assert left.recipe == "lighter" and left.time_budget_s == pytest.approx(20)  # only what fits in what is left
     three = p.next_batch([], 288, slots=3)  # side by side: the light ones do not take a round from the strong one
-    assert [x.recipe for x in three] == ["fast", "strong"] and three[1].time_budget_s == pytest.approx(288)
+    assert [x.recipe for x in three] == ["fast", "strong"] and three[1].time_budget_s == pytest.approx(288 - BLEND)
     p.mains = light  # no stronger main recipe (--no-autogluon): the light ones are the main recipes
     assert p.next_attempt([], 288).time_budget_s == pytest.approx(75)
     second = p.next_attempt(history[:1], 280)
-    assert second.recipe == "light" and second.time_budget_s == pytest.approx(280 - 10)
+    assert second.recipe == "light" and second.time_budget_s == pytest.approx(280 - BLEND - 10 - ATTEMPT_GAP_S)
     assert p.next_attempt([*history[:1], _done(second)], 40).recipe == "lighter"
+
+
+def test_a_bounded_main_recipe_runs_before_one_that_uses_any_time():
+    """Text: the embeddings (a share of the time: encoding the texts once) come before AutoGluon, which takes
+    everything left, including what the embeddings did not use."""
+    from mlwright.knowledge.library import recipes_for
+
+    spec = _spec().model_copy(update={"modality": "text"})
+    if not {"autogluon_tabular", "text_embeddings"} <= {c.recipe for c in recipes_for(spec)}:
+        pytest.skip("AutoGluon or the embeddings extra is not installed")
+    p = Planner(spec, 600, use_autogluon=True)
+    assert [c.recipe for c in p.mains] == ["text_embeddings", "autogluon_tabular"]
+    first = p.next_attempt([], 588)
+    assert first.recipe == "text_tfidf_linear"
+    history = [_done(first.model_copy(update={"recipe": "fast"})).model_copy(update={"recipe": first.recipe})]
+    emb = p.next_attempt(history, 500)
+    assert emb.recipe == "text_embeddings" and emb.time_budget_s == pytest.approx(0.3 * (500 - BLEND))
+    history.append(_done(emb.model_copy(update={"recipe": "other"})).model_copy(update={"recipe": emb.recipe}))
+    ag = p.next_attempt(history, 400)  # the embeddings ended early: AutoGluon gets all that is left
+    assert ag.recipe == "autogluon_tabular" and ag.time_budget_s == pytest.approx(400 - BLEND)
 
 
 def test_the_tabular_plan_with_and_without_autogluon():
@@ -187,14 +214,15 @@ def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():
     batch = p.next_batch([], 588, slots=2)
     # the baseline beside the first main recipe; the second main recipe waits a round: the two rounds split the time
     assert [(x.recipe, x.kind) for x in batch] == [("fast", "draft"), ("strong", "draft")]
-    assert batch[0].time_budget_s == pytest.approx(150) and batch[1].time_budget_s == pytest.approx((588 - 100) / 2)
+    assert batch[0].time_budget_s == pytest.approx(150)
+    assert batch[1].time_budget_s == pytest.approx((588 - 100 - BLEND) / 2)  # the baseline's blend follows
     history = [_done(x) for x in batch]
     rest = p.next_batch(history, 300, slots=2)
     assert [(x.recipe, x.kind, x.parent_id) for x in rest] == [("other", "improve", 1)]
-    assert rest[0].time_budget_s == pytest.approx(200)  # the last round takes all but the kept share
+    assert rest[0].time_budget_s == pytest.approx(200 - BLEND)  # the last round: all but the kept shares
     everything = p.next_batch([], 588, slots=3)
     assert [x.recipe for x in everything] == ["fast", "strong", "other"]
-    assert all(x.time_budget_s == pytest.approx(488) for x in everything[1:])  # one round: each the whole room
+    assert all(x.time_budget_s == pytest.approx(488 - BLEND) for x in everything[1:])  # one round: the whole room
 
 
 def test_with_two_slots_the_failures_get_their_lighter_retries_side_by_side():
@@ -276,8 +304,8 @@ def test_a_lighter_retry_leaves_the_time_kept_for_the_llm():
     history.append(_done(main, "failed", "boom"))
     p.mains = p.mains[:1]  # the other main recipe does not fit: the retry is next
     retry = p.next_attempt(history, 180)
-    assert retry.kind == "debug" and retry.time_budget_s == pytest.approx(0.8 * (180 - 100))
-    assert p.next_attempt(history, 125) is None  # 25 s beside the kept 100: too little for a retry
+    assert retry.kind == "debug" and retry.time_budget_s == pytest.approx(0.8 * (180 - 100 - BLEND))
+    assert p.next_attempt(history, 125 + BLEND) is None  # 25 s beside the kept 100: too little for a retry
     p.mains = []
     alone = p.next_attempt([_done(first, "failed", "boom")], 180)
     assert alone.kind == "debug" and alone.time_budget_s == pytest.approx(0.8 * 180)  # nothing valid yet

@@ -199,8 +199,10 @@ def test_table_of_file_names_end_to_end(tmp_path):
     assert acc >= 0.8
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (extra: images)")
-def test_cnn_recipe_trains_within_its_budget(tmp_path):
+def _cnn_attempt(tmp_path, budget: float, **params):
+    """The image_cnn script fitted on the shapes, as mlwright would run it: (task, workdir, stdout, seconds)."""
+    import time
+
     from mlwright.coding.recipe_coder import write_script
     from mlwright.perception.materialize import write_table
     from mlwright.schemas import AttemptPlan
@@ -212,18 +214,53 @@ def test_cnn_recipe_trains_within_its_budget(tmp_path):
     work.mkdir()
     write_table(inf.train, work / "train.parquet")
     write_table(inf.test, work / "test.parquet")
-    plan = AttemptPlan(attempt_id=1, recipe="image_cnn", title="cnn", time_budget_s=30,
-                       params={"time_budget": 30, "max_epochs": 30})
+    plan = AttemptPlan(attempt_id=1, recipe="image_cnn", title="cnn", time_budget_s=budget,
+                       params={"time_budget": budget, **params})
     write_script(plan, inf.spec, work)
+    t = time.time()
     r = subprocess.run([sys.executable, "solution.py", "fit", "--train", "train.parquet", "--test", "test.parquet",
-                        "--out", ".", "--model", "model"], cwd=work, capture_output=True, text=True, timeout=60)
+                        "--out", ".", "--model", "model"], cwd=work, capture_output=True, text=True,
+                       timeout=budget + 60)
     assert r.returncode == 0, r.stderr[-3000:]
+    return inf, work, r.stdout, time.time() - t
+
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="torch is not installed (extra: images)")
+
+
+@needs_torch
+def test_cnn_recipe_trains_within_its_budget(tmp_path):
+    """With epochs to spare the holdout network is followed by networks on all rows, averaged for the test rows
+    (and by the saved model)."""
+    import torch
+
     from mlwright.validation.checks import check_prediction_file, score_oof
 
+    inf, work, out, seconds = _cnn_attempt(tmp_path, 40, max_epochs=2, max_members=1)
     check_prediction_file(inf.spec, work / "predictions.csv", inf.test)
     score, n_rows, _ = score_oof(inf.spec, work / "oof_predictions.csv", inf.train)
     assert n_rows >= 0.2 * len(inf.train) - 1 and score > 0.6
-    assert "flips" in r.stdout
+    assert "flips" in out and "network 2 on all" in out
+    nets = torch.load(work / "model" / "model.pt", map_location="cpu")["states"]
+    assert len(nets) == 2 and seconds < 40
+    r = subprocess.run([sys.executable, "solution.py", "predict", "--model", "model", "--input", "test.parquet",
+                        "--output", "again.csv"], cwd=work, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert pd.read_csv(work / "again.csv").equals(pd.read_csv(work / "predictions.csv"))
+
+
+@needs_torch
+@pytest.mark.slow
+def test_cnn_spends_a_budget_it_has_work_for(tmp_path):
+    """Epochs without end: the recipe trains until its deadline, which leaves the predictions and the margin
+    inside the budget (mlwright kills an attempt at its budget), instead of stopping at a fixed share of it."""
+    budget = 60.0
+    inf, work, out, seconds = _cnn_attempt(tmp_path, budget, max_epochs=100000)
+    assert 0.82 * budget < seconds < budget, out  # it used to stop training at 72% of its budget
+    from mlwright.validation.checks import check_prediction_file
+
+    check_prediction_file(inf.spec, work / "predictions.csv", inf.test)
 
 
 def test_pretrained_image_weights_are_resolved_outside_the_sandbox(tmp_path, monkeypatch):

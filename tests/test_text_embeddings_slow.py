@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 
+import pandas as pd
 import pytest
 
 from conftest import run_cli
@@ -24,6 +27,18 @@ def test_embedding_attempt_on_documents(tmp_path):
         rows = dict(con.execute("SELECT recipe, score FROM attempts WHERE status = 'succeeded'").fetchall())
     assert rows.get("text_embeddings", 0) > 0.8  # validated by mlwright on out-of-fold rows
     assert json.loads((out / "run.json").read_text())["status"] == "succeeded"
+    # the time the embeddings left went to the model on embeddings beside n-grams, compared out of fold
+    work = next((out / "attempts").glob("*-text_embeddings"))
+    log = work.joinpath("stdout.txt").read_text()
+    assert "embeddings + n-grams, C=" in log and "chosen: embeddings" in log
+    # the saved model (whichever won) predicts the test rows as the attempt did
+    r = subprocess.run([sys.executable, "solution.py", "predict", "--model", "model", "--input",
+                        str(out / "inputs" / "test.parquet"), "--output", str(tmp_path / "again.csv")], cwd=work,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    again, first = pd.read_csv(tmp_path / "again.csv"), pd.read_csv(work / "predictions.csv")
+    assert list(again.columns) == list(first.columns) and again.iloc[:, 0].equals(first.iloc[:, 0])
+    assert again.iloc[:, 1:].equals(first.iloc[:, 1:])
 
 
 @pytest.mark.slow

