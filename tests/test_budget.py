@@ -309,3 +309,11 @@ def test_a_lighter_retry_leaves_the_time_kept_for_the_llm():
     p.mains = []
     alone = p.next_attempt([_done(first, "failed", "boom")], 180)
     assert alone.kind == "debug" and alone.time_budget_s == pytest.approx(0.8 * 180)  # nothing valid yet
+
+
+def test_only_an_attempt_whose_library_keeps_its_own_time_gets_a_grace_before_the_kill():
+    from mlwright.planning.budget import LIBRARY_OVERRUN_GRACE, attempt_timeout
+
+    assert attempt_timeout("autogluon_tabular", 280.0, 300.0) == pytest.approx(280 + LIBRARY_OVERRUN_GRACE * 300)
+    assert attempt_timeout("lightgbm_baseline", 280.0, 300.0) == 280.0  # deadline-checked recipes end in time
+    assert attempt_timeout("llm", 50.0, 300.0) == 50.0

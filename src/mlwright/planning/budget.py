@@ -107,6 +107,18 @@ AG_PREDICT_ROWS_S = 1500.0  # a bagged ensemble's prediction speed on 2 cores (A
 OVERRUN_PRIOR = 0.01  # a library's fitting ends this share of its limit late (its last model, the ensemble)
 
 
+# A library that enforces its own time limit (AutoGluon) may end a model it began near the end well past it on a
+# busy machine; killing the attempt then loses all of it, so such an attempt may run this share of the run's limit
+# past its budget: the run may end that much late rather than lose its strongest model.
+LIBRARY_OVERRUN_GRACE = 0.04
+LIBRARY_TIMED = frozenset({AUTOGLUON})
+
+
+def attempt_timeout(recipe: str, budget: float, time_limit: float) -> float:
+    """When the attempt is killed: its budget, plus the grace for a library that keeps its own time."""
+    return budget + (LIBRARY_OVERRUN_GRACE * time_limit if recipe in LIBRARY_TIMED else 0.0)
+
+
 def attempt_timings(workdir: Path, seconds: float) -> dict[str, float]:
     """The attempt's start and end overheads and its library fitting time from its timings.json (empty when the
     script wrote none: an LLM's script without the common block's fit command, a failure before the end)."""

@@ -19,7 +19,7 @@ from mlwright.execution.file_trace import files_read, trace_env, unread_note
 from mlwright.execution.sandbox import folders_of, kill_leftover, paths_in
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
-from mlwright.planning.budget import attempt_timings
+from mlwright.planning.budget import attempt_timeout, attempt_timings
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
 from mlwright.validation.metrics import prediction_columns, ranking_spread, score_spread, truth
@@ -64,7 +64,8 @@ class AttemptRunner:
             ro += folders_of(list(self.data.train[spec.segmentation.mask_column]))
         job = AttemptJob(
             [sys.executable, SOLUTION, "fit", "--train", str(inputs / "train.parquet"), "--test",
-             str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], workdir, timeout_s=plan.time_budget_s,
+             str(inputs / "test.parquet"), "--out", ".", "--model", MODEL_DIR], workdir,
+            timeout_s=attempt_timeout(plan.recipe, plan.time_budget_s, ctx.clock.time_limit),
             read_only=ro, memory_mb=ctx.opts.memory_limit_mb,
             on_start=lambda p: self.journal.set_process(plan.attempt_id, p), share=1 / ctx.slots,
             env=trace_env(workdir) if plan.recipe in TRACED else {})
