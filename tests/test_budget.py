@@ -317,3 +317,11 @@ def test_only_an_attempt_whose_library_keeps_its_own_time_gets_a_grace_before_th
     assert attempt_timeout("autogluon_tabular", 280.0, 300.0) == pytest.approx(280 + LIBRARY_OVERRUN_GRACE * 300)
     assert attempt_timeout("lightgbm_baseline", 280.0, 300.0) == 280.0  # deadline-checked recipes end in time
     assert attempt_timeout("llm", 50.0, 300.0) == 50.0
+
+
+def test_the_baseline_skips_its_feature_screen_only_before_a_stronger_recipe():
+    p = _planner(300)
+    assert p.next_attempt([], 288).params["feature_work"] is False  # AutoGluon-like mains follow: a quick net
+    assert p.next_batch([], 288, 2)[0].params["feature_work"] is False
+    p.mains = [Card(key="l", name="light", body="", recipe="light", min_time_s=10, stage="light")]
+    assert "feature_work" not in p.next_attempt([], 288).params  # the light recipes' peer: it screens

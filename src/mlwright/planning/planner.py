@@ -120,9 +120,7 @@ class Planner:
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
-                return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}",
-                                   time_budget_s=budget,
-                                   params=params_for(card.recipe, self.spec, budget, history=history))
+                return self.baseline(card, budget, pending_main, history)
         if pending_main:
             card = pending_main[0]
             # later main recipes keep their minimum (and the gap before each); the last one takes everything left
@@ -135,6 +133,16 @@ class Planner:
                                params=params_for(card.recipe, self.spec, budget, history=history))
         last = history[-1] if history else None
         return self.retry(last, self.retry_room(valid, usable), history) if last else None
+
+    def baseline(self, card: Card, budget: float, pending_main: list[Card],
+                 history: list[AttemptRecord]) -> AttemptPlan:
+        """The fast first attempt. Before a stronger main recipe (AutoGluon) it is only the safety net and a blend
+        member: it skips its feature screen (runtime/features.py), whose seconds the stronger recipe uses better;
+        without one it is a main answer and screens."""
+        params = params_for(card.recipe, self.spec, budget, history=history)
+        if any(c.stage != "light" for c in pending_main):
+            params["feature_work"] = False
+        return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget, params=params)
 
     def main_room(self, usable: float, blend_after: bool) -> float:
         """The seconds main recipes may use: not the time kept for the LLM attempts, nor, when another attempt
@@ -174,8 +182,7 @@ class Planner:
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
-                batch.append(AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget,
-                                         params=params_for(card.recipe, self.spec, budget, history=history)))
+                batch.append(self.baseline(card, budget, self.pending(tried, usable), history))
         room = self.main_room(usable, blend_after=bool(valid or batch))
         pending = self.pending(tried, room)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
