@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -23,6 +24,9 @@ def test_demo_with_autogluon_within_budget(tmp_path):
     with sqlite3.connect(out / "journal.sqlite") as con:
         rows = dict(con.execute("SELECT recipe, score FROM attempts WHERE status = 'succeeded'").fetchall())
     assert "autogluon_tabular" in rows and "lightgbm_baseline" in rows  # both fitted within the budget
+    ag_log = next(out.glob("attempts/*-autogluon_tabular/stderr.txt")).read_text()
+    if (os.cpu_count() or 1) >= 2:  # the folds side by side in the attempt's own Ray, inside the sandbox
+        assert "ParallelLocalFoldFittingStrategy" in ag_log, ag_log[-3000:]
     assert s["best"]["validation_score"] == max(rows.values())  # the best validated attempt wins
     assert s["best"]["validation_score"] > 0.95  # breast-cancer ROC AUC; a constant scores 0.5
     pred = pd.read_csv(out / "predictions.csv")

@@ -282,14 +282,14 @@ def test_autogluon_gets_the_time_the_measured_overheads_leave():
     cautious = autogluon_params(spec, 280.0)["time_limit"]
     measured = params_for("autogluon_tabular", spec, 280.0, history=[base])["time_limit"]
     assert cautious < measured < 280.0 - 2.0 * START_MARGIN - 8.4  # start, the importance, a safety share kept
-    assert measured - cautious > 20  # the cautious rule keeps ~45 s of 280 s for what measures ~15 s here
+    assert measured - cautious > 12  # the cautious rule keeps ~45 s of 280 s for what measures ~25 s here
     slow = base.model_copy(update={"start_overhead_s": 20.0})  # a slow machine measured: less for fitting
     assert params_for("autogluon_tabular", spec, 280.0, history=[slow])["time_limit"] < measured - 25
     ag = AttemptRecord(attempt_id=2, kind="draft", recipe="autogluon_tabular", title="ag", status="succeeded",
                        started_at=0.0, time_budget_s=280, workdir="w", start_overhead_s=3.0, end_overhead_s=30.0,
                        fit_overrun=0.1)
     after = params_for("autogluon_tabular", spec, 280.0, history=[base, ag])["time_limit"]
-    assert after < measured - 40  # its measured 30 s end and 10% overrun are taken into account
+    assert after < measured - 35  # its measured 30 s end and 10% overrun are taken into account
     o = Overheads.measured([base, ag])
     assert (o.start_s, o.end_s, o.overrun) == (3.0, {"autogluon_tabular": 30.0}, {"autogluon_tabular": 0.1})
 

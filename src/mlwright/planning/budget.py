@@ -102,6 +102,7 @@ START_MARGIN = 1.5  # the next attempt's start may be slower than the slowest me
 END_MARGIN = 1.25
 AUTOGLUON = "autogluon_tabular"
 AG_IMPORT_S = 3.0  # importing AutoGluon, beyond the imports every recipe has (measured start overheads hold those)
+AG_RAY_START_S = 8.0  # starting the attempt's own Ray for AutoGluon's parallel folds (6-7 s measured, busy machine)
 AG_END_PRIOR_S = 3.0  # leaderboard, saving; plus predicting: AG_PREDICT_ROWS_S test rows a second
 AG_PREDICT_ROWS_S = 1500.0  # a bagged ensemble's prediction speed on 2 cores (AutoGluon logs ~1500 rows/s)
 OVERRUN_PRIOR = 0.01  # a library's fitting ends this share of its limit late (its last model, the ensemble)
@@ -127,10 +128,12 @@ def attempt_timings(workdir: Path, seconds: float) -> dict[str, float]:
         script, setup, phases = float(t["script_s"]), float(t["setup_s"]), dict(t.get("phases") or {})
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    out = {"start_overhead_s": round(max(0.0, seconds - script) + setup, 2)}
+    started = float(phases.get("library_start", 0.0))  # a library's own start inside the fit call (AutoGluon's Ray)
+    out = {"start_overhead_s": round(max(0.0, seconds - script) + setup + started, 2)}
     if "model_fit" in phases:  # the recipe marked its library's fitting: the rest of the fit call is overhead
         fit = float(phases["model_fit"])
-        out["end_overhead_s"] = round(max(0.0, script - setup - fit - float(phases.get("importance", 0.0))), 2)
+        out["end_overhead_s"] = round(max(0.0, script - setup - started - fit
+                                          - float(phases.get("importance", 0.0))), 2)
         limit = float((t.get("limits") or {}).get("model_fit") or 0)
         if limit > 0:
             out["fit_overrun"] = round(fit / limit - 1.0, 4)
@@ -163,7 +166,7 @@ class Overheads:
             return 12 + 0.12 * budget + fits * (spec.n_test_rows / 20000 + AG_END_PRIOR_S * (fits > 1)), 0.0
         # a measured end is this task's own (all its targets); the prior is one predictor's
         end = self.end_s.get(AUTOGLUON, fits * (AG_END_PRIOR_S + spec.n_test_rows / AG_PREDICT_ROWS_S))
-        start = self.start_s * START_MARGIN + (0.0 if AUTOGLUON in self.end_s else AG_IMPORT_S)
+        start = self.start_s * START_MARGIN + (0.0 if AUTOGLUON in self.end_s else AG_IMPORT_S + AG_RAY_START_S)
         overrun = max(0.0, self.overrun.get(AUTOGLUON, OVERRUN_PRIOR))
         # plus a safety share of the budget: what the margins do not cover costs the whole attempt (it is killed)
         return start + end * END_MARGIN + max(3.0, 0.02 * budget), overrun

@@ -9,6 +9,27 @@ AG_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", 
               "mape": "mean_absolute_percentage_error", "r2": "r2"}  # the metric of the target being fitted
 TIME_LIMIT = float(PARAMS.get("time_limit", 120))  # fitting seconds of the whole script (all targets together)
 MIN_FIT_S = 5.0  # below this AutoGluon fits no model at all
+RAY_DIR = "/tmp/mlwright-ray"  # a short path: Ray's unix sockets live under it (the sandbox's /tmp is private)
+
+
+def fold_strategy():
+    """How AutoGluon fits the bagged folds. As AutoGluon does by default, side by side in Ray workers, one core
+    each (on small and medium tables faster than one fold at a time on every core): Ray is started here, local
+    to this attempt (its files in the private /tmp, no network, no cluster), and stops with the script. Without
+    Ray, or where it cannot start, one fold after another in this process."""
+    if cores() < 2:
+        return {"fold_fitting_strategy": "sequential_local"}
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            with phase("library_start"):
+                ray.init(address="local", num_cpus=cores(), include_dashboard=False, log_to_driver=False,
+                         configure_logging=False, _temp_dir=RAY_DIR)
+        return {}
+    except Exception as e:  # not installed, or no room for it here: the same models, one fold at a time
+        log(f"Ray did not start ({type(e).__name__}: {e}): the folds are fitted one after another")
+        return {"fold_fitting_strategy": "sequential_local"}
 
 
 def to_frame(proba):
@@ -30,9 +51,7 @@ def fit(train, test, out_dir, model_dir):
         num_bag_sets=1,
         num_stack_levels=int(PARAMS.get("num_stack_levels", 0)),
         dynamic_stacking=False,
-        # folds one after another in this process: with Ray importable, AutoGluon would otherwise start a local
-        # Ray inside every fit, which the sandbox (no network, short socket paths) cannot host; the same score
-        ag_args_ensemble={"fold_fitting_strategy": "sequential_local"},
+        ag_args_ensemble=fold_strategy(),
         num_cpus=cores(),
         verbosity=2,
     )
