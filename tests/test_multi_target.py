@@ -131,14 +131,7 @@ def test_multilabel_indicator_columns_with_probabilities(tmp_path):
 
 
 def test_several_targets_end_to_end(tmp_path):
-    rng = np.random.default_rng(5)
-    age, diet = rng.uniform(5, 18, N), rng.normal(size=N)
-    sex = rng.choice(["f", "m"], N)
-    height = 80 + 6 * age + np.where(sex == "m", 4, 0) + 3 * diet + rng.normal(0, 4, N)
-    weight = 0.45 * height - 40 + 0.8 * age + 4 * diet + rng.normal(0, 3, N)
-    frame = pd.DataFrame({"child": [f"K{i:04d}" for i in range(N)], "age": age.round(2), "sex": sex,
-                          "diet_score": diet.round(3)})
-    answers = pd.DataFrame({"height": height.round(1), "weight": weight.round(1)})
+    frame, answers = _kids()
     data = _write(frame, answers, tmp_path / "kids")
     out = tmp_path / "run"
     res = _run(data, "Predict height and weight of each child.", out)
