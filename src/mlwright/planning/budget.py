@@ -17,7 +17,7 @@ from mlwright.schemas import AttemptRecord, TaskSpec
 FINISH_RESERVE_S = 4.0
 FINISH_RESERVE_SHARE = 0.01  # ... plus this share of the limit (bigger runs have bigger models to copy)
 LLM_MARGIN_S = 5.0  # an LLM call ends this long before the attempts' share of the budget does
-ENSEMBLE_MIN_S = 10.0  # the blend of the valid attempts runs only with this much usable time left (policies.py)
+ENSEMBLE_MIN_S = 6.0  # the blend of the valid attempts runs only with this much usable time left (policies.py)
 ATTEMPT_GAP_S = 3.0  # between two attempts: validating the one that ended, journaling, starting the next
 
 

@@ -45,7 +45,7 @@ def ensemble_policy(ctx: RunContext):
         spec = state.spec
         blend = select_blend(spec, state.data.train, state.history)
         usable = ctx.clock.usable()  # choosing the blend took some of it
-        if blend is None or usable < 5:
+        if blend is None or usable < 3:  # the blend itself takes 1-3 s
             return
         desc = ", ".join(f"#{m.attempt_id} x{w:.2f}" for m, w in zip(blend.members, blend.weights))
         ctx.emit("planning", f"ensemble: {desc} scores {spec.metric}={blend.score:.5f} out of fold "
