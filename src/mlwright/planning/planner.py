@@ -23,7 +23,7 @@ def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
     # several tags or targets: one predictor per target (runtime multi_task), each fitted in its share of fit_time;
     # not chained (a second fit of every later target would halve each one's share), no importance (per target)
     fits = len(spec.target_columns) if spec.is_multi else 1
-    importance = min(10.0, 0.03 * budget) if budget > 90 and fits == 1 else 0.0
+    importance = min(6.0, 0.02 * budget) if budget > 90 and fits == 1 else 0.0  # 1-3 s measured; a report nicety
     outside, overrun = (overheads or Overheads()).autogluon(spec, budget, fits)
     fit_time = max(10.0, (budget - outside - importance) / (1.0 + overrun))
     n_features = len(spec.feature_columns)
