@@ -105,7 +105,7 @@ AG_IMPORT_S = 3.0  # importing AutoGluon, beyond the imports every recipe has (m
 AG_RAY_START_S = 8.0  # starting the attempt's own Ray for AutoGluon's parallel folds (6-7 s measured, busy machine)
 AG_END_PRIOR_S = 3.0  # leaderboard, saving; plus predicting: AG_PREDICT_ROWS_S test rows a second
 AG_PREDICT_ROWS_S = 1500.0  # a bagged ensemble's prediction speed on 2 cores (AutoGluon logs ~1500 rows/s)
-SAFETY_SHARE = 0.01  # of an AutoGluon attempt's budget, beyond the margins (an overrun past it has the grace below)
+SAFETY_SHARE = 0.02  # of an AutoGluon attempt's budget, beyond the margins (an overrun past it has the grace below)
 OVERRUN_PRIOR = 0.01  # a library's fitting ends this share of its limit late (its last model, the ensemble)
 
 
@@ -170,4 +170,4 @@ class Overheads:
         start = self.start_s * START_MARGIN + (0.0 if AUTOGLUON in self.end_s else AG_IMPORT_S + AG_RAY_START_S)
         overrun = max(0.0, self.overrun.get(AUTOGLUON, OVERRUN_PRIOR))
         # plus a safety share of the budget: what the margins do not cover comes out of the kill's grace
-        return start + end * END_MARGIN + max(2.0, SAFETY_SHARE * budget), overrun
+        return start + end * END_MARGIN + max(3.0, SAFETY_SHARE * budget), overrun
