@@ -280,7 +280,7 @@ def test_unusable_llm_answers_leave_the_offline_answer(tmp_path, kind):
     the time the LLM kept given back to them)."""
     if kind == "ranking":
         data, held = write_retrieval_example(tmp_path / "data")
-        task, limit = RETRIEVAL_TASK, "40"
+        task, limit = RETRIEVAL_TASK, "50"  # the re-ranker or hybrid fits beside the blend's reserve
     else:
         data = tmp_path / "seg"
         make_segmentation_folder(data, n_train=24, n_test=4)

@@ -148,6 +148,7 @@ class Planner:
         """The seconds main recipes may use: not the time kept for the LLM attempts, nor, when another attempt
         will be valid beside this one, the time their blend needs afterwards (a main recipe that spends its whole
         budget would otherwise leave the ensemble none)."""
+        blend_after = blend_after and self.spec.segmentation is None  # masks are not blended (policies.py)
         return usable - self.keep_for_later_s - (ENSEMBLE_MIN_S + ATTEMPT_GAP_S if blend_after else 0.0)
 
     def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
