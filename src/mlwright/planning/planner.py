@@ -115,8 +115,7 @@ class Planner:
         valid = [h for h in history if h.status == "succeeded"]
         if usable < 8:
             return None
-        room = self.main_room(usable, blend_after=bool(valid))
-        pending_main = self.pending(tried, room)
+        pending_main, room = self.pending_in_room(tried, usable, blend_after=bool(valid), valid=valid)
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
@@ -143,6 +142,20 @@ class Planner:
         if any(c.stage != "light" for c in pending_main):
             params["feature_work"] = False
         return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget, params=params)
+
+    def pending_in_room(self, tried: set[str], usable: float, blend_after: bool,
+                        valid: list[AttemptRecord]) -> tuple[list[Card], float]:
+        """The main recipes to try and the seconds they may use. The blend's reserve is kept unless it alone keeps
+        the first stronger recipe (AutoGluon) out while no main recipe has a valid attempt yet: that recipe then
+        runs in place of the light ones and the blend."""
+        room = self.main_room(usable, blend_after)
+        pending = self.pending(tried, room)
+        if any(h.recipe in {c.recipe for c in self.mains if c.stage != "light"} for h in valid):
+            return pending, room
+        loose = self.pending(tried, self.main_room(usable, False))
+        if loose and loose[0].stage != "light" and (not pending or pending[0].stage == "light"):
+            return loose, self.main_room(usable, False)
+        return pending, room
 
     def main_room(self, usable: float, blend_after: bool) -> float:
         """The seconds main recipes may use: not the time kept for the LLM attempts, nor, when another attempt
@@ -184,8 +197,7 @@ class Planner:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
                 batch.append(self.baseline(card, budget, self.pending(tried, usable), history))
-        room = self.main_room(usable, blend_after=bool(valid or batch))
-        pending = self.pending(tried, room)
+        pending, room = self.pending_in_room(tried, usable, blend_after=bool(valid or batch), valid=valid)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
         for card in pending[:slots - len(batch)]:
             # the main recipes that wait for a slot keep their share: rounds of slots split the time evenly
