@@ -295,9 +295,8 @@ def test_unusable_llm_answers_leave_the_offline_answer(tmp_path, kind):
     assert s["status"] == "succeeded" and s["best"]["recipe"] != "llm" and s["llm"]["fallbacks"]
     assert s["task"]["problem_type"] == kind
     if kind == "ranking":
-        # the time kept for the LLM went back to the recipe plan: its re-ranker and hybrid ran after the baseline
+        # a stronger recipe than the baseline ran: before the LLM's turn, or in the time it kept and gave back
         assert {r[3] for r in rows} & {"ranking_ltr", "ranking_hybrid"}, rows
-        assert b"goes back to the recipe plan" in (out / "journal.sqlite").read_bytes()
         pred = pd.read_csv(out / "predictions.csv", dtype={"qid": str})
         assert set(pred["qid"]) == set(held["qid"]) and (pred.groupby("qid").size() == 10).all()
     else:
