@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-AG_METRIC = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
-             "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
-             "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2"}
+from mlwright.runtime.metrics import AUTOGLUON_METRICS  # the names mlwright's own AutoGluon recipe uses
 
 
 def main() -> None:
@@ -43,7 +41,7 @@ def main() -> None:
     import tempfile
 
     model = a.model or Path(tempfile.mkdtemp(prefix="expert_ag_"))
-    predictor = TabularPredictor(label=target, problem_type=spec["problem_type"], eval_metric=AG_METRIC[metric],
+    predictor = TabularPredictor(label=target, problem_type=spec["problem_type"], eval_metric=AUTOGLUON_METRICS[metric],
                                  path=str(model), verbosity=1)
     predictor.fit(data, presets="best_quality", time_limit=0.8 * a.time_limit)
     X = test[features]

@@ -39,6 +39,17 @@ def runtime(tmp_path, monkeypatch):
     return configure
 
 
+def test_a_timed_plan_does_not_follow_the_machines_momentary_load(runtime):
+    """Boosting steps planned from a timed probe land on a coarse grid: a few percent of timing noise gives the same
+    plan (the same model on a cluster's node as here), and never more steps than the time affords."""
+    rt = runtime(_spec())
+    assert rt.affordable_steps(100.0, 5, 0.0217) == rt.affordable_steps(100.0, 5, 0.0217 * 1.03) == 800
+    for seconds in (0.5, 3.0, 47.0, 100.0, 2500.0):
+        n = rt.affordable_steps(seconds, 4, 0.01)
+        assert n <= seconds / 0.04 < n * 1.25 + 1
+    assert rt.affordable_steps(0.01, 4, 0.01) == 0
+
+
 def test_the_output_contract_in_every_kind(runtime):
     rt = runtime(_spec("probability"))
     test = pd.DataFrame({"customer_id": ["a", "b"], "x1": [0.1, 0.2]})

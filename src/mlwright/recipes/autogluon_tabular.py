@@ -3,10 +3,6 @@ or targets: one predictor per target (its own model folder), each with its share
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from autogluon.tabular import TabularPredictor
 
-AG_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
-              "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
-              "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",
-              "mape": "mean_absolute_percentage_error", "r2": "r2"}  # the metric of the target being fitted
 TIME_LIMIT = float(PARAMS.get("time_limit", 120))  # fitting seconds of the whole script (all targets together)
 MIN_FIT_S = 5.0  # below this AutoGluon fits no model at all
 RAY_DIR = "/tmp/mlwright-ray"  # a short path: Ray's unix sockets live under it (the sandbox's /tmp is private)
@@ -57,7 +53,7 @@ def fit(train, test, out_dir, model_dir):
     )
     if PARAMS.get("excluded_model_types"):
         fit_args["excluded_model_types"] = PARAMS["excluded_model_types"]
-    metric = AG_METRICS[SPEC["metric"]]
+    metric = AUTOGLUON_METRICS[SPEC["metric"]]  # the metric of the target being fitted
     log(f"AutoGluon fit: {len(data)} rows, metric {metric}, {fit_args}")
     predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=metric, path=model_dir)
     LIMITS["model_fit"] = TIME_LIMIT  # all the fits together keep to it (fit_time_limit)

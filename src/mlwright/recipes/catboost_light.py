@@ -103,7 +103,7 @@ def plan_for_budget(prep, X, y, rows, n_fits, probe=30):
         t = time.time()
         fit_model(prep, dict(plan, iterations=probe), X, y, rows, time.time() + BUDGET)
         per_it = (time.time() - t) / probe
-        affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_it, 1e-6)))
+        affordable = affordable_steps(0.8 * BUDGET - (time.time() - T0), n_fits, per_it)
         if plan["boosting_type"] != "Ordered" or affordable >= min(MAX_ITERATIONS, 400):
             break
         log(f"ordered boosting: {per_it * 1000:.1f} ms an iteration, {affordable} iterations a fit: plain instead")

@@ -61,7 +61,7 @@ def rounds_for_budget(X, y, n_rows, lr, n_fits, probe=40):
     t = time.time()
     make_model(n_rows, X.shape[1], probe, lr).fit(X, y)
     per_round = (time.time() - t) / probe
-    affordable = int((0.8 * BUDGET - (time.time() - T0)) / (n_fits * max(per_round, 1e-6)))
+    affordable = affordable_steps(0.8 * BUDGET - (time.time() - T0), n_fits, per_round)
     if affordable >= MAX_ROUNDS:
         return MAX_ROUNDS, lr
     n = max(20, affordable)

@@ -257,6 +257,18 @@ def stopping_split(rows, y, share=0.15, seed=0):
     return np.sort(np.concatenate([fit_rows, rows[rare]])), np.sort(stop_rows)
 
 
+def affordable_steps(seconds, n_fits, per_step):
+    """Boosting steps (rounds, iterations) that n_fits fits can afford in `seconds`, rounded down to a coarse grid
+    (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8 x 10^k): a plan timed on a probe would otherwise change with the
+    machine's momentary load, and two runs of the same task on the same data (on a cluster's node and here) would
+    not give the same model."""
+    raw = seconds / (n_fits * max(per_step, 1e-6))
+    if raw < 1:
+        return 0
+    k = 10 ** np.floor(np.log10(raw))
+    return int(max(g * k for g in (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8) if g * k <= raw * (1 + 1e-9)))
+
+
 def rounds_for_refit(best_rounds, n_fit_rows, n_all_rows):
     """Boosting rounds for the refit on all rows: the folds' best rounds, a little more for the larger data
     (the number of useful rounds grows slowly with the rows)."""

@@ -269,3 +269,8 @@ def dice(true_masks, pred_masks, n_classes):
 
 
 MASK_METRICS = {"mean_iou": mean_iou, "dice": dice}
+# AutoGluon's name for each metric it can fit to (rmsle: RMSE on log1p of the target, which the fitting code applies)
+AUTOGLUON_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "macro_f1": "f1_macro",
+                     "roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error",
+                     "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mse": "mean_squared_error",
+                     "mape": "mean_absolute_percentage_error", "r2": "r2"}
