@@ -475,24 +475,33 @@ def format_multi(test, raw):
     return out[cols]
 
 
-def cli(fit, predict, check_new=None, write=None):
-    """`check_new(new)` returns an error message or None; `write(path, new, pred)` replaces the tabular writer
-    (forecasts write their own keys). Several tags or targets: the recipe's fit/predict once per target."""
-    if ML or MO:
-        fit, predict = multi_task(fit, predict)
-    ap = argparse.ArgumentParser(description="mlwright solution: fit on the training table or predict new rows")
+def solution_args(description, raw_help, fit_options=()):
+    """The command line every solution script shares: `fit --train --test [--out --model]` and
+    `predict --model --input --output [--raw]`; fit_options: further optional fit arguments (name, help)."""
+    ap = argparse.ArgumentParser(description=description)
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit")
     f.add_argument("--train", required=True)
     f.add_argument("--test", required=True)
+    for name, text in fit_options:
+        f.add_argument(name, help=text)
     f.add_argument("--out", default=".")
     f.add_argument("--model", default="model")
     p = sub.add_parser("predict")
     p.add_argument("--model", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
-    p.add_argument("--raw", action="store_true", help="unformatted predictions (probabilities per class)")
-    a = ap.parse_args()
+    p.add_argument("--raw", action="store_true", help=raw_help)
+    return ap.parse_args()
+
+
+def cli(fit, predict, check_new=None, write=None):
+    """`check_new(new)` returns an error message or None; `write(path, new, pred)` replaces the tabular writer
+    (forecasts write their own keys). Several tags or targets: the recipe's fit/predict once per target."""
+    if ML or MO:
+        fit, predict = multi_task(fit, predict)
+    a = solution_args("mlwright solution: fit on the training table or predict new rows",
+                      "unformatted predictions (probabilities per class)")
     if a.cmd == "fit":
         log(f"cores: {cores()}")
         os.makedirs(a.model, exist_ok=True)

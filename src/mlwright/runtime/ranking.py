@@ -214,25 +214,17 @@ def load_model(model_dir):
 def ranking_cli(fit, predict):
     """fit(train, test, corpus, out_dir, model_dir); predict(model_dir, new) -> scores (queries x documents, or one
     per pair) and the document ids, written in the task's layout."""
-    ap = argparse.ArgumentParser(description="mlwright ranking solution: fit on judged queries or rank new ones")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fit")
-    f.add_argument("--train", required=True)
-    f.add_argument("--test", required=True)
-    f.add_argument("--corpus", help="the documents (doc_id, document); default: corpus.parquet beside --train")
-    f.add_argument("--out", default=".")
-    f.add_argument("--model", default="model")
-    p = sub.add_parser("predict")
-    p.add_argument("--model", required=True)
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--raw", action="store_true", help="(query_id, doc_id, score) of the top documents")
-    a = ap.parse_args()
+    a = solution_args("mlwright ranking solution: fit on judged queries or rank new ones",
+                      "(query_id, doc_id, score) of the top documents",
+                      [("--corpus", "the documents (doc_id, document); default: corpus.parquet beside --train")])
     if a.cmd == "fit":
         log(f"cores: {cores()}")
         os.makedirs(a.model, exist_ok=True)
         corpus = load_corpus(a.corpus or os.path.join(os.path.dirname(os.path.abspath(a.train)), CORPUS_FILE))
-        fit(load_table(a.train), load_table(a.test), corpus, a.out, a.model)
+        train, test = load_table(a.train), load_table(a.test)
+        fit_started = time.time()
+        fit(train, test, corpus, a.out, a.model)
+        write_timings(a.out, fit_started)
         return
     new = load_table(a.input)
     need = ["query_id", "query"] + (["doc_id"] if LAYOUT == "pairs" else [])
