@@ -12,6 +12,10 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Runs started by the tests (the CLI, servers, batches) plan no further seeds after their recipes: the tests' short
+# budgets on tiny tables would fill with them, and each such test would take its whole limit. The seeds are tested
+# where they are meant (test_light_recipes.py: --seeds given).
+os.environ.setdefault("MLWRIGHT_SEEDS", "0")
 
 
 def reload_runtime():

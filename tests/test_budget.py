@@ -325,3 +325,53 @@ def test_the_baseline_skips_its_feature_screen_only_before_a_stronger_recipe():
     assert p.next_batch([], 288, 2)[0].params["feature_work"] is False
     p.mains = [Card(key="l", name="light", body="", recipe="light", min_time_s=10, stage="light")]
     assert "feature_work" not in p.next_attempt([], 288).params  # the light recipes' peer: it screens
+
+
+def test_time_left_after_every_recipe_goes_to_other_seeds_of_the_best_seeded_recipes(tmp_path):
+    """Further seeds (other folds, stopping rows, subsamples) of the two best recipes whose seed matters, in turns,
+    each with the feature groups its first attempt's screen kept and only when its first attempt's measured time
+    fits; none with an LLM (it improves instead) and none where attempts are not blended (forecasts)."""
+    from mlwright.planning.planner import VARIANT_MARGIN
+
+    p = _planner(300)
+    p.seeds_each = 2
+    p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline", seeded=True)]
+    p.mains = [Card(key="m1", name="strong", body="", recipe="strong", min_time_s=45, seeded=True),
+               Card(key="m2", name="other", body="", recipe="other", min_time_s=40)]  # its seed changes nothing
+    scores = {"fast": 0.80, "strong": 0.85, "other": 0.90}
+    history = []
+    for recipe, seconds in (("fast", 10.0), ("strong", 30.0), ("other", 20.0)):
+        work = tmp_path / recipe
+        work.mkdir()
+        history.append(AttemptRecord(attempt_id=len(history) + 1, kind="draft", recipe=recipe, title=recipe,
+                                     status="succeeded", time_budget_s=100.0, seconds=seconds, score=scores[recipe],
+                                     started_at=0.0, workdir=str(work)))
+    (tmp_path / "strong" / "feature_work.json").write_text(json.dumps({"groups": [
+        {"group": "counts", "kept": True}, {"group": "target_encoding", "kept": False}]}))
+    assert p.next_attempt(history[:2], 150).recipe == "other"  # planned recipes come first
+    plans = []
+    while (plan := p.next_attempt(history, 200)) is not None:
+        plans.append(plan)
+        history.append(AttemptRecord(attempt_id=len(history) + 1, parent_id=plan.parent_id, kind=plan.kind,
+                                     recipe=plan.recipe, title=plan.title, status="succeeded",
+                                     time_budget_s=plan.time_budget_s, seconds=30.0 if plan.recipe == "strong" else
+                                     10.0, score=0.7, started_at=0.0, workdir=str(tmp_path)))
+    assert [(x.recipe, x.params["seed"], x.parent_id) for x in plans] == [
+        ("strong", 1, 2), ("fast", 1, 1), ("strong", 2, 2), ("fast", 2, 1)]
+    assert all(x.kind == "improve" for x in plans)
+    assert plans[0].params["feature_groups"] == ["counts"] and plans[1].params["feature_groups"] == []
+    assert plans[0].time_budget_s == pytest.approx(100.0)  # its first attempt's budget
+    # the better one does not fit what is left: the cheaper one runs; neither fits: none
+    room = VARIANT_MARGIN * 30.0 + ATTEMPT_GAP_S - 1
+    assert p.next_attempt(history[:4], room + BLEND).recipe == "fast"
+    assert p.next_attempt(history[:4], VARIANT_MARGIN * 10.0 + ATTEMPT_GAP_S - 1 + BLEND) is None
+    failed = history[3].model_copy(update={"status": "failed", "score": None})  # a variant that failed: no retry
+    assert p.next_attempt([*history[:3], failed], 200).kind == "improve"
+    with_llm = _planner(300)
+    with_llm.baselines, with_llm.mains = p.baselines, p.mains  # seeds_each 0 (engine.policies)
+    assert with_llm.next_attempt(history[:4], 200) is None
+    from mlwright.schemas import TimeSeriesSpec
+
+    p.spec = _spec().model_copy(update={"timeseries": TimeSeriesSpec(item_column="i", timestamp_column="t", horizon=3)})
+    assert p.next_attempt(history[:4], 200) is None  # a forecast is one attempt's answer: no blend, no variants
+    assert p.main_room(100, blend_after=True) == 100  # and no time kept for a blend

@@ -111,3 +111,17 @@ def test_a_weaker_attempt_joins_at_the_weight_that_helps_even_when_an_even_blend
     assert blend is not None and [m.attempt_id for m in blend.members] == [1, 2]
     assert 0.7 <= blend.weights[0] <= 0.9  # the best mix is 0.8 of the better attempt
     assert blend.score < 0.95  # about sqrt(0.8) = 0.89, against 1.0 for the better attempt alone
+
+
+def test_the_blend_candidates_are_the_best_of_each_recipe_then_the_next_best():
+    """Seeds of one recipe score alike: the best of every recipe is a candidate before a recipe's second seed."""
+    from mlwright.planning.ensemble import MAX_MEMBERS, candidates
+
+    def rec(i, recipe, score):
+        return AttemptRecord(attempt_id=i, kind="draft", recipe=recipe, title="t", status="succeeded",
+                             started_at=0.0, time_budget_s=1, score=score, workdir="w")
+
+    seeds = [rec(i, "boost", 0.90 - i / 1000) for i in range(1, 6)]  # five seeds, each better than the rest
+    others = [rec(10, "linear", 0.85), rec(11, "bayes", 0.80), rec(12, "ensemble", 0.99)]
+    chosen = candidates(_spec(), seeds + others)
+    assert [h.attempt_id for h in chosen] == [1, 10, 11, 2, 3][:MAX_MEMBERS]

@@ -263,3 +263,27 @@ def test_without_time_for_the_screen_the_groups_are_skipped_with_a_note(configur
     kept, records = mod.screen_groups(groups, prep.transform(df), df, df["label"], df["label"], never, budget_s=0.5)
     assert kept == [] and [r["kept"] for r in records] == [False, False]
     assert all(r["note"].startswith("skipped") for r in records)
+
+
+@pytest.mark.slow  # two minutes: the light recipes, then further seeds in the time they leave
+def test_time_left_after_the_recipes_goes_to_further_seeds_that_join_the_blend(tmp_path):
+    """--seeds 1: after every planned recipe, the two best seeded recipes run once more with seed 1 and the feature
+    groups their first attempt kept; each is an improve of that attempt, validated like any other, and a candidate
+    of the blend."""
+    data = split_write(make_classification_frame(400, seed=4), tmp_path / "data", "label")
+    out = tmp_path / "run"
+    r = run_cli("run", str(data), "--task", "predict label as the probability of yes; metric AUC", "--output",
+                str(out), "--time-limit", "150", "--no-autogluon", "--seeds", "1")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(run_cli("show", str(out), "--json").stdout)
+    by_id = {a["attempt_id"]: a for a in shown["attempts"]}
+    seeded = [a for a in shown["attempts"] if "seed 1" in a["title"]]
+    assert len(seeded) == 2 and {a["recipe"] for a in seeded} <= set(BOOSTED)
+    firsts = [a for a in shown["attempts"] if a["recipe"] in BOOSTED and a not in seeded]
+    ranked = sorted(firsts, key=lambda a: a["score"], reverse=True)[:2]
+    assert sorted(a["parent_id"] for a in seeded) == sorted(a["attempt_id"] for a in ranked)
+    for a in seeded:
+        assert a["status"] == "succeeded" and a["kind"] == "improve" and by_id[a["parent_id"]]["recipe"] == a["recipe"]
+        assert a["score"] > 0.85
+        code = (out / "attempts" / f"{a['attempt_id']:03d}-{a['recipe']}" / "solution.py").read_text()
+        assert '"seed": 1' in code

@@ -72,6 +72,12 @@ def _ask(question: str, candidates: list[str]) -> str:
             return ans
 
 
+def _seeds_option():
+    return typer.Option(2, "--seeds", min=0, envvar="MLWRIGHT_SEEDS",
+                        help="Time left after every planned recipe: this many further seeds of each of the two best "
+                             "seeded recipes, as blend members (0: none; the run ends early).")
+
+
 @app.command()
 def run(
     data_dir: Path = typer.Argument(..., help="Folder (or file/archive) with the raw data. Never modified."),
@@ -103,6 +109,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config",
                                           help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+    seeds: int = _seeds_option(),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run each attempt on this Ray cluster "
                                               "(auto, HOST:PORT or ray://HOST:10001; needs mlwright[ray]); the run "
                                               "folder, the journal and validation stay here."),
@@ -154,7 +161,7 @@ def run(
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts, ray_address=ray_address,
                       use_autogluon=False if no_autogluon else None, parallel_attempts=parallel_attempts,
-                      ray_cpus_per_attempt=ray_cpus_per_attempt, ray_placement_group=ray_placement_group)
+                      seeds=seeds, ray_cpus_per_attempt=ray_cpus_per_attempt, ray_placement_group=ray_placement_group)
     import signal
 
     def _terminate(signum, frame):  # a cancel (SIGTERM) ends like Ctrl-C: journal kept, attempt killed
@@ -217,6 +224,7 @@ def explain(
 def resume(
     run_dir: Path = typer.Argument(..., help="An interrupted (killed or cancelled) run folder."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
+    seeds: int = _seeds_option(),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the remaining attempts on this Ray "
                                               "cluster (default: `cluster:` in mlwright.yaml, else this machine)."),
     parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time."),
@@ -234,7 +242,7 @@ def resume(
             raise MlwrightError(f"Invalid cluster settings: {e}", hint="Check `cluster:` in mlwright.yaml.") from e
         opts = RunOptions(data_dir=Path(prev.data_dir), task_text=prev.task_text, output_dir=run_dir,
                           time_limit=prev.time_limit_s, resume=True, use_autogluon=False if no_autogluon else None,
-                          ray_address=ray_address, parallel_attempts=parallel_attempts)
+                          seeds=seeds, ray_address=ray_address, parallel_attempts=parallel_attempts)
         with LiveProgress(prev.time_limit_s, console=err) as progress:
             summary = Run(opts, emit=progress).execute()
     except MlwrightError as e:

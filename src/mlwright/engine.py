@@ -159,7 +159,7 @@ class Run:
         # with an LLM, its attempts follow the baseline as they did before the light recipes: those would take
         # the time the LLM does not keep for itself
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep,
-                          light_recipes=self.ctx.llm is None)
+                          light_recipes=self.ctx.llm is None, seeds_each=self.opts.seeds if self.ctx.llm is None else 0)
         policies = [recipe_policy(self.ctx, planner)]
         if self.ctx.llm is not None:
             knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])

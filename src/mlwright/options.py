@@ -28,4 +28,7 @@ class RunOptions(BaseModel):
     max_llm_attempts: Optional[int] = None  # None: LLM attempts go on while time and the LLM budgets last
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
+    # time left after every planned recipe: this many further seeds of each of the best seeded recipes, blend
+    # members (planning.planner.Planner.variant); 0: the run ends there, early
+    seeds: int = 2
     resume: bool = False  # continue an interrupted run in its own folder

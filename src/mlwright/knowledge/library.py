@@ -33,6 +33,8 @@ class Card:
     row_core_s: float = 0.0
     # seconds each further tag or target adds to min_time_s (a recipe fitted once per target: runtime multi_task)
     target_s: float = 0.0
+    # PARAMS seed changes its folds, stopping rows and subsamples: another seed is another blend member
+    seeded: bool = False
 
     def available(self) -> bool:
         return all(_need_met(m) for m in self.needs)
@@ -82,7 +84,7 @@ def load_cards() -> tuple[Card, ...]:
                           stage=meta.get("stage", "main"), needs=list(meta.get("needs") or []),
                           time_share=float(meta.get("time_share", 1.0)),
                           row_core_s=float(meta.get("row_core_s", 0.0)),
-                          target_s=float(meta.get("target_s", 0.0))))
+                          target_s=float(meta.get("target_s", 0.0)), seeded=bool(meta.get("seeded", False))))
     return tuple(cards)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from mlwright.schemas import AttemptRecord, TaskSpec
 from mlwright.validation.metrics import is_better, score_predictions
 
-MAX_MEMBERS = 4
+MAX_MEMBERS = 5
 ROUNDS = 20
 MIN_GAIN = 1e-4
 FOLDS = 5
@@ -62,14 +62,31 @@ class Blend:
     score: float  # the cross-fitted score: each fold blended with weights it did not help choose
 
 
+def blendable(spec: TaskSpec) -> bool:
+    """Whether attempts of this task can be blended (forecasts, several targets, rankings and masks: one attempt's
+    answer)."""
+    return not (spec.timeseries is not None or spec.is_multi or spec.ranking is not None
+                or spec.segmentation is not None)
+
+
+def candidates(spec: TaskSpec, history: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The blend's candidate members: the best attempt of each recipe first (families differ most), then the
+    next best (another seed of a recipe), MAX_MEMBERS in all."""
+    valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
+                   key=lambda h: h.score, reverse=spec.higher_is_better)
+    firsts = list({h.recipe: h for h in reversed(valid)}.values())  # the best of each recipe
+    firsts.sort(key=lambda h: h.score, reverse=spec.higher_is_better)
+    chosen = firsts[:MAX_MEMBERS]
+    return chosen + [h for h in valid if h not in chosen][:MAX_MEMBERS - len(chosen)]
+
+
 def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecord]) -> Optional[Blend]:
     """A blend of the best few valid attempts when its cross-fitted out-of-fold score beats the best single
     attempt, else None. Weights chosen and scored on the same rows would flatter the blend; here each fold's
     rows are blended with weights chosen on the other folds."""
-    if spec.timeseries is not None or spec.is_multi or spec.ranking is not None:  # one attempt's answer
+    if not blendable(spec):
         return None
-    valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
-                   key=lambda h: h.score, reverse=spec.higher_is_better)[:MAX_MEMBERS]
+    valid = candidates(spec, history)
     oofs = {h.attempt_id: o for h in valid if (o := _load(h)) is not None}
     if len(oofs) < 2:
         return None

@@ -4,16 +4,24 @@ one lighter debug retry when there is time for it. With more than one slot (--pa
 and the main recipes run side by side, each main recipe with the whole time the rounds of slots leave it."""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Callable, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
 from mlwright.planning.budget import ATTEMPT_GAP_S, ENSEMBLE_MIN_S, Overheads
+from mlwright.planning.ensemble import blendable
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
+from mlwright.validation.metrics import is_better
 
 BASELINE_SHARE = 0.25
 INTERRUPTED = "interrupted: mlwright stopped while it ran"  # the error of an attempt found running on resume
 NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the recipes' _common.stop_for_time)
+# time left after every planned recipe: further seeds of the best seeded recipes, blend members (Planner.variant;
+# how many each: RunOptions.seeds)
+SEEDED_RECIPES = 2
+VARIANT_MARGIN = 1.3  # a variant needs its first attempt's measured seconds times this
 
 
 def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
@@ -75,8 +83,9 @@ def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False,
 
 class Planner:
     def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None,
-                 keep_for_later_s: float = 0.0, light_recipes: bool = True):
+                 keep_for_later_s: float = 0.0, light_recipes: bool = True, seeds_each: int = 0):
         self.spec = spec
+        self.seeds_each = seeds_each  # further seeds of each best seeded recipe (none with an LLM: it improves)
         self.time_limit = time_limit
         self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
         cards = recipes_for(spec)
@@ -131,7 +140,38 @@ class Planner:
                                time_budget_s=budget,
                                params=params_for(card.recipe, self.spec, budget, history=history))
         last = history[-1] if history else None
-        return self.retry(last, self.retry_room(valid, usable), history) if last else None
+        retry = self.retry(last, self.retry_room(valid, usable), history) if last else None
+        return retry or self.variant(history, self.main_room(usable, blend_after=True))
+
+    def variant(self, history: list[AttemptRecord], room: float) -> Optional[AttemptPlan]:
+        """When every planned recipe has run and time is left: a recipe whose seed changes its folds, stopping
+        rows and subsamples (card `seeded`) again with another seed and the feature groups its first attempt kept
+        (no screen): a blend member whose errors differ where a model's are noise. The SEEDED_RECIPES best such
+        recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit."""
+        if self.seeds_each < 1 or not blendable(self.spec):
+            return None
+        cards = {c.recipe: c for c in self.baselines + self.mains if c.seeded}
+        variants = seed_variants(history)
+        firsts: dict[str, AttemptRecord] = {}
+        for h in history:
+            if h.recipe in cards and h.status == "succeeded" and h.score is not None and h not in variants:
+                best = firsts.get(h.recipe)
+                if best is None or is_better(self.spec, h.score, best.score):
+                    firsts[h.recipe] = h
+        ranked = sorted(firsts.values(), key=lambda h: h.score or 0.0,
+                        reverse=self.spec.higher_is_better)[:SEEDED_RECIPES]
+        done = {r: sum(1 for h in variants if h.recipe == r and not h.stopped) for r in firsts}
+        for first in sorted(ranked, key=lambda h: done[h.recipe]):  # a stable sort: the better recipe first
+            need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + ATTEMPT_GAP_S
+            if done[first.recipe] >= self.seeds_each or room < need:
+                continue
+            budget = min(room, max(need, first.time_budget_s))
+            seed = done[first.recipe] + 1
+            params = params_for(first.recipe, self.spec, budget, history=history) | {
+                "seed": seed, "feature_groups": kept_feature_groups(first)}
+            return AttemptPlan(recipe=first.recipe, kind="improve", parent_id=first.attempt_id, time_budget_s=budget,
+                               title=f"{cards[first.recipe].name}, seed {seed} (a blend member)", params=params)
+        return None
 
     def baseline(self, card: Card, budget: float, pending_main: list[Card],
                  history: list[AttemptRecord]) -> AttemptPlan:
@@ -161,7 +201,7 @@ class Planner:
         """The seconds main recipes may use: not the time kept for the LLM attempts, nor, when another attempt
         will be valid beside this one, the time their blend needs afterwards (a main recipe that spends its whole
         budget would otherwise leave the ensemble none)."""
-        blend_after = blend_after and self.spec.segmentation is None  # masks are not blended (policies.py)
+        blend_after = blend_after and blendable(self.spec)
         return usable - self.keep_for_later_s - (ENSEMBLE_MIN_S + ATTEMPT_GAP_S if blend_after else 0.0)
 
     def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
@@ -173,7 +213,7 @@ class Planner:
               history: Optional[list[AttemptRecord]] = None) -> Optional[AttemptPlan]:
         """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
         if failed.status not in ("failed", "timeout", "invalid") or failed.stopped or failed.kind == "debug" or \
-                failed.recipe not in self.recipes or usable < 30:
+                failed.recipe not in self.recipes or usable < 30 or failed in seed_variants(history or []):
             return None
         budget = usable * 0.8
         if failed.returncode == NO_TIME_EXIT and budget <= (failed.time_budget_s or 0):
@@ -212,7 +252,26 @@ class Planner:
         retried = {h.parent_id for h in history if h.kind == "debug" and not h.stopped}
         failed = [h for h in history[-slots:] if h.attempt_id not in retried]
         room = self.retry_room(valid, usable)
-        return [p for p in (self.retry(h, room, history) for h in failed) if p is not None][:slots]
+        retries = [p for p in (self.retry(h, room, history) for h in failed) if p is not None][:slots]
+        variant = None if retries else self.variant(history, self.main_room(usable, blend_after=True))
+        return retries or ([variant] if variant else [])
+
+
+def seed_variants(history: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts that are another seed of an earlier attempt (Planner.variant): improves of their own recipe.
+    A failed one gets no retry: its first attempt stands."""
+    by_id = {h.attempt_id: h for h in history}
+    return [h for h in history if h.kind == "improve" and h.parent_id in by_id
+            and by_id[h.parent_id].recipe == h.recipe]
+
+
+def kept_feature_groups(rec: AttemptRecord) -> list[str]:
+    """The feature groups an attempt's screen kept (its feature_work.json; none when it screened nothing)."""
+    f = Path(rec.workdir) / "feature_work.json"
+    try:
+        return [g["group"] for g in json.loads(f.read_text())["groups"] if g.get("kept")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def autogluon_available() -> bool:

@@ -292,8 +292,11 @@ def helps(gain, base):
 
 def chosen_feature_work(prep, X, raw, y, y_fit, quick, out_dir, seed=0):
     """The feature groups this attempt uses, screened; feature_work.json records what was tried (the report's
-    "Feature work" table). PARAMS feature_work=False turns the screen off (no groups)."""
+    "Feature work" table). PARAMS feature_work=False turns the screen off (no groups); feature_groups=[names]
+    takes those groups unscreened."""
     groups = candidate_groups(prep) if PARAMS.get("feature_work", True) else []
+    if PARAMS.get("feature_groups") is not None:  # chosen already (another seed of a screened attempt)
+        return [g for g in groups if g.name in PARAMS["feature_groups"]]
     if not groups:
         return []
     budget = SCREEN_SHARE * float(PARAMS.get("time_budget", 600)) - (time.time() - T0)

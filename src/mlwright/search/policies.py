@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Generator
 
 from mlwright.planning.budget import ENSEMBLE_MIN_S
-from mlwright.planning.ensemble import select_blend
+from mlwright.planning.ensemble import blendable, select_blend
 from mlwright.planning.planner import Planner
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptPlan, AttemptRecord
@@ -40,7 +40,7 @@ def reclaim_policy(ctx: RunContext, planner: Planner):
 def ensemble_policy(ctx: RunContext):
     def steps(state: SearchState) -> Generator[Step, AttemptRecord, None]:
         """Blend the best few valid attempts when their out-of-fold predictions say it helps."""
-        if ctx.clock.usable() < ENSEMBLE_MIN_S or state.spec.segmentation is not None:  # masks are not blended
+        if ctx.clock.usable() < ENSEMBLE_MIN_S or not blendable(state.spec):
             return
         spec = state.spec
         blend = select_blend(spec, state.data.train, state.history)
