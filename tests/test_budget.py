@@ -27,10 +27,10 @@ class FakeTime:
 def test_the_clock_counts_down_and_keeps_the_finish_reserve():
     now = FakeTime()
     clock = RunClock(300, now=now)
-    assert clock.reserve == finish_reserve(300) == pytest.approx(7.0)
+    assert clock.reserve == finish_reserve(300) == pytest.approx(4.5)
     now.t += 100
-    assert (clock.elapsed(), clock.left(), clock.usable()) == pytest.approx((100, 200, 193))
-    assert clock.llm_deadline() == pytest.approx(1000 + 300 - 7 - LLM_MARGIN_S)
+    assert (clock.elapsed(), clock.left(), clock.usable()) == pytest.approx((100, 200, 195.5))
+    assert clock.llm_deadline() == pytest.approx(1000 + 300 - 4.5 - LLM_MARGIN_S)
     now.t += 250
     assert clock.left() == pytest.approx(-50) and clock.usable() < 0  # past the limit: nothing is usable
 
@@ -82,6 +82,21 @@ def test_the_planner_splits_the_usable_time():
     assert third.recipe == "other" and third.time_budget_s == pytest.approx(170 - BLEND)  # the last: the rest
     history.append(_done(third))
     assert p.next_attempt(history, 100) is None  # everything tried, nothing failed
+
+
+def test_the_gap_kept_between_attempts_is_the_measured_validation_time():
+    """Before an attempt has been validated the prior gap stands; then the slowest validation with a margin: a
+    quick check leaves the main recipe more time, a slow one (a big test set, a big model to hash) keeps more."""
+    p = _planner(600)
+    base = _done(p.next_attempt([], 588))
+    prior = p.next_attempt([base], 430).time_budget_s
+    quick = p.next_attempt([base.model_copy(update={"validation_s": 0.1})], 430).time_budget_s
+    slow = p.next_attempt([base.model_copy(update={"validation_s": 10.0})], 430).time_budget_s
+    assert Overheads().gap() == ATTEMPT_GAP_S
+    assert Overheads.measured([base.model_copy(update={"validation_s": 0.1})]).gap() < 1.0
+    assert slow < prior < quick  # the strong recipe keeps the later one's minimum and the blend, each with a gap
+    gap = Overheads(validation_s=0.1).gap()
+    assert quick == pytest.approx(min(0.6 * (430 - ENSEMBLE_MIN_S - gap), 430 - ENSEMBLE_MIN_S - gap - 40 - gap))
 
 
 def test_the_planner_keeps_time_for_later_and_stops_when_too_little_is_left():

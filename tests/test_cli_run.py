@@ -51,6 +51,7 @@ def test_run_produces_everything_and_predict_reuses_the_model(churn_dir, tmp_pat
     assert shown["run"]["status"] == "succeeded" and shown["attempts"][0]["recipe"] == "lightgbm_baseline"
     # the attempt's own timings (timings.json): the run learns its overheads from them (planning/budget.py)
     assert 0 < shown["attempts"][0]["start_overhead_s"] < shown["attempts"][0]["seconds"]
+    assert 0 < shown["attempts"][0]["validation_s"] < 10  # mlwright's checks after it: the gap kept between attempts
     if summary["wall_seconds"] < 0.8 * 60:  # a run that leaves its budget unused says why
         assert "of the 60s limit left" in summary["ended_early"]
     listed = json.loads(run_cli("runs", str(tmp_path), "--json").stdout)

@@ -317,6 +317,7 @@ class AttemptRecord(BaseModel):
     start_overhead_s: Optional[float] = None  # sandbox, interpreter, imports, reading the inputs
     end_overhead_s: Optional[float] = None  # after the library's fitting: predicting, saving (recipes that mark it)
     fit_overrun: Optional[float] = None  # the library's fitting past its own time limit, as a share of the limit
+    validation_s: Optional[float] = None  # mlwright's checks after the process ended (checksums, contract, scoring)
 
     @property
     def stopped(self) -> bool:

@@ -14,11 +14,14 @@ from typing import Callable, Iterator, Optional
 from mlwright.schemas import AttemptRecord, TaskSpec
 
 # seconds a finished run needs after the last attempt: copy the best model, write the report and run.json
-FINISH_RESERVE_S = 4.0
-FINISH_RESERVE_SHARE = 0.01  # ... plus this share of the limit (bigger runs have bigger models to copy)
+FINISH_RESERVE_S = 3.0  # measured 2-3 s on 2 cores, mostly the report
+FINISH_RESERVE_SHARE = 0.005  # ... plus this share of the limit (bigger runs have bigger models to copy and hash)
 LLM_MARGIN_S = 5.0  # an LLM call ends this long before the attempts' share of the budget does
-ENSEMBLE_MIN_S = 6.0  # the blend of the valid attempts runs only with this much usable time left (policies.py)
-ATTEMPT_GAP_S = 3.0  # between two attempts: validating the one that ended, journaling, starting the next
+ENSEMBLE_MIN_S = 4.0  # the blend of the valid attempts runs only with this much usable time left (1-2 s measured)
+# between two attempts: validating the one that ended, journaling, starting the next; before any attempt has been
+# validated (Overheads.gap then uses what the run measured: a bigger test set or model takes longer to check)
+ATTEMPT_GAP_S = 3.0
+GAP_MARGIN, GAP_FLOOR_S = 1.5, 0.5
 
 
 def finish_reserve(time_limit: float) -> float:
@@ -105,8 +108,8 @@ AG_IMPORT_S = 3.0  # importing AutoGluon, beyond the imports every recipe has (m
 AG_RAY_START_S = 8.0  # starting the attempt's own Ray for AutoGluon's parallel folds (6-7 s measured, busy machine)
 AG_END_PRIOR_S = 3.0  # leaderboard, saving; plus predicting: AG_PREDICT_ROWS_S test rows a second
 AG_PREDICT_ROWS_S = 1500.0  # a bagged ensemble's prediction speed on 2 cores (AutoGluon logs ~1500 rows/s)
-SAFETY_SHARE = 0.02  # of an AutoGluon attempt's budget, beyond the margins (an overrun past it has the grace below)
-OVERRUN_PRIOR = 0.01  # a library's fitting ends this share of its limit late (its last model, the ensemble)
+SAFETY_SHARE = 0.01  # of an AutoGluon attempt's budget, beyond the margins (an overrun past it has the grace below)
+OVERRUN_PRIOR = 0.03  # a library's fitting ends this share of its limit late (its last model, its ensemble)
 
 
 # A library that enforces its own time limit (AutoGluon) may end a model it began near the end well past it on a
@@ -147,6 +150,7 @@ class Overheads:
     start_s: Optional[float] = None  # the slowest start of any attempt
     end_s: dict[str, float] = field(default_factory=dict)  # per recipe, the slowest end
     overrun: dict[str, float] = field(default_factory=dict)  # per recipe, fitting past its limit / the limit
+    validation_s: Optional[float] = None  # the slowest validation of an attempt
 
     @classmethod
     def measured(cls, history: list[AttemptRecord]) -> "Overheads":
@@ -158,7 +162,15 @@ class Overheads:
                 o.end_s[h.recipe] = max(o.end_s.get(h.recipe, 0.0), h.end_overhead_s)
             if h.fit_overrun is not None:
                 o.overrun[h.recipe] = max(o.overrun.get(h.recipe, 0.0), h.fit_overrun)
+            if h.validation_s is not None:
+                o.validation_s = max(o.validation_s or 0.0, h.validation_s)
         return o
+
+    def gap(self) -> float:
+        """Seconds to keep between two attempts: the measured validation with a margin, the prior before one."""
+        if self.validation_s is None:
+            return ATTEMPT_GAP_S
+        return GAP_FLOOR_S + GAP_MARGIN * self.validation_s
 
     def autogluon(self, spec: TaskSpec, budget: float, fits: int = 1) -> tuple[float, float]:
         """(seconds outside fitting, overrun share) for an AutoGluon attempt of `budget` seconds that fits `fits`

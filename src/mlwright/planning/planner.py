@@ -88,6 +88,7 @@ class Planner:
         self.seeds_each = seeds_each  # further seeds of each best seeded recipe (none with an LLM: it improves)
         self.time_limit = time_limit
         self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
+        self.gap = ATTEMPT_GAP_S  # between two attempts: the prior until the run has validated one (Overheads.gap)
         cards = recipes_for(spec)
         if use_autogluon is False:
             cards = [c for c in cards if not any(n.startswith("autogluon") for n in c.needs)]
@@ -122,6 +123,7 @@ class Planner:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
         tried = self.tried(history)
         valid = [h for h in history if h.status == "succeeded"]
+        self.gap = Overheads.measured(history).gap()
         if usable < 8:
             return None
         pending_main, room = self.pending_in_room(tried, usable, blend_after=bool(valid), valid=valid)
@@ -132,7 +134,7 @@ class Planner:
         if pending_main:
             card = pending_main[0]
             # later main recipes keep their minimum (and the gap before each); the last one takes everything left
-            reserved = sum(c.min_time_for(self.spec) + ATTEMPT_GAP_S for c in pending_main[1:])
+            reserved = sum(c.min_time_for(self.spec) + self.gap for c in pending_main[1:])
             budget = room if len(pending_main) == 1 else max(card.min_time_for(self.spec),
                                                              min(room * card.time_share, room - reserved))
             return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
@@ -162,7 +164,7 @@ class Planner:
                         reverse=self.spec.higher_is_better)[:SEEDED_RECIPES]
         done = {r: sum(1 for h in variants if h.recipe == r and not h.stopped) for r in firsts}
         for first in sorted(ranked, key=lambda h: done[h.recipe]):  # a stable sort: the better recipe first
-            need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + ATTEMPT_GAP_S
+            need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + self.gap
             if done[first.recipe] >= self.seeds_each or room < need:
                 continue
             budget = min(room, max(need, first.time_budget_s))
@@ -202,7 +204,7 @@ class Planner:
         will be valid beside this one, the time their blend needs afterwards (a main recipe that spends its whole
         budget would otherwise leave the ensemble none)."""
         blend_after = blend_after and blendable(self.spec)
-        return usable - self.keep_for_later_s - (ENSEMBLE_MIN_S + ATTEMPT_GAP_S if blend_after else 0.0)
+        return usable - self.keep_for_later_s - (ENSEMBLE_MIN_S + self.gap if blend_after else 0.0)
 
     def retry_room(self, valid: list[AttemptRecord], usable: float) -> float:
         """The seconds a lighter retry may use: with a valid attempt in hand, the main recipes' room (the retry
@@ -228,6 +230,7 @@ class Planner:
         if slots <= 1:
             plan = self.next_attempt(history, usable)
             return [plan] if plan else []
+        self.gap = Overheads.measured(history).gap()
         if usable < 8:
             return []
         tried = self.tried(history)

@@ -118,6 +118,7 @@ class AttemptRunner:
                     rec.data_note = unread_note(files_read(workdir), self.expected_inputs(inputs))
             except ValidationFailure as e:
                 rec.status, rec.error = "invalid", str(e)
+            rec.validation_s = round(time.time() - rec.ended_at, 2)  # the planner's gap between attempts
         self.journal.save_attempt(rec)
         ctx.save()  # the elapsed time, for a resume
         msg = (f"attempt {rec.attempt_id} {rec.status}" + (f": {spec.metric}={rec.score:.5f}" if rec.score is not None
