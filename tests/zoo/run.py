@@ -36,7 +36,8 @@ def run_variant(v: Variant, workdir: Path, time_limit: float = DEFAULT_TIME_LIMI
     data.mkdir(parents=True)
     v.write(data)
     cmd = [_python(), "-m", "mlwright", "run", str(data), "--task", v.task, "--output", str(out),
-           "--time-limit", f"{time_limit:g}", "--no-autogluon", "--llm", "none"]
+           "--time-limit", f"{time_limit:g}", "--no-autogluon", "--llm", "none",
+           "--seeds", "0"]  # the zoo checks how a folder is read: further seeds would only fill each run's limit
     env = {k: val for k, val in os.environ.items() if not k.startswith("MLWRIGHT_LLM")}
     t0 = time.time()
     try:
