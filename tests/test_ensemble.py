@@ -17,11 +17,11 @@ def _spec():
                     positive_class="1", feature_columns=["a"], n_train_rows=400, n_test_rows=10)
 
 
-def _attempt(tmp_path, i, p, score):
+def _attempt(tmp_path, i, p, score, rows=None):
     d = tmp_path / f"a{i}"
     d.mkdir()
-    pd.DataFrame({"__row__": np.arange(len(p)), "p::0": 1 - p, "p::1": p}).to_csv(d / "oof_predictions.csv",
-                                                                                  index=False)
+    rows = np.arange(len(p)) if rows is None else rows
+    pd.DataFrame({"__row__": rows, "p::0": 1 - p, "p::1": p}).to_csv(d / "oof_predictions.csv", index=False)
     pd.DataFrame({"p::0": [0.5] * 10, "p::1": [0.5] * 10}).to_csv(d / "test_predictions_raw.csv", index=False)
     return AttemptRecord(attempt_id=i, kind="draft", recipe=f"r{i}", title="t", status="succeeded",
                          started_at=time.time(), time_budget_s=1, score=score, workdir=str(d))
@@ -47,6 +47,26 @@ def test_blend_of_complementary_attempts(tmp_path):
     # a useless second attempt is not blended in
     h[1] = _attempt(tmp_path, 3, rng.random(400), 0.5)
     assert select_blend(_spec(), train, h) is None
+
+
+def test_a_member_validated_on_a_holdout_is_blended_on_the_rows_every_member_has(tmp_path):
+    """A member with out-of-fold predictions for its holdout rows only (a CNN) joins a cross-validated one on those
+    rows, when they are enough to choose weights on; with fewer there is no blend."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=1000)
+    y = (signal > 0).astype(int)
+    train = pd.DataFrame({"y": y.astype(str)})
+    p1 = 1 / (1 + np.exp(-(signal + rng.normal(scale=1.5, size=1000))))
+    held = np.sort(rng.choice(1000, 300, replace=False))
+    p2 = 1 / (1 + np.exp(-(signal[held] + rng.normal(scale=1.5, size=300))))
+    h = [_attempt(tmp_path, 1, p1, roc_auc_score(y, p1)), _attempt(tmp_path, 2, p2, roc_auc_score(y[held], p2), held)]
+    chosen = select_blend(_spec(), train, h)
+    assert chosen is not None and {m.attempt_id for m in chosen.members} == {1, 2}
+    assert chosen.score > max(roc_auc_score(y[held], p1[held]), h[1].score)  # on the shared rows, cross-fitted
+    few = _attempt(tmp_path, 3, p2[:150], roc_auc_score(y[held[:150]], p2[:150]), held[:150])
+    assert select_blend(_spec(), train, [h[0], few]) is None
 
 
 def test_ensemble_recipe_reproduces_the_cross_fitted_score(tmp_path):

@@ -11,12 +11,16 @@ import numpy as np
 import pandas as pd
 
 from mlwright.schemas import AttemptRecord, TaskSpec
+from mlwright.validation.checks import MIN_VALIDATION_FRACTION
 from mlwright.validation.metrics import is_better, score_predictions
 
 MAX_MEMBERS = 5
 ROUNDS = 20
 MIN_GAIN = 1e-4
 FOLDS = 5
+# the rows every member has an out-of-fold prediction for: a member validated on a holdout (a CNN) joins members
+# validated on every row (cross-validation) on its holdout rows, when they are enough to choose weights on
+MIN_SHARED_ROWS = 200
 
 
 def _load(rec: AttemptRecord) -> Optional[pd.DataFrame]:
@@ -93,8 +97,8 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     rows = None
     for o in oofs.values():
         rows = o.index if rows is None else rows.intersection(o.index)
-    if rows is None or len(rows) < 0.9 * len(train) or len(rows) < 5 * FOLDS:
-        return None  # members validated on different rows cannot be compared
+    if rows is None or len(rows) < max(MIN_SHARED_ROWS, 5 * FOLDS, MIN_VALIDATION_FRACTION * len(train)):
+        return None  # too few rows validated by every member to choose and score weights on
     rows = rows.sort_values()
     cols = list(next(iter(oofs.values())).columns)
     frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
