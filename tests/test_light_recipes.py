@@ -85,6 +85,10 @@ def test_each_light_recipe_learns_predicts_and_stops_early(configured, tmp_path,
     col = "yes" if problem == "binary" else "price"
     got = again["yes"].to_numpy() if problem == "binary" else np.asarray(again)
     np.testing.assert_allclose(got, pred[col].head(10).to_numpy(), rtol=1e-5)
+    # every recipe names what drove it, over the input columns (the API's and the report's feature importance)
+    imp = pd.read_csv(tmp_path / "feature_importance.csv").set_index("feature")["importance"]
+    strongest = "x1" if problem == "binary" else "area"
+    assert imp.idxmax() == strongest and imp[strongest] > imp.get("note", 0.0) and (imp >= 0).all()
     if recipe in BOOSTED:  # early stopping stopped: fewer rounds than allowed, and the refit follows the folds
         best, most, refit = (json.loads((model / "training.json").read_text())[k] for k in BOOSTED[recipe])
         assert min(best) < most and refit <= 1.3 * max(best) + 1

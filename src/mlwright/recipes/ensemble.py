@@ -60,7 +60,7 @@ def fit(train, test, out_dir, model_dir):
 
 def blended_importance(out_dir, weights):
     """feature_importance.csv of the blend: each member's importances as shares of its total, weighted as the blend
-    weighs the member (members without importances, such as a linear model, left out and the rest reweighted).
+    weighs the member (members without importances left out and the rest reweighted).
     Feature names follow each member's preparation, so derived columns appear as their recipe named them."""
     parts = []
     for m, w in zip(MEMBERS, weights):
