@@ -393,3 +393,54 @@ def test_history_only_perception_numbered_series_weeks_and_blank_future_rows():
     blank = df.assign(units=df["units"].where(df.groupby("store").cumcount() < 56))
     inf = infer_task({"h.csv": blank}, parse_task_text("forecast units per store", ["h.csv"]))
     assert len(inf.test) == 12 and inf.spec.test_table.startswith("h.csv")
+
+
+@pytest.fixture
+def forecasting_runtime(tmp_path, monkeypatch):
+    """runtime.timeseries configured for a monthly MASE task with a 6-month horizon, as a rendered script is."""
+    import importlib
+
+    from conftest import reload_runtime
+    from mlwright.schemas import TaskSpec, TimeSeriesSpec
+
+    ts = TimeSeriesSpec(item_column="item", timestamp_column="t", horizon=6, freq="MS", season_period=12)
+    spec = TaskSpec(problem_type="forecasting", target="y", metric="mase", higher_is_better=False, train_table="a",
+                    test_table="b", id_column="item", prediction_file="p.csv", output_id_column="item",
+                    output_columns=["item", "t", "y"], output_kind="value", feature_columns=[], n_train_rows=10,
+                    n_test_rows=3, modality="timeseries", timeseries=ts)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": {}}))
+    monkeypatch.setenv("MLWRIGHT_CONFIG", str(cfg))
+    reload_runtime()
+    return importlib.reload(importlib.import_module("mlwright.runtime.timeseries"))
+
+
+def test_backtest_windows_step_back_and_the_weighted_mean_cancels_opposite_errors(forecasting_runtime):
+    rt = forecasting_runtime
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({"i": f"s{s}", "p": np.arange(n), "y": rng.normal(100, 10, n)})
+                       for s, n in enumerate((60, 48, 40))], ignore_index=True).assign(row=lambda d: np.arange(len(d)))
+    last = rt.Holdout(frame)
+    before = last.earlier()
+    assert before is not None and len(before.rows) == len(last.rows) == 18
+    for item in ("s0", "s1", "s2"):  # the earlier window is the 6 steps just before the last one, same series
+        p_last = last.rows.loc[last.rows["i"] == item, "p"]
+        p_before = before.rows.loc[before.rows["i"] == item, "p"]
+        assert list(p_before) == list(p_last - 6)
+        assert len(before.hist[item][1]) == len(last.hist[item][1]) - 6
+    windows, w = [last], last
+    while (w := w.earlier()) is not None:
+        windows.append(w)
+    assert len(windows) == 4  # a 5th would leave the shortest series (40 points) under 12 points of history
+
+    def truth(h, shift=0.0, noise=0.0):
+        fc = {i: np.zeros(h.H) for i in h.hist}
+        for i, k, y in zip(h.items, h.k, h.y):
+            fc[i][k - 1] = y + shift + noise * rng.normal()
+        return fc
+
+    # one model always 5 too high, one 5 too low, one noisy: equal weights on the first two cancel their errors
+    pairs = [(h, {"high": truth(h, 5.0), "low": truth(h, -5.0), "noisy": truth(h, noise=8.0)}) for h in windows]
+    members, score = rt.greedy_ensemble(pairs, ["high", "low", "noisy"])
+    assert set(members) == {"high", "low"} and members.count("high") == members.count("low")
+    assert score < 1e-9 < min(np.mean([h.score(c[n]) for h, c in pairs]) for n in ("high", "low", "noisy"))

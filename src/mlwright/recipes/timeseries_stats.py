@@ -1,9 +1,10 @@
-"""mlwright recipe: statistical and global forecasting models, chosen on a holdout window.
+"""mlwright recipe: statistical and global forecasting models, chosen on backtest windows.
 Candidates: seasonal naive / naive / drift (numpy), statsforecast AutoETS, Dynamic Optimized Theta, AutoCES,
 MSTL and a reduced AutoARIMA, Croston/ADIDA for intermittent series, and a global LightGBM on scaled lags.
-Each runs in its own forked process with a deadline (two at a time on two cores); the last `horizon` rows of
-each series are held out, every candidate and the mean of the best k are scored there with the task metric,
-and the winning configuration is refit on the full series to forecast the test rows."""
+Each runs in its own forked process with a deadline (two at a time on two cores). The last `horizon` rows of
+each series are held out, then (time allowing) the windows before them, every candidate refit on the history
+before each; singles, means of the best k and a forward-selected weighted mean are scored on all windows with
+the task metric, and the winning configuration is refit on the full series to forecast the test rows."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from mlwright.runtime.timeseries import *  # noqa: F403 - inlined in the rendered script
 import multiprocessing as mp
@@ -19,6 +20,7 @@ BASELINES = BASE_MODELS if SEASON > 1 else ("naive", "drift", "mean")
 MAX_STAT_LEN = max(1000, 20 * SEASON)  # statistical models see at most this many recent steps
 HOLDOUT_SHARE = float(PARAMS.get("holdout_share", 0.5))  # candidates must finish by this share of the budget
 FINAL_SHARE = 0.88  # the refit must finish by this share of the budget
+BACKTEST_WINDOWS = 1 if PARAMS.get("light") else int(PARAMS.get("backtest_windows", 3))
 
 
 def effective_season(n):
@@ -343,7 +345,7 @@ def model_forecasts(names, hist, H, deadline, nonneg, seasonal):
 
 def refit_config(config, hist, H, nonneg, seasonal, deadline):
     """The chosen configuration on the full histories; a member that fails or overruns is left out."""
-    members = model_forecasts(config, hist, H, deadline, nonneg, seasonal)
+    members = model_forecasts(list(dict.fromkeys(config)), hist, H, deadline, nonneg, seasonal)  # repeats: weights
     used = [n for n in config if n in members]
     if not used:
         log("no member of the chosen configuration could be refit: seasonal naive instead")
@@ -352,6 +354,38 @@ def refit_config(config, hist, H, nonneg, seasonal, deadline):
     if len(used) < len(config):
         log(f"refit without {sorted(set(config) - set(used))}: the ensemble uses {used}")
     return ensemble([members[n][0] for n in used]), tuple(used)
+
+
+def backtest_windows(ho, cand, names, deadline, first_s, nonneg, seasonal):
+    """The last window and up to BACKTEST_WINDOWS - 1 earlier ones of the same length, each with every candidate
+    refit on the history before it, while the time one window took still fits before the deadline: a choice
+    made on one window of a few rows per series is mostly luck. A window where a candidate fails is dropped."""
+    windows, w = [(ho, cand)], ho
+    while len(windows) < BACKTEST_WINDOWS:
+        if time.time() + 1.3 * first_s > deadline:
+            log(f"{len(windows)} backtest window(s): another would end past the candidates' deadline")
+            break
+        w = w.earlier()
+        if w is None:
+            log(f"{len(windows)} backtest window(s): the series are too short for another")
+            break
+        c = {**model_forecasts(BASELINES, w.hist, w.H, None, nonneg, seasonal),
+             **model_forecasts(names, w.hist, w.H, deadline, nonneg, seasonal)}
+        if missing := sorted(set(cand) - set(c)):
+            log(f"backtest window {len(windows) + 1} dropped: {', '.join(missing)} did not finish")
+            break
+        windows.append((w, c))
+    if len(windows) > 1:
+        log(f"{len(windows)} backtest windows of {HORIZON} steps: candidates scored by their mean")
+    return windows
+
+
+def describe_config(config):
+    """'theta + ets' for a plain mean; weights as shares for a weighted one ('theta 50% + ets 25% + lgbm 25%')."""
+    counts = {n: config.count(n) for n in dict.fromkeys(config)}
+    if all(v == 1 for v in counts.values()):
+        return " + ".join(counts)
+    return " + ".join(f"{n} {100 * v / len(config):.0f}%" for n, v in counts.items())
 
 
 def preload():
@@ -396,22 +430,44 @@ def fit(train, test, out_dir, model_dir):
             + ("get the last season's pattern on top of non-seasonal models" if seasonal else "stay non-seasonal"))
     names = stat_candidates(ho.hist)
     log(f"candidates: {', '.join(list(BASELINES) + names)}")
-    cand = {**base, **model_forecasts(names, ho.hist, ho.H, T0 + HOLDOUT_SHARE * BUDGET, nonneg, seasonal)}
-    scores = {n: s for n, s in ((n, ho.score(fc)) for n, (fc, _) in cand.items()) if np.isfinite(s)}
+    deadline = T0 + HOLDOUT_SHARE * BUDGET
+    started = time.time()
+    cand = {**base, **model_forecasts(names, ho.hist, ho.H, deadline, nonneg, seasonal)}
+    windows = backtest_windows(ho, cand, [n for n in names if n in cand], deadline, time.time() - started,
+                               nonneg, seasonal)
+    scores = {}
+    for n in cand:  # a candidate's score: its mean over the windows
+        s = float(np.mean([w.score(c[n][0]) for w, c in windows]))
+        if np.isfinite(s):
+            scores[n] = s
     for n in sorted(scores, key=scores.get):
         log(f"candidate {n:7s} holdout {METRIC} {scores[n]:.4f}  ({cand[n][1]:.1f}s)")
     # the best configuration whose refit fits in the time left (members run N_CPU at a time)
     left = T0 + FINAL_SHARE * BUDGET - time.time()
+    forecasts = [(w, {n: c[n][0] for n in scores}) for w, c in windows]
+
+    def cost(config):
+        return 1.3 * sum(cand[n][1] for n in set(config)) / min(N_CPU, len(set(config))) + 1
+
+    def window_score(config):
+        return float(np.mean([w.score(ensemble([f[n] for n in config])) for w, f in forecasts]))
+
     best, best_score = ("snaive",) if SEASON > 1 else ("naive",), np.inf
-    for config in choose(scores, max_k=4):
-        cost = 1.3 * sum(cand[n][1] for n in config) / min(N_CPU, len(config)) + 1
-        if cost > left:
+    configs = choose(scores, max_k=4)
+    # a weighted mean, the weights chosen on the windows, of the models that beat the naive benchmark on their own
+    # (weak members win weight on the windows by chance and lose it on the future)
+    bar = scores.get("snaive" if SEASON > 1 else "naive", np.inf)
+    pool = [n for n in scores if scores[n] < bar and cost((n,)) <= left]
+    if len(pool) > 1:
+        configs.append(greedy_ensemble(forecasts, pool, steps=10)[0])
+    for config in configs:
+        if cost(config) > left:
             continue
-        s = ho.score(ensemble([cand[n][0] for n in config]))
+        s = window_score(config)
         if s < best_score - 1e-9:
             best, best_score = config, s
-    log(f"chosen: {' + '.join(best)} (holdout {METRIC} {best_score:.4f}; seasonal naive "
-        f"{scores.get('snaive', scores.get('naive', np.nan)):.4f})")
+    log(f"chosen: {describe_config(best)} (holdout {METRIC} {best_score:.4f} over {len(windows)} window"
+        f"{'s' if len(windows) > 1 else ''}; seasonal naive {scores.get('snaive', scores.get('naive', np.nan)):.4f})")
     oof = ho.values(ensemble([cand[n][0] for n in best]))
     pd.DataFrame({"__row__": ho.rows["row"].to_numpy(), "prediction": oof}).to_csv(
         os.path.join(out_dir, "oof_predictions.csv"), index=False)

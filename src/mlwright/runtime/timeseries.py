@@ -147,6 +147,7 @@ class Holdout:
             short = (h == 0) & good & (sizes >= 2)
             h[short] = np.minimum(HORIZON, sizes[short] // 2)
         self.h = h[h > 0]
+        self.frame = frame
         f = frame.sort_values(["i", "p"], kind="stable")
         rank_from_end = f.groupby("i").cumcount(ascending=False)
         held = rank_from_end.to_numpy() < f["i"].map(self.h).fillna(0).to_numpy()
@@ -166,9 +167,21 @@ class Holdout:
         """The forecasts of the held rows (fc: item -> array over steps 1..H)."""
         return np.array([fc[i][k - 1] for i, k in zip(self.items, self.k)], dtype=float)
 
+    def earlier(self):
+        """The window of the same length just before this one (its rows removed from every series), or None when
+        it would not hold out the same series: its scores then compare with this window's."""
+        if self.relaxed:
+            return None
+        prev = Holdout(self.frame.drop(index=self.rows.index))
+        same = not prev.relaxed and set(prev.h.index) == set(self.h.index) and (
+            prev.h.reindex(self.h.index) == self.h).all()
+        return prev if same and len(prev.rows) == len(self.rows) else None
+
     def score(self, fc):
         """The task metric on the held rows (MASE: mean over series of MAE / scale, as mlwright scores it)."""
-        yp = self.values(fc)
+        return self.score_values(self.values(fc))
+
+    def score_values(self, yp):
         if METRIC == "mase":
             return mase(self.y, yp, self.items, self.scale)
         lower_is_better = METRIC in ("rmse", "mse", "rmsle", "mae", "mape")  # holdout scores are minimized
@@ -217,6 +230,25 @@ def sanitize(fc, fallback, hist, nonneg):
 
 def ensemble(members):
     return {i: np.mean([m[i] for m in members], axis=0) for i in members[0]}
+
+
+def greedy_ensemble(windows, names, steps=20):
+    """Forward selection with replacement (Caruana et al. 2004) on every backtest window at once: each step adds
+    the candidate that most improves the mean window score of the average; the best prefix is kept. Returns the
+    members (repeats are weights) and that score. `windows`: (Holdout, name -> forecasts) pairs."""
+    vals = [{n: ho.values(c[n]) for n in names} for ho, c in windows]
+    sums = [np.zeros(len(ho.y)) for ho, _ in windows]
+    chosen, best, best_score = [], (), np.inf
+    for _ in range(steps):
+        k = len(chosen) + 1
+        trial = {n: float(np.mean([ho.score_values((s + v[n]) / k) for (ho, _), s, v in zip(windows, sums, vals)]))
+                 for n in names}
+        n = min(trial, key=trial.get)
+        chosen.append(n)
+        sums = [s + v[n] for s, v in zip(sums, vals)]
+        if trial[n] < best_score - 1e-12:
+            best, best_score = tuple(chosen), trial[n]
+    return best, best_score
 
 
 def choose(scores, max_k=4):
