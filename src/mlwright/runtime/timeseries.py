@@ -173,9 +173,7 @@ class Holdout:
         if self.relaxed:
             return None
         prev = Holdout(self.frame.drop(index=self.rows.index))
-        same = not prev.relaxed and set(prev.h.index) == set(self.h.index) and (
-            prev.h.reindex(self.h.index) == self.h).all()
-        return prev if same and len(prev.rows) == len(self.rows) else None
+        return prev if not prev.relaxed and prev.h.equals(self.h) else None  # same series, same lengths
 
     def score(self, fc):
         """The task metric on the held rows (MASE: mean over series of MAE / scale, as mlwright scores it)."""
