@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # budgets on tiny tables would fill with them, and each such test would take its whole limit. The seeds are tested
 # where they are meant (test_light_recipes.py: --seeds given).
 os.environ.setdefault("MLWRIGHT_SEEDS", "0")
+# ... nor CatBoost, whose ordered boosting takes 15 s on a 240-row table: its tests ask for it (test_light_recipes.py)
+os.environ.setdefault("MLWRIGHT_EXCLUDE_RECIPES", "catboost_light")
 
 
 def reload_runtime():

@@ -221,6 +221,9 @@ def test_the_tabular_plan_with_and_without_autogluon():
         on = Planner(spec, 300, use_autogluon=True)
         assert on.recipes == ["lightgbm_baseline", "autogluon_tabular", "catboost_light", "xgboost_light",
                               "linear_model"]
+    # --exclude-recipes: the named recipes are never planned, the baseline included
+    assert Planner(spec, 300, use_autogluon=False, exclude=["catboost_light", "lightgbm_baseline"]).recipes == \
+        ["xgboost_light", "linear_model"]
 
 
 def test_with_two_slots_the_baseline_and_the_main_recipes_run_side_by_side():

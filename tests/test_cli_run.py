@@ -106,6 +106,8 @@ def _bad(tmp_path, name):
     ("mismatch", "do not match"),
     ("too_large", "too large"),
     ("missing", "does not exist"),
+    ("unknown_recipe", "Unknown recipe name 'catbost_light'"),
+    ("all_recipes_excluded", "No recipe is left to run"),
 ])
 def test_bad_input_gives_specific_error(tmp_path, case, needle):
     d = tmp_path / case
@@ -125,6 +127,12 @@ def test_bad_input_gives_specific_error(tmp_path, case, needle):
     elif case == "too_large":
         split_write(df, d, "label")
         extra = ["--memory-limit", "0.001"]
+    elif case == "unknown_recipe":  # a typo: the error lists the recipes
+        split_write(df, d, "label")
+        extra = ["--exclude-recipes", "catbost_light"]
+    elif case == "all_recipes_excluded":
+        split_write(df, d, "label")
+        extra = ["--exclude-recipes", "lightgbm_baseline,catboost_light,xgboost_light,linear_model"]
     before = tree_digest(d) if d.exists() else None
     r = run_cli("run", str(d), "--task", "predict label from train.xlsx" if case == "corrupt" else "predict label",
                 "--output", str(tmp_path / f"out-{case}"), "--time-limit", "30", "--no-autogluon", *extra)
@@ -133,6 +141,8 @@ def test_bad_input_gives_specific_error(tmp_path, case, needle):
     assert "Traceback" not in r.stderr
     if before:
         assert tree_digest(d) == before
+    if case == "unknown_recipe":
+        assert "lightgbm_baseline" in r.stderr and not (tmp_path / f"out-{case}").exists()
     if case == "missing":  # a failed pre-check leaves no run folder behind, and says it once
         assert not (tmp_path / f"out-{case}").exists() and r.stderr.count(needle) == 1
     if (tmp_path / f"out-{case}" / "run.json").exists():

@@ -99,7 +99,7 @@ def test_with_no_autogluon_the_light_recipes_run_blend_and_their_models_predict(
     data = split_write(make_classification_frame(400, seed=4), tmp_path / "data", "label")  # tabular (no text)
     out = tmp_path / "run"
     r = run_cli("run", str(data), "--task", "predict label as the probability of yes; metric AUC", "--output",
-                str(out), "--time-limit", "90", "--no-autogluon")
+                str(out), "--time-limit", "90", "--no-autogluon", "--exclude-recipes", "")  # CatBoost too (conftest)
     assert r.returncode == 0, r.stderr
     shown = json.loads(run_cli("show", str(out), "--json").stdout)
     attempts = {a["recipe"]: a for a in shown["attempts"]}
@@ -277,7 +277,7 @@ def test_time_left_after_the_recipes_goes_to_further_seeds_that_join_the_blend(t
     data = split_write(make_classification_frame(400, seed=4), tmp_path / "data", "label")
     out = tmp_path / "run"
     r = run_cli("run", str(data), "--task", "predict label as the probability of yes; metric AUC", "--output",
-                str(out), "--time-limit", "150", "--no-autogluon", "--seeds", "1")
+                str(out), "--time-limit", "150", "--no-autogluon", "--seeds", "1", "--exclude-recipes", "")
     assert r.returncode == 0, r.stderr
     shown = json.loads(run_cli("show", str(out), "--json").stdout)
     by_id = {a["attempt_id"]: a for a in shown["attempts"]}

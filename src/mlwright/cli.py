@@ -78,6 +78,23 @@ def _seeds_option():
                              "seeded recipes, as blend members (0: none; the run ends early).")
 
 
+def _exclude_option():
+    return typer.Option("", "--exclude-recipes", envvar="MLWRIGHT_EXCLUDE_RECIPES",
+                        help="Recipes never to run, comma-separated (e.g. catboost_light,xgboost_light); "
+                             "an unknown name is an error that lists them.")
+
+
+def _recipe_list(text: str) -> list[str]:
+    """--exclude-recipes' names, checked: an unknown name is an error that lists the recipes."""
+    from mlwright.knowledge.library import recipe_list, unknown_recipes_message
+
+    names = recipe_list(text)
+    problem = unknown_recipes_message(names)
+    if problem:
+        _fail(MlwrightError(problem, where="--exclude-recipes", hint="Check the names' spelling."))
+    return names
+
+
 @app.command()
 def run(
     data_dir: Path = typer.Argument(..., help="Folder (or file/archive) with the raw data. Never modified."),
@@ -110,6 +127,7 @@ def run(
                                           help="Settings file (default: ./mlwright.yaml if present)."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
     seeds: int = _seeds_option(),
+    exclude_recipes: str = _exclude_option(),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run each attempt on this Ray cluster "
                                               "(auto, HOST:PORT or ray://HOST:10001; needs mlwright[ray]); the run "
                                               "folder, the journal and validation stay here."),
@@ -161,7 +179,8 @@ def run(
                       id_column=id_column, test=test, interactive=interactive, memory_limit_mb=memory_limit,
                       llm_settings=settings, max_llm_attempts=max_llm_attempts, ray_address=ray_address,
                       use_autogluon=False if no_autogluon else None, parallel_attempts=parallel_attempts,
-                      seeds=seeds, ray_cpus_per_attempt=ray_cpus_per_attempt, ray_placement_group=ray_placement_group)
+                      seeds=seeds, exclude_recipes=_recipe_list(exclude_recipes),
+                      ray_cpus_per_attempt=ray_cpus_per_attempt, ray_placement_group=ray_placement_group)
     import signal
 
     def _terminate(signum, frame):  # a cancel (SIGTERM) ends like Ctrl-C: journal kept, attempt killed
@@ -225,6 +244,7 @@ def resume(
     run_dir: Path = typer.Argument(..., help="An interrupted (killed or cancelled) run folder."),
     no_autogluon: bool = typer.Option(False, "--no-autogluon", help="Use only the light recipes."),
     seeds: int = _seeds_option(),
+    exclude_recipes: str = _exclude_option(),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the remaining attempts on this Ray "
                                               "cluster (default: `cluster:` in mlwright.yaml, else this machine)."),
     parallel_attempts: int = typer.Option(1, "--parallel-attempts", min=1, help="Attempts at a time."),
@@ -242,7 +262,8 @@ def resume(
             raise MlwrightError(f"Invalid cluster settings: {e}", hint="Check `cluster:` in mlwright.yaml.") from e
         opts = RunOptions(data_dir=Path(prev.data_dir), task_text=prev.task_text, output_dir=run_dir,
                           time_limit=prev.time_limit_s, resume=True, use_autogluon=False if no_autogluon else None,
-                          seeds=seeds, ray_address=ray_address, parallel_attempts=parallel_attempts)
+                          seeds=seeds, exclude_recipes=_recipe_list(exclude_recipes), ray_address=ray_address,
+                          parallel_attempts=parallel_attempts)
         with LiveProgress(prev.time_limit_s, console=err) as progress:
             summary = Run(opts, emit=progress).execute()
     except MlwrightError as e:

@@ -16,7 +16,7 @@ from mlwright.errors import MlwrightError, RunFailedError, printable
 from mlwright.execution.executor import AttemptExecutor, LocalSandbox
 from mlwright.execution.sandbox import isolation, kill_leftover
 from mlwright.journal.store import JOURNAL_NAME, Journal
-from mlwright.knowledge.library import retrieve, task_query
+from mlwright.knowledge.library import recipes_for, retrieve, task_query
 from mlwright.llm import LLMSettings, Usage, make_llm
 from mlwright.llm.transcript import TRANSCRIPT, Transcript
 from mlwright.options import RunOptions
@@ -158,8 +158,15 @@ class Run:
         keep = self.opts.llm_time_share * self.opts.time_limit if self.ctx.llm is not None else 0.0
         # with an LLM, its attempts follow the baseline as they did before the light recipes: those would take
         # the time the LLM does not keep for itself
+        excluded = self.opts.exclude_recipes
         planner = Planner(spec, self.opts.time_limit, use_autogluon=self.opts.use_autogluon, keep_for_later_s=keep,
-                          light_recipes=self.ctx.llm is None, seeds_each=self.opts.seeds if self.ctx.llm is None else 0)
+                          light_recipes=self.ctx.llm is None, seeds_each=self.opts.seeds if self.ctx.llm is None else 0,
+                          exclude=excluded)
+        if excluded and not planner.recipes and self.ctx.llm is None:
+            usable = ", ".join(c.recipe for c in recipes_for(spec) if c.recipe) or "none installed"
+            raise MlwrightError(f"No recipe is left to run for this {spec.modality} {spec.problem_type} task after "
+                                f"--exclude-recipes {','.join(excluded)}.",
+                                hint=f"The recipes for it here: {usable}. Exclude fewer, or configure an LLM.")
         policies = [recipe_policy(self.ctx, planner)]
         if self.ctx.llm is not None:
             knowledge = "\n\n".join(f"## {c.name}\n{c.body[:1500]}" for c in cards[:2])
@@ -168,7 +175,7 @@ class Run:
             policies.append(self.llm_policy)
             policies.append(reclaim_policy(self.ctx, Planner(spec, self.opts.time_limit,
                                                              use_autogluon=self.opts.use_autogluon,
-                                                             light_recipes=False)))
+                                                             light_recipes=False, exclude=excluded)))
         return policies + [ensemble_policy(self.ctx)]
 
     def _set_refinement(self, ref: Refinement) -> None:

@@ -2,12 +2,19 @@
 one of these; the pipeline reads it)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from mlwright.llm import LLMSettings
+
+
+def _env_recipes() -> list[str]:
+    from mlwright.knowledge.library import recipe_list
+
+    return recipe_list(os.environ.get("MLWRIGHT_EXCLUDE_RECIPES", ""))
 
 
 class RunOptions(BaseModel):
@@ -29,6 +36,19 @@ class RunOptions(BaseModel):
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
     # time left after every planned recipe: this many further seeds of each of the best seeded recipes, blend
-    # members (planning.planner.Planner.variant); 0: the run ends there, early
-    seeds: int = 2
+    # members (planning.planner.Planner.variant); 0: the run ends there, early. Every interface's default comes
+    # from the environment, as the CLI's does
+    seeds: int = Field(default_factory=lambda: int(os.environ.get("MLWRIGHT_SEEDS", "2")))
+    # recipes never to plan (as AutoGluon's excluded_model_types): a recipe too slow or unwanted for this data
+    exclude_recipes: list[str] = Field(default_factory=lambda: _env_recipes())
     resume: bool = False  # continue an interrupted run in its own folder
+
+    @field_validator("exclude_recipes")
+    @classmethod
+    def _known_recipes(cls, names: list[str]) -> list[str]:
+        from mlwright.knowledge.library import unknown_recipes_message
+
+        problem = unknown_recipes_message(names)
+        if problem:
+            raise ValueError(problem)
+        return names

@@ -105,6 +105,25 @@ def retrieve(query: str, k: int = 3, modality: Optional[str] = None, problem_typ
     return [c for _, c in ranked[:k]]
 
 
+def recipe_names() -> list[str]:
+    """Every recipe the cards name (what `--exclude-recipes` accepts)."""
+    return sorted({c.recipe for c in load_cards() if c.recipe})
+
+
+def recipe_list(text: str) -> list[str]:
+    """Recipe names written as "a,b" or "a b" (--exclude-recipes, MLWRIGHT_EXCLUDE_RECIPES)."""
+    return [n for n in text.replace(",", " ").split() if n]
+
+
+def unknown_recipes_message(names: list[str]) -> Optional[str]:
+    """Why these recipe names cannot be excluded (None when every one is a recipe)."""
+    unknown = [n for n in names if n not in recipe_names()]
+    if not unknown:
+        return None
+    return (f"Unknown recipe name{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"the recipes are: {', '.join(recipe_names())}")
+
+
 def recipes_for(spec: TaskSpec) -> list[Card]:
     """Cards with a runnable recipe for this task whose libraries are installed, strongest first."""
     cards = [c for c in load_cards() if c.recipe and spec.modality in c.modalities

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
 from mlwright.planning.budget import ATTEMPT_GAP_S, ENSEMBLE_MIN_S, Overheads
@@ -83,13 +83,14 @@ def params_for(recipe: str, spec: TaskSpec, budget: float, light: bool = False,
 
 class Planner:
     def __init__(self, spec: TaskSpec, time_limit: float, use_autogluon: Optional[bool] = None,
-                 keep_for_later_s: float = 0.0, light_recipes: bool = True, seeds_each: int = 0):
+                 keep_for_later_s: float = 0.0, light_recipes: bool = True, seeds_each: int = 0,
+                 exclude: Collection[str] = ()):
         self.spec = spec
         self.seeds_each = seeds_each  # further seeds of each best seeded recipe (none with an LLM: it improves)
         self.time_limit = time_limit
         self.keep_for_later_s = keep_for_later_s  # time the main recipes leave for the LLM attempts
         self.gap = ATTEMPT_GAP_S  # between two attempts: the prior until the run has validated one (Overheads.gap)
-        cards = recipes_for(spec)
+        cards = [c for c in recipes_for(spec) if c.recipe not in exclude]
         if use_autogluon is False:
             cards = [c for c in cards if not any(n.startswith("autogluon") for n in c.needs)]
         if not light_recipes:  # an LLM writes the attempts after the baseline (engine.policies)
