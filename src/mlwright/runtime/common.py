@@ -65,12 +65,20 @@ LIMITS: dict = {}  # the time limit the recipe gave a phase's library (its fitti
 FITS = {"total": 1, "done": 0}  # the recipe's fits in this script: several targets fit once (or twice) each
 
 
-def fit_time_limit(total):
-    """A library's time limit for this fit, of the `total` fitting seconds the script was given: with several tags
-    or targets (multi_task calls fit once per target), the fitting time still unused over the fits still to come,
-    so every target gets its share and the script keeps its budget."""
+def fit_time_limit(total, floor=0.0):
+    """A library's time limit for this fit (call once per fit), of the `total` fitting seconds the script was given:
+    with several tags or targets (multi_task calls fit once per target), the fitting time still unused over the fits
+    still to come, so every target gets its share and the script keeps its budget. A library that ran past the
+    limits of the fits before (AutoGluon finishes the bagged model it started: 8 s past a 13 s limit on 2 cores)
+    gets its later limits shrunk by that measured overrun, but not below `floor` while the unshrunk share allows it."""
     left = max(1, FITS["total"] - FITS["done"])
-    return max(0.0, float(total) - PHASES.get("model_fit", 0.0)) / left
+    used = PHASES.get("model_fit", 0.0)
+    share = max(0.0, float(total) - used) / left
+    given = FITS.get("given", 0.0)
+    if given > 0 and used > given:
+        share = max(min(share, floor), share / (used / given))
+    FITS["given"] = given + share
+    return share
 
 
 def fit_window(total):
@@ -385,7 +393,7 @@ def multi_task(fit, predict):
 
     def run_fit(train, test, out_dir, model_dir):
         test_parts, oof_parts, chosen, test_sep, oof_sep = [], [], [], [], []
-        FITS.update(total=len(subs) + (len(subs) - 1 if chain else 0), done=0)
+        FITS.update(total=len(subs) + (len(subs) - 1 if chain else 0), done=0, given=0.0)
         for i, sub in enumerate(subs):
             parts = {}
             variants = [("separate", [])] + ([("chained", subs[:i])] if chain and i else [])
