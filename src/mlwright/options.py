@@ -40,7 +40,7 @@ class RunOptions(BaseModel):
     # from the environment, as the CLI's does
     seeds: int = Field(default_factory=lambda: int(os.environ.get("MLWRIGHT_SEEDS", "2")))
     # recipes never to plan (as AutoGluon's excluded_model_types): a recipe too slow or unwanted for this data
-    exclude_recipes: list[str] = Field(default_factory=lambda: _env_recipes())
+    exclude_recipes: list[str] = Field(default_factory=_env_recipes)
     resume: bool = False  # continue an interrupted run in its own folder
 
     @field_validator("exclude_recipes")

@@ -117,11 +117,12 @@ def recipe_list(text: str) -> list[str]:
 
 def unknown_recipes_message(names: list[str]) -> Optional[str]:
     """Why these recipe names cannot be excluded (None when every one is a recipe)."""
-    unknown = [n for n in names if n not in recipe_names()]
+    known = recipe_names()
+    unknown = [n for n in names if n not in known]
     if not unknown:
         return None
     return (f"Unknown recipe name{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"the recipes are: {', '.join(recipe_names())}")
+            f"the recipes are: {', '.join(known)}")
 
 
 def recipes_for(spec: TaskSpec) -> list[Card]:

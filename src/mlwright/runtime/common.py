@@ -62,7 +62,8 @@ PHASES: dict = {}  # seconds spent in phases the recipe names (timings.json); "m
 LIMITS: dict = {}  # the time limit the recipe gave a phase's library (its fitting may end past it)
 
 
-FITS = {"total": 1, "done": 0}  # the recipe's fits in this script: several targets fit once (or twice) each
+# the recipe's fits in this script (several targets fit once or twice each) and the seconds fit_time_limit gave them
+FITS = {"total": 1, "done": 0, "given": 0.0}
 
 
 def fit_time_limit(total, floor=0.0):
@@ -74,7 +75,7 @@ def fit_time_limit(total, floor=0.0):
     left = max(1, FITS["total"] - FITS["done"])
     used = PHASES.get("model_fit", 0.0)
     share = max(0.0, float(total) - used) / left
-    given = FITS.get("given", 0.0)
+    given = FITS["given"]
     if given > 0 and used > given:
         share = max(min(share, floor), share / (used / given))
     FITS["given"] = given + share
