@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlwright.planning.ensemble import select_blend
 from mlwright.schemas import AttemptRecord, TaskSpec
@@ -144,4 +145,31 @@ def test_the_blend_candidates_are_the_best_of_each_recipe_then_the_next_best():
     seeds = [rec(i, "boost", 0.90 - i / 1000) for i in range(1, 6)]  # five seeds, each better than the rest
     others = [rec(10, "linear", 0.85), rec(11, "bayes", 0.80), rec(12, "ensemble", 0.99)]
     chosen = candidates(_spec(), seeds + others)
-    assert [h.attempt_id for h in chosen] == [1, 10, 11, 2, 3][:MAX_MEMBERS]
+    assert [[h.attempt_id for h in bag] for bag in chosen] == [[1], [10], [11], [2], [3]][:MAX_MEMBERS]
+    # further seeds of an attempt (Planner.variant: improves of its own recipe) are one candidate with it
+    variants = [r.model_copy(update={"kind": "improve", "parent_id": 1}) for r in seeds[1:]]
+    chosen = candidates(_spec(), [seeds[0], *variants, *others])
+    assert [[h.attempt_id for h in bag] for bag in chosen] == [[1, 2, 3, 4, 5], [10], [11]]
+
+
+def test_seeds_of_one_recipe_are_averaged_before_they_are_blended(tmp_path):
+    """Three seeds whose noise differs: their mean beats each, so the blend is the bag, each seed a third of it,
+    even though no other recipe is there to blend with; the cross-fitted score is the bag's."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    signal = rng.normal(size=600)
+    y = (signal > 0).astype(int)
+    train = pd.DataFrame({"y": y.astype(str)})
+    history = []
+    for i in (1, 2, 3):
+        p = 1 / (1 + np.exp(-(signal + rng.normal(scale=1.5, size=600))))
+        rec = _attempt(tmp_path, i, p, roc_auc_score(y, p))
+        history.append(rec if i == 1 else rec.model_copy(update={"kind": "improve", "parent_id": 1,
+                                                                 "recipe": "r1"}))
+    blend = select_blend(_spec(), train, history)
+    assert blend is not None and [m.attempt_id for m in blend.members] == [1, 2, 3]
+    assert np.allclose(blend.weights, 1 / 3) and all(np.allclose(w, 1 / 3) for w in blend.fold_weights)
+    bag = np.mean([pd.read_csv(tmp_path / f"a{i}" / "oof_predictions.csv")["p::1"] for i in (1, 2, 3)], axis=0)
+    assert blend.score == pytest.approx(roc_auc_score(y, bag), abs=0.01)
+    assert blend.score > max(h.score for h in history)

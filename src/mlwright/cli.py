@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.prompt import Prompt
 
 from mlwright.errors import MlwrightError
+from mlwright.planning.defaults import DEFAULT_SEEDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mlwright: point it at a folder of data, say what you want, get validated predictions.")
@@ -73,9 +74,10 @@ def _ask(question: str, candidates: list[str]) -> str:
 
 
 def _seeds_option():
-    return typer.Option(2, "--seeds", min=0, envvar="MLWRIGHT_SEEDS",
-                        help="Time left after every planned recipe: this many further seeds of each of the two best "
-                             "seeded recipes, as blend members (0: none; the run ends early).")
+    return typer.Option(DEFAULT_SEEDS, "--seeds", min=0, envvar="MLWRIGHT_SEEDS",
+                        help="Time left after every planned recipe: up to this many further seeds of each of the two "
+                             "best seeded recipes, each averaged with its first attempt in the blend (0: none; the "
+                             "run ends early).")
 
 
 def _exclude_option():

@@ -9,6 +9,7 @@ from typing import Optional
 from pydantic import BaseModel, Field, field_validator
 
 from mlwright.llm import LLMSettings
+from mlwright.planning.defaults import DEFAULT_SEEDS
 
 
 def _env_recipes() -> list[str]:
@@ -35,10 +36,10 @@ class RunOptions(BaseModel):
     max_llm_attempts: Optional[int] = None  # None: LLM attempts go on while time and the LLM budgets last
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
-    # time left after every planned recipe: this many further seeds of each of the best seeded recipes, blend
-    # members (planning.planner.Planner.variant); 0: the run ends there, early. Every interface's default comes
-    # from the environment, as the CLI's does
-    seeds: int = Field(default_factory=lambda: int(os.environ.get("MLWRIGHT_SEEDS", "2")))
+    # time left after every planned recipe: up to this many further seeds of each of the best seeded recipes, each
+    # averaged with its first attempt in the blend (planning.planner.Planner.variant, planning.ensemble); 0: the run
+    # ends there, early. Every interface's default comes from the environment, as the CLI's does
+    seeds: int = Field(default_factory=lambda: int(os.environ.get("MLWRIGHT_SEEDS", str(DEFAULT_SEEDS))))
     # recipes never to plan (as AutoGluon's excluded_model_types): a recipe too slow or unwanted for this data
     exclude_recipes: list[str] = Field(default_factory=_env_recipes)
     resume: bool = False  # continue an interrupted run in its own folder

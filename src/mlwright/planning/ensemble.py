@@ -1,6 +1,8 @@
 """Ensembling the best few valid attempts: greedy forward selection with replacement (Caruana et al.) on
 their out-of-fold predictions, scored with the task's metric by mlwright itself, cross-fitted so that the
-blend's score is not flattered by weights chosen on the rows it is scored on."""
+blend's score is not flattered by weights chosen on the rows it is scored on. An attempt and its further seeds
+(Planner.variant) are one candidate, their predictions averaged (a bag): seeds differ in folds, stopping rows and
+subsamples, so their mean is less noisy than any one, and every further seed can help however many there are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from mlwright.schemas import AttemptRecord, TaskSpec
 from mlwright.validation.checks import MIN_VALIDATION_FRACTION
 from mlwright.validation.metrics import is_better, score_predictions
 
-MAX_MEMBERS = 5
+MAX_MEMBERS = 5  # candidates of the blend: bags (an attempt with its seeds)
 ROUNDS = 20
 MIN_GAIN = 1e-4
 FOLDS = 5
@@ -73,15 +75,30 @@ def blendable(spec: TaskSpec) -> bool:
                 or spec.segmentation is not None)
 
 
-def candidates(spec: TaskSpec, history: list[AttemptRecord]) -> list[AttemptRecord]:
-    """The blend's candidate members: the best attempt of each recipe first (families differ most), then the
-    next best (another seed of a recipe), MAX_MEMBERS in all."""
-    valid = sorted([h for h in history if h.status == "succeeded" and h.recipe != "ensemble"],
-                   key=lambda h: h.score, reverse=spec.higher_is_better)
-    firsts = list({h.recipe: h for h in reversed(valid)}.values())  # the best of each recipe
-    firsts.sort(key=lambda h: h.score, reverse=spec.higher_is_better)
+def seed_variants(history: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts that are another seed of an earlier attempt (Planner.variant): improves of their own recipe."""
+    by_id = {h.attempt_id: h for h in history}
+    return [h for h in history if h.kind == "improve" and h.parent_id in by_id
+            and by_id[h.parent_id].recipe == h.recipe]
+
+
+def candidates(spec: TaskSpec, history: list[AttemptRecord]) -> list[list[AttemptRecord]]:
+    """The blend's candidates, MAX_MEMBERS bags: each valid attempt with its valid further seeds. The bag with
+    the best attempt of each recipe first (families differ most), then the next best (a recipe's other attempts)."""
+    valid = [h for h in history if h.status == "succeeded" and h.recipe != "ensemble"]
+    variant_of = {h.attempt_id: h.parent_id for h in seed_variants(valid)}
+    groups: dict[int, list[AttemptRecord]] = {}
+    for h in valid:
+        groups.setdefault(variant_of.get(h.attempt_id, h.attempt_id), []).append(h)
+
+    def best(bag: list[AttemptRecord]) -> float:
+        return (max if spec.higher_is_better else min)(h.score for h in bag)
+
+    bags = sorted(groups.values(), key=best, reverse=spec.higher_is_better)
+    firsts = list({b[0].recipe: b for b in reversed(bags)}.values())  # the best bag of each recipe
+    firsts.sort(key=best, reverse=spec.higher_is_better)
     chosen = firsts[:MAX_MEMBERS]
-    return chosen + [h for h in valid if h not in chosen][:MAX_MEMBERS - len(chosen)]
+    return chosen + [b for b in bags if not any(b is c for c in chosen)][:MAX_MEMBERS - len(chosen)]
 
 
 def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecord]) -> Optional[Blend]:
@@ -90,8 +107,14 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     rows are blended with weights chosen on the other folds."""
     if not blendable(spec):
         return None
-    valid = candidates(spec, history)
-    oofs = {h.attempt_id: o for h in valid if (o := _load(h)) is not None}
+    oofs: dict[int, pd.DataFrame] = {}
+    bags: list[list[AttemptRecord]] = []
+    for bag in candidates(spec, history):
+        for h in bag:
+            if (o := _load(h)) is not None:
+                oofs[h.attempt_id] = o
+        if kept := [h for h in bag if h.attempt_id in oofs]:
+            bags.append(kept)
     if len(oofs) < 2:
         return None
     rows = None
@@ -101,11 +124,12 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
         return None  # too few rows validated by every member to choose and score weights on
     rows = rows.sort_values()
     cols = list(next(iter(oofs.values())).columns)
-    frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
+    single_frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
+    frames = {i: sum(single_frames[h.attempt_id] for h in bag) / len(bag) for i, bag in enumerate(bags)}
     y = train[spec.target].iloc[rows.to_numpy()].reset_index(drop=True)
-    single = (max if spec.higher_is_better else min)(score_predictions(spec, y, f) for f in frames.values())
+    single = (max if spec.higher_is_better else min)(score_predictions(spec, y, f) for f in single_frames.values())
     everything = _greedy(spec, y, frames)
-    if len(everything) < 2:
+    if sum(len(bags[i]) for i in everything) < 2:
         return None
     folds = fold_ids(rows.to_numpy(), len(train))
     per_fold = []
@@ -114,7 +138,6 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
         counts = _greedy(spec, y[fit].reset_index(drop=True),
                          {i: f[fit].reset_index(drop=True) for i, f in frames.items()})
         per_fold.append(counts)
-    ids = sorted(set(everything).union(*per_fold))
     blended = None
     for k, counts in enumerate(per_fold):
         total = sum(counts.values())
@@ -124,7 +147,11 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     score = score_predictions(spec, y.loc[blended.index], blended)
     if not is_better(spec, score, single) or abs(score - single) < MIN_GAIN:
         return None
-    by_id = {h.attempt_id: h for h in valid}
-    total = sum(everything.values())
-    return Blend(members=[by_id[i] for i in ids], weights=[everything.get(i, 0) / total for i in ids],
-                 fold_weights=[[c.get(i, 0) / sum(c.values()) for i in ids] for c in per_fold], score=score)
+    # a bag's weight is shared evenly by its seeds
+    members = [(h, i) for i in sorted(set(everything).union(*per_fold)) for h in bags[i]]
+
+    def share(counts: dict[int, int], i: int) -> float:
+        return counts.get(i, 0) / sum(counts.values()) / len(bags[i])
+
+    return Blend(members=[h for h, _ in members], weights=[share(everything, i) for _, i in members],
+                 fold_weights=[[share(c, i) for _, i in members] for c in per_fold], score=score)

@@ -11,7 +11,7 @@ from typing import Callable, Collection, Optional
 
 from mlwright.knowledge.library import Card, recipes_for
 from mlwright.planning.budget import ATTEMPT_GAP_S, ENSEMBLE_MIN_S, Overheads
-from mlwright.planning.ensemble import blendable
+from mlwright.planning.ensemble import blendable, seed_variants
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.metrics import is_better
 
@@ -259,14 +259,6 @@ class Planner:
         retries = [p for p in (self.retry(h, room, history) for h in failed) if p is not None][:slots]
         variant = None if retries else self.variant(history, self.main_room(usable, blend_after=True))
         return retries or ([variant] if variant else [])
-
-
-def seed_variants(history: list[AttemptRecord]) -> list[AttemptRecord]:
-    """The attempts that are another seed of an earlier attempt (Planner.variant): improves of their own recipe.
-    A failed one gets no retry: its first attempt stands."""
-    by_id = {h.attempt_id: h for h in history}
-    return [h for h in history if h.kind == "improve" and h.parent_id in by_id
-            and by_id[h.parent_id].recipe == h.recipe]
 
 
 def kept_feature_groups(rec: AttemptRecord) -> list[str]:

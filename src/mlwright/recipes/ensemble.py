@@ -5,6 +5,7 @@ from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered sc
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 MEMBERS = PARAMS["members"]  # [{"dir": attempt folder, "weight": float, "fold_weights": [float per fold]}]
 FOLDS = int(PARAMS.get("folds", 0))
@@ -82,17 +83,21 @@ def blended_importance(out_dir, weights):
 def predict(model_dir, new):
     with open(os.path.join(model_dir, "weights.json")) as f:
         weights = json.load(f)
-    frames = []
+    used = [i for i, w in enumerate(weights) if w > 0]
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "new.parquet")
         new.to_parquet(src, index=False)
-        used = [i for i, w in enumerate(weights) if w > 0]
-        for i in used:
+
+        def member(i):
             d = os.path.join(model_dir, "members", str(i))
             out = os.path.join(tmp, f"raw{i}.csv")
             subprocess.run([sys.executable, os.path.join(d, "solution.py"), "predict", "--model",
                             os.path.join(d, "model"), "--input", src, "--output", out, "--raw"], check=True)
-            frames.append(pd.read_csv(out))
+            return pd.read_csv(out)
+
+        # the members' processes side by side (a bag of seeds is several members): most of each is its start-up
+        with ThreadPoolExecutor(max_workers=max(1, min(len(used), os.cpu_count() or 1))) as pool:
+            frames = list(pool.map(member, used))
     return to_pred(blend(frames, [weights[i] for i in used]))
 
 
