@@ -161,12 +161,9 @@ def test_a_recipe_whose_work_grows_with_the_rows_keeps_that_time_from_the_one_be
     assert p.next_attempt(history, need + BLEND).recipe == "other"
 
 
-def test_light_recipes_keep_a_share_beside_a_stronger_main_recipe_and_are_the_main_recipes_without_one():
-    """CatBoost and the linear model (stage light) beside AutoGluon: they wait for it and keep LIGHT_SHARE of its
-    time (other families and seeds to blend with it), none when even the cheapest would not fit in that share;
+def test_light_recipes_keep_no_time_from_a_stronger_main_recipe_and_are_the_main_recipes_without_one():
+    """CatBoost and the linear model (stage light) beside AutoGluon: they wait for it and use only what it leaves;
     with --no-autogluon they are the main recipes and split the time as main recipes do."""
-    from mlwright.planning.planner import LIGHT_SHARE
-
     p = _planner(300)
     strong = Card(key="m1", name="strong", body="", recipe="strong", min_time_s=45, time_share=1.0)
     light = [Card(key="l1", name="light", body="", recipe="light", min_time_s=30, stage="light"),
@@ -176,16 +173,13 @@ def test_light_recipes_keep_a_share_beside_a_stronger_main_recipe_and_are_the_ma
     assert first.recipe == "fast" and first.time_budget_s == pytest.approx(75)
     history = [_done(first)]
     second = p.next_attempt(history, 280)
-    assert second.recipe == "strong" and second.time_budget_s == pytest.approx((280 - BLEND) * (1 - LIGHT_SHARE))
-    short = p.next_attempt(history, 45 + BLEND)  # the light share would not hold even the cheapest light recipe
-    assert short.recipe == "strong" and short.time_budget_s == pytest.approx(45)
+    assert second.recipe == "strong" and second.time_budget_s == pytest.approx(280 - BLEND)  # none kept for light
     history.append(_done(second))
-    assert p.next_attempt(history, 5 + BLEND) is None  # no time left: nothing more runs
+    assert p.next_attempt(history, 5 + BLEND) is None  # it used its time: nothing more runs
     left = p.next_attempt(history, 20 + BLEND)
     assert left.recipe == "lighter" and left.time_budget_s == pytest.approx(20)  # only what fits in what is left
     three = p.next_batch([], 288, slots=3)  # side by side: the light ones do not take a round from the strong one
-    assert [x.recipe for x in three] == ["fast", "strong"]
-    assert three[1].time_budget_s == pytest.approx((288 - BLEND) * (1 - LIGHT_SHARE))
+    assert [x.recipe for x in three] == ["fast", "strong"] and three[1].time_budget_s == pytest.approx(288 - BLEND)
     p.mains = light  # no stronger main recipe (--no-autogluon): the light ones are the main recipes
     assert p.next_attempt([], 288).time_budget_s == pytest.approx(75)
     second = p.next_attempt(history[:1], 280)

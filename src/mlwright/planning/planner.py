@@ -22,9 +22,6 @@ NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the r
 # how many each: RunOptions.seeds)
 SEEDED_RECIPES = 2
 VARIANT_MARGIN = 1.3  # a variant needs its first attempt's measured seconds times this
-# beside a stronger recipe that turns any time into a better model (AutoGluon), the light recipes' share of the
-# main recipes' time: other families and seeds (bags) that AutoGluon's own ensemble lacks, blended with it
-LIGHT_SHARE = 0.3
 
 
 def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
@@ -103,7 +100,7 @@ class Planner:
         # one that turns any time into a better model (AutoGluon), which then gets everything left, including what
         # the bounded one did not use; strongest first within each group (a stable sort)
         strong = sorted([c for c in cards if c.stage not in ("baseline", "light")], key=lambda c: c.time_share >= 1)
-        # light recipes come after the stronger main recipes, with the share of the time they keep (light_room)
+        # light recipes come after the stronger main recipes and keep no time from them (see pending)
         self.mains: list[Card] = strong + [c for c in cards if c.stage == "light"]
 
     @property
@@ -119,22 +116,9 @@ class Planner:
         """The main recipes still to try that fit in `usable` seconds. Light recipes (stage "light": CatBoost,
         a linear model) are the main recipes when no stronger one is installed, allowed or fits (--no-autogluon,
         a short budget); beside a stronger one (AutoGluon, which fits the same kinds of models itself) they wait
-        until it has run, with the time it leaves them (light_room)."""
+        until it has run and use only the time it leaves: they never shorten its share."""
         fits = [c for c in self.mains if c.recipe not in tried and usable >= c.min_time_for(self.spec)]
         return [c for c in fits if c.stage != "light"] or fits
-
-    def light_room(self, tried: set[str], room: float) -> float:
-        """The seconds a stronger main recipe leaves the light recipes still to try: LIGHT_SHARE of `room` when
-        the cheapest of them fits in it, else none (the stronger recipe then takes everything)."""
-        light = [c.min_time_for(self.spec) for c in self.mains if c.stage == "light" and c.recipe not in tried]
-        share = LIGHT_SHARE * room
-        return share if light and share >= min(light) + self.gap else 0.0
-
-    def strong_budget(self, card: Card, budget: float, tried: set[str], room: float) -> float:
-        """A main recipe's `budget`, less what it leaves the light recipes when it is a stronger one."""
-        if card.stage == "light":
-            return budget
-        return max(card.min_time_for(self.spec), min(budget, room - self.light_room(tried, room)))
 
     def next_attempt(self, history: list[AttemptRecord], usable: float) -> Optional[AttemptPlan]:
         """The next attempt, given what was tried and the seconds attempts may still use (RunClock.usable)."""
@@ -154,7 +138,6 @@ class Planner:
             reserved = sum(c.min_time_for(self.spec) + self.gap for c in pending_main[1:])
             budget = room if len(pending_main) == 1 else max(card.min_time_for(self.spec),
                                                              min(room * card.time_share, room - reserved))
-            budget = self.strong_budget(card, budget, tried, room)
             return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget,
@@ -262,8 +245,7 @@ class Planner:
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
         for card in pending[:slots - len(batch)]:
             # the main recipes that wait for a slot keep their share: rounds of slots split the time evenly
-            budget = self.strong_budget(card, room if rounds == 1 else max(card.min_time_for(self.spec),
-                                                                           room / rounds), tried, room)
+            budget = room if rounds == 1 else max(card.min_time_for(self.spec), room / rounds)
             batch.append(AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                      parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                      time_budget_s=budget,
