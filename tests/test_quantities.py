@@ -65,3 +65,25 @@ def test_a_run_reads_decorated_columns_as_numbers_and_predict_reads_new_rows_ali
     assert r.returncode == 0, r.stderr[-2000:]
     again = pd.read_csv(tmp_path / "again.csv")
     np.testing.assert_allclose(again["score"], pred["score"], rtol=1e-6)
+
+
+def test_long_columns_are_read_whatever_their_sample_says_and_word_columns_are_skipped():
+    """learn_readings tries the number readings only where a sample of the values mostly holds digits: a long column
+    of decorated numbers with a fifth of odd entries is still read (its sample is far above the floor), a long
+    column of words is not tried, and plain numbers with odd entries still become numbers."""
+    from mlwright.perception.feature_readings import DIGIT_SAMPLE, digit_share, learn_readings
+
+    n = 3 * DIGIT_SAMPLE
+    rng = np.random.default_rng(0)
+    weights = [f"{w} kg" if rng.random() < 0.85 else "unknown" for w in rng.integers(1, 90, n)]
+    counts = [str(v) if rng.random() < 0.9 else "n/a" for v in rng.integers(0, 500, n)]
+    words = rng.choice(["red", "green", "blue", "light grey"], n).tolist()
+    train = pd.DataFrame({"weight": weights, "count": counts, "colour": words})
+    test = train.iloc[:10].copy()
+    assert digit_share(train["colour"]) == 0.0 and digit_share(train["weight"]) > 0.8
+    notes: list[str] = []
+    quantities: dict = {}
+    _, numeric = learn_readings(train, test, ["weight", "count", "colour"], notes, quantities)
+    assert numeric == ["count"] and list(quantities) == ["weight"]
+    assert train["weight"].dtype == float and train["weight"].isna().mean() == pytest.approx(0.15, abs=0.02)
+    assert train["colour"].dtype == object

@@ -13,6 +13,22 @@ from mlwright.perception.quantities import learn_quantity_format, read_quantitie
 from mlwright.schemas import DateFormat, QuantityFormat, TaskSpec
 
 
+# numbers and decorated numbers need a digit in at least 80% of their values (MIN_SHARE); a column whose sample
+# has digits in fewer than this share is neither, which spares the full-column string work for most text columns
+DIGIT_SHARE_FLOOR = 0.6
+DIGIT_SAMPLE = 2000
+
+
+def digit_share(s: pd.Series) -> float:
+    """The share of a sample of the column's given values that hold a digit (1.0 for a column that is not text)."""
+    if s.dtype != object:
+        return 1.0
+    given = s.dropna()
+    if len(given) > DIGIT_SAMPLE:
+        given = given.sample(DIGIT_SAMPLE, random_state=0)
+    return float(given.astype(str).str.contains(r"\d", regex=True).mean()) if len(given) else 0.0
+
+
 def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], notes: list[str],
                    quantities: dict[str, QuantityFormat] | None = None) -> tuple[dict[str, DateFormat], list[str]]:
     """Convert `columns` of train and test in place where a reading applies; return what was decided (the
@@ -21,7 +37,8 @@ def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], 
     numeric: list[str] = []
     for c in columns:
         both = pd.concat([train[c], test[c]], ignore_index=True)
-        found = numbers_with_odd_values(both)
+        numeric_like = digit_share(both) >= DIGIT_SHARE_FLOOR
+        found = numbers_with_odd_values(both) if numeric_like else None
         if found is not None:
             nums, odd = found
             train[c], test[c] = nums[:len(train)].to_numpy(), nums[len(train):].to_numpy()
@@ -36,7 +53,7 @@ def learn_readings(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], 
                 dates[c] = fmt
                 notes.append(f"column {c!r}: dates written as {fmt.note or fmt.pattern}, read as timestamps")
                 continue
-        learned = learn_quantity_format(both) if quantities is not None else None
+        learned = learn_quantity_format(both) if quantities is not None and numeric_like else None
         if learned is not None:
             q, odd = learned
             train[c], test[c] = read_quantities(train[c], q).to_numpy(), read_quantities(test[c], q).to_numpy()
