@@ -110,14 +110,16 @@ def test_ensemble_recipe_reproduces_the_cross_fitted_score(tmp_path):
     assert n_rows == 400 and abs(score - blend.score) < 1e-9
 
 
-def test_a_weaker_attempt_joins_at_the_weight_that_helps_even_when_an_even_blend_does_not(tmp_path):
+@pytest.mark.parametrize("n", [4000, 25000])
+def test_a_weaker_attempt_joins_at_the_weight_that_helps_even_when_an_even_blend_does_not(tmp_path, n):
     """Errors of spread 1 and 2: the half-half blend is worse than the better attempt alone (1.25 against 1 in
-    squared error) but four-to-one is better (0.8): greedy selection must not stop at the first even blend."""
+    squared error) but four-to-one is better (0.8): greedy selection must not stop at the first even blend. With
+    more rows than CHOICE_ROWS the weights are chosen on a sample of them and come out the same."""
     rng = np.random.default_rng(1)
-    y = rng.normal(size=4000)
+    y = rng.normal(size=n)
     spec = TaskSpec(problem_type="regression", target="y", metric="rmse", higher_is_better=False, train_table="t",
                     test_table="s", id_column="id", prediction_file="p.csv", output_id_column="id",
-                    output_columns=["id", "y"], output_kind="value", feature_columns=["a"], n_train_rows=4000,
+                    output_columns=["id", "y"], output_kind="value", feature_columns=["a"], n_train_rows=n,
                     n_test_rows=10)
     history = []
     for i, spread in ((1, 1.0), (2, 2.0)):

@@ -19,6 +19,7 @@ from mlwright.validation.metrics import is_better, score_predictions
 MAX_MEMBERS = 5  # candidates of the blend: bags (an attempt with its seeds)
 ROUNDS = 20
 MIN_GAIN = 1e-4
+CHOICE_ROWS = 10000  # the rows the blend's weights are chosen on, at most (the score is on every row)
 FOLDS = 5
 # the rows every member has an out-of-fold prediction for: a member validated on a holdout (a CNN) joins members
 # validated on every row (cross-validation) on its holdout rows, when they are enough to choose weights on
@@ -41,7 +42,13 @@ def fold_ids(rows: np.ndarray, n_train: int) -> np.ndarray:
 def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> dict[int, int]:
     """Greedy forward selection with replacement, member id -> times chosen: every round adds the member that
     scores best, even when no addition improves (the best one-to-one blend can lose where two-to-one wins), and
-    the best blend seen in all rounds is kept (the earliest, so the smallest, among equals)."""
+    the best blend seen in all rounds is kept (the earliest, so the smallest, among equals). On more than
+    CHOICE_ROWS rows the weights are chosen on a fixed sample of them: a few weights need no more, and each of the
+    hundreds of scorings costs in proportion to the rows."""
+    if len(y) > CHOICE_ROWS:
+        pick = np.sort(np.random.default_rng(0).choice(len(y), CHOICE_ROWS, replace=False))
+        y = y.iloc[pick].reset_index(drop=True)
+        frames = {k: f.iloc[pick].reset_index(drop=True) for k, f in frames.items()}
     counts: dict[int, int] = {}
     current = None
     best: Optional[tuple[float, dict[int, int]]] = None
