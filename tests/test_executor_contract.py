@@ -92,3 +92,40 @@ def test_an_attempt_lost_to_the_machine_runs_the_identical_script_once_more(chur
     with sqlite3.connect(tmp_path / "run2" / "journal.sqlite") as con:
         assert con.execute("SELECT status, error FROM attempts WHERE attempt_id = 1").fetchone() == (
             "failed", "infrastructure failure: node lost")
+
+
+class TooSlowFirst:
+    """The local sandbox behind a machine whose first job is a script that logs its progress, then says on stderr
+    that its work cannot fit its time and exits with the recipes' NO_TIME_EXIT (runtime.common.stop_for_time)."""
+
+    def __init__(self):
+        self.calls, self.inner = 0, LocalSandbox()
+
+    def run(self, job: AttemptJob):
+        from mlwright.execution.sandbox import ExecResult
+        from mlwright.planning.planner import NO_TIME_EXIT
+
+        self.calls += 1
+        if self.calls > 1:
+            return self.inner.run(job)
+        work = Path(job.workdir)
+        (work / "stderr.txt").write_text("one fold took 9.0s: 5 folds and the refit do not fit the 14s budget\n")
+        (work / "stdout.txt").write_text("[    0.9s] 22500 rows, 47 columns before encoding\n")
+        return ExecResult(returncode=NO_TIME_EXIT, seconds=1.0, timed_out=False, killed_for_memory=False,
+                          peak_memory_mb=0, stdout_path=work / "stdout.txt", stderr_path=work / "stderr.txt")
+
+
+def test_a_script_that_says_its_work_cannot_fit_its_time_is_journaled_with_its_reason(churn_dir, tmp_path):
+    """The journal gives the script's own reason (stderr), not its last progress line (stdout)."""
+    import sqlite3
+
+    from mlwright.engine import Run, RunOptions
+
+    opts = RunOptions(data_dir=churn_dir, task_text="predict label", output_dir=tmp_path / "run", time_limit=60,
+                      use_autogluon=False)
+    assert Run(opts, executor=TooSlowFirst()).execute().status == "succeeded"
+    with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as con:
+        status, error, budget = con.execute(
+            "SELECT status, error, time_budget_s FROM attempts WHERE attempt_id = 1").fetchone()
+    assert status == "failed" and error == (f"stopped: its work would not fit its {budget:.0f}s budget: one fold "
+                                            "took 9.0s: 5 folds and the refit do not fit the 14s budget")

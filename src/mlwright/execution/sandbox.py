@@ -144,9 +144,9 @@ class ExecResult:
     isolation: str = ""
     infrastructure: Optional[str] = None  # the machine, not the script, failed (a lost cluster node): why
 
-    def tail(self, n_chars: int = 3000) -> str:
+    def tail(self, n_chars: int = 3000, stdout: bool = True) -> str:
         parts = []
-        for p in (self.stderr_path, self.stdout_path):
+        for p in (self.stderr_path, self.stdout_path) if stdout else (self.stderr_path,):
             try:
                 with open(p, "rb") as f:  # the log may be megabytes: read only its end
                     f.seek(max(0, f.seek(0, os.SEEK_END) - 4 * n_chars))

@@ -20,6 +20,7 @@ from mlwright.execution.sandbox import folders_of, kill_leftover, paths_in
 from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.planning.budget import attempt_timeout, attempt_timings
+from mlwright.planning.planner import NO_TIME_EXIT
 from mlwright.schemas import AttemptPlan, AttemptRecord, TaskSpec
 from mlwright.validation.checks import ValidationFailure, check_plain_files, check_prediction_file, score_oof
 from mlwright.validation.metrics import prediction_columns, ranking_spread, score_spread, truth
@@ -99,6 +100,10 @@ class AttemptRunner:
             rec.status, rec.error = "failed", f"killed: memory above the {res.memory_limit_mb:.0f} MB limit"
         elif res.killed_for_processes:
             rec.status, rec.error = "failed", "killed: more processes than the sandbox allows (a fork bomb?)"
+        elif res.returncode == NO_TIME_EXIT:  # the script's own words on why (stderr), not its last log line
+            rec.status = "failed"
+            rec.error = (f"stopped: its work would not fit its {plan.time_budget_s:.0f}s budget: "
+                         + last_error_line(res.tail(stdout=False)))
         elif res.returncode != 0:
             rec.status = "failed"
             rec.error = f"exit code {res.returncode}: " + last_error_line(res.tail())
