@@ -393,3 +393,27 @@ def test_time_left_after_every_recipe_goes_to_other_seeds_of_the_best_seeded_rec
     p.spec = _spec().model_copy(update={"timeseries": TimeSeriesSpec(item_column="i", timestamp_column="t", horizon=3)})
     assert p.next_attempt(history[:4], 200) is None  # a forecast is one attempt's answer: no blend, no variants
     assert p.main_room(100, blend_after=True) == 100  # and no time kept for a blend
+
+
+def test_the_seeds_default_comes_from_the_environment_and_a_bad_value_is_a_clear_error(monkeypatch, tmp_path):
+    """Every interface builds RunOptions: MLWRIGHT_SEEDS sets its default as it does the CLI's; a value that is no
+    whole number is the user's error (what, where, what to do), not a traceback."""
+    from mlwright.errors import MlwrightError
+    from mlwright.options import RunOptions
+    from mlwright.planning.defaults import DEFAULT_SEEDS
+
+    def opts(**kw):
+        return RunOptions(data_dir=tmp_path, task_text="t", output_dir=tmp_path / "o", **kw)
+
+    monkeypatch.setenv("MLWRIGHT_SEEDS", "3")
+    assert opts().seeds == 3 and opts(seeds=1).seeds == 1
+    monkeypatch.delenv("MLWRIGHT_SEEDS")
+    assert opts().seeds == DEFAULT_SEEDS
+    for bad in ("abc", "-1", "2.5"):
+        monkeypatch.setenv("MLWRIGHT_SEEDS", bad)
+        with pytest.raises(MlwrightError, match="MLWRIGHT_SEEDS must be a whole number") as e:
+            opts()
+        assert e.value.where and e.value.hint
+    monkeypatch.delenv("MLWRIGHT_SEEDS")
+    with pytest.raises(ValueError):
+        opts(seeds=-1)

@@ -12,6 +12,17 @@ from mlwright.llm import LLMSettings
 from mlwright.planning.defaults import DEFAULT_SEEDS
 
 
+def _env_seeds() -> int:
+    raw = os.environ.get("MLWRIGHT_SEEDS", str(DEFAULT_SEEDS))
+    if not raw.strip().isdigit():
+        from mlwright.errors import MlwrightError
+
+        raise MlwrightError(f"MLWRIGHT_SEEDS must be a whole number of further seeds (0 or more), not {raw!r}.",
+                            where="the environment variable MLWRIGHT_SEEDS",
+                            hint=f"Set it to e.g. {DEFAULT_SEEDS} (or 0 for none), or unset it.")
+    return int(raw)
+
+
 def _env_recipes() -> list[str]:
     from mlwright.knowledge.library import recipe_list
 
@@ -39,7 +50,7 @@ class RunOptions(BaseModel):
     # time left after every planned recipe: up to this many further seeds of each of the best seeded recipes, each
     # averaged with its first attempt in the blend (planning.planner.Planner.variant, planning.ensemble); 0: the run
     # ends there, early. Every interface's default comes from the environment, as the CLI's does
-    seeds: int = Field(default_factory=lambda: int(os.environ.get("MLWRIGHT_SEEDS", str(DEFAULT_SEEDS))))
+    seeds: int = Field(default_factory=_env_seeds, ge=0)
     # recipes never to plan (as AutoGluon's excluded_model_types): a recipe too slow or unwanted for this data
     exclude_recipes: list[str] = Field(default_factory=_env_recipes)
     resume: bool = False  # continue an interrupted run in its own folder
