@@ -144,14 +144,18 @@ def test_the_blend_candidates_are_the_best_of_each_recipe_then_the_next_best():
         return AttemptRecord(attempt_id=i, kind="draft", recipe=recipe, title="t", status="succeeded",
                              started_at=0.0, time_budget_s=1, score=score, workdir="w")
 
-    seeds = [rec(i, "boost", 0.90 - i / 1000) for i in range(1, 6)]  # five seeds, each better than the rest
-    others = [rec(10, "linear", 0.85), rec(11, "bayes", 0.80), rec(12, "ensemble", 0.99)]
+    seeds = [rec(i, "xgboost_light", 0.90 - i / 1000) for i in range(1, 6)]  # five drafts, each better than the rest
+    others = [rec(10, "linear_model", 0.85), rec(11, "bayes", 0.80), rec(12, "ensemble", 0.99)]
     chosen = candidates(_spec(), seeds + others)
     assert [[h.attempt_id for h in bag] for bag in chosen] == [[1], [10], [11], [2], [3]][:MAX_MEMBERS]
-    # further seeds of an attempt (Planner.variant: improves of its own recipe) are one candidate with it
+    # further seeds of an attempt (Planner.variant: improves of their own seeded recipe) are one candidate with it
     variants = [r.model_copy(update={"kind": "improve", "parent_id": 1}) for r in seeds[1:]]
     chosen = candidates(_spec(), [seeds[0], *variants, *others])
     assert [[h.attempt_id for h in bag] for bag in chosen] == [[1, 2, 3, 4, 5], [10], [11]]
+    # LLM-written attempts improving one another are other code, each its own candidate, never averaged
+    llm = [r.model_copy(update={"recipe": "llm"}) for r in [seeds[0], *variants]]
+    chosen = candidates(_spec(), llm + others)
+    assert [[h.attempt_id for h in bag] for bag in chosen] == [[1], [10], [11], [2], [3]][:MAX_MEMBERS]
 
 
 def test_seeds_of_one_recipe_are_averaged_before_they_are_blended(tmp_path):
@@ -167,8 +171,8 @@ def test_seeds_of_one_recipe_are_averaged_before_they_are_blended(tmp_path):
     for i in (1, 2, 3):
         p = 1 / (1 + np.exp(-(signal + rng.normal(scale=1.5, size=600))))
         rec = _attempt(tmp_path, i, p, roc_auc_score(y, p))
-        history.append(rec if i == 1 else rec.model_copy(update={"kind": "improve", "parent_id": 1,
-                                                                 "recipe": "r1"}))
+        rec = rec.model_copy(update={"recipe": "lightgbm_baseline"})
+        history.append(rec if i == 1 else rec.model_copy(update={"kind": "improve", "parent_id": 1}))
     blend = select_blend(_spec(), train, history)
     assert blend is not None and [m.attempt_id for m in blend.members] == [1, 2, 3]
     assert np.allclose(blend.weights, 1 / 3) and all(np.allclose(w, 1 / 3) for w in blend.fold_weights)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Collection, Optional
 
 import numpy as np
 import pandas as pd
 
+from mlwright.knowledge.library import load_cards
 from mlwright.schemas import AttemptRecord, TaskSpec
 from mlwright.validation.checks import MIN_VALIDATION_FRACTION
 from mlwright.validation.metrics import is_better, score_predictions
@@ -82,10 +83,13 @@ def blendable(spec: TaskSpec) -> bool:
                 or spec.segmentation is not None)
 
 
-def seed_variants(history: list[AttemptRecord]) -> list[AttemptRecord]:
-    """The attempts that are another seed of an earlier attempt (Planner.variant): improves of their own recipe."""
+def seed_variants(history: list[AttemptRecord], seeded: Optional[Collection[str]] = None) -> list[AttemptRecord]:
+    """The attempts that are another seed of an earlier attempt (Planner.variant): improves of their own recipe, one
+    whose seed changes its model (`seeded`: the planner's cards that say so; by default the library's). An
+    LLM-written attempt that improves another is other code."""
+    seeded = {c.recipe for c in load_cards() if c.seeded} if seeded is None else seeded
     by_id = {h.attempt_id: h for h in history}
-    return [h for h in history if h.kind == "improve" and h.parent_id in by_id
+    return [h for h in history if h.kind == "improve" and h.recipe in seeded and h.parent_id in by_id
             and by_id[h.parent_id].recipe == h.recipe]
 
 

@@ -104,6 +104,11 @@ class Planner:
         self.mains: list[Card] = strong + [c for c in cards if c.stage == "light"]
 
     @property
+    def seeded(self) -> set[str]:
+        """The planned recipes whose seed changes their model (card `seeded`): Planner.variant's."""
+        return {c.recipe for c in self.baselines + self.mains if c.seeded}
+
+    @property
     def recipes(self) -> list[str]:
         return [c.recipe for c in self.baselines + self.mains]
 
@@ -154,7 +159,7 @@ class Planner:
         if self.seeds_each < 1 or not blendable(self.spec):
             return None
         cards = {c.recipe: c for c in self.baselines + self.mains if c.seeded}
-        variants = seed_variants(history)
+        variants = seed_variants(history, cards)
         firsts: dict[str, AttemptRecord] = {}
         for h in history:
             if h.recipe in cards and h.status == "succeeded" and h.score is not None and h not in variants:
@@ -216,7 +221,7 @@ class Planner:
               history: Optional[list[AttemptRecord]] = None) -> Optional[AttemptPlan]:
         """A lighter retry of a failed recipe attempt (not of a retry), when there is time for it."""
         if failed.status not in ("failed", "timeout", "invalid") or failed.stopped or failed.kind == "debug" or \
-                failed.recipe not in self.recipes or usable < 30 or failed in seed_variants(history or []):
+                failed.recipe not in self.recipes or usable < 30 or failed in seed_variants(history or [], self.seeded):
             return None
         budget = usable * 0.8
         if failed.returncode == NO_TIME_EXIT and budget <= (failed.time_budget_s or 0):
