@@ -8,6 +8,7 @@ from typing import Optional
 
 from pydantic import BaseModel, Field, field_validator
 
+from mlwright.errors import MlwrightError
 from mlwright.llm import LLMSettings
 from mlwright.planning.defaults import DEFAULT_SEEDS
 
@@ -15,8 +16,6 @@ from mlwright.planning.defaults import DEFAULT_SEEDS
 def _env_seeds() -> int:
     raw = os.environ.get("MLWRIGHT_SEEDS", str(DEFAULT_SEEDS))
     if not raw.strip().isdigit():
-        from mlwright.errors import MlwrightError
-
         raise MlwrightError(f"MLWRIGHT_SEEDS must be a whole number of further seeds (0 or more), not {raw!r}.",
                             where="the environment variable MLWRIGHT_SEEDS",
                             hint=f"Set it to e.g. {DEFAULT_SEEDS} (or 0 for none), or unset it.")

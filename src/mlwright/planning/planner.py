@@ -104,9 +104,9 @@ class Planner:
         self.mains: list[Card] = strong + [c for c in cards if c.stage == "light"]
 
     @property
-    def seeded(self) -> set[str]:
-        """The planned recipes whose seed changes their model (card `seeded`): Planner.variant's."""
-        return {c.recipe for c in self.baselines + self.mains if c.seeded}
+    def seeded(self) -> dict[str, Card]:
+        """The planned recipes whose seed changes their model (card `seeded`), by name: Planner.variant's."""
+        return {c.recipe: c for c in self.baselines + self.mains if c.seeded}
 
     @property
     def recipes(self) -> list[str]:
@@ -158,7 +158,7 @@ class Planner:
         recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit."""
         if self.seeds_each < 1 or not blendable(self.spec):
             return None
-        cards = {c.recipe: c for c in self.baselines + self.mains if c.seeded}
+        cards = self.seeded
         variants = seed_variants(history, cards)
         firsts: dict[str, AttemptRecord] = {}
         for h in history:
