@@ -10,7 +10,8 @@ from sklearn import metrics as skm
 from mlwright.perception.task_text import _METRIC_PATTERNS, parse_task_text
 from mlwright.schemas import TaskSpec
 from mlwright.validation.metrics import (CLASSIFICATION_METRICS, HIGHER_IS_BETTER, METRICS, RANKING_METRICS,
-                                         REGRESSION_METRICS, constant_baseline, is_better, score_predictions)
+                                         REGRESSION_METRICS, Scorer, constant_baseline, is_better,
+                                         score_predictions)
 
 Y = pd.Series([3.0, -0.5, 2.0, 7.0, 4.0])
 P = np.array([2.5, 0.0, 2.0, 8.0, 3.0])
@@ -143,3 +144,33 @@ def test_score_spread_shrinks_with_more_rows_and_is_zero_for_perfect_predictions
     small, large = spread(200, 0.8), spread(20_000, 0.8)
     assert 0 < large < small and 5 < small / large < 20  # sqrt(100) = 10
     assert spread(200, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("metric, classes, positive", [
+    ("roc_auc", ("no", "yes"), "yes"), ("roc_auc", ("a", "b", "c"), None), ("log_loss", ("a", "b", "c"), None),
+    ("accuracy", ("a", "b", "c"), None), ("balanced_accuracy", ("no", "yes"), "yes"),
+    ("macro_f1", ("a", "b", "c"), None), ("rmse", (), None), ("rmsle", (), None), ("r2", (), None)])
+def test_the_prepared_scorer_equals_the_metric_on_every_resample(metric, classes, positive):
+    """The blend's search and the bootstrap score hundreds of predictions with Scorer: it must give the metric's own
+    value (scikit-learn's), ties in the scores included (the rank-sum ROC AUC averages tied ranks)."""
+    rng = np.random.default_rng(3)
+    n = 600
+    problem = "regression" if not classes else ("binary" if len(classes) == 2 else "multiclass")
+    spec = _spec(problem, metric, classes, positive)
+    if classes:
+        y = pd.Series(rng.choice(list(classes), n))
+        P = rng.dirichlet(np.ones(len(classes)), n).round(1) + 1e-3  # rounded: many tied scores
+        P = P / P.sum(axis=1, keepdims=True)
+    else:
+        y = pd.Series(rng.gamma(2.0, 3.0, n))
+        P = (y.to_numpy() + rng.normal(0, 2, n)).clip(0)[:, None]
+    cols = [f"p::{c}" for c in classes] or ["prediction"]
+    scorer = Scorer(spec)
+    answers = scorer.answers(y)
+    for _ in range(5):
+        idx = rng.integers(0, n, n)
+        want = score_predictions(spec, y.iloc[idx].reset_index(drop=True), pd.DataFrame(P[idx], columns=cols))
+        assert scorer(answers[idx], P[idx]) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    if metric == "roc_auc":  # a resample of one class: undefined, as in scikit-learn
+        with pytest.raises(ValueError):
+            scorer(answers[answers == answers[0]], P[answers == answers[0]])

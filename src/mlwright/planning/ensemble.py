@@ -15,7 +15,7 @@ import pandas as pd
 from mlwright.knowledge.library import load_cards
 from mlwright.schemas import AttemptRecord, TaskSpec
 from mlwright.validation.checks import MIN_VALIDATION_FRACTION
-from mlwright.validation.metrics import is_better, score_predictions
+from mlwright.validation.metrics import Scorer, is_better, score_predictions
 
 MAX_MEMBERS = 5  # candidates of the blend: bags (an attempt with its seeds)
 ROUNDS = 20
@@ -40,7 +40,7 @@ def fold_ids(rows: np.ndarray, n_train: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(n_train)[rows] % FOLDS
 
 
-def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> dict[int, int]:
+def _greedy(scorer: Scorer, y: np.ndarray, frames: dict[int, np.ndarray]) -> dict[int, int]:
     """Greedy forward selection with replacement, member id -> times chosen: every round adds the member that
     scores best, even when no addition improves (the best one-to-one blend can lose where two-to-one wins), and
     the best blend seen in all rounds is kept (the earliest, so the smallest, among equals). On more than
@@ -48,8 +48,7 @@ def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> di
     hundreds of scorings costs in proportion to the rows."""
     if len(y) > CHOICE_ROWS:
         pick = np.sort(np.random.default_rng(0).choice(len(y), CHOICE_ROWS, replace=False))
-        y = y.iloc[pick].reset_index(drop=True)
-        frames = {k: f.iloc[pick].reset_index(drop=True) for k, f in frames.items()}
+        y, frames = y[pick], {k: f[pick] for k, f in frames.items()}
     counts: dict[int, int] = {}
     current = None
     best: Optional[tuple[float, dict[int, int]]] = None
@@ -58,12 +57,12 @@ def _greedy(spec: TaskSpec, y: pd.Series, frames: dict[int, pd.DataFrame]) -> di
         for k, f in frames.items():
             n = sum(counts.values())
             cand = f if current is None else (current * n + f) / (n + 1)
-            s = score_predictions(spec, y, cand)
-            if round_best is None or is_better(spec, s, round_best[1]):
+            s = scorer(y, cand)
+            if round_best is None or scorer.better(s, round_best[1]):
                 round_best = (k, s, cand)
         k, s, current = round_best
         counts[k] = counts.get(k, 0) + 1
-        if best is None or is_better(spec, s, best[0]):
+        if best is None or scorer.better(s, best[0]):
             best = (s, dict(counts))
     return best[1] if best else {}
 
@@ -135,27 +134,24 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
         return None  # too few rows validated by every member to choose and score weights on
     rows = rows.sort_values()
     cols = list(next(iter(oofs.values())).columns)
-    single_frames = {k: v.loc[rows, cols].reset_index(drop=True) for k, v in oofs.items()}
-    frames = {i: sum(single_frames[h.attempt_id] for h in bag) / len(bag) for i, bag in enumerate(bags)}
-    y = train[spec.target].iloc[rows.to_numpy()].reset_index(drop=True)
-    single = (max if spec.higher_is_better else min)(score_predictions(spec, y, f) for f in single_frames.values())
-    everything = _greedy(spec, y, frames)
+    singles = {k: v.loc[rows, cols].to_numpy(dtype=float) for k, v in oofs.items()}
+    frames = {i: sum(singles[h.attempt_id] for h in bag) / len(bag) for i, bag in enumerate(bags)}
+    scorer = Scorer(spec)
+    y_all = train[spec.target].iloc[rows.to_numpy()].reset_index(drop=True)
+    y = scorer.answers(y_all)
+    single = (max if spec.higher_is_better else min)(
+        score_predictions(spec, y_all, pd.DataFrame(f, columns=cols)) for f in singles.values())
+    everything = _greedy(scorer, y, frames)
     if sum(len(bags[i]) for i in everything) < 2:
         return None
     folds = fold_ids(rows.to_numpy(), len(train))
-    per_fold = []
-    for k in range(FOLDS):
-        fit = folds != k
-        counts = _greedy(spec, y[fit].reset_index(drop=True),
-                         {i: f[fit].reset_index(drop=True) for i, f in frames.items()})
-        per_fold.append(counts)
-    blended = None
+    per_fold = [_greedy(scorer, y[folds != k], {i: f[folds != k] for i, f in frames.items()}) for k in range(FOLDS)]
+    blended = np.zeros_like(next(iter(frames.values())))
     for k, counts in enumerate(per_fold):
         total = sum(counts.values())
-        part = sum(frames[i] * (c / total) for i, c in counts.items())
-        part = part[folds == k]
-        blended = part if blended is None else pd.concat([blended, part])
-    score = score_predictions(spec, y.loc[blended.index], blended)
+        blended[folds == k] = sum(frames[i][folds == k] * (c / total) for i, c in counts.items())
+    # the reported score from the metric's own definition (scikit-learn), on every row
+    score = score_predictions(spec, y_all, pd.DataFrame(blended, columns=cols))
     if not is_better(spec, score, single) or abs(score - single) < MIN_GAIN:
         return None
     # a bag's weight is shared evenly by its seeds

@@ -21,7 +21,7 @@ from mlwright.perception.stage import Perceived
 from mlwright.run_context import RunContext
 from mlwright.schemas import AttemptRecord
 from mlwright.validation.checks import ValidationFailure, score_oof
-from mlwright.validation.metrics import prediction_columns, score_predictions
+from mlwright.validation.metrics import Scorer, prediction_columns
 
 CHECKED_RECIPES = ("llm", "ablation")  # code mlwright did not write
 SAMPLE_ROWS = 2000
@@ -82,10 +82,10 @@ class LeakCheck:
         sign = 1.0 if spec.higher_is_better else -1.0
         need = prediction_columns(spec)
         rows = oof["__row__"].to_numpy()
-        y = train[spec.target].iloc[rows].reset_index(drop=True)
-        pred = oof[need].reset_index(drop=True)
-        null = np.array([score_predictions(spec, pd.Series(y.to_numpy()[rng.permutation(len(y))]), pred)
-                         for _ in range(NULL_DRAWS)]) * sign
+        scorer = Scorer(spec)
+        y = scorer.answers(train[spec.target].iloc[rows])
+        P = oof[need].to_numpy(dtype=float)
+        null = np.array([scorer(y[rng.permutation(len(y))], P) for _ in range(NULL_DRAWS)]) * sign
         gain, mean, sd = sign * score, float(null.mean()), float(null.std()) + 1e-12
         real_gain = sign * (rec.score or 0.0) - mean
         z = (gain - mean) / sd
