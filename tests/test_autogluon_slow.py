@@ -32,6 +32,8 @@ def test_demo_with_autogluon_within_budget(tmp_path):
     pred = pd.read_csv(out / "predictions.csv")
     assert list(pred.columns) == ["id", "diagnosis"] and pred["diagnosis"].between(0, 1).all()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    # the model folder keeps what predicting needs: no copy of the training data, no model the best one does not use
+    assert not (out / "model" / "utils" / "data").exists()
     new = pd.read_csv(data / "test.csv").head(10)
     new.to_csv(tmp_path / "new.csv", index=False)
     r = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--output", str(tmp_path / "p.csv"), timeout=300)

@@ -45,6 +45,15 @@ PAUSE_VAR = "MLWRIGHT_TEST_PAUSE_AT"  # test-only: stop at a stage (see _test_pa
 Emit = Callable[[str, str, dict], None]
 
 
+def _warm_imports() -> None:
+    """What validating an attempt and writing the report import (~1 s together) loads while the first attempt
+    runs, not after it, when the wait is overhead."""
+    import scipy.stats  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    import mlwright.report.html  # noqa: F401
+
+
 def _noop(stage: str, message: str, data: dict) -> None:
     pass
 
@@ -115,6 +124,7 @@ class Run:
             self.summary.task = data.spec
             self.write_summary()
             self.runner = AttemptRunner(self.ctx, data, self.executor)
+            threading.Thread(target=_warm_imports, daemon=True).start()
             vet = LeakCheck(self.ctx, data, self.executor) if self.ctx.llm is not None and data.spec.ranking is None \
                 else None
             best = Search(self.ctx, data, self.runner, vet).run(self.policies(data))

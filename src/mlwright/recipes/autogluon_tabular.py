@@ -73,7 +73,20 @@ def fit(train, test, out_dir, model_dir):
     if fi_budget > 0:
         with phase("importance"):
             write_importance(predictor, out_dir, len(data), fi_budget)
+    slim(predictor)
     write_outputs(out_dir, test, test_pred, oof_rows, oof)
+
+
+def slim(predictor):
+    """Only what predicting new rows needs stays in the model folder: the best model and the models it uses, without
+    the training data copy (AutoGluon's own advice for deployment). The others can be hundreds of MB that would be
+    hashed, copied and shipped with the run for nothing."""
+    try:
+        with phase("saving"):
+            predictor.delete_models(models_to_keep="best", dry_run=False)
+            predictor.save_space()
+    except Exception as e:  # a bigger folder, never a failed attempt
+        log(f"model folder not reduced: {type(e).__name__}: {e}")
 
 
 # seconds per row and feature of one shuffle set (the bagged model's children predict their out-of-fold rows):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -190,17 +191,22 @@ def file_sha256(path: Path) -> Optional[str]:
 
 
 def tree_sha256(folder: Path) -> Optional[str]:
-    """sha256 over a folder: each entry's relative path, then its file's sha256 or its link's target, sorted."""
+    """sha256 over a folder: each entry's relative path, then its file's sha256 or its link's target, sorted.
+    The files are hashed side by side (hashlib releases the GIL): a model folder can hold hundreds of MB."""
     if not folder.is_dir():
         return None
-    h = hashlib.sha256()
+    entries: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
-            p = Path(root) / name
-            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-            h.update(b"L" + os.readlink(p).encode() if p.is_symlink() else (file_sha256(p) or "").encode())
-            h.update(b"\n")
+        entries += [Path(root) / name for name in sorted(files + [d for d in dirs
+                                                                 if os.path.islink(os.path.join(root, d))])]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(lambda p: None if p.is_symlink() else file_sha256(p), entries))
+    h = hashlib.sha256()
+    for p, digest in zip(entries, digests):
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(b"L" + os.readlink(p).encode() if p.is_symlink() else (digest or "").encode())
+        h.update(b"\n")
     return h.hexdigest()
 
 
