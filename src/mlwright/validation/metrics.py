@@ -102,37 +102,27 @@ def score_predictions(spec: TaskSpec, y_true: pd.Series | pd.DataFrame, pred: pd
             return float(metric.fn(Y, pred[prediction_columns(spec)].to_numpy(dtype=float), ml.threshold,
                                    ml.at_least_one))
         return float(metric.fn(y_true.reset_index(drop=True), pred.reset_index(drop=True), _targets(spec)))
-    kind = "regression" if spec.problem_type == "regression" else "classification"
-    if metric is None or metric.kind != kind or metric.fn is None:
-        raise ValueError(f"metric {spec.metric} does not apply to {kind}")
-    if kind == "regression":
-        return float(metric.fn(y_true.to_numpy(dtype=float), pred["prediction"].to_numpy(dtype=float)))
-    classes = spec.class_labels
-    proba = pred[[f"p::{c}" for c in classes]].to_numpy(dtype=float)
-    yt = y_true.astype(str).to_numpy()
-    if metric.scores == "labels":
-        return float(metric.fn(yt, np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)], classes))
-    return float(metric.fn(yt, proba, classes, spec.positive_class))
+    scorer = Scorer(spec, exact=True)
+    return scorer(scorer.answers(y_true), pred[prediction_columns(spec)].to_numpy(dtype=float))
 
 
 class Scorer:
-    """The task metric for many scorings of the same kind of answers (the blend's greedy search, a bootstrap, a
-    permutation test): `answers(y)` prepares the truth once (labels as strings, or floats), `__call__(answers,
-    P)` scores an array of the prediction_columns. The per-call label checks of scikit-learn are what such loops
-    spend most of their time on; ROC AUC here is the rank-sum identity (Mann-Whitney U, ties as average ranks),
-    which equals scikit-learn's roc_auc_score (binary, and one-vs-rest macro for several classes: tested).
-    Reported scores come from score_predictions. Single-target tabular tasks only."""
+    """The task metric of a single-target task: `answers(y)` prepares the truth (labels as strings, or floats),
+    `__call__(answers, P)` scores an array of the prediction_columns. Loops that score hundreds of predictions (the
+    blend's greedy search, a bootstrap, a permutation test) prepare the answers once, and (unless `exact`) compute
+    ROC AUC by the rank-sum identity (Mann-Whitney U, ties as average ranks), equal to scikit-learn's roc_auc_score
+    (binary, and one-vs-rest macro for several classes: tested) without its per-call label checks, which are most
+    of such a loop's time. Reported scores are `exact`: scikit-learn's own function."""
 
-    def __init__(self, spec: TaskSpec):
-        if spec.is_multi or spec.ranking is not None or spec.segmentation is not None:
-            raise ValueError(f"no prepared scorer for {spec.problem_type} tasks")
-        self.metric = METRICS[spec.metric]
-        self.regression = spec.problem_type == "regression"
+    def __init__(self, spec: TaskSpec, exact: bool = False):
+        kind = "regression" if spec.problem_type == "regression" else "classification"
+        metric = METRICS.get(spec.metric)
+        if spec.is_multi or metric is None or metric.kind != kind or metric.fn is None:
+            raise ValueError(f"metric {spec.metric} does not apply to {spec.problem_type if spec.is_multi else kind}")
+        self.metric, self.exact, self.regression = metric, exact, kind == "regression"
         self.classes = list(spec.class_labels or [])
         self.positive = spec.positive_class
         self.higher_is_better = spec.higher_is_better
-        if self.metric.fn is None:
-            raise ValueError(f"metric {spec.metric} needs score_predictions")
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.higher_is_better else a < b
@@ -147,7 +137,7 @@ class Scorer:
             return float(fn(answers, P[:, 0]))
         if self.metric.scores == "labels":
             return float(fn(answers, np.asarray(self.classes, dtype=object)[np.argmax(P, axis=1)], self.classes))
-        if self.metric.name == "roc_auc":
+        if self.metric.name == "roc_auc" and not self.exact:
             if len(self.classes) == 2:
                 pos = self.classes.index(self.positive)
                 return rank_auc(answers == self.positive, P[:, pos])
