@@ -1,6 +1,7 @@
 """Slow: the full engine with AutoGluon on the bundled example (real fit, real budget)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -27,6 +28,8 @@ def test_demo_with_autogluon_within_budget(tmp_path):
     ag_log = next(out.glob("attempts/*-autogluon_tabular/stderr.txt")).read_text()
     if (os.cpu_count() or 1) >= 2:  # the folds side by side in the attempt's own Ray, inside the sandbox
         assert "ParallelLocalFoldFittingStrategy" in ag_log, ag_log[-3000:]
+    if importlib.util.find_spec("fastai") is None:  # a model type whose library is missing is never started
+        assert "NeuralNetFastAI" not in ag_log, ag_log[-3000:]
     assert s["best"]["validation_score"] == max(rows.values())  # the best validated attempt wins
     assert s["best"]["validation_score"] > 0.95  # breast-cancer ROC AUC; a constant scores 0.5
     pred = pd.read_csv(out / "predictions.csv")

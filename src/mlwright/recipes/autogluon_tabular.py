@@ -28,6 +28,21 @@ def fold_strategy():
         return {"fold_fitting_strategy": "sequential_local"}
 
 
+# AutoGluon model types and the library each needs
+MODEL_LIBRARIES = {"FASTAI": "fastai", "NN_TORCH": "torch", "CAT": "catboost", "XGB": "xgboost", "GBM": "lightgbm"}
+
+
+def not_installed():
+    """The model types whose library is not installed here: AutoGluon would start each one in every fold and fail
+    on its import, 3-4 s each on 2 cores, several times a run (the portfolio holds several of each type)."""
+    import importlib.util
+
+    missing = [kind for kind, lib in MODEL_LIBRARIES.items() if importlib.util.find_spec(lib) is None]
+    if missing:
+        log(f"not installed here, left out: {', '.join(MODEL_LIBRARIES[k] for k in missing)}")
+    return missing
+
+
 def to_frame(proba):
     return as_class_frame(proba.to_numpy(), list(proba.columns))
 
@@ -51,8 +66,9 @@ def fit(train, test, out_dir, model_dir):
         num_cpus=cores(),
         verbosity=2,
     )
-    if PARAMS.get("excluded_model_types"):
-        fit_args["excluded_model_types"] = PARAMS["excluded_model_types"]
+    excluded = list(dict.fromkeys([*(PARAMS.get("excluded_model_types") or []), *not_installed()]))
+    if excluded:
+        fit_args["excluded_model_types"] = excluded
     metric = AUTOGLUON_METRICS[SPEC["metric"]]  # the metric of the target being fitted
     log(f"AutoGluon fit: {len(data)} rows, metric {metric}, {fit_args}")
     predictor = TabularPredictor(label=TARGET, problem_type=PROBLEM, eval_metric=metric, path=model_dir)
