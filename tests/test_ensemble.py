@@ -152,6 +152,11 @@ def test_the_blend_candidates_are_the_best_of_each_recipe_then_the_next_best():
     variants = [r.model_copy(update={"kind": "improve", "parent_id": 1}) for r in seeds[1:]]
     chosen = candidates(_spec(), [seeds[0], *variants, *others])
     assert [[h.attempt_id for h in bag] for bag in chosen] == [[1, 2, 3, 4, 5], [10], [11]]
+    # a seed clearly below its first attempt (beyond the first's bootstrap spread) is not averaged into its bag
+    spread = [seeds[0].model_copy(update={"score_sd": 0.005}), *variants[:3],
+              variants[3].model_copy(update={"score": 0.89})]
+    chosen = candidates(_spec(), spread + others)
+    assert [[h.attempt_id for h in bag] for bag in chosen] == [[1, 2, 3, 4], [10], [11], [5]]
     # LLM-written attempts improving one another are other code, each its own candidate, never averaged
     llm = [r.model_copy(update={"recipe": "llm"}) for r in [seeds[0], *variants]]
     chosen = candidates(_spec(), llm + others)

@@ -92,11 +92,21 @@ def seed_variants(history: list[AttemptRecord], seeded: Optional[Collection[str]
             and by_id[h.parent_id].recipe == h.recipe]
 
 
+def _weaker(spec: TaskSpec, seed: AttemptRecord, first: AttemptRecord) -> bool:
+    """Whether a further seed scores below its first attempt by more than the first's bootstrap spread: not the same
+    model with other noise (a seed started with little time left can get lighter settings: fewer rounds at a larger
+    rate), so averaging it in would dilute the bag. It stays a candidate of its own."""
+    if seed.score is None or first.score is None or not first.score_sd:
+        return False
+    return (first.score - seed.score) * (1 if spec.higher_is_better else -1) > first.score_sd
+
+
 def candidates(spec: TaskSpec, history: list[AttemptRecord]) -> list[list[AttemptRecord]]:
     """The blend's candidates, MAX_MEMBERS bags: each valid attempt with its valid further seeds. The bag with
     the best attempt of each recipe first (families differ most), then the next best (a recipe's other attempts)."""
     valid = [h for h in history if h.status == "succeeded" and h.recipe != "ensemble"]
-    variant_of = {h.attempt_id: h.parent_id for h in seed_variants(valid)}
+    by_id = {h.attempt_id: h for h in valid}
+    variant_of = {h.attempt_id: h.parent_id for h in seed_variants(valid) if not _weaker(spec, h, by_id[h.parent_id])}
     groups: dict[int, list[AttemptRecord]] = {}
     for h in valid:
         groups.setdefault(variant_of.get(h.attempt_id, h.attempt_id), []).append(h)
