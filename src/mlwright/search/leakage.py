@@ -38,7 +38,7 @@ class LeakCheck:
         """Why `rec` leaks (it must not win), or None (it does not, or it is not ours to check)."""
         spec = self.data.spec
         if rec.recipe not in CHECKED_RECIPES or rec.status != "succeeded" or spec.timeseries is not None or \
-                spec.is_multi:  # (several targets: not checked yet)
+                spec.is_multi or spec.segmentation is not None:  # (several targets, masks: not checked yet)
             return None
         if self.ctx.clock.usable() < 15:
             self.ctx.emit("analysis", f"attempt {rec.attempt_id}: no time left to check it for leakage",
