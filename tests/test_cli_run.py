@@ -171,9 +171,18 @@ def test_killed_run_resumes(churn_dir, tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "mlwright", "run", str(churn_dir), "--task", "predict label",
                           "--output", str(out), "--time-limit", "90", "--no-autogluon"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    import sqlite3
+
+    def first_attempt_running() -> bool:  # journaled as running (its script is written just before)
+        try:
+            with sqlite3.connect(out / "journal.sqlite") as con:
+                return bool(con.execute("SELECT 1 FROM attempts WHERE status = 'running'").fetchall())
+        except sqlite3.Error:  # not created yet
+            return False
+
     deadline = time.time() + 60
-    while time.time() < deadline and not list(out.glob("attempts/*/solution.py")):
-        time.sleep(0.2)
+    while time.time() < deadline and not ((out / "journal.sqlite").is_file() and first_attempt_running()):
+        time.sleep(0.1)
     os.killpg(p.pid, signal.SIGKILL)  # as if the machine died mid-attempt
     p.wait()
     assert json.loads((out / "run.json").read_text())["status"] == "running"
@@ -181,7 +190,6 @@ def test_killed_run_resumes(churn_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "run.json").read_text())
     assert s["status"] == "succeeded" and (out / "predictions.csv").is_file()
-    import sqlite3
     with sqlite3.connect(out / "journal.sqlite") as con:
         statuses = [r[0] for r in con.execute("SELECT status FROM attempts ORDER BY attempt_id")]
     assert statuses[0] == "interrupted" and "succeeded" in statuses[1:]  # cut short by the kill, not failed
