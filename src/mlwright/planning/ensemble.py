@@ -58,11 +58,11 @@ def _greedy(scorer: Scorer, y: np.ndarray, frames: dict[int, np.ndarray]) -> dic
             n = sum(counts.values())
             cand = f if current is None else (current * n + f) / (n + 1)
             s = scorer(y, cand)
-            if round_best is None or scorer.better(s, round_best[1]):
+            if round_best is None or is_better(scorer.spec, s, round_best[1]):
                 round_best = (k, s, cand)
         k, s, current = round_best
         counts[k] = counts.get(k, 0) + 1
-        if best is None or scorer.better(s, best[0]):
+        if best is None or is_better(scorer.spec, s, best[0]):
             best = (s, dict(counts))
     return best[1] if best else {}
 

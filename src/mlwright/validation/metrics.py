@@ -119,13 +119,9 @@ class Scorer:
         metric = METRICS.get(spec.metric)
         if spec.is_multi or metric is None or metric.kind != kind or metric.fn is None:
             raise ValueError(f"metric {spec.metric} does not apply to {spec.problem_type if spec.is_multi else kind}")
-        self.metric, self.exact, self.regression = metric, exact, kind == "regression"
+        self.spec, self.metric, self.exact, self.regression = spec, metric, exact, kind == "regression"
         self.classes = list(spec.class_labels or [])
         self.positive = spec.positive_class
-        self.higher_is_better = spec.higher_is_better
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.higher_is_better else a < b
 
     def answers(self, y: pd.Series) -> np.ndarray:
         return y.to_numpy(dtype=float) if self.regression else y.astype(str).to_numpy()
