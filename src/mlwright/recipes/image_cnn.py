@@ -1,14 +1,15 @@
 """mlwright recipe: a small convolutional network trained from scratch on CPU with torch (a pretrained
 torchvision backbone when its weights are already on the machine), random shifts and, when the classes allow
-it, horizontal flips; a stratified 20% holdout gives the validation predictions. The budget is spent, not just
-capped: the time left after the holdout network goes to networks trained on all rows (other seeds), and the
-test predictions average them all."""
+it, horizontal flips. The budget is spent, not just capped: a network per cross-validation fold (the first one's
+20% holdout decides flips and sets the epochs of the others) while the time allows, so the out-of-fold predictions
+cover every row when all folds fit (a blend with other attempts is then chosen on every row), then networks on
+all rows (other seeds) with the time left; the test predictions average them all."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 import math
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold
 
 import torch
 import torch.nn as nn
@@ -21,8 +22,9 @@ LIGHT = bool(PARAMS.get("light", False))
 SEED = int(PARAMS.get("seed", 0))
 HOLDOUT = float(PARAMS.get("holdout", 0.2))
 MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))  # per network
-# networks trained on all rows after the holdout one, while each still gets nearly the holdout network's epochs
-MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 4))
+# networks after the holdout one, while each still gets nearly its epochs: one per other fold, then on all rows
+MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 6))
+FOLDS = max(2, round(1 / HOLDOUT))  # the holdout is the first of these folds
 MEMBER_EPOCH_SHARE = 0.6  # ... at least this share of them (fewer epochs: a weaker net that dilutes the average)
 WIDTH = int(PARAMS.get("width", 24 if LIGHT else 32))  # channels of the first block (narrowed on a slow machine)
 MIN_WIDTH = 16
@@ -310,8 +312,10 @@ def fit(train_df, test_df, out_dir, model_dir):
         meta["classes"] = sorted(y.unique().tolist())
         y_t = torch.tensor(np.searchsorted(meta["classes"], y.to_numpy()), dtype=torch.long)
         n_out = len(meta["classes"])
-    strat = None if REGRESSION or y.value_counts().min() < 2 else y
-    idx_tr, idx_va = train_test_split(np.arange(len(X)), test_size=HOLDOUT, random_state=SEED, stratify=strat)
+    stratified = not REGRESSION and y.value_counts().min() >= FOLDS
+    splitter = (StratifiedKFold if stratified else KFold)(FOLDS, shuffle=True, random_state=SEED)
+    folds = list(splitter.split(np.zeros(len(X)), y if stratified else None))
+    idx_tr, idx_va = folds[0]
     pretrained = pretrained_backbone(n_out)
     prep = Prep(X[idx_tr], pretrained is not None)
     global WIDTH
@@ -323,8 +327,13 @@ def fit(train_df, test_df, out_dir, model_dir):
             break
         log(f"about {max(avail, 0) / ep_tr:.0f} epochs of width {WIDTH} fit in {avail:.0f}s: width {WIDTH // 2}")
         WIDTH //= 2
-    # the holdout network takes its share of a holdout + all-rows pair when both get enough epochs, else everything
-    if MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
+    # the holdout network takes an equal share with as many other folds' networks as get enough epochs (a network
+    # on all rows instead when no other fold fits), else everything
+    want_s = min(WANT_EPOCHS, MAX_EPOCHS) * ep_tr
+    n_fold_nets = max([n for n in range(2, min(FOLDS, 1 + MAX_MEMBERS) + 1) if avail >= n * want_s], default=1)
+    if n_fold_nets > 1:
+        first = min(avail / n_fold_nets, 1.1 * MAX_EPOCHS * ep_tr)
+    elif MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
         first = min(avail * ep_tr / (ep_tr + ep_all), 1.1 * MAX_EPOCHS * ep_tr)
     else:
         first = avail
@@ -333,21 +342,23 @@ def fit(train_df, test_df, out_dir, model_dir):
     t_start = time.time()
     net, flip, epochs = train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, t_start + first)
     train_s = time.time() - t_start
-    raw_va = predict_raw(net, prep, X[idx_va], tta_flip=flip)
-    oof = to_pred(raw_va, meta)
+    raw_va = [predict_raw(net, prep, X[idx_va], tta_flip=flip)]
+    truth = y.iloc[idx_va].to_numpy()
     if REGRESSION:
-        log(f"holdout RMSE {float(np.sqrt(np.mean((oof - y.iloc[idx_va].to_numpy(dtype=float)) ** 2))):.4f}")
+        log(f"holdout RMSE {float(np.sqrt(np.mean((to_pred(raw_va[0], meta) - truth.astype(float)) ** 2))):.4f}")
     else:
-        acc = float((np.asarray(meta["classes"], dtype=object)[raw_va.argmax(1)] == y.iloc[idx_va].to_numpy()).mean())
+        acc = float((np.asarray(meta["classes"], dtype=object)[raw_va[0].argmax(1)] == truth).mean())
         log(f"holdout accuracy {acc:.4f} on {len(idx_va)} rows")
-    # the time left trains networks on every row (other seeds) with about the holdout network's epochs; the holdout
-    # network's score stands for them, and the test predictions average every network
-    nets = [net]
-    ep_all = train_s / max(epochs, 1e-3) * len(X) / max(len(idx_tr), 1)  # measured, not probed
+    # the time left trains the other folds' networks with about the holdout network's epochs (each predicts its
+    # fold: out-of-fold rows), then networks on every row (other seeds); the test predictions average every network
+    nets, rows_va = [net], [idx_va]
+    step_s = train_s / max(epochs, 1e-3) / max(len(idx_tr), 1)  # seconds per image-epoch: measured, not probed
     want = max(1, round(epochs))
-    need, usual = max(1.0, MEMBER_EPOCH_SHARE * want) * ep_all, 1.1 * want * ep_all
-    for k in range(1, MAX_MEMBERS + 1):
-        left = deadline() - time.time() - predict_seconds(image_s, len(X_test), len(nets) + 1)
+    jobs = [folds[k] for k in range(1, FOLDS)] + [(np.arange(len(X)), np.array([], dtype=int))] * MAX_MEMBERS
+    for k, (tr, va) in enumerate(jobs[:MAX_MEMBERS], start=1):
+        ep_s = step_s * len(tr)
+        need, usual = max(1.0, MEMBER_EPOCH_SHARE * want) * ep_s, 1.1 * want * ep_s
+        left = deadline() - time.time() - predict_seconds(image_s, len(X_test) + len(va), len(nets) + 1)
         if left < need:
             break
         # the last network that fits takes all that is left (more epochs than the holdout network's: no harm)
@@ -355,10 +366,17 @@ def fit(train_df, test_df, out_dir, model_dir):
         seconds = left if last else min(left, usual)
         torch.manual_seed(SEED + k)
         np.random.seed(SEED + k)
-        log(f"network {k + 1} on all {len(X)} rows (seed {SEED + k}) for up to {seconds:.0f}s")
-        nets.append(train(X, y_t, np.arange(len(X)), np.array([], dtype=int), prep, n_out,
-                          pretrained_backbone(n_out) if pretrained is not None else None,
+        what = f"fold {k + 1} of {FOLDS} ({len(tr)} rows)" if len(va) else f"all {len(X)} rows"
+        log(f"network {k + 1} on {what} (seed {SEED + k}) for up to {seconds:.0f}s")
+        nets.append(train(X, y_t, tr, va, prep, n_out, pretrained_backbone(n_out) if pretrained is not None else None,
                           time.time() + seconds, flip, max_epochs=MAX_EPOCHS if last else want)[0])
+        if len(va):
+            raw_va.append(predict_raw(nets[-1], prep, X[va], tta_flip=flip))
+            rows_va.append(va)
+    idx_va = np.concatenate(rows_va)
+    oof = to_pred(np.concatenate(raw_va), meta)
+    if len(rows_va) > 1:
+        log(f"out-of-fold predictions of {len(rows_va)} of {FOLDS} folds' networks: {len(idx_va)} rows")
     test_pred = with_fallback(to_pred(average_raw(nets, prep, X_test, flip), meta), ok_te, y_all)
     meta.update(flip=flip, pretrained=pretrained is not None, width=WIDTH,
                 mean=prep.mean, std=prep.std, y_prior=y_all)
