@@ -21,9 +21,10 @@ BUDGET = float(PARAMS.get("time_budget", 600))
 LIGHT = bool(PARAMS.get("light", False))
 SEED = int(PARAMS.get("seed", 0))
 HOLDOUT = float(PARAMS.get("holdout", 0.2))
+FLIPS = PARAMS.get("flips")  # true or false: horizontal flips on or off; unset: decided on the holdout
 MAX_EPOCHS = int(PARAMS.get("max_epochs", 15 if LIGHT else 60))  # per network
 # networks after the holdout one, while each still gets nearly its epochs: one per other fold, then on all rows
-MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 6))
+MAX_MEMBERS = int(PARAMS.get("max_members", 1 if LIGHT else 8))
 FOLDS = max(2, round(1 / HOLDOUT))  # the holdout is the first of these folds
 MEMBER_EPOCH_SHARE = 0.6  # ... at least this share of them (fewer epochs: a weaker net that dilutes the average)
 WIDTH = int(PARAMS.get("width", 24 if LIGHT else 32))  # channels of the first block (narrowed on a slow machine)
@@ -340,7 +341,8 @@ def fit(train_df, test_df, out_dir, model_dir):
     log(f"a training step takes {1000 * image_s:.1f} ms per image: epochs of about {ep_tr:.1f}s (holdout split) "
         f"and {ep_all:.1f}s (all rows); {first:.0f}s of {avail:.0f}s for the holdout network")
     t_start = time.time()
-    net, flip, epochs = train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, t_start + first)
+    net, flip, epochs = train(X, y_t, idx_tr, idx_va, prep, n_out, pretrained, t_start + first,
+                              flip_decided=None if FLIPS is None else bool(FLIPS))
     train_s = time.time() - t_start
     raw_va = [predict_raw(net, prep, X[idx_va], tta_flip=flip)]
     truth = y.iloc[idx_va].to_numpy()
