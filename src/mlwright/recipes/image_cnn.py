@@ -363,15 +363,17 @@ def fit(train_df, test_df, out_dir, model_dir):
         left = deadline() - time.time() - predict_seconds(image_s, len(X_test) + len(va), len(nets) + 1)
         if left < need:
             break
-        # the last network that fits takes all that is left (more epochs than the holdout network's: no harm)
+        # the last network that fits takes all that is left: the epochs that time holds, up to twice the cap (more
+        # than the holdout network's: no harm; a cap of MAX_EPOCHS left a minute of a 600 s budget unused)
         last = k == MAX_MEMBERS or left < usual + need
         seconds = left if last else min(left, usual)
+        epochs_k = min(2 * MAX_EPOCHS, max(MAX_EPOCHS, int(seconds / ep_s))) if last else want
         torch.manual_seed(SEED + k)
         np.random.seed(SEED + k)
         what = f"fold {k + 1} of {FOLDS} ({len(tr)} rows)" if len(va) else f"all {len(X)} rows"
         log(f"network {k + 1} on {what} (seed {SEED + k}) for up to {seconds:.0f}s")
         nets.append(train(X, y_t, tr, va, prep, n_out, pretrained_backbone(n_out) if pretrained is not None else None,
-                          time.time() + seconds, flip, max_epochs=MAX_EPOCHS if last else want)[0])
+                          time.time() + seconds, flip, max_epochs=epochs_k)[0])
         if len(va):
             raw_va.append(predict_raw(nets[-1], prep, X[va], tta_flip=flip))
             rows_va.append(va)
