@@ -313,8 +313,9 @@ def fit(train_df, test_df, out_dir, model_dir):
         meta["classes"] = sorted(y.unique().tolist())
         y_t = torch.tensor(np.searchsorted(meta["classes"], y.to_numpy()), dtype=torch.long)
         n_out = len(meta["classes"])
-    stratified = not REGRESSION and y.value_counts().min() >= FOLDS
-    splitter = (StratifiedKFold if stratified else KFold)(FOLDS, shuffle=True, random_state=SEED)
+    k_folds = max(2, min(FOLDS, len(X)))  # a handful of images: as many folds as images
+    stratified = not REGRESSION and y.value_counts().min() >= k_folds
+    splitter = (StratifiedKFold if stratified else KFold)(k_folds, shuffle=True, random_state=SEED)
     folds = list(splitter.split(np.zeros(len(X)), y if stratified else None))
     idx_tr, idx_va = folds[0]
     pretrained = pretrained_backbone(n_out)
@@ -331,7 +332,7 @@ def fit(train_df, test_df, out_dir, model_dir):
     # the holdout network takes an equal share with as many other folds' networks as get enough epochs (a network
     # on all rows instead when no other fold fits), else everything
     want_s = min(WANT_EPOCHS, MAX_EPOCHS) * ep_tr
-    n_fold_nets = max([n for n in range(2, min(FOLDS, 1 + MAX_MEMBERS) + 1) if avail >= n * want_s], default=1)
+    n_fold_nets = max([n for n in range(2, min(k_folds, 1 + MAX_MEMBERS) + 1) if avail >= n * want_s], default=1)
     if n_fold_nets > 1:
         first = min(avail / n_fold_nets, 1.1 * MAX_EPOCHS * ep_tr)
     elif MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
@@ -356,7 +357,7 @@ def fit(train_df, test_df, out_dir, model_dir):
     nets, rows_va = [net], [idx_va]
     step_s = train_s / max(epochs, 1e-3) / max(len(idx_tr), 1)  # seconds per image-epoch: measured, not probed
     want = max(1, round(epochs))
-    jobs = [folds[k] for k in range(1, FOLDS)] + [(np.arange(len(X)), np.array([], dtype=int))] * MAX_MEMBERS
+    jobs = folds[1:] + [(np.arange(len(X)), np.array([], dtype=int))] * MAX_MEMBERS
     for k, (tr, va) in enumerate(jobs[:MAX_MEMBERS], start=1):
         ep_s = step_s * len(tr)
         need, usual = max(1.0, MEMBER_EPOCH_SHARE * want) * ep_s, 1.1 * want * ep_s
@@ -370,7 +371,7 @@ def fit(train_df, test_df, out_dir, model_dir):
         epochs_k = min(2 * MAX_EPOCHS, max(MAX_EPOCHS, int(seconds / ep_s))) if last else want
         torch.manual_seed(SEED + k)
         np.random.seed(SEED + k)
-        what = f"fold {k + 1} of {FOLDS} ({len(tr)} rows)" if len(va) else f"all {len(X)} rows"
+        what = f"fold {k + 1} of {k_folds} ({len(tr)} rows)" if len(va) else f"all {len(X)} rows"
         log(f"network {k + 1} on {what} (seed {SEED + k}) for up to {seconds:.0f}s")
         nets.append(train(X, y_t, tr, va, prep, n_out, pretrained_backbone(n_out) if pretrained is not None else None,
                           time.time() + seconds, flip, max_epochs=epochs_k)[0])
@@ -380,7 +381,7 @@ def fit(train_df, test_df, out_dir, model_dir):
     idx_va = np.concatenate(rows_va)
     oof = to_pred(np.concatenate(raw_va), meta)
     if len(rows_va) > 1:
-        log(f"out-of-fold predictions of {len(rows_va)} of {FOLDS} folds' networks: {len(idx_va)} rows")
+        log(f"out-of-fold predictions of {len(rows_va)} of {k_folds} folds' networks: {len(idx_va)} rows")
     test_pred = with_fallback(to_pred(average_raw(nets, prep, X_test, flip), meta), ok_te, y_all)
     meta.update(flip=flip, pretrained=pretrained is not None, width=WIDTH,
                 mean=prep.mean, std=prep.std, y_prior=y_all)
