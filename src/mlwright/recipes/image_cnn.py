@@ -329,16 +329,11 @@ def fit(train_df, test_df, out_dir, model_dir):
             break
         log(f"about {max(avail, 0) / ep_tr:.0f} epochs of width {WIDTH} fit in {avail:.0f}s: width {WIDTH // 2}")
         WIDTH //= 2
-    # the holdout network takes an equal share with as many other folds' networks as get enough epochs (a network
-    # on all rows instead when no other fold fits), else everything
+    # the holdout network takes an equal share with as many other folds' networks as get enough epochs, else
+    # everything (a network on all rows needs more than another fold's: it cannot fit where that one does not)
     want_s = min(WANT_EPOCHS, MAX_EPOCHS) * ep_tr
     n_fold_nets = max([n for n in range(2, min(k_folds, 1 + MAX_MEMBERS) + 1) if avail >= n * want_s], default=1)
-    if n_fold_nets > 1:
-        first = min(avail / n_fold_nets, 1.1 * MAX_EPOCHS * ep_tr)
-    elif MAX_MEMBERS > 0 and avail >= min(WANT_EPOCHS, MAX_EPOCHS) * (ep_tr + ep_all):
-        first = min(avail * ep_tr / (ep_tr + ep_all), 1.1 * MAX_EPOCHS * ep_tr)
-    else:
-        first = avail
+    first = min(avail / n_fold_nets, 1.1 * MAX_EPOCHS * ep_tr) if n_fold_nets > 1 else avail
     log(f"a training step takes {1000 * image_s:.1f} ms per image: epochs of about {ep_tr:.1f}s (holdout split) "
         f"and {ep_all:.1f}s (all rows); {first:.0f}s of {avail:.0f}s for the holdout network")
     t_start = time.time()
