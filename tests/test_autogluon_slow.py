@@ -30,6 +30,12 @@ def test_demo_with_autogluon_within_budget(tmp_path):
         assert "ParallelLocalFoldFittingStrategy" in ag_log, ag_log[-3000:]
     if importlib.util.find_spec("fastai") is None:  # a model type whose library is missing is never started
         assert "NeuralNetFastAI" not in ag_log, ag_log[-3000:]
+    # AutoGluon's weighted ensemble is scored on rows its weights did not see: never above its own in-sample score
+    board = pd.read_csv(next(out.glob("attempts/*-autogluon_tabular/leaderboard.csv")))
+    if board["model"].iloc[0].startswith("WeightedEnsemble"):
+        ag_out = next(out.glob("attempts/*-autogluon_tabular/stdout.txt")).read_text()
+        assert "out-of-fold predictions cross-fitted over" in ag_out, ag_out
+        assert rows["autogluon_tabular"] <= board["score_val"].iloc[0] + 1e-9
     assert s["best"]["validation_score"] == max(rows.values())  # the best validated attempt wins
     assert s["best"]["validation_score"] > 0.95  # breast-cancer ROC AUC; a constant scores 0.5
     pred = pd.read_csv(out / "predictions.csv")

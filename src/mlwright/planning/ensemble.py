@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.knowledge.library import load_cards
+from mlwright.runtime import metrics as rm
 from mlwright.schemas import AttemptRecord, TaskSpec
 from mlwright.validation.checks import MIN_VALIDATION_FRACTION
 from mlwright.validation.metrics import Scorer, is_better, score_predictions
@@ -21,7 +22,7 @@ MAX_MEMBERS = 5  # candidates of the blend: bags (an attempt with its seeds)
 ROUNDS = 20
 MIN_GAIN = 1e-4
 CHOICE_ROWS = 10000  # the rows the blend's weights are chosen on, at most (the score is on every row)
-FOLDS = 5
+FOLDS = rm.BLEND_FOLDS
 # the rows every member has an out-of-fold prediction for: a member validated on a holdout (a CNN) joins members
 # validated on every row (cross-validation) on its holdout rows, when they are enough to choose weights on
 MIN_SHARED_ROWS = 200
@@ -32,12 +33,6 @@ def _load(rec: AttemptRecord) -> Optional[pd.DataFrame]:
     if not (d / "oof_predictions.csv").is_file() or not (d / "test_predictions_raw.csv").is_file():
         return None
     return pd.read_csv(d / "oof_predictions.csv").sort_values("__row__").set_index("__row__")
-
-
-def fold_ids(rows: np.ndarray, n_train: int) -> np.ndarray:
-    """The cross-fitting fold of each training row id: a function of the id alone, so the ensemble recipe
-    derives the same folds whatever rows its members share."""
-    return np.random.default_rng(0).permutation(n_train)[rows] % FOLDS
 
 
 def _greedy(scorer: Scorer, y: np.ndarray, frames: dict[int, np.ndarray]) -> dict[int, int]:
@@ -154,7 +149,7 @@ def select_blend(spec: TaskSpec, train: pd.DataFrame, history: list[AttemptRecor
     everything = _greedy(scorer, y, frames)
     if sum(len(bags[i]) for i in everything) < 2:
         return None
-    folds = fold_ids(rows.to_numpy(), len(train))
+    folds = rm.blend_fold_ids(rows.to_numpy(), len(train))
     per_fold = [_greedy(scorer, y[folds != k], {i: f[folds != k] for i, f in frames.items()}) for k in range(FOLDS)]
     blended = np.zeros_like(next(iter(frames.values())))
     for k, counts in enumerate(per_fold):

@@ -45,7 +45,7 @@ def fit(train, test, out_dir, model_dir):
     rows = rows.sort_values().to_numpy()
     frames = [o.loc[rows].reset_index(drop=True) for o in oofs]
     if FOLDS and all("fold_weights" in m for m in MEMBERS):
-        fold = np.random.default_rng(0).permutation(len(train))[rows] % FOLDS  # the folds mlwright chose them on
+        fold = blend_fold_ids(rows, len(train))  # the folds mlwright chose them on
         oof = None
         for k in range(FOLDS):
             used = [(f, m["fold_weights"][k]) for f, m in zip(frames, MEMBERS) if m["fold_weights"][k] > 0]
