@@ -417,3 +417,37 @@ def test_the_seeds_default_comes_from_the_environment_and_a_bad_value_is_a_clear
     monkeypatch.delenv("MLWRIGHT_SEEDS")
     with pytest.raises(ValueError):
         opts(seeds=-1)
+
+
+def test_a_main_recipe_that_takes_all_time_left_keeps_the_baselines_bag_and_the_bag_runs_first(tmp_path):
+    """AutoGluon takes everything left but the time of the baseline's further seeds (their measured seconds, at
+    most BAG_RESERVE_SHARE of its room): the bag blends with AutoGluon's ensemble. After it, the seeds run before
+    the light recipes (which re-fit model families AutoGluon has); without a measured seeded baseline, no reserve."""
+    from mlwright.planning.planner import BAG_RESERVE_SHARE
+
+    p = _planner(300)
+    p.seeds_each = 4
+    p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline", seeded=True)]
+    p.mains = [Card(key="m", name="strong", body="", recipe="strong", min_time_s=45, time_share=1.0),
+               Card(key="l", name="light", body="", recipe="light", min_time_s=10, stage="light")]
+
+    def rec(recipe, seconds, parent=None, params=None):
+        return AttemptRecord(attempt_id=len(history) + 1, parent_id=parent, kind="improve" if parent else "draft",
+                             recipe=recipe, title=recipe, status="succeeded", time_budget_s=60.0, seconds=seconds,
+                             score=0.8, started_at=0.0, workdir=str(tmp_path), params=params or {})
+
+    history: list[AttemptRecord] = []
+    history.append(rec("fast", 5.0))
+    ag = p.next_attempt(history, 250)
+    room = 250 - BLEND
+    assert ag.recipe == "strong" and ag.time_budget_s == pytest.approx(room - 4 * (5.0 + p.gap))
+    slow = [history[0].model_copy(update={"seconds": 30.0})]
+    assert p.next_attempt(slow, 250).time_budget_s == pytest.approx((1 - BAG_RESERVE_SHARE) * room)
+    history.append(rec("strong", 200.0, parent=1))
+    order = []
+    while (plan := p.next_attempt(history, 80)) is not None and len(order) < 8:
+        order.append((plan.recipe, plan.params.get("seed")))
+        history.append(rec(plan.recipe, 5.0, parent=plan.parent_id, params=plan.params))
+    assert order[:5] == [("fast", 1), ("fast", 2), ("fast", 3), ("fast", 4), ("light", None)]
+    p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline")]  # not seeded
+    assert p.next_attempt(history[:1], 250).time_budget_s == pytest.approx(room)

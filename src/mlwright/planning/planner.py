@@ -22,6 +22,10 @@ NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the r
 # how many each: RunOptions.seeds)
 SEEDED_RECIPES = 2
 VARIANT_MARGIN = 1.3  # a variant needs its first attempt's measured seconds times this
+# a main recipe that turns any time into a better model (AutoGluon) leaves the time of the baseline's seeds (its
+# measured seconds each), at most this share of its room: the baseline's bag blends with AutoGluon's ensemble, a
+# member whose errors differ from it, where the light recipes re-fit model families AutoGluon already has
+BAG_RESERVE_SHARE = 0.15
 
 
 def autogluon_params(spec: TaskSpec, budget: float, light: bool = False,
@@ -137,12 +141,16 @@ class Planner:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
                 return self.baseline(card, budget, pending_main, history)
+        if pending_main and pending_main[0].stage == "light" and self.stronger_ran(valid):
+            bag = self.variant(history, self.main_room(usable, blend_after=True), only_baseline=True)
+            if bag:  # the baseline's bag before the light recipes (see BAG_RESERVE_SHARE)
+                return bag
         if pending_main:
             card = pending_main[0]
             # later main recipes keep their minimum (and the gap before each); the last one takes everything left
             reserved = sum(c.min_time_for(self.spec) + self.gap for c in pending_main[1:])
-            budget = room if len(pending_main) == 1 else max(card.min_time_for(self.spec),
-                                                             min(room * card.time_share, room - reserved))
+            budget = room - self.bag_reserve(card, history, room) if len(pending_main) == 1 else max(
+                card.min_time_for(self.spec), min(room * card.time_share, room - reserved))
             return AttemptPlan(recipe=card.recipe, kind="improve" if valid else "draft",
                                parent_id=valid[0].attempt_id if valid else None, title=card.name,
                                time_budget_s=budget,
@@ -151,14 +159,32 @@ class Planner:
         retry = self.retry(last, self.retry_room(valid, usable), history) if last else None
         return retry or self.variant(history, self.main_room(usable, blend_after=True))
 
-    def variant(self, history: list[AttemptRecord], room: float) -> Optional[AttemptPlan]:
+    def stronger_ran(self, valid: list[AttemptRecord]) -> bool:
+        """Whether a main recipe that is neither the baseline nor a light one has a valid attempt (AutoGluon)."""
+        return any(h.recipe in {c.recipe for c in self.mains if c.stage != "light"} for h in valid)
+
+    def bag_reserve(self, card: Card, history: list[AttemptRecord], room: float) -> float:
+        """The seconds a main recipe that takes everything left (time_share >= 1, not a light one) leaves for the
+        baseline's further seeds: `seeds_each` times the baseline's measured seconds and the gap, at most
+        BAG_RESERVE_SHARE of its room. None without seeds, a seeded baseline measured in this run, or a blend."""
+        base = [h for h in history if h.status == "succeeded" and h.seconds and h.recipe in self.seeded
+                and h.recipe in {c.recipe for c in self.baselines}]
+        if card.time_share < 1 or card.stage == "light" or self.seeds_each < 1 or not base \
+                or not blendable(self.spec):
+            return 0.0
+        return min(BAG_RESERVE_SHARE * room, self.seeds_each * (base[0].seconds + self.gap))
+
+    def variant(self, history: list[AttemptRecord], room: float, only_baseline: bool = False) -> Optional[AttemptPlan]:
         """When every planned recipe has run and time is left: a recipe whose seed changes its folds, stopping
         rows and subsamples (card `seeded`) again with another seed and the feature groups its first attempt kept
         (no screen): a blend member whose errors differ where a model's are noise. The SEEDED_RECIPES best such
-        recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit."""
+        recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit.
+        `only_baseline`: the baseline's seeds alone (its bag, after AutoGluon and before the light recipes)."""
         if self.seeds_each < 1 or not blendable(self.spec):
             return None
         cards = self.seeded
+        if only_baseline:
+            cards = {r: c for r, c in cards.items() if r in {b.recipe for b in self.baselines}}
         variants = seed_variants(history, cards)
         firsts: dict[str, AttemptRecord] = {}
         for h in history:
@@ -198,7 +224,7 @@ class Planner:
         runs in place of the light ones and the blend."""
         room = self.main_room(usable, blend_after)
         pending = self.pending(tried, room)
-        if any(h.recipe in {c.recipe for c in self.mains if c.stage != "light"} for h in valid):
+        if self.stronger_ran(valid):
             return pending, room
         loose = self.pending(tried, self.main_room(usable, False))
         if loose and loose[0].stage != "light" and (not pending or pending[0].stage == "light"):
