@@ -163,12 +163,15 @@ class Planner:
         """Whether a main recipe that is neither the baseline nor a light one has a valid attempt (AutoGluon)."""
         return any(h.recipe in {c.recipe for c in self.mains if c.stage != "light"} for h in valid)
 
+    @property
+    def seeded_baselines(self) -> dict[str, Card]:
+        return {r: c for r, c in self.seeded.items() if c in self.baselines}
+
     def bag_reserve(self, card: Card, history: list[AttemptRecord], room: float) -> float:
         """The seconds a main recipe that takes everything left (time_share >= 1, not a light one) leaves for the
         baseline's further seeds: `seeds_each` times the baseline's measured seconds and the gap, at most
-        BAG_RESERVE_SHARE of its room. None without seeds, a seeded baseline measured in this run, or a blend."""
-        base = [h for h in history if h.status == "succeeded" and h.seconds and h.recipe in self.seeded
-                and h.recipe in {c.recipe for c in self.baselines}]
+        BAG_RESERVE_SHARE of its room. Nothing without seeds, a seeded baseline measured in this run, or a blend."""
+        base = [h for h in history if h.status == "succeeded" and h.seconds and h.recipe in self.seeded_baselines]
         if card.time_share < 1 or card.stage == "light" or self.seeds_each < 1 or not base \
                 or not blendable(self.spec):
             return 0.0
@@ -182,9 +185,7 @@ class Planner:
         `only_baseline`: the baseline's seeds alone (its bag, after AutoGluon and before the light recipes)."""
         if self.seeds_each < 1 or not blendable(self.spec):
             return None
-        cards = self.seeded
-        if only_baseline:
-            cards = {r: c for r, c in cards.items() if r in {b.recipe for b in self.baselines}}
+        cards = self.seeded_baselines if only_baseline else self.seeded
         variants = seed_variants(history, cards)
         firsts: dict[str, AttemptRecord] = {}
         for h in history:

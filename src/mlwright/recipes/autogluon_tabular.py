@@ -133,10 +133,9 @@ def fit(train, test, out_dir, model_dir):
         predictor.fit(data, **fit_args)
     log("fit done")
     oof = crossfit_ensemble_oof(predictor)
-    if oof is None and PROBLEM == "regression":
-        oof = to_output(predictor.predict_oof(transformed=False).to_numpy(dtype=float), predictor)
-    elif oof is None:
-        oof = to_frame(predictor.predict_proba_oof(transformed=False))
+    if oof is None:  # the best model's own out-of-fold predictions
+        oof = to_output(predictor.predict_oof(transformed=False).to_numpy(dtype=float), predictor) \
+            if PROBLEM == "regression" else to_frame(predictor.predict_proba_oof(transformed=False))
     oof_rows = np.arange(len(data))
     test_pred = predict(model_dir, test, predictor)
     predictor.leaderboard(silent=True).to_csv(os.path.join(out_dir, "leaderboard.csv"), index=False)

@@ -81,7 +81,6 @@ def mase(yt, yp, series, scale):
     return float(pd.Series(err).groupby(pd.Series(series, dtype=object)).mean().mean())
 
 
-# what each metric scores besides the truth: values (regression), labels, or class probabilities
 # the folds mlwright cross-fits blend weights on (the blend of attempts, and an attempt's own weighted ensemble):
 # a function of the training row id alone, so every member and the blend agree on them whatever rows they share
 BLEND_FOLDS = 5
@@ -91,6 +90,7 @@ def blend_fold_ids(rows, n_train):
     return np.random.default_rng(0).permutation(n_train)[np.asarray(rows)] % BLEND_FOLDS
 
 
+# what each metric scores besides the truth: values (regression), labels, or class probabilities
 VALUE_METRICS = {"rmse": rmse, "mse": mse, "rmsle": rmsle, "mae": mae, "mape": mape, "r2": r2}
 LABEL_METRICS = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "macro_f1": macro_f1}
 PROBA_METRICS = {"roc_auc": roc_auc, "log_loss": log_loss}
