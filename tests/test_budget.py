@@ -348,8 +348,9 @@ def test_the_baseline_skips_its_feature_screen_only_before_a_stronger_recipe():
 def test_time_left_after_every_recipe_goes_to_other_seeds_of_the_best_seeded_recipes(tmp_path):
     """Further seeds (other folds, stopping rows, subsamples) of the two best recipes whose seed matters, in turns,
     each with the feature groups its first attempt's screen kept and only when its first attempt's measured time
-    fits; none with an LLM (it improves instead) and none where attempts are not blended (forecasts)."""
-    from mlwright.planning.planner import VARIANT_MARGIN
+    fits, then more while time is left (up to a cap); none with an LLM (it improves instead) and none where
+    attempts are not blended (forecasts)."""
+    from mlwright.planning.planner import TAIL_SEEDS_FACTOR, VARIANT_MARGIN
 
     p = _planner(300)
     p.seeds_each = 2
@@ -374,8 +375,11 @@ def test_time_left_after_every_recipe_goes_to_other_seeds_of_the_best_seeded_rec
                                      recipe=plan.recipe, title=plan.title, status="succeeded",
                                      time_budget_s=plan.time_budget_s, seconds=30.0 if plan.recipe == "strong" else
                                      10.0, score=0.7, started_at=0.0, workdir=str(tmp_path)))
-    assert [(x.recipe, x.params["seed"], x.parent_id) for x in plans] == [
+    assert [(x.recipe, x.params["seed"], x.parent_id) for x in plans[:4]] == [
         ("strong", 1, 2), ("fast", 1, 1), ("strong", 2, 2), ("fast", 2, 1)]
+    # time still left: both bags keep growing in turns, up to TAIL_SEEDS_FACTOR times `seeds_each`, then none
+    assert [(x.recipe, x.params["seed"]) for x in plans[4:]] == [
+        (r, s) for s in range(3, 2 * TAIL_SEEDS_FACTOR + 1) for r in ("strong", "fast")]
     assert all(x.kind == "improve" for x in plans)
     assert plans[0].params["feature_groups"] == ["counts"] and plans[1].params["feature_groups"] == []
     assert plans[0].time_budget_s == pytest.approx(100.0)  # its first attempt's budget
@@ -449,5 +453,6 @@ def test_a_main_recipe_that_takes_all_time_left_keeps_the_baselines_bag_and_the_
         order.append((plan.recipe, plan.params.get("seed")))
         history.append(rec(plan.recipe, 5.0, parent=plan.parent_id, params=plan.params))
     assert order[:5] == [("fast", 1), ("fast", 2), ("fast", 3), ("fast", 4), ("light", None)]
+    assert order[5:] == [("fast", 5), ("fast", 6), ("fast", 7)]  # then the bag grows in the time still left
     p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline")]  # not seeded
     assert p.next_attempt(history[:1], 250).time_budget_s == pytest.approx(room)

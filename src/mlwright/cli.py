@@ -76,8 +76,8 @@ def _ask(question: str, candidates: list[str]) -> str:
 def _seeds_option():
     return typer.Option(DEFAULT_SEEDS, "--seeds", min=0, envvar="MLWRIGHT_SEEDS",
                         help="Time left after every planned recipe: up to this many further seeds of each of the two "
-                             "best seeded recipes, each averaged with its first attempt in the blend (0: none; the "
-                             "run ends early).")
+                             "best seeded recipes, each averaged with its first attempt in the blend; time still left "
+                             "after those grows the bags up to three times as many (0: none; the run ends early).")
 
 
 def _exclude_option():

@@ -47,8 +47,9 @@ class RunOptions(BaseModel):
     llm_time_share: float = 0.4  # of the time left after the baseline, kept for LLM-written attempts
     use_autogluon: Optional[bool] = None  # None: when installed
     # time left after every planned recipe: up to this many further seeds of each of the best seeded recipes, each
-    # averaged with its first attempt in the blend (planning.planner.Planner.variant, planning.ensemble); 0: the run
-    # ends there, early. Every interface's default comes from the environment, as the CLI's does
+    # averaged with its first attempt in the blend (planning.planner.Planner.variant, planning.ensemble), then more
+    # while time is left (planner.TAIL_SEEDS_FACTOR); 0: the run ends there, early. Every interface's default comes
+    # from the environment, as the CLI's does
     seeds: int = Field(default_factory=_env_seeds, ge=0)
     # recipes never to plan (as AutoGluon's excluded_model_types): a recipe too slow or unwanted for this data
     exclude_recipes: list[str] = Field(default_factory=_env_recipes)

@@ -22,6 +22,10 @@ NO_TIME_EXIT = 75  # a script's "my work cannot fit the time I was given" (the r
 # how many each: RunOptions.seeds)
 SEEDED_RECIPES = 2
 VARIANT_MARGIN = 1.3  # a variant needs its first attempt's measured seconds times this
+# time still left once each has its `seeds_each`: their bags keep growing, the cheaper one when the other no longer
+# fits, up to this many times `seeds_each` (as AutoGluon repeats its bagging while time is left): a bag's mean is less
+# noisy with every seed, where stopping leaves the user's time unused
+TAIL_SEEDS_FACTOR = 3
 # a main recipe that turns any time into a better model (AutoGluon) leaves the time of the baseline's seeds (its
 # measured seconds each), at most this share of its room: the baseline's bag blends with AutoGluon's ensemble, a
 # member whose errors differ from it, where the light recipes re-fit model families AutoGluon already has
@@ -181,7 +185,8 @@ class Planner:
         """When every planned recipe has run and time is left: a recipe whose seed changes its folds, stopping
         rows and subsamples (card `seeded`) again with another seed and the feature groups its first attempt kept
         (no screen): a blend member whose errors differ where a model's are noise. The SEEDED_RECIPES best such
-        recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit.
+        recipes get `seeds_each` further seeds, in turns, each when its first attempt's measured seconds fit; then
+        the time still left grows their bags up to TAIL_SEEDS_FACTOR times as many.
         `only_baseline`: the baseline's seeds alone (its bag, after AutoGluon and before the light recipes)."""
         if self.seeds_each < 1 or not blendable(self.spec):
             return None
@@ -196,16 +201,20 @@ class Planner:
         ranked = sorted(firsts.values(), key=lambda h: h.score or 0.0,
                         reverse=self.spec.higher_is_better)[:SEEDED_RECIPES]
         done = {r: sum(1 for h in variants if h.recipe == r and not h.stopped) for r in firsts}
-        for first in sorted(ranked, key=lambda h: done[h.recipe]):  # a stable sort: the better recipe first
-            need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + self.gap
-            if done[first.recipe] >= self.seeds_each or room < need:
-                continue
-            budget = min(room, max(need, first.time_budget_s))
-            seed = done[first.recipe] + 1
-            params = params_for(first.recipe, self.spec, budget, history=history) | {
-                "seed": seed, "feature_groups": kept_feature_groups(first)}
-            return AttemptPlan(recipe=first.recipe, kind="improve", parent_id=first.attempt_id, time_budget_s=budget,
-                               title=f"{cards[first.recipe].name}, seed {seed} (a blend member)", params=params)
+        for cap in (self.seeds_each, TAIL_SEEDS_FACTOR * self.seeds_each):
+            for first in sorted(ranked, key=lambda h: done[h.recipe]):  # a stable sort: the better recipe first
+                need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + self.gap
+                if done[first.recipe] >= cap or room < need:
+                    continue
+                budget = min(room, max(need, first.time_budget_s))
+                seed = done[first.recipe] + 1
+                params = params_for(first.recipe, self.spec, budget, history=history) | {
+                    "seed": seed, "feature_groups": kept_feature_groups(first)}
+                return AttemptPlan(recipe=first.recipe, kind="improve", parent_id=first.attempt_id,
+                                   time_budget_s=budget, params=params,
+                                   title=f"{cards[first.recipe].name}, seed {seed} (a blend member)")
+            if only_baseline:  # the bag beside AutoGluon keeps to `seeds_each`: the light recipes come next
+                break
         return None
 
     def baseline(self, card: Card, budget: float, pending_main: list[Card],
