@@ -38,9 +38,19 @@ def encoder(path):
 
 def fit_encoder_to_budget(enc, train, test, texts):
     """Time a sample first: long documents are cut to fewer tokens when the whole encoding would not fit the
-    budget, and the attempt stops early (leaving the time to other attempts) when even that would not fit."""
+    budget, and the attempt stops early (leaving the time to other attempts) when even that would not fit. The
+    encoder sorts the texts by length and pads each batch to its longest, so the whole encoding costs about the
+    sample's seconds per padded token times the texts' tokens (each cut at the limit): timing the sample alone
+    would price every text at the sample's longest."""
     n = (len(train) + len(test)) * len(texts)
-    sample = train[texts[0]].fillna("").astype(str).sample(min(64, len(train)), random_state=0).tolist()
+    pool = train[texts[0]].fillna("").astype(str)
+    sample = pool.sample(min(64, len(train)), random_state=0).tolist()
+
+    def tokens(docs):  # each cut to 8 characters a token of the longest limit: no document costs more to count
+        ids = enc.tokenizer([d[:4096] for d in docs], truncation=True, max_length=512)["input_ids"]
+        return np.array([len(i) for i in ids])
+
+    lengths, sample_lengths = tokens(pool.sample(min(1000, len(pool)), random_state=1).tolist()), tokens(sample)
     for max_len in (None, 128, 64):
         if max_len is not None:
             if max_len >= (enc.max_seq_length or 512):
@@ -48,7 +58,9 @@ def fit_encoder_to_budget(enc, train, test, texts):
             enc.max_seq_length = max_len
         t = time.time()
         enc.encode(sample, batch_size=64, show_progress_bar=False)
-        projected = (time.time() - t) / len(sample) * n
+        limit = enc.max_seq_length or 512
+        per_token = (time.time() - t) / (len(sample) * max(1, min(int(sample_lengths.max()), limit)))
+        projected = per_token * n * float(np.minimum(lengths, limit).mean())
         left = BUDGET - (time.time() - T0) - 10
         log(f"encoding {n} texts at up to {enc.max_seq_length} tokens: about {projected:.0f}s projected, "
             f"{left:.0f}s left")

@@ -201,12 +201,36 @@ class DateSpans(Group):
         return pd.DataFrame(out, index=X.index)
 
 
+class DatePeriods(Group):
+    """Each date's calendar day, target-encoded (out of fold, as TargetEncoding): rows of one day share what no
+    column records (the weather, an outage, a holiday, a campaign). It helps where the rows to predict fall on the
+    training rows' days (rows drawn at random from one period); where they come after them, every day is new, the
+    encoding is the overall mean and the screen drops it."""
+    name = "periods"
+
+    def days(self, X):
+        return pd.DataFrame({c + "__day": pd.to_datetime(X[c], errors="coerce").dt.strftime("%Y-%m-%d")
+                             for c in self.columns}, index=X.index)
+
+    def fit(self, X, y):
+        self.te = TargetEncoding([c + "__day" for c in self.columns]).fit(self.days(X), y)
+        return self
+
+    def transform(self, X):
+        return self.te.transform(self.days(X))
+
+    def fit_transform(self, X, y):
+        self.te = TargetEncoding([c + "__day" for c in self.columns])
+        return self.te.fit_transform(self.days(X), y)
+
+
 def candidate_groups(prep):
     """The groups that apply to these columns, in the order they are screened."""
     cats = list(prep.cats) + list(prep.counts)
     groups = [Frequency(list(prep.cats)), TextComponents(prep.texts), DateSpans(prep.dates)]
     if PROBLEM == "regression" or len(CLASSES) <= TE_MAX_CLASSES:
         groups.insert(1, TargetEncoding(cats))
+        groups.append(DatePeriods(prep.dates))
     return [g for g in groups if g.columns]
 
 
