@@ -337,12 +337,28 @@ def test_only_an_attempt_whose_library_keeps_its_own_time_gets_a_grace_before_th
     assert attempt_timeout("llm", 50.0, 300.0) == 50.0
 
 
-def test_the_baseline_skips_its_feature_screen_only_before_a_stronger_recipe():
+def test_a_further_seed_is_priced_without_its_first_attempts_feature_screen(tmp_path):
+    """The baseline screens its feature groups before AutoGluon too (its bag blends with AutoGluon's answer); its
+    further seeds take the groups it kept and screen nothing, so the bag's reserve and a seed's need are its
+    seconds less the screen's (feature_work.json), not the whole first attempt's."""
+    from mlwright.planning.planner import seed_seconds
+
     p = _planner(300)
-    assert p.next_attempt([], 288).params["feature_work"] is False  # AutoGluon-like mains follow: a quick net
-    assert p.next_batch([], 288, 2)[0].params["feature_work"] is False
-    p.mains = [Card(key="l", name="light", body="", recipe="light", min_time_s=10, stage="light")]
-    assert "feature_work" not in p.next_attempt([], 288).params  # the light recipes' peer: it screens
+    p.seeds_each = 4
+    p.baselines = [Card(key="b", name="base", body="", recipe="fast", min_time_s=5, stage="baseline", seeded=True)]
+    p.mains = [Card(key="m", name="strong", body="", recipe="strong", min_time_s=45, time_share=1.0)]
+    assert "feature_work" not in p.next_attempt([], 288).params
+    assert "feature_work" not in p.next_batch([], 288, 2)[0].params
+    first = AttemptRecord(attempt_id=1, kind="draft", recipe="fast", title="fast", status="succeeded",
+                          time_budget_s=75.0, seconds=9.0, score=0.8, started_at=0.0, workdir=str(tmp_path))
+    assert seed_seconds(first) == 9.0  # no screen
+    (tmp_path / "feature_work.json").write_text(json.dumps({"seconds": 4.0, "groups": [
+        {"group": "periods", "kept": True}]}))
+    assert seed_seconds(first) == 5.0
+    ag = p.next_attempt([first], 250)
+    assert ag.time_budget_s == pytest.approx(250 - BLEND - 4 * (5.0 + p.gap))
+    (tmp_path / "feature_work.json").write_text(json.dumps({"seconds": 8.5, "groups": []}))
+    assert seed_seconds(first) == 4.5  # never below half its seconds: a seed still fits its folds
 
 
 def test_time_left_after_every_recipe_goes_to_other_seeds_of_the_best_seeded_recipes(tmp_path):

@@ -212,12 +212,31 @@ def _text_table(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": np.arange(n), "x1": rng.normal(size=n), "note": notes, "label": label})
 
 
+def _day_table(n: int, seed: int) -> pd.DataFrame:
+    """The label follows the day a row falls on (some days go badly for every row of them: a storm, an outage),
+    which no column records; the rows are drawn at random from 40 days."""
+    rng = np.random.default_rng(seed)
+    bad_day = rng.random(40) < 0.3
+    day = rng.integers(0, 40, n)
+    when = pd.Timestamp("2024-03-01") + pd.to_timedelta(day, unit="D") + pd.to_timedelta(rng.integers(0, 24, n),
+                                                                                          unit="h")
+    label = np.where(rng.random(n) < np.where(bad_day[day], 0.8, 0.2), "yes", "no")
+    return pd.DataFrame({"customer_id": np.arange(n), "x1": rng.normal(size=n), "when": when, "label": label})
+
+
+# (the table, its columns, a feature the group adds, the least out-of-fold AUC gain: the date's day of the year lets
+# trees find a few bad days without the group, slowly)
+CASES = {"frequency": (_frequency_table, {"x1": "numeric", "shop": "categorical"}, "shop__freq", 0.05),
+         "text": (_text_table, {"x1": "numeric", "note": "text"}, "note__svd0", 0.05),
+         "periods": (_day_table, {"x1": "numeric", "when": "datetime"}, "when__day__te_yes", 0.01)}
+
+
 # (XGBoost's native category splits read the shops' sizes well enough here: counts do not help it, and are dropped)
 @pytest.mark.parametrize("recipe,case", [("lightgbm_baseline", "frequency"), ("lightgbm_baseline", "text"),
-                                         ("xgboost_light", "text")])
+                                         ("xgboost_light", "text"), ("lightgbm_baseline", "periods")])
 def test_a_group_that_helps_is_kept_improves_the_oof_score_and_predict_applies_it(configured, tmp_path, recipe, case):
-    df = _frequency_table(800, 10) if case == "frequency" else _text_table(800, 3)
-    kinds = {"x1": "numeric", "shop": "categorical"} if case == "frequency" else {"x1": "numeric", "note": "text"}
+    make, kinds, name, gain = CASES[case]
+    df = make(800, 10 if case == "frequency" else 3)
     train, test = df.iloc[100:].reset_index(drop=True), df.iloc[:100].drop(columns=["label"]).reset_index(drop=True)
     params = {"time_budget": 60, "n_folds": 3, "n_estimators": 300}
     mod = configured(recipe, _binary(kinds), dict(params, feature_work=False))
@@ -227,7 +246,7 @@ def test_a_group_that_helps_is_kept_improves_the_oof_score_and_predict_applies_i
     work = {g["group"]: g for g in json.loads((tmp_path / "work" / "feature_work.json").read_text())["groups"]}
     assert work[case]["kept"] and work[case]["score_with"] > work[case]["score_without"]
     assert not (tmp_path / "plain" / "feature_work.json").exists()
-    assert _auc(train, oof) > _auc(train, plain) + 0.05
+    assert _auc(train, oof) > _auc(train, plain) + gain
     print(f"{recipe} {case}: OOF AUC {_auc(train, plain):.4f} without feature work, {_auc(train, oof):.4f} with")
     # predict on new rows: the saved groups are applied (the model's inputs include them) and give the test file
     import joblib
@@ -236,9 +255,20 @@ def test_a_group_that_helps_is_kept_improves_the_oof_score_and_predict_applies_i
     assert case in [g.name for g in bundle["work"]]
     again = mod.predict(str(model), test)
     np.testing.assert_allclose(again["yes"].to_numpy(), pd.read_csv(tmp_path / "work" / "p.csv")["yes"], rtol=1e-5)
-    names = {"frequency": "shop__freq", "text": "note__svd0"}
     imp = pd.read_csv(tmp_path / "work" / "feature_importance.csv")
-    assert names[case] in imp["feature"].tolist()
+    assert name in imp["feature"].tolist()
+
+
+def test_a_day_the_training_rows_never_saw_gets_the_overall_rate(configured):
+    """Rows to predict after the training rows' days (a forecast-like split): every day is new, so the periods
+    group gives them all the training rows' overall rate, nothing read from a neighbouring day."""
+    mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "when": "datetime"}), {})
+    df = _day_table(600, 4)
+    later = df.assign(when=df["when"] + pd.Timedelta(days=60))
+    g = mod.DatePeriods(["when"]).fit(df, df["label"])
+    values = g.transform(later)["when__day__te_yes"]
+    assert np.allclose(values, (df["label"] == "yes").mean())
+    assert g.transform(df)["when__day__te_yes"].nunique() > 20  # the training days get their own rates
 
 
 def test_xgboost_light_learns_several_classes(configured, tmp_path):

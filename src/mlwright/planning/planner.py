@@ -144,7 +144,7 @@ class Planner:
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit)) if pending_main else usable
-                return self.baseline(card, budget, pending_main, history)
+                return self.baseline(card, budget, history)
         if pending_main and pending_main[0].stage == "light" and self.stronger_ran(valid):
             bag = self.variant(history, self.main_room(usable, blend_after=True), only_baseline=True)
             if bag:  # the baseline's bag before the light recipes (see BAG_RESERVE_SHARE)
@@ -179,7 +179,7 @@ class Planner:
         if card.time_share < 1 or card.stage == "light" or self.seeds_each < 1 or not base \
                 or not blendable(self.spec):
             return 0.0
-        return min(BAG_RESERVE_SHARE * room, self.seeds_each * (base[0].seconds + self.gap))
+        return min(BAG_RESERVE_SHARE * room, self.seeds_each * (seed_seconds(base[0]) + self.gap))
 
     def variant(self, history: list[AttemptRecord], room: float, only_baseline: bool = False) -> Optional[AttemptPlan]:
         """When every planned recipe has run and time is left: a recipe whose seed changes its folds, stopping
@@ -203,7 +203,7 @@ class Planner:
         done = {r: sum(1 for h in variants if h.recipe == r and not h.stopped) for r in firsts}
         for cap in (self.seeds_each, TAIL_SEEDS_FACTOR * self.seeds_each):
             for first in sorted(ranked, key=lambda h: done[h.recipe]):  # a stable sort: the better recipe first
-                need = VARIANT_MARGIN * (first.seconds or first.time_budget_s) + self.gap
+                need = VARIANT_MARGIN * seed_seconds(first) + self.gap
                 if done[first.recipe] >= cap or room < need:
                     continue
                 budget = min(room, max(need, first.time_budget_s))
@@ -217,14 +217,11 @@ class Planner:
                 break
         return None
 
-    def baseline(self, card: Card, budget: float, pending_main: list[Card],
-                 history: list[AttemptRecord]) -> AttemptPlan:
-        """The fast first attempt. Before a stronger main recipe (AutoGluon) it is only the safety net and a blend
-        member: it skips its feature screen (runtime/features.py), whose seconds the stronger recipe uses better;
-        without one it is a main answer and screens."""
+    def baseline(self, card: Card, budget: float, history: list[AttemptRecord]) -> AttemptPlan:
+        """The fast first attempt: the safety net, and (with its further seeds, which take the feature groups its
+        screen kept) the bag that blends with a stronger main recipe's answer, so it screens its feature groups
+        before that one too (a few seconds, at most runtime.features.SCREEN_SHARE of its budget)."""
         params = params_for(card.recipe, self.spec, budget, history=history)
-        if any(c.stage != "light" for c in pending_main):
-            params["feature_work"] = False
         return AttemptPlan(recipe=card.recipe, title=f"baseline: {card.name}", time_budget_s=budget, params=params)
 
     def pending_in_room(self, tried: set[str], usable: float, blend_after: bool,
@@ -281,7 +278,7 @@ class Planner:
         for card in self.baselines:
             if card.recipe not in tried:
                 budget = min(usable, max(20.0, BASELINE_SHARE * self.time_limit))
-                batch.append(self.baseline(card, budget, self.pending(tried, usable), history))
+                batch.append(self.baseline(card, budget, history))
         pending, room = self.pending_in_room(tried, usable, blend_after=bool(valid or batch), valid=valid)
         rounds = max(1, math.ceil((len(batch) + len(pending)) / slots))
         for card in pending[:slots - len(batch)]:
@@ -302,13 +299,32 @@ class Planner:
         return retries or ([variant] if variant else [])
 
 
-def kept_feature_groups(rec: AttemptRecord) -> list[str]:
-    """The feature groups an attempt's screen kept (its feature_work.json; none when it screened nothing)."""
-    f = Path(rec.workdir) / "feature_work.json"
+def _feature_work(rec: AttemptRecord) -> dict:
+    """What an attempt's feature screen tried and kept (its feature_work.json; empty when it screened nothing)."""
     try:
-        return [g["group"] for g in json.loads(f.read_text())["groups"] if g.get("kept")]
-    except (OSError, ValueError, KeyError, TypeError):
+        work = json.loads((Path(rec.workdir) / "feature_work.json").read_text())
+        return work if isinstance(work, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def kept_feature_groups(rec: AttemptRecord) -> list[str]:
+    """The feature groups an attempt's screen kept."""
+    try:
+        return [g["group"] for g in _feature_work(rec).get("groups", []) if g.get("kept")]
+    except (KeyError, TypeError, AttributeError):
         return []
+
+
+def seed_seconds(rec: AttemptRecord) -> float:
+    """What a further seed of this attempt costs: its seconds without its feature screen (a seed takes the groups
+    the screen kept and screens nothing)."""
+    seconds = rec.seconds or rec.time_budget_s
+    try:
+        screen = float(_feature_work(rec).get("seconds") or 0.0)
+    except (TypeError, ValueError):
+        screen = 0.0
+    return max(seconds - screen, 0.5 * seconds)
 
 
 def autogluon_available() -> bool:

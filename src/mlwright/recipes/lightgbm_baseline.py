@@ -1,7 +1,7 @@
 """mlwright recipe: LightGBM with settings chosen by data size, k-fold out-of-fold validation with early stopping
 on rows held out of each fold's training rows, refit on all rows with the folds' best round counts. Feature groups
-(category counts, target encodings, text components, date spans) are screened first and the ones that help are
-learned inside each fold (runtime/features.py)."""
+(category counts, target encodings, text components, date spans, days target-encoded) are screened first and the
+ones that help are learned inside each fold (runtime/features.py)."""
 from mlwright.runtime.common import *  # noqa: F403 - inlined in the rendered script
 from mlwright.runtime.features import *  # noqa: F403 - inlined in the rendered script
 import warnings

@@ -1,5 +1,5 @@
 # ---- mlwright tree features: column preparation for boosted trees, and feature groups (counts, target
-# ---- encodings, text components, date spans) each kept only when a quick screen inside the folds says it helps
+# ---- encodings, text components, date spans, days) each kept only when a quick screen inside the folds says it helps
 from mlwright.runtime.common import *  # noqa: F403
 
 MAX_LEVELS = 200  # categories with more levels (seen twice or more) become counts
@@ -323,11 +323,14 @@ def chosen_feature_work(prep, X, raw, y, y_fit, quick, out_dir, seed=0):
         return [g for g in groups if g.name in PARAMS["feature_groups"]]
     if not groups:
         return []
-    budget = SCREEN_SHARE * float(PARAMS.get("time_budget", 600)) - (time.time() - T0)
+    t = time.time()
+    budget = SCREEN_SHARE * float(PARAMS.get("time_budget", 600)) - (t - T0)
     kept, records = screen_groups(groups, X, raw, y, y_fit, quick, budget, seed)
+    # the screen's seconds: the planner prices a further seed (which screens nothing) without them
     with open(os.path.join(out_dir, "feature_work.json"), "w") as f:
         json.dump({"metric": SPEC["metric"], "higher_is_better": SPEC["higher_is_better"], "screen_folds": SCREEN_FOLDS,
-                   "screen_rows": min(len(X), SCREEN_ROWS), "groups": records}, f, indent=1)
+                   "screen_rows": min(len(X), SCREEN_ROWS), "seconds": round(time.time() - t, 2), "groups": records},
+                  f, indent=1)
     return kept
 
 
