@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_classification_frame, make_regression_frame, reload_runtime, run_cli, split_write
+from mlwright.planning.planner import TAIL_SEEDS_FACTOR
 from mlwright.schemas import TaskSpec
 
 RECIPES = ["lightgbm_baseline", "catboost_light", "linear_model", "xgboost_light"]
@@ -311,9 +312,13 @@ def test_time_left_after_the_recipes_goes_to_further_seeds_that_join_the_blend(t
     assert r.returncode == 0, r.stderr
     shown = json.loads(run_cli("show", str(out), "--json").stdout)
     by_id = {a["attempt_id"]: a for a in shown["attempts"]}
-    seeded = [a for a in shown["attempts"] if "seed 1" in a["title"]]
+    variants = [a for a in shown["attempts"] if ", seed " in a["title"]]
+    seeded = [a for a in variants if "seed 1 " in a["title"]]
     assert len(seeded) == 2 and {a["recipe"] for a in seeded} <= set(BOOSTED)
-    firsts = [a for a in shown["attempts"] if a["recipe"] in BOOSTED and a not in seeded]
+    # the time still left grows the same two bags, up to TAIL_SEEDS_FACTOR seeds each
+    assert {a["parent_id"] for a in variants} == {a["parent_id"] for a in seeded}
+    assert all(sum(1 for a in variants if a["parent_id"] == s["parent_id"]) <= TAIL_SEEDS_FACTOR for s in seeded)
+    firsts = [a for a in shown["attempts"] if a["recipe"] in BOOSTED and a not in variants]
     ranked = sorted(firsts, key=lambda a: a["score"], reverse=True)[:2]
     assert sorted(a["parent_id"] for a in seeded) == sorted(a["attempt_id"] for a in ranked)
     for a in seeded:
