@@ -260,15 +260,19 @@ def test_a_group_that_helps_is_kept_improves_the_oof_score_and_predict_applies_i
     assert name in imp["feature"].tolist()
 
 
-def test_a_day_the_training_rows_never_saw_gets_the_overall_rate(configured):
-    """Rows to predict after the training rows' days (a forecast-like split): every day is new, so the periods
-    group gives them all the training rows' overall rate, nothing read from a neighbouring day."""
+def test_the_days_are_encoded_only_where_the_rows_to_predict_share_them(configured):
+    """Rows to predict after the training rows' days (a forecast-like split): the screen's random folds share days
+    and would keep the encoding, which those rows never get, so the periods group is not offered; were it fitted,
+    every new day would get the training rows' overall rate, nothing read from a neighbouring day."""
     mod = configured("lightgbm_baseline", _binary({"x1": "numeric", "when": "datetime"}), {})
     df = _day_table(600, 4)
-    later = df.assign(when=df["when"] + pd.Timedelta(days=60))
+    later = df.assign(when=df["when"] + pd.Timedelta(days=60)).drop(columns=["label"])
+    among = df.sample(100, random_state=0).drop(columns=["label"])
+    assert "periods" in [g.name for g in mod.candidate_groups(mod.TreePrep().fit(df, among))]
+    assert "periods" not in [g.name for g in mod.candidate_groups(mod.TreePrep().fit(df, later))]
+    assert "periods" not in [g.name for g in mod.candidate_groups(mod.TreePrep().fit(df))]  # new rows unknown
     g = mod.DatePeriods(["when"]).fit(df, df["label"])
-    values = g.transform(later)["when__day__te_yes"]
-    assert np.allclose(values, (df["label"] == "yes").mean())
+    assert np.allclose(g.transform(later)["when__day__te_yes"], (df["label"] == "yes").mean())
     assert g.transform(df)["when__day__te_yes"].nunique() > 20  # the training days get their own rates
 
 

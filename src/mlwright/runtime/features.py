@@ -13,13 +13,16 @@ SCREEN_ROWS = 20000  # the screen's rows: a fixed sample of larger tables
 SCREEN_FOLDS = 3
 SCREEN_SHARE = 0.2  # most of the attempt's budget the screen may take
 MIN_GAIN = 2e-3  # relative to the score: a group that gains less is not worth its columns and its time
+# a date's day is encoded only when at least this share of the rows to predict fall on days the training rows have:
+# where they come later, the screen's random folds (which share days) would keep an encoding they never get
+MIN_SEEN_DAYS = 0.5
 
 
 def prepared_tables(train, test):
     """The tree recipes' start: the target (log1p of it for RMSLE), the columns prepared on the training rows."""
     y = target_series(train)
     y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-    prep = TreePrep().fit(train)
+    prep = TreePrep().fit(train, test)
     X, Xt = prep.transform(train), prep.transform(test)
     log(f"{len(X)} rows, {X.shape[1]} features after preparation")
     return y, y_fit, prep, X, Xt
@@ -28,9 +31,12 @@ def prepared_tables(train, test):
 class TreePrep:
     """Column handling learned on the training rows: categories, dates, text lengths."""
 
-    def fit(self, X):
+    def fit(self, X, new=None):
+        """`new`: the rows to predict, when known; only their dates are read (which days they fall on)."""
         kinds = feature_kinds(X)
         self.nums, self.dates, self.texts = (columns_of(kinds, k) for k in ("numeric", "datetime", "text"))
+        self.seen_days = [c for c in self.dates if new is not None and c in new.columns
+                          and share_on_seen_days(X[c], new[c]) >= MIN_SEEN_DAYS]
         self.cats, self.counts = {}, {}
         for c in columns_of(kinds, "categorical"):
             top = X[c].dropna().astype(str).value_counts()
@@ -201,11 +207,18 @@ class DateSpans(Group):
         return pd.DataFrame(out, index=X.index)
 
 
+def share_on_seen_days(train_dates, new_dates):
+    """The share of the dated new rows whose calendar day some training row has."""
+    days = pd.to_datetime(new_dates, errors="coerce").dropna().dt.normalize()
+    seen = set(pd.to_datetime(train_dates, errors="coerce").dropna().dt.normalize())
+    return float(days.isin(seen).mean()) if len(days) else 0.0
+
+
 class DatePeriods(Group):
     """Each date's calendar day, target-encoded (out of fold, as TargetEncoding): rows of one day share what no
     column records (the weather, an outage, a holiday, a campaign). It helps where the rows to predict fall on the
-    training rows' days (rows drawn at random from one period); where they come after them, every day is new, the
-    encoding is the overall mean and the screen drops it."""
+    training rows' days (rows drawn at random from one period); where most come after them (a later period) it is
+    not offered (TreePrep.seen_days, MIN_SEEN_DAYS): the screen's random folds share days and would keep it."""
     name = "periods"
 
     def days(self, X):
@@ -230,7 +243,7 @@ def candidate_groups(prep):
     groups = [Frequency(list(prep.cats)), TextComponents(prep.texts), DateSpans(prep.dates)]
     if PROBLEM == "regression" or len(CLASSES) <= TE_MAX_CLASSES:
         groups.insert(1, TargetEncoding(cats))
-        groups.append(DatePeriods(prep.dates))
+        groups.append(DatePeriods(prep.seen_days))
     return [g for g in groups if g.columns]
 
 
