@@ -46,7 +46,7 @@ def fit_encoder_to_budget(enc, train, test, texts):
     pool = train[texts[0]].fillna("").astype(str)
     sample = pool.sample(min(64, len(train)), random_state=0).tolist()
 
-    def tokens(docs):  # each cut to 8 characters a token of the longest limit: no document costs more to count
+    def tokens(docs):  # token counts up to 512; a document's first 4096 characters hold that many in any script
         ids = enc.tokenizer([d[:4096] for d in docs], truncation=True, max_length=512)["input_ids"]
         return np.array([len(i) for i in ids])
 

@@ -225,16 +225,19 @@ class DatePeriods(Group):
         return pd.DataFrame({c + "__day": pd.to_datetime(X[c], errors="coerce").dt.strftime("%Y-%m-%d")
                              for c in self.columns}, index=X.index)
 
+    def encoder(self):
+        self.te = TargetEncoding([c + "__day" for c in self.columns])
+        return self.te
+
     def fit(self, X, y):
-        self.te = TargetEncoding([c + "__day" for c in self.columns]).fit(self.days(X), y)
+        self.encoder().fit(self.days(X), y)
         return self
 
     def transform(self, X):
         return self.te.transform(self.days(X))
 
-    def fit_transform(self, X, y):
-        self.te = TargetEncoding([c + "__day" for c in self.columns])
-        return self.te.fit_transform(self.days(X), y)
+    def fit_transform(self, X, y):  # out of fold for these rows (TargetEncoding's inner folds)
+        return self.encoder().fit_transform(self.days(X), y)
 
 
 def candidate_groups(prep):
